@@ -1,0 +1,72 @@
+"""The ``bayesmix`` command line: parse, call the library, report errors in one line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from bayesmix._errors import BayesmixError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every subcommand."""
+    from bayesmix import __version__
+    from bayesmix.commands import command_modules
+
+    parser = _Parser(
+        prog="bayesmix",
+        description="Bayesian scaling laws for pretraining data mixtures.",
+    )
+    parser.add_argument("--version", action="version", version=f"bayesmix {__version__}")
+    parser.add_argument("--float32", action="store_true",
+                        help="compute in float32 (default float64)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for module in command_modules():
+        module.register(subparsers)
+    return parser
+
+
+def _start_jax(args: argparse.Namespace) -> None:
+    """Program start: device count for parallel chains, and precision."""
+    chains = getattr(args, "chains", None)
+    if "XLA_FLAGS" not in os.environ or "host_platform_device_count" not in os.environ.get(
+        "XLA_FLAGS", ""
+    ):
+        import numpyro
+
+        numpyro.set_host_device_count(max(int(chains or 1), os.cpu_count() or 1))
+    import jax
+
+    jax.config.update("jax_enable_x64", not args.float32)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        _start_jax(args)
+        return int(args.func(args) or 0)
+    except BayesmixError as exc:
+        sys.stderr.write(f"bayesmix: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("bayesmix: interrupted; nothing half-written was kept\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""What several subcommands share: run-table options, output and key handling."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import jax
+
+from bayesmix._io import atomic_file
+from bayesmix.runs import RunTable, load_runs
+
+__all__ = [
+    "add_input_options",
+    "emit_json",
+    "key_from_args",
+    "parse_assignments",
+    "table_from_args",
+]
+
+
+def add_input_options(parser: argparse.ArgumentParser, runs_arg: bool = True) -> None:
+    """The run-table options every subcommand that reads runs accepts."""
+    if runs_arg:
+        parser.add_argument("runs", help="run table (CSV, or Parquet with pyarrow)")
+    group = parser.add_argument_group("run-table columns")
+    group.add_argument("--n-col", default="N", help="column of parameters N (default: N)")
+    group.add_argument("--d-col", default="D", help="column of tokens D (default: D)")
+    group.add_argument("--weight-cols", default="h_*", metavar="GLOB",
+                       help="glob of domain-weight columns; the domain is what * matched "
+                            "(default: h_*)")
+    group.add_argument("--loss-cols", default="loss_*", metavar="GLOB",
+                       help="glob of loss columns; the target is what * matched "
+                            "(default: loss_*)")
+    group.add_argument("--n-value", type=float, default=None, metavar="N",
+                       help="constant N for files without an N column (fixed-scale sweeps)")
+    group.add_argument("--d-value", type=float, default=None, metavar="D",
+                       help="constant D for files without a D column")
+    group.add_argument("--where", default=None, metavar="EXPR",
+                       help="pandas query on canonical names (N, D, h_x, loss_x) to select rows")
+    group.add_argument("--renormalize", action="store_true",
+                       help="divide each row's weights by their sum instead of rejecting rows "
+                            "off the simplex")
+
+
+def table_from_args(args: argparse.Namespace, path: str | None = None) -> RunTable:
+    """Load the run table named on the command line with the shared options."""
+    return load_runs(
+        path if path is not None else args.runs,
+        n_col=args.n_col,
+        d_col=args.d_col,
+        weight_cols=args.weight_cols,
+        loss_cols=args.loss_cols,
+        where=args.where,
+        renormalize=args.renormalize,
+        n_value=args.n_value,
+        d_value=args.d_value,
+    )
+
+
+def key_from_args(args: argparse.Namespace) -> jax.Array:
+    """The PRNG key of ``--seed``."""
+    return jax.random.key(int(getattr(args, "seed", 0)))
+
+
+def parse_assignments(text: str | None, option: str) -> dict[str, float]:
+    """Parse ``name=value,name=value`` into a dict of floats."""
+    from bayesmix._errors import BayesmixError
+
+    if not text:
+        return {}
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise BayesmixError(f"{option} expects name=value pairs, got {item!r}") from None
+    return out
+
+
+def emit_json(payload: Any, out: str | None = None) -> None:
+    """Print JSON to stdout, or write it atomically to ``out``."""
+    text = json.dumps(payload, indent=2, sort_keys=False, default=float)
+    if out:
+        with atomic_file(out) as handle:
+            handle.write(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")

@@ -1,0 +1,127 @@
+"""Building blocks for law files in ``models/``.
+
+A law file writes its equation with these helpers so that every law treats zero
+weights, the reference point and the irreducible loss ``E`` the same way. Nothing
+here is a law: the formulas live in the law files.
+
+The reference point
+-------------------
+Every law is written in *centred* coordinates: ``log_n = log(N / N_ref)``,
+``log_d = log(D / D_ref)`` (``N_ref`` and ``D_ref`` are the geometric means of the
+training runs, stored with every fit), and mixture weights relative to the uniform
+mixture, ``k * h_i``. A power term ``A / N^alpha`` is written
+``exp(a - alpha * log_n)`` with ``a = log(A / N_ref^alpha)``, which is the size of
+the term at the reference point. This keeps amplitudes and exponents nearly
+uncorrelated in the posterior.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+
+__all__ = [
+    "amplitude",
+    "exponent",
+    "irreducible_loss",
+    "log_mixed_power",
+    "mixing_logits",
+    "power_of_weights",
+    "slopes",
+    "uniform_weights",
+]
+
+
+def uniform_weights(k: int) -> jax.Array:
+    """The reference mixture ``h_ref = (1/k, ..., 1/k)``, shape ``(k,)``."""
+    return jnp.full((k,), 1.0 / k)
+
+
+def power_of_weights(h: jax.Array, gamma: jax.Array) -> jax.Array:
+    """``(k h)^gamma`` elementwise, exactly 0 where ``h == 0`` and with finite gradients.
+
+    Parameters
+    ----------
+    h : Array, shape ``(..., k)``
+        Domain weights on the simplex.
+    gamma : Array, shape ``(k,)`` or scalar
+        Positive exponents.
+    """
+    k = h.shape[-1]
+    positive = h > 0
+    safe = jnp.where(positive, h * k, 1.0)
+    return jnp.where(positive, jnp.exp(gamma * jnp.log(safe)), 0.0)
+
+
+def amplitude(name: str, term_scale: float, shape: tuple[int, ...] = ()) -> jax.Array:
+    """Prior on the log-size of a term at the reference point.
+
+    ``log(term) ~ Normal(log(term_scale), 1)``: a term between about 1/7 and 7 times
+    ``term_scale`` at two standard deviations.
+    """
+    loc = jnp.log(term_scale)
+    if shape:
+        return numpyro.sample(name, dist.Normal(loc, 1.0).expand(shape).to_event(len(shape)))
+    return numpyro.sample(name, dist.Normal(loc, 1.0))
+
+
+def exponent(name: str, typical: float = 0.3, shape: tuple[int, ...] = ()) -> jax.Array:
+    """Prior on a positive scaling exponent: ``LogNormal(log(typical), 0.75)``."""
+    d = dist.LogNormal(jnp.log(typical), 0.75)
+    if shape:
+        return numpyro.sample(name, d.expand(shape).to_event(len(shape)))
+    return numpyro.sample(name, d)
+
+
+def irreducible_loss(reducible_at_reference: jax.Array, loss_scale: float) -> jax.Array:
+    """Sample the loss at the reference point and derive ``E`` from it.
+
+    The sampled site is ``loss_ref`` (the predicted loss at ``N_ref``, ``D_ref`` and
+    the uniform mixture, ``Normal(loss_scale, loss_scale / 4)``: the reference point
+    is the centre of the training runs, so its loss is near their median);
+    ``E = loss_ref - reducible_at_reference`` is recorded as a deterministic site.
+    ``E`` gets its own prior, ``Gamma(2, 4 / loss_scale)`` (mean half the typical
+    loss, zero density at ``E = 0``), added as a factor: the map
+    from ``loss_ref`` to ``E`` has unit Jacobian, so this is exactly that prior on
+    ``E``, while the sampler moves along the well-identified ``loss_ref``.
+
+    Parameters
+    ----------
+    reducible_at_reference : Array, scalar
+        The law's reducible terms evaluated at the reference point.
+    loss_scale : float
+        Typical observed loss (the median of the training losses).
+    """
+    loss_ref = numpyro.sample("loss_ref", dist.Normal(loss_scale, 0.25 * loss_scale))
+    e = numpyro.deterministic("E", loss_ref - reducible_at_reference)
+    positive = e > 0
+    safe = jnp.where(positive, e, 1.0)
+    log_prior = dist.Gamma(2.0, 4.0 / loss_scale).log_prob(safe)
+    numpyro.factor("E_prior", jnp.where(positive, log_prior, -jnp.inf))
+    return e
+
+
+def log_mixed_power(log_weights: jax.Array, gamma: jax.Array, h: jax.Array) -> jax.Array:
+    """``gamma * log(sum_i w_i k h_i)`` with ``w = softmax(log_weights)``, shape ``(...,)``.
+
+    The centred form of ``(sum_i C_i h_i)^gamma`` (joint, full and simple laws): it
+    is 0 at the uniform mixture, so the term's size there is a separate amplitude.
+    """
+    k = h.shape[-1]
+    return gamma * jnp.log(k * jnp.sum(jax.nn.softmax(log_weights) * h, axis=-1))
+
+
+def mixing_logits(name: str, k: int) -> jax.Array:
+    """Prior on the log-weights ``u`` of ``softmax(u)``: ``Normal(0, 1)``, shape ``(k,)``.
+
+    A common shift of ``u`` leaves ``softmax(u)`` unchanged; this prior is what
+    holds that one direction, so the sampler sees a proper posterior.
+    """
+    return numpyro.sample(name, dist.Normal(0.0, 1.0).expand((k,)).to_event(1))
+
+
+def slopes(name: str, k: int, scale: float = 3.0) -> jax.Array:
+    """Prior on signed per-domain coefficients: ``Normal(0, scale)``, shape ``(k,)``."""
+    return numpyro.sample(name, dist.Normal(0.0, scale).expand((k,)).to_event(1))

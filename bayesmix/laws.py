@@ -1,0 +1,191 @@
+"""Find, load and describe scaling laws.
+
+A law is a Python file (the built-in ones live in ``models/``, installed as
+``bayesmix.models``) that defines:
+
+``NAME`` : str
+    Short name.
+``EQUATION`` : str
+    The equation in plain text.
+``sample_params(k, loss_scale) -> dict``
+    The priors, as NumPyro ``sample`` statements, returning the parameters that
+    ``mean`` reads. ``k`` is the number of domains the law sees, ``loss_scale`` the
+    median training loss.
+``mean(params, log_n, log_d, h) -> Array``
+    The predicted loss for ``log_n = log(N / N_ref)`` and ``log_d = log(D / D_ref)``
+    of shape ``(n,)`` and weights ``h`` of shape ``(n, k)``; must be ``jit``- and
+    ``vmap``-able.
+
+and optionally ``REFERENCE`` (str), ``USES`` (the inputs the law reads, a subset of
+``("N", "D", "h")``; default all three) and ``DOMAINS`` (``"all"``, the default, or
+``"target"``: the law sees only the weight of the domain named like the target).
+
+Everything else in bayesmix (the Bayesian fit, the Huber baseline, prediction, mirror
+descent) takes a :class:`Law` and calls these two functions: no formula is written
+twice.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import jax
+import numpy as np
+from numpyro import handlers
+
+from bayesmix._errors import BayesmixError
+
+__all__ = ["Law", "builtin_law_names", "load_law"]
+
+_REQUIRED = ("NAME", "EQUATION", "sample_params", "mean")
+_INPUTS = ("N", "D", "h")
+
+
+@dataclass(frozen=True)
+class Law:
+    """A scaling law loaded from its file.
+
+    Attributes
+    ----------
+    name, equation, reference : str
+        From the law file.
+    sample_params : callable
+        ``sample_params(k, loss_scale) -> dict``: the priors.
+    mean : callable
+        ``mean(params, log_n, log_d, h) -> Array``: the law.
+    uses : tuple of str
+        Which of ``N``, ``D``, ``h`` the law reads.
+    target_domain_only : bool
+        True when the law sees only the weight of the target's own domain.
+    path : Path
+        The file the law came from.
+    """
+
+    name: str
+    equation: str
+    reference: str
+    sample_params: Callable[[int, float], dict[str, Any]]
+    mean: Callable[..., jax.Array]
+    uses: tuple[str, ...]
+    target_domain_only: bool
+    path: Path
+    module: ModuleType
+
+    def site_shapes(self, k: int, loss_scale: float = 1.0) -> dict[str, tuple[int, ...]]:
+        """Shapes of the sampled (free) parameters for ``k`` domains, in model order."""
+        k_seen = 1 if self.target_domain_only else k
+        tr = handlers.trace(handlers.seed(self.sample_params, jax.random.key(0))).get_trace(
+            k_seen, loss_scale
+        )
+        return {
+            name: tuple(site["value"].shape)
+            for name, site in tr.items()
+            if site["type"] == "sample" and not site["is_observed"]
+        }
+
+    def n_params(self, k: int) -> int:
+        """Number of free parameters for ``k`` training domains."""
+        return int(sum(np.prod(s, dtype=int) for s in self.site_shapes(k).values()))
+
+    def domain_inputs(self, h: jax.Array, target_index: int | None) -> jax.Array:
+        """The weights this law sees: all of ``h`` or the target's column, ``(..., k')``."""
+        if not self.target_domain_only:
+            return h
+        if target_index is None:
+            raise BayesmixError(
+                f"law '{self.name}' models a domain's loss from its own weight: "
+                "the target must also be a training domain"
+            )
+        return h[..., target_index : target_index + 1]
+
+
+def _models_dir() -> Path:
+    return Path(str(importlib.resources.files("bayesmix.models")))
+
+
+def builtin_law_names() -> list[str]:
+    """Names of the built-in laws, sorted."""
+    return sorted(p.stem for p in _models_dir().glob("*.py") if not p.stem.startswith("_"))
+
+
+def _import_file(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bayesmix_law_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise BayesmixError(f"law file {path} cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a user's file: report any failure in one line
+        raise BayesmixError(
+            f"law file {path} failed to import: {type(exc).__name__}: {exc}"
+        ) from None
+    return module
+
+
+def load_law(name_or_path: str | Path) -> Law:
+    """Load a built-in law by name, or a law file by path.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A built-in name (see ``bayesmix laws``) or a path to a ``.py`` law file.
+
+    Returns
+    -------
+    Law
+
+    Raises
+    ------
+    BayesmixError
+        Unknown name, missing file, or a file that does not define what a law must.
+
+    Examples
+    --------
+    >>> law = load_law("additive")
+    >>> law.n_params(7)
+    19
+    """
+    text = str(name_or_path)
+    if text.endswith(".py") or "/" in text or "\\" in text:
+        path = Path(text)
+        if not path.is_file():
+            raise BayesmixError(f"law file {path} does not exist")
+    else:
+        path = _models_dir() / f"{text}.py"
+        if not path.is_file():
+            known = ", ".join(builtin_law_names())
+            raise BayesmixError(
+                f"unknown law '{text}': built-in laws are {known}, or give a path to a law file"
+            )
+    module = _import_file(path)
+    missing = [attr for attr in _REQUIRED if not hasattr(module, attr)]
+    if missing:
+        raise BayesmixError(
+            f"law file {path} does not define {', '.join(missing)} "
+            f"(a law defines {', '.join(_REQUIRED)})"
+        )
+    if not callable(module.sample_params) or not callable(module.mean):
+        raise BayesmixError(f"law file {path}: sample_params and mean must be functions")
+    uses = tuple(getattr(module, "USES", _INPUTS))
+    if not set(uses) <= set(_INPUTS):
+        raise BayesmixError(f"law file {path}: USES must be a subset of {_INPUTS}, got {uses}")
+    domains = getattr(module, "DOMAINS", "all")
+    if domains not in ("all", "target"):
+        raise BayesmixError(f"law file {path}: DOMAINS must be 'all' or 'target'")
+    return Law(
+        name=str(module.NAME),
+        equation=str(module.EQUATION),
+        reference=str(getattr(module, "REFERENCE", "")),
+        sample_params=module.sample_params,
+        mean=module.mean,
+        uses=uses,
+        target_domain_only=domains == "target",
+        path=path,
+        module=module,
+    )

@@ -1,0 +1,83 @@
+"""Predict losses from posterior draws (or a point estimate) of a law."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from bayesmix._errors import BayesmixError
+from bayesmix.model import TargetPosterior, centred_inputs
+from bayesmix.runs import RunTable
+
+__all__ = ["predict_draws", "predict_table", "predictive_draws"]
+
+
+def _mean_over_draws(law, params, log_n, log_d, h):
+    return jax.vmap(lambda p: law.mean(p, log_n, log_d, h))(params)
+
+
+def predict_draws(
+    posterior: TargetPosterior, n_params, n_tokens, weights
+) -> np.ndarray:
+    """The law's mean at each run for every draw, shape ``(S, n)``.
+
+    Parameters
+    ----------
+    posterior : TargetPosterior
+    n_params, n_tokens : array_like, shape ``(n,)``
+        Parameters and tokens.
+    weights : array_like, shape ``(n, k)``
+        Domain weights, in ``posterior.domains`` order.
+    """
+    log_n, log_d, h = centred_inputs(
+        posterior.law, posterior.scales, n_params, n_tokens, weights, posterior.target_index
+    )
+    fn = jax.jit(partial(_mean_over_draws, posterior.law))
+    params = {name: jnp.asarray(value) for name, value in posterior.params.items()}
+    return np.asarray(fn(params, log_n, log_d, h))
+
+
+def predictive_draws(key: jax.Array, posterior: TargetPosterior, mean: np.ndarray) -> np.ndarray:
+    """Posterior predictive losses (law mean plus Student-t noise), shape of ``mean``."""
+    if posterior.noise is None:
+        return mean
+    sigma = posterior.noise["sigma"][:, None]
+    nu = posterior.noise["nu"][:, None]
+    eps = np.asarray(jax.random.t(key, jnp.asarray(nu), shape=mean.shape))
+    if posterior.likelihood == "log":
+        return mean * np.exp(sigma * eps)
+    return mean + sigma * eps
+
+
+def predict_table(
+    key: jax.Array, posteriors: dict[str, TargetPosterior], table: RunTable
+) -> pd.DataFrame:
+    """Summaries of predictions for every row of ``table`` and every target.
+
+    Columns after the input columns: ``T_mean``, ``T_median``, ``T_q05``, ``T_q95``
+    (the law's mean over draws) and ``T_pp_q05``, ``T_pp_q95`` (posterior predictive,
+    with noise) for each target ``T``.
+    """
+    out = table.frame.copy()
+    for target, posterior in posteriors.items():
+        missing = [d for d in posterior.domains if f"h_{d}" not in out.columns]
+        if missing:
+            raise BayesmixError(
+                f"{table.source} has no weight column for domain(s) {', '.join(missing)} "
+                f"that the fit of '{target}' was trained on"
+            )
+        weights = out[[f"h_{d}" for d in posterior.domains]].to_numpy(float)
+        key, sub = jax.random.split(key)
+        mean = predict_draws(posterior, table.frame["N"], table.frame["D"], weights)
+        pp = predictive_draws(sub, posterior, mean)
+        out[f"{target}_mean"] = mean.mean(axis=0)
+        out[f"{target}_median"] = np.median(mean, axis=0)
+        out[f"{target}_q05"] = np.quantile(mean, 0.05, axis=0)
+        out[f"{target}_q95"] = np.quantile(mean, 0.95, axis=0)
+        out[f"{target}_pp_q05"] = np.quantile(pp, 0.05, axis=0)
+        out[f"{target}_pp_q95"] = np.quantile(pp, 0.95, axis=0)
+    return out

@@ -1,0 +1,365 @@
+"""Run tables: load, validate and summarise the training runs a law is fit to.
+
+A run table has one row per observed (run, checkpoint) and canonical columns ``N``
+(parameters), ``D`` (tokens), ``h_<domain>`` (domain weights, a point on the
+simplex), ``loss_<target>`` (one per target) and optionally ``run``. Files with
+other names load through :func:`load_runs`'s mapping options.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayesmix._errors import BayesmixError
+from bayesmix._io import atomic_file
+
+__all__ = ["RunTable", "TargetData", "load_runs", "runs_summary", "write_runs"]
+
+SIMPLEX_TOL = 1e-3
+
+
+@dataclass(frozen=True)
+class TargetData:
+    """The rows of a run table usable for one target (its loss cell is present).
+
+    Attributes
+    ----------
+    n_params, n_tokens : ndarray, shape ``(n,)``
+        Parameters and tokens of each run.
+    weights : ndarray, shape ``(n, k)``
+        Domain weights.
+    loss : ndarray, shape ``(n,)``
+        Observed loss on the target.
+    rows : ndarray of int, shape ``(n,)``
+        Row numbers in the source file (1-based data rows).
+    """
+
+    n_params: np.ndarray
+    n_tokens: np.ndarray
+    weights: np.ndarray
+    loss: np.ndarray
+    rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """A validated run table in canonical columns.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        Columns ``N``, ``D``, ``h_<domain>``..., ``loss_<target>``..., and ``run`` if
+        given. The index holds the 1-based row numbers of the source file.
+    domains, targets : tuple of str
+        Training domains and loss targets, in file order.
+    source : str
+        Where the table came from (for messages).
+    """
+
+    frame: pd.DataFrame
+    domains: tuple[str, ...]
+    targets: tuple[str, ...]
+    source: str = "<memory>"
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Domain weights, shape ``(n_rows, k)``."""
+        return self.frame[[f"h_{d}" for d in self.domains]].to_numpy(float)
+
+    def target_index(self, target: str) -> int | None:
+        """Index of ``target`` among the training domains, or None."""
+        return self.domains.index(target) if target in self.domains else None
+
+    def check_target(self, target: str) -> None:
+        """Raise a one-line error when ``target`` is not a loss column."""
+        if target not in self.targets:
+            raise BayesmixError(
+                f"target '{target}' is not in {self.source} (targets: {', '.join(self.targets)})"
+            )
+
+    def target_data(self, target: str) -> TargetData:
+        """The rows usable for ``target``: a missing loss cell drops that row only."""
+        self.check_target(target)
+        frame = self.frame[self.frame[f"loss_{target}"].notna()]
+        return TargetData(
+            n_params=frame["N"].to_numpy(float),
+            n_tokens=frame["D"].to_numpy(float),
+            weights=frame[[f"h_{d}" for d in self.domains]].to_numpy(float),
+            loss=frame[f"loss_{target}"].to_numpy(float),
+            rows=frame.index.to_numpy(int),
+        )
+
+    def select(self, where: str | None) -> RunTable:
+        """Rows matching a pandas query on the canonical names (``N``, ``h_x``, ...)."""
+        if not where:
+            return self
+        try:
+            frame = self.frame.query(where)
+        except Exception as exc:  # pandas raises many types for a bad expression
+            raise BayesmixError(
+                f"--where {where!r} failed on {self.source}: {type(exc).__name__}: {exc}"
+            ) from None
+        if len(frame) == 0:
+            raise BayesmixError(f"--where {where!r} selects no rows of {self.source}")
+        return RunTable(frame, self.domains, self.targets, self.source)
+
+
+def _glob_names(pattern: str, columns: list[str], option: str, source: str) -> dict[str, str]:
+    """Map matching columns to the names the glob's wildcards matched."""
+    regex = re.compile(
+        "".join("(.*)" if ch == "*" else ("(.)" if ch == "?" else re.escape(ch)) for ch in pattern)
+        + r"\Z"
+    )
+    names: dict[str, str] = {}
+    for col in columns:
+        if fnmatch.fnmatchcase(col, pattern):
+            match = regex.match(col)
+            groups = match.groups() if match else ()
+            names[col] = "".join(groups) if groups else col
+    if not names:
+        raise BayesmixError(f"no column of {source} matches {option} '{pattern}'")
+    return names
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise BayesmixError(f"runs file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise BayesmixError(f"runs file {path} is empty")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise BayesmixError(
+                    f"reading {path} needs pyarrow: pip install 'bayesmix[parquet]'"
+                ) from None
+            frame = pd.read_parquet(path)
+        else:
+            with open(path, newline="") as handle:
+                header = next(csv.reader(handle), [])
+            dupes = sorted({c for c in header if header.count(c) > 1})
+            if dupes:
+                raise BayesmixError(f"runs file {path} repeats column(s) {', '.join(dupes)}")
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except BayesmixError:
+        raise
+    except Exception as exc:  # unreadable: encoding, parser, permissions...
+        raise BayesmixError(f"cannot read runs file {path}: {type(exc).__name__}: {exc}") from None
+    if frame.columns.duplicated().any():
+        dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise BayesmixError(f"runs file {path} repeats column(s) {', '.join(dupes)}")
+    if len(frame) == 0:
+        raise BayesmixError(f"runs file {path} has a header but no rows")
+    return frame
+
+
+def _rows(mask: np.ndarray, index: pd.Index, limit: int = 5) -> str:
+    rows = [str(r) for r in index[mask][:limit]]
+    more = int(mask.sum()) - len(rows)
+    return ", ".join(rows) + (f" and {more} more" if more > 0 else "")
+
+
+def _to_number(series: pd.Series, column: str, source: str) -> pd.Series:
+    text = series.astype(str).str.strip()
+    missing = text.isin(["", "nan", "NaN", "NA", "null", "None"]) | series.isna()
+    numbers = pd.to_numeric(text.where(~missing, None), errors="coerce")
+    bad = numbers.isna().to_numpy() & ~missing.to_numpy()
+    if bad.any():
+        first = series.index[bad][0]
+        raise BayesmixError(
+            f"column '{column}' of {source} has non-numeric cells in rows "
+            f"{_rows(bad, series.index)} (row {first}: {series[first]!r})"
+        )
+    return numbers.astype(float)
+
+
+def _check_finite_positive(values: pd.Series, column: str, what: str, source: str) -> None:
+    arr = values.to_numpy(float)
+    for mask, problem in (
+        (np.isnan(arr), "missing or NaN"),
+        (np.isinf(arr), "infinite"),
+        (arr <= 0, "non-positive"),
+    ):
+        if mask.any():
+            raise BayesmixError(
+                f"column '{column}' ({what}) of {source} is {problem} in rows "
+                f"{_rows(mask, values.index)}"
+            )
+
+
+def load_runs(
+    path: str | Path,
+    *,
+    n_col: str = "N",
+    d_col: str = "D",
+    weight_cols: str = "h_*",
+    loss_cols: str = "loss_*",
+    run_col: str = "run",
+    where: str | None = None,
+    renormalize: bool = False,
+    n_value: float | None = None,
+    d_value: float | None = None,
+) -> RunTable:
+    """Load and validate a run table (CSV, or Parquet with pyarrow).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    n_col, d_col : str
+        Columns holding parameters ``N`` and tokens ``D``.
+    weight_cols, loss_cols : str
+        Globs for the domain-weight and loss columns; a domain's (target's) name is
+        what the glob's ``*`` matched.
+    run_col : str
+        Optional run-id column.
+    where : str, optional
+        A pandas query on the canonical names (``N``, ``D``, ``h_x``, ``loss_x``).
+    renormalize : bool
+        Divide each row's weights by their sum instead of rejecting rows off the
+        simplex.
+    n_value, d_value : float, optional
+        Constant ``N`` (``D``) for files with no such column (fixed-scale sweeps).
+
+    Returns
+    -------
+    RunTable
+
+    Raises
+    ------
+    BayesmixError
+        With a one-line message naming the problem and the column and rows.
+
+    Examples
+    --------
+    The paper's file::
+
+        load_runs("dmsl_llm_slimpajama.csv", n_col="model_size", d_col="n_tokens",
+                  weight_cols="weight_*", loss_cols="*_loss")
+    """
+    path = Path(path)
+    source = str(path)
+    raw = _read_table(path)
+    raw.index = pd.RangeIndex(1, len(raw) + 1)
+    columns = list(raw.columns)
+    frame = pd.DataFrame(index=raw.index)
+    for canon, col, value, what in (
+        ("N", n_col, n_value, "parameters"),
+        ("D", d_col, d_value, "tokens"),
+    ):
+        if value is not None:
+            frame[canon] = float(value)
+        elif col not in columns:
+            option = "--n-col" if canon == "N" else "--d-col"
+            raise BayesmixError(
+                f"runs file {source} has no column '{col}' ({canon}, {what}); "
+                f"name it with {option} or give a constant"
+            )
+        else:
+            frame[canon] = _to_number(raw[col], col, source)
+    taken = {n_col, d_col, run_col}
+    weights = _glob_names(weight_cols, [c for c in columns if c not in taken], "--weight-cols",
+                          source)
+    losses = _glob_names(
+        loss_cols, [c for c in columns if c not in taken and c not in weights], "--loss-cols",
+        source,
+    )
+    for names, kind in ((weights, "domain"), (losses, "target")):
+        seen: dict[str, str] = {}
+        for col, name in names.items():
+            if name in seen:
+                raise BayesmixError(
+                    f"columns '{seen[name]}' and '{col}' of {source} give the same {kind} '{name}'"
+                )
+            seen[name] = col
+    for col, name in weights.items():
+        frame[f"h_{name}"] = _to_number(raw[col], col, source)
+    for col, name in losses.items():
+        frame[f"loss_{name}"] = _to_number(raw[col], col, source)
+    if run_col in columns:
+        frame["run"] = raw[run_col].astype(str)
+    table = RunTable(frame, tuple(weights.values()), tuple(losses.values()), source).select(where)
+    return _validated(table, renormalize, weights, losses)
+
+
+def _validated(
+    table: RunTable, renormalize: bool, weights: dict[str, str], losses: dict[str, str]
+) -> RunTable:
+    frame = table.frame.copy()
+    source = table.source
+    _check_finite_positive(frame["N"], "N", "parameters", source)
+    _check_finite_positive(frame["D"], "D", "tokens", source)
+    for col, name in weights.items():
+        values = frame[f"h_{name}"].to_numpy(float)
+        for mask, problem in ((~np.isfinite(values), "NaN or infinite"), (values < 0, "negative")):
+            if mask.any():
+                raise BayesmixError(
+                    f"weight column '{col}' of {source} is {problem} in rows "
+                    f"{_rows(mask, frame.index)}"
+                )
+    h_cols = [f"h_{d}" for d in table.domains]
+    sums = frame[h_cols].sum(axis=1).to_numpy(float)
+    off = np.abs(sums - 1.0) > SIMPLEX_TOL
+    if off.any() and not renormalize:
+        first = frame.index[off][0]
+        raise BayesmixError(
+            f"weights of {source} do not sum to 1 (within {SIMPLEX_TOL:g}) in rows "
+            f"{_rows(off, frame.index)} (row {first} sums to {sums[off][0]:.6g}); "
+            "fix the file or pass --renormalize"
+        )
+    if renormalize:
+        if (sums <= 0).any():
+            raise BayesmixError(
+                f"weights of {source} are all zero in rows {_rows(sums <= 0, frame.index)}"
+            )
+        frame[h_cols] = frame[h_cols].div(sums, axis=0)
+    for col, name in losses.items():
+        values = frame[f"loss_{name}"].to_numpy(float)
+        present = ~np.isnan(values)
+        for mask, problem in ((present & np.isinf(values), "infinite"),
+                              (present & (values <= 0), "non-positive")):
+            if mask.any():
+                raise BayesmixError(
+                    f"loss column '{col}' of {source} is {problem} in rows "
+                    f"{_rows(mask, frame.index)}"
+                )
+        if not present.any():
+            raise BayesmixError(f"loss column '{col}' of {source} has no values")
+    return RunTable(frame, table.domains, table.targets, source)
+
+
+def runs_summary(table: RunTable) -> dict[str, Any]:
+    """What a run table holds: rows, domains, targets, sizes, token range, mixtures, gaps."""
+    frame = table.frame
+    weights = np.round(table.weights, 6)
+    return {
+        "source": table.source,
+        "rows": int(len(frame)),
+        "domains": list(table.domains),
+        "targets": list(table.targets),
+        "model_sizes": sorted(float(n) for n in frame["N"].unique()),
+        "tokens": {"min": float(frame["D"].min()), "max": float(frame["D"].max())},
+        "token_counts": int(frame["D"].nunique()),
+        "distinct_mixtures": int(len(np.unique(weights, axis=0))),
+        "missing_cells": {t: int(frame[f"loss_{t}"].isna().sum()) for t in table.targets},
+    }
+
+
+def write_runs(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a canonical run table to CSV (or Parquet by suffix), atomically."""
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        with atomic_file(path, "wb") as handle:
+            frame.to_parquet(handle, index=False)
+    else:
+        with atomic_file(path, "w") as handle:
+            frame.to_csv(handle, index=False, float_format="%.10g")

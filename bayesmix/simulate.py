@@ -1,0 +1,188 @@
+"""Simulated training runs: a paper-like design and a law's losses with realistic noise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from numpyro import handlers
+
+from bayesmix._errors import BayesmixError
+from bayesmix.laws import Law
+from bayesmix.model import Scales, centred_inputs, law_params, n_law_domains
+
+__all__ = ["design", "draw_law_params", "simulate_runs", "simplex_grid_mixtures"]
+
+DEFAULT_SIZES = (1.0e8, 2.0e8, 4.0e8, 8.0e8)
+DEFAULT_TOKENS_PER_PARAM = (4.0, 8.0, 16.0, 32.0)
+
+
+def simplex_grid_mixtures(
+    key: jax.Array, k: int, n_mixtures: int, min_weight: float = 0.02, resolution: int = 20
+) -> np.ndarray:
+    """Distinct mixtures on a grid of the simplex with a minimum weight, shape ``(m, k)``.
+
+    Each mixture is ``min_weight + (1 - k * min_weight) * g`` where ``g`` is a point of
+    the regular grid ``{counts / resolution}`` on the simplex. The uniform mixture is
+    always the first row.
+    """
+    if k * min_weight >= 1:
+        raise BayesmixError(f"--min-weight {min_weight} is too large for {k} domains")
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel()[-1].item())
+    free = 1.0 - k * min_weight
+    mixtures = [np.full(k, 1.0 / k)]
+    seen = {tuple(np.round(mixtures[0], 9))}
+    attempts = 0
+    while len(mixtures) < n_mixtures and attempts < 100 * n_mixtures:
+        attempts += 1
+        counts = rng.multinomial(resolution, rng.dirichlet(np.ones(k)))
+        h = min_weight + free * counts / resolution
+        signature = tuple(np.round(h, 9))
+        if signature not in seen:
+            seen.add(signature)
+            mixtures.append(h)
+    return np.array(mixtures)
+
+
+def design(
+    key: jax.Array,
+    k: int,
+    *,
+    sizes: Sequence[float] = DEFAULT_SIZES,
+    tokens_per_param: Sequence[float] = DEFAULT_TOKENS_PER_PARAM,
+    n_mixtures: int = 12,
+    min_weight: float = 0.02,
+) -> pd.DataFrame:
+    """A paper-like design: every mixture at every size and token count.
+
+    Returns a frame with columns ``run``, ``N``, ``D`` and ``h_0 ... h_{k-1}`` (one row
+    per (run, checkpoint); a run is a (size, mixture) pair, its checkpoints the token
+    counts ``tokens_per_param * N``).
+    """
+    mixtures = simplex_grid_mixtures(key, k, n_mixtures, min_weight)
+    rows = []
+    for n in sizes:
+        for m, h in enumerate(mixtures):
+            for ratio in tokens_per_param:
+                rows.append({"run": f"N{n:.3g}-m{m}", "N": float(n), "D": float(ratio * n),
+                             **{f"h_{i}": w for i, w in enumerate(h)}})
+    return pd.DataFrame(rows)
+
+
+def _prior_proposal(law: Law, k: int, loss_scale: float, key: jax.Array):
+    tr = handlers.trace(handlers.seed(law.sample_params, key)).get_trace(k, loss_scale)
+    sites = {
+        name: site["value"]
+        for name, site in tr.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    }
+    log_factor = sum(
+        (jnp.sum(site["fn"].log_prob(site["value"])) for site in tr.values()
+         if site["type"] == "sample" and site["is_observed"]),
+        start=jnp.zeros(()),
+    )
+    return sites, log_factor
+
+
+def draw_law_params(
+    key: jax.Array, law: Law, k: int, loss_scale: float, n_proposals: int = 4000
+) -> dict[str, np.ndarray]:
+    """One draw of a law's sampled sites from its prior, factors included.
+
+    Sampling statements alone ignore ``numpyro.factor`` terms (such as the prior on a
+    derived ``E``), so this draws ``n_proposals`` from the sampling statements and
+    resamples one in proportion to ``exp(factors)`` (sampling-importance-resampling).
+    """
+    key_prop, key_pick = jax.random.split(key)
+    proposal = partial(_prior_proposal, law, n_law_domains(law, k), loss_scale)
+    sites, log_factor = jax.vmap(proposal)(jax.random.split(key_prop, n_proposals))
+    if not bool(jnp.any(jnp.isfinite(log_factor))):
+        raise BayesmixError(f"no prior draw of law '{law.name}' satisfies its own factors")
+    pick = jax.random.categorical(key_pick, jnp.where(jnp.isfinite(log_factor), log_factor,
+                                                      -jnp.inf))
+    return {name: np.asarray(value[pick]) for name, value in sites.items()}
+
+
+def simulate_runs(
+    key: jax.Array,
+    law: Law,
+    k: int,
+    *,
+    domain_names: Sequence[str] | None = None,
+    targets: Sequence[str] | None = None,
+    sites: dict[str, dict[str, Any]] | None = None,
+    sizes: Sequence[float] = DEFAULT_SIZES,
+    tokens_per_param: Sequence[float] = DEFAULT_TOKENS_PER_PARAM,
+    n_mixtures: int = 12,
+    min_weight: float = 0.02,
+    noise: float = 0.003,
+    loss_scale: float = 3.0,
+) -> tuple[pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
+    """Simulate a canonical run table from a law.
+
+    Parameters
+    ----------
+    key : jax.Array
+        PRNG key.
+    law : Law
+    k : int
+        Number of training domains.
+    domain_names : sequence of str, optional
+        Default ``d0 ... d{k-1}``.
+    targets : sequence of str, optional
+        Loss targets; default one per domain.
+    sites : dict target -> {site: value}, optional
+        The law's sampled sites for each target (centred at the design's geometric
+        mean ``N`` and ``D``); drawn from the prior when missing.
+    sizes, tokens_per_param, n_mixtures, min_weight
+        The design (see :func:`design`).
+    noise : float
+        Relative noise: losses are ``mean * exp(noise * eps)``, ``eps ~ Normal(0, 1)``.
+    loss_scale : float
+        Typical loss, the prior's scale when parameters are drawn.
+
+    Returns
+    -------
+    frame : DataFrame
+        Canonical columns ``run, N, D, h_<domain>..., loss_<target>...``.
+    sites : dict target -> {site: ndarray}
+        The parameters used (the truth, for recovery tests).
+    """
+    names = list(domain_names) if domain_names is not None else [f"d{i}" for i in range(k)]
+    if len(names) != k:
+        raise BayesmixError(f"{len(names)} domain names given for {k} domains")
+    targets = list(targets) if targets is not None else names
+    key_design, key_params, key_noise = jax.random.split(key, 3)
+    frame = design(key_design, k, sizes=sizes, tokens_per_param=tokens_per_param,
+                   n_mixtures=n_mixtures, min_weight=min_weight)
+    frame = frame.rename(columns={f"h_{i}": f"h_{d}" for i, d in enumerate(names)})
+    weights = frame[[f"h_{d}" for d in names]].to_numpy(float)
+    scales = Scales(
+        n_ref=float(np.exp(np.mean(np.log(frame["N"])))),
+        d_ref=float(np.exp(np.mean(np.log(frame["D"])))),
+        loss_scale=loss_scale,
+    )
+    truth: dict[str, dict[str, np.ndarray]] = {}
+    for t_index, target in enumerate(targets):
+        given = (sites or {}).get(target)
+        site_values = (
+            {name: np.asarray(v, float) for name, v in given.items()}
+            if given is not None
+            else draw_law_params(jax.random.fold_in(key_params, t_index), law, k, loss_scale)
+        )
+        truth[target] = site_values
+        target_index = names.index(target) if target in names else None
+        log_n, log_d, h = centred_inputs(law, scales, frame["N"], frame["D"], weights,
+                                         target_index)
+        params = law_params(law, n_law_domains(law, k), loss_scale, site_values)
+        mean = np.asarray(law.mean(params, log_n, log_d, h))
+        eps = np.asarray(jax.random.normal(jax.random.fold_in(key_noise, t_index), mean.shape))
+        frame[f"loss_{target}"] = mean * np.exp(noise * eps)
+    if not np.all(np.isfinite(frame[[f"loss_{t}" for t in targets]].to_numpy())):
+        raise BayesmixError(f"law '{law.name}' gave non-finite losses for these parameters")
+    return frame, truth

@@ -1,0 +1,30 @@
+"""Test set-up: program start (device count, float64) and shared session fixtures.
+
+JAX is configured here, before any test imports it: two host devices so that chains
+run in parallel, and float64 as the CLI uses by default.
+"""
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+from bayesmix.laws import load_law  # noqa: E402
+from bayesmix.simulate import simulate_runs  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def additive_runs(tmp_path_factory):
+    """Simulated additive-law runs (3 domains, 3 targets) written as a canonical CSV.
+
+    Returns ``(path, frame, truth)``; ``truth`` holds the sampled sites per target.
+    """
+    frame, truth = simulate_runs(jax.random.key(1234), load_law("additive"), 3)
+    path = tmp_path_factory.mktemp("runs") / "additive.csv"
+    frame.to_csv(path, index=False)
+    return path, frame, truth
