@@ -8,9 +8,13 @@ The joint law whose exponents also depend on the mixture. The paper's text of eq
 10-11 could not be checked in this workplace; this is the nested "richer than joint"
 form its Table 4 ranks above the joint law.
 
-Centred form as in ``joint.py``. Parameters (6k + 5 sampled, 6k + 3 identified):
-loss_ref (gives E), a, alpha (k), gamma_A, u_A (k), b, beta (k), gamma_B, u_B (k),
-c (k), gamma (k).
+Centred form as in ``joint.py``. With exponents that depend on ``h``, the unit of
+``N`` and ``D`` is part of the law (changing it multiplies ``A^h`` by an
+``h``-dependent factor), so here ``N`` and ``D`` are measured in units of ``N_ref``
+and ``D_ref``, the geometric means of the training runs.
+
+Parameters (6k + 5 sampled, 6k + 3 identified): loss_ref (gives E), a, alpha (k),
+gamma_A, u_A (k), b, beta (k), gamma_B, u_B (k), c (k), gamma (k).
 """
 
 import jax.numpy as jnp

@@ -1,0 +1,166 @@
+"""Run tables: loading, mapping options, round trips and every bad input."""
+
+import re
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayesmix import BayesmixError, load_law, load_runs, runs_summary, simulate_runs, write_runs
+from bayesmix.cli import main
+from bayesmix.model import check_enough_rows
+
+
+def _paper_like(path, **overrides):
+    """A small file in the paper's column names."""
+    frame = pd.DataFrame({
+        "weight_a": [0.5, 0.2, 0.3, 0.5],
+        "weight_b": [0.5, 0.8, 0.7, 0.5],
+        "model_size": [1e8, 1e8, 2e8, 2e8],
+        "n_tokens": [1e9, 2e9, 1e9, 2e9],
+        "a_loss": [3.1, 3.0, 2.9, 2.8],
+        "b_loss": [3.5, 3.4, np.nan, 3.2],
+        "openhermes_loss": [2.5, 2.4, 2.3, 2.2],
+    })
+    for col, value in overrides.items():
+        frame[col] = value
+    frame.to_csv(path, index=False)
+    return path
+
+
+PAPER = dict(n_col="model_size", d_col="n_tokens", weight_cols="weight_*", loss_cols="*_loss")
+PAPER_ARGS = ["--n-col", "model_size", "--d-col", "n_tokens", "--weight-cols", "weight_*",
+              "--loss-cols", "*_loss"]
+
+
+def test_mapping_options_and_missing_cells(tmp_path):
+    table = load_runs(_paper_like(tmp_path / "p.csv"), **PAPER)
+    assert table.domains == ("a", "b")
+    assert table.targets == ("a", "b", "openhermes")
+    data = table.target_data("b")
+    assert len(data.loss) == 3 and list(data.rows) == [1, 2, 4]  # missing cell drops row 3 only
+    assert len(table.target_data("a").loss) == 4
+    assert table.target_index("openhermes") is None
+
+
+def test_where_selects_rows(tmp_path):
+    table = load_runs(_paper_like(tmp_path / "p.csv"), where="N > 1.5e8", **PAPER)
+    assert list(table.frame.index) == [3, 4]
+
+
+def test_simulate_write_load_round_trip(tmp_path):
+    frame, _ = simulate_runs(jax.random.key(0), load_law("additive"), 3)
+    for suffix in (".csv", ".parquet"):
+        path = tmp_path / f"runs{suffix}"
+        write_runs(frame, path)
+        table = load_runs(path)
+        assert table.domains == ("d0", "d1", "d2")
+        np.testing.assert_allclose(table.frame["loss_d1"].to_numpy(), frame["loss_d1"], rtol=1e-9)
+        np.testing.assert_allclose(table.weights.sum(axis=1), 1.0, atol=1e-9)
+    summary = runs_summary(table)
+    assert summary["rows"] == len(frame) and summary["distinct_mixtures"] == 12
+
+
+def test_renormalize(tmp_path):
+    path = _paper_like(tmp_path / "p.csv", weight_b=[0.6, 0.8, 0.7, 0.5])
+    with pytest.raises(BayesmixError, match=r"do not sum to 1 .* rows 1 .*--renormalize"):
+        load_runs(path, **PAPER)
+    table = load_runs(path, renormalize=True, **PAPER)
+    np.testing.assert_allclose(table.weights.sum(axis=1), 1.0)
+
+
+def test_fixed_scale_file_with_constant_n_and_d(tmp_path):
+    path = tmp_path / "fixed.csv"
+    pd.DataFrame({"h_x": [0.3, 0.6], "h_y": [0.7, 0.4], "loss_x": [2.0, 1.9]}).to_csv(path)
+    table = load_runs(path, n_value=1e6, d_value=1e9)
+    assert set(table.frame["N"]) == {1e6}
+
+
+def test_target_and_row_count_errors(tmp_path):
+    table = load_runs(_paper_like(tmp_path / "p.csv"), **PAPER)
+    with pytest.raises(BayesmixError, match="target 'nope' is not in"):
+        table.target_data("nope")
+    with pytest.raises(BayesmixError, match="4 usable rows but law 'additive' has 9 parameters"):
+        check_enough_rows(load_law("additive"), table, "a", 4)
+
+
+# Each bad input: (what to write, extra CLI args, a fragment of the one-line message)
+BAD_INPUTS = {
+    "empty file": (lambda p: p.write_text(""), [], "is empty"),
+    "header only": (lambda p: p.write_text("N,D,h_a,loss_a\n"), [], "no rows"),
+    "unreadable": (lambda p: p.write_bytes(b"\xff\xfe\x00\x81garbage\n\x00"), [], "cannot read"),
+    "missing N": (lambda p: _paper_like(p), ["--d-col", "n_tokens", "--weight-cols", "weight_*",
+                                             "--loss-cols", "*_loss"], "no column 'N'"),
+    "missing D": (lambda p: _paper_like(p), ["--n-col", "model_size", "--weight-cols",
+                                             "weight_*", "--loss-cols", "*_loss"],
+                  "no column 'D'"),
+    "weight glob matches nothing": (lambda p: _paper_like(p), [*PAPER_ARGS[:4], "--loss-cols",
+                                                               "*_loss"],
+                                    r"matches --weight-cols 'h_\*'"),
+    "loss glob matches nothing": (lambda p: _paper_like(p), [*PAPER_ARGS[:6]],
+                                  r"matches --loss-cols 'loss_\*'"),
+    "non-numeric": (lambda p: _paper_like(p, model_size=["1e8", "big", "2e8", "2e8"]),
+                    PAPER_ARGS, "column 'model_size' of .* non-numeric cells in rows 2"),
+    "NaN N": (lambda p: _paper_like(p, model_size=[1e8, np.nan, 2e8, 2e8]), PAPER_ARGS,
+              "'N' .* is missing or NaN in rows 2"),
+    "inf D": (lambda p: _paper_like(p, n_tokens=[1e9, np.inf, 1e9, 2e9]), PAPER_ARGS,
+              "'D' .* is infinite in rows 2"),
+    "N <= 0": (lambda p: _paper_like(p, model_size=[1e8, 1e8, 0.0, 2e8]), PAPER_ARGS,
+               "'N' .* non-positive in rows 3"),
+    "D <= 0": (lambda p: _paper_like(p, n_tokens=[1e9, -2e9, 1e9, 2e9]), PAPER_ARGS,
+               "'D' .* non-positive in rows 2"),
+    "NaN weight": (lambda p: _paper_like(p, weight_a=[0.5, np.nan, 0.3, 0.5]), PAPER_ARGS,
+                   "weight column 'weight_a' .* NaN or infinite in rows 2"),
+    "negative weight": (lambda p: _paper_like(p, weight_a=[0.5, -0.2, 0.3, 0.5],
+                                              weight_b=[0.5, 1.2, 0.7, 0.5]), PAPER_ARGS,
+                        "weight column 'weight_a' .* negative in rows 2"),
+    "off simplex": (lambda p: _paper_like(p, weight_a=[0.5, 0.2, 0.3, 0.6]), PAPER_ARGS,
+                    "do not sum to 1 .* rows 4 .*--renormalize"),
+    "loss <= 0": (lambda p: _paper_like(p, a_loss=[3.1, 0.0, 2.9, 2.8]), PAPER_ARGS,
+                  "loss column 'a_loss' .* non-positive in rows 2"),
+    "inf loss": (lambda p: _paper_like(p, a_loss=[3.1, np.inf, 2.9, 2.8]), PAPER_ARGS,
+                 "loss column 'a_loss' .* infinite in rows 2"),
+    "duplicated columns": (lambda p: p.write_text("N,D,h_a,h_a,loss_a\n1,2,0.5,0.5,3\n"), [],
+                           "repeats column"),
+    "bad where": (lambda p: _paper_like(p), [*PAPER_ARGS, "--where", "nonsense >"],
+                  "--where 'nonsense >' failed"),
+    "where selects nothing": (lambda p: _paper_like(p), [*PAPER_ARGS, "--where", "N > 1e12"],
+                              "selects no rows"),
+    "missing file": (lambda p: None, [], "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_one_line_exit_2(case, tmp_path, capsys):
+    write, extra, fragment = BAD_INPUTS[case]
+    path = tmp_path / "runs.csv"
+    write(path)
+    before = path.read_bytes() if path.exists() else None
+    code = main(["runs", str(path), *extra])
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("bayesmix: error: ")
+    assert "Traceback" not in err
+    assert re.search(fragment, lines[0]), lines[0]
+    assert (path.read_bytes() if path.exists() else None) == before  # nothing overwritten
+
+
+def test_unknown_law_and_bad_law_file_exit_2(tmp_path, capsys):
+    assert main(["simulate", "--law", "nope", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "unknown law 'nope'" in capsys.readouterr().err
+    bad = tmp_path / "bad.py"
+    bad.write_text("NAME = 'x'\n")
+    assert main(["simulate", "--law", str(bad), "--out", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "does not define" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_usage_error_is_one_line(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["runs"])
+    assert info.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
