@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
+_E_FLOOR = 0.02
+
 __all__ = [
     "amplitude",
     "exponent",
@@ -83,7 +85,10 @@ def irreducible_loss(reducible_at_reference: jax.Array, loss_scale: float) -> ja
     is the centre of the training runs, so its loss is near their median);
     ``E = loss_ref - reducible_at_reference`` is recorded as a deterministic site.
     ``E`` gets its own prior, ``Gamma(2, 4 / loss_scale)`` (mean half the typical
-    loss, zero density at ``E = 0``), added as a factor: the map
+    loss, near-zero density at ``E = 0``), added as a factor and evaluated at a
+    smooth floor ``eps * softplus(E / eps)`` with ``eps = 0.02 * loss_scale`` (so
+    slightly negative ``E`` has tiny, smoothly vanishing density instead of a wall
+    that NUTS cannot cross): the map
     from ``loss_ref`` to ``E`` has unit Jacobian, so this is exactly that prior on
     ``E``, while the sampler moves along the well-identified ``loss_ref``.
 
@@ -96,10 +101,13 @@ def irreducible_loss(reducible_at_reference: jax.Array, loss_scale: float) -> ja
     """
     loss_ref = numpyro.sample("loss_ref", dist.Normal(loss_scale, 0.25 * loss_scale))
     e = numpyro.deterministic("E", loss_ref - reducible_at_reference)
-    positive = e > 0
-    safe = jnp.where(positive, e, 1.0)
-    log_prior = dist.Gamma(2.0, 4.0 / loss_scale).log_prob(safe)
-    numpyro.factor("E_prior", jnp.where(positive, log_prior, -jnp.inf))
+    # A smooth floor instead of a wall at E = 0: the prior is evaluated at
+    # eps * softplus(E / eps), equal to E for E >> eps and decaying like exp(E / eps)
+    # below 0. A hard wall (-inf for E <= 0) made NUTS diverge and saturate its tree
+    # depth when the data push E towards 0 (the paper's github loss).
+    eps = _E_FLOOR * loss_scale
+    soft = eps * jax.nn.softplus(e / eps)
+    numpyro.factor("E_prior", dist.Gamma(2.0, 4.0 / loss_scale).log_prob(soft))
     return e
 
 

@@ -148,10 +148,15 @@ def loss_model(
     noise_scale = 0.02 if likelihood == "log" else 0.02 * scales.loss_scale
     sigma = numpyro.sample("sigma", dist.HalfNormal(noise_scale))
     nu = numpyro.sample("nu", dist.Gamma(2.0, 0.1))
+    # A law's mean must be a positive loss: parameters that make it non-positive
+    # anywhere get zero density (not a NaN, which a sampler cannot step away from).
+    positive = mu > 0
+    numpyro.factor("positive_loss", jnp.where(jnp.all(positive), 0.0, -jnp.inf))
     with numpyro.plate("runs", log_n.shape[0]):
         if likelihood == "log":
             observed = None if loss is None else jnp.log(loss)
-            numpyro.sample("obs", dist.StudentT(nu, jnp.log(mu), sigma), obs=observed)
+            log_mu = jnp.log(jnp.where(positive, mu, 1.0))
+            numpyro.sample("obs", dist.StudentT(nu, log_mu, sigma), obs=observed)
         else:
             numpyro.sample("obs", dist.StudentT(nu, mu, sigma), obs=loss)
 

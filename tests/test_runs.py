@@ -164,3 +164,34 @@ def test_usage_error_is_one_line(capsys):
         main(["runs"])
     assert info.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_cli_simulate_then_runs(tmp_path, capsys):
+    out, truth = tmp_path / "sim.csv", tmp_path / "truth.json"
+    assert main(["simulate", "--law", "joint", "--domains", "4", "--seed", "3", "--mixtures",
+                 "5", "--sizes", "1e8,3e8", "--tokens-per-param", "5,20", "--noise", "0.01",
+                 "--out", str(out), "--truth-out", str(truth)]) == 0
+    capsys.readouterr()
+    assert main(["runs", str(out), "--json"]) == 0
+    import json
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 2 * 5 * 2 and summary["distinct_mixtures"] == 5
+    assert summary["domains"] == ["d0", "d1", "d2", "d3"] == summary["targets"]
+    assert summary["model_sizes"] == [1e8, 3e8]
+    sites = json.loads(truth.read_text())
+    # the same parameters give the same table (noise is part of the seed)
+    out2 = tmp_path / "sim2.csv"
+    params = tmp_path / "params.json"
+    params.write_text(json.dumps(sites))
+    assert main(["simulate", "--law", "joint", "--domains", "4", "--seed", "3", "--mixtures",
+                 "5", "--sizes", "1e8,3e8", "--tokens-per-param", "5,20", "--noise", "0.01",
+                 "--params", str(params), "--out", str(out2)]) == 0
+    assert out.read_text() == out2.read_text()
+
+
+def test_simulate_refuses_to_overwrite_on_failure(tmp_path, capsys):
+    out = tmp_path / "keep.csv"
+    out.write_text("precious\n")
+    assert main(["simulate", "--law", "additive", "--min-weight", "0.5", "--out", str(out)]) == 2
+    assert "too large" in capsys.readouterr().err
+    assert out.read_text() == "precious\n"

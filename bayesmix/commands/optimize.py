@@ -1,0 +1,180 @@
+"""``bayesmix optimize``: the optimal mixture under posterior uncertainty."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from bayesmix._errors import BayesmixError
+from bayesmix.commands.common import emit_json, parse_assignments
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "optimize", help="optimal mixture h* under posterior uncertainty",
+        description="Minimise sum_t w_t L_t(N, D, h) over the mixture h by mirror descent "
+                    "for every posterior draw (h* with intervals), find the Bayes decision "
+                    "h_bayes = argmin_h E[sum_t w_t L_t], and compare it with reference "
+                    "mixtures (predicted objective and P(h_bayes better)).",
+    )
+    parser.add_argument("fits", nargs="+", metavar="FIT",
+                        help="fit directories (Bayesian fits or baselines); their targets "
+                             "are merged")
+    parser.add_argument("--N", dest="n_params", type=float, required=True,
+                        help="parameters of the planned model")
+    parser.add_argument("--D", dest="n_tokens", type=float, required=True,
+                        help="training tokens of the planned run")
+    parser.add_argument("--weights", default=None, metavar="T=W,...",
+                        help="target weights w_t (default: equal weights on every target; "
+                             "targets not named get 0)")
+    parser.add_argument("--min-weight", default=None, metavar="W | D=W,...",
+                        help="minimum weight of every domain, or per domain")
+    parser.add_argument("--max-weight", default=None, metavar="W | D=W,...",
+                        help="maximum weight of every domain, or per domain")
+    parser.add_argument("--tokens", default=None, metavar="D=T,...",
+                        help="available tokens per domain (limits h_i * D <= epochs * T_i)")
+    parser.add_argument("--max-epochs", default=None, metavar="E | D=E,...",
+                        help="passes allowed over a domain's tokens (default 1 with --tokens)")
+    parser.add_argument("--reference", action="append", default=None,
+                        metavar="uniform|natural|FILE",
+                        help="mixture(s) to compare with: 'uniform', 'natural' (token "
+                             "proportions from --tokens) or a CSV with one mixture per row "
+                             "(columns named by domain, h_<domain> or weight_<domain>; "
+                             "optional 'name' column). Repeatable; default: uniform")
+    parser.add_argument("--baseline", default=None, metavar="DIR",
+                        help="a point-fit (baseline) directory: its h* is compared too")
+    parser.add_argument("--path-flops", default=None, metavar="C,...",
+                        help="also report h*(N, D) along these compute budgets (FLOPs, "
+                             "C = 6 N D, D = r N; the paper's Fig. 6), under --min-weight "
+                             "and --max-weight")
+    parser.add_argument("--tokens-per-param", type=float, default=20.0,
+                        help="r = D / N along --path-flops (default 20)")
+    parser.add_argument("--tol", type=float, default=1e-9,
+                        help="relative Frank-Wolfe gap at which mirror descent stops")
+    parser.add_argument("--max-iter", type=int, default=3000)
+    output = parser.add_mutually_exclusive_group(required=True)
+    output.add_argument("--json", action="store_true", help="print JSON to stdout")
+    output.add_argument("--out", default=None, metavar="DIR",
+                        help="write DIR/optimum.json and DIR/h_star_draws.csv")
+    parser.set_defaults(func=run)
+
+
+def _number_or_assignments(text: str | None, option: str) -> float | dict[str, float] | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return parse_assignments(text, option)
+
+
+def _read_reference_file(path: str, domains: tuple[str, ...]) -> dict[str, np.ndarray]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise BayesmixError(f"cannot read --reference {path}: {exc}") from None
+    columns = []
+    for d in domains:
+        found = [c for c in (d, f"h_{d}", f"weight_{d}") if c in frame.columns]
+        if not found:
+            raise BayesmixError(f"--reference {path} has no column for domain '{d}' "
+                                f"(expected {d}, h_{d} or weight_{d})")
+        columns.append(found[0])
+    values = frame[columns].to_numpy(float)
+    stem = Path(path).stem
+    names = (frame["name"].astype(str).tolist() if "name" in frame.columns
+             else [stem if len(frame) == 1 else f"{stem}[{i}]" for i in range(len(frame))])
+    return dict(zip(names, values, strict=True))
+
+
+def _references(items: list[str] | None, domains: tuple[str, ...],
+                tokens: dict[str, float]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for item in items or ["uniform"]:
+        if item == "uniform":
+            out["uniform"] = np.full(len(domains), 1.0 / len(domains))
+        elif item == "natural":
+            missing = [d for d in domains if d not in tokens]
+            if missing:
+                raise BayesmixError(f"--reference natural needs --tokens for every domain; "
+                                    f"missing {', '.join(missing)}")
+            counts = np.array([tokens[d] for d in domains], float)
+            if counts.sum() <= 0:
+                raise BayesmixError("--reference natural: --tokens sum to zero")
+            out["natural"] = counts / counts.sum()
+        else:
+            out.update(_read_reference_file(item, domains))
+    return out
+
+
+def _load(paths: list[str]) -> dict:
+    from bayesmix.fitdir import load_posteriors
+
+    merged: dict = {}
+    for path in paths:
+        for target, posterior in load_posteriors(path).items():
+            if target in merged:
+                raise BayesmixError(f"target '{target}' is in more than one FIT ({path})")
+            merged[target] = posterior
+    return merged
+
+
+def run(args: argparse.Namespace) -> int:
+    from bayesmix._io import atomic_dir
+    from bayesmix.mixture import decide, mixture_bounds
+
+    if not (args.n_params > 0 and args.n_tokens > 0):
+        raise BayesmixError(f"--N and --D must be positive, got {args.n_params}, "
+                            f"{args.n_tokens}")
+    posteriors = _load(args.fits)
+    weights = parse_assignments(args.weights, "--weights") or None
+    domains = next(iter(posteriors.values())).domains
+    tokens = parse_assignments(args.tokens, "--tokens")
+    lower, upper = mixture_bounds(
+        domains,
+        min_weight=_number_or_assignments(args.min_weight, "--min-weight"),
+        max_weight=_number_or_assignments(args.max_weight, "--max-weight"),
+        tokens=tokens or None,
+        max_epochs=_number_or_assignments(args.max_epochs, "--max-epochs"),
+        n_tokens=args.n_tokens,
+    )
+    baseline = _load([args.baseline]) if args.baseline else None
+    report = decide(posteriors, args.n_params, args.n_tokens, target_weights=weights,
+                    lower=lower, upper=upper,
+                    references=_references(args.reference, domains, tokens),
+                    baseline=baseline, tol=args.tol, max_iter=args.max_iter)
+    payload = report.to_dict()
+    if args.path_flops:
+        from bayesmix.mixture import compute_grid, mixture_objective, optimum_path
+
+        try:
+            flops = [float(v) for v in args.path_flops.split(",") if v.strip()]
+        except ValueError:
+            raise BayesmixError(f"--path-flops expects comma-separated numbers, got "
+                                f"{args.path_flops!r}") from None
+        grid_n, grid_d = compute_grid(flops, args.tokens_per_param)
+        path_lower, path_upper = mixture_bounds(
+            domains,
+            min_weight=_number_or_assignments(args.min_weight, "--min-weight"),
+            max_weight=_number_or_assignments(args.max_weight, "--max-weight"))
+        payload["path"] = optimum_path(
+            mixture_objective(posteriors, weights), grid_n, grid_d, lower=path_lower,
+            upper=path_upper, tol=args.tol, max_iter=args.max_iter)
+    if args.json:
+        emit_json(payload)
+        return 0
+    import pandas as pd
+
+    draws = pd.DataFrame(report.h_star_draws, columns=[f"h_{d}" for d in domains])
+    draws["objective"] = report.h_star_values
+    with atomic_dir(args.out) as tmp:
+        emit_json(payload, str(tmp / "optimum.json"))
+        draws.to_csv(tmp / "h_star_draws.csv", index_label="draw")
+    best = payload["h_bayes"]
+    print(f"h_bayes: {', '.join(f'{d}={w:.4f}' for d, w in best.items())}")
+    print(f"wrote optimum.json and h_star_draws.csv to {args.out}")
+    return 0

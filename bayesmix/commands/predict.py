@@ -1,0 +1,49 @@
+"""``bayesmix predict``: posterior (or point) predictions of a fit at a table's runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bayesmix._errors import BayesmixError
+from bayesmix.commands.common import add_input_options, emit_json, key_from_args, table_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="predict losses from a fit directory",
+        description="For every row of RUNS and every target T of the fit: posterior mean, "
+                    "median, 5 % and 95 % quantiles of the law's mean (T_mean, T_median, "
+                    "T_q05, T_q95) and of the posterior predictive with noise (T_pp_q05, "
+                    "T_pp_q95), after the input columns.",
+    )
+    parser.add_argument("fit", help="fit directory (from bayesmix fit or bayesmix baseline)")
+    parser.add_argument("--runs", required=True, help="run table to predict at")
+    add_input_options(parser, runs_arg=False)
+    output = parser.add_mutually_exclusive_group(required=True)
+    output.add_argument("--out", help="write predictions to this CSV")
+    output.add_argument("--json", action="store_true", help="print predictions as JSON")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the predictive noise")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bayesmix.fitdir import load_posteriors
+    from bayesmix.predict import predict_table
+    from bayesmix.runs import write_runs
+
+    posteriors = load_posteriors(args.fit)
+    table = table_from_args(args, path=args.runs)
+    for target, posterior in posteriors.items():
+        if set(table.domains) != set(posterior.domains):
+            raise BayesmixError(
+                f"{args.runs} has domains ({', '.join(table.domains)}) but the fit of "
+                f"'{target}' was trained on ({', '.join(posterior.domains)})"
+            )
+    frame = predict_table(key_from_args(args), posteriors, table)
+    if args.out:
+        write_runs(frame, args.out)
+        print(f"wrote {len(frame)} rows x {len(posteriors)} target(s) to {args.out}")
+    else:
+        emit_json(json.loads(frame.to_json(orient="records")))
+    return 0

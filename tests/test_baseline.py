@@ -1,0 +1,201 @@
+"""The Huber baseline: recovery, trace, save/load/predict, CLI, bad inputs, a negative control."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayesmix._errors import BayesmixError
+from bayesmix.baseline import (
+    BaselineResult,
+    baseline_fit,
+    huber,
+    load_baseline,
+    save_baseline,
+)
+from bayesmix.cli import main
+from bayesmix.laws import load_law
+from bayesmix.predict import predict_draws
+from bayesmix.runs import RunTable, load_runs, write_runs
+from bayesmix.simulate import simulate_runs
+
+NOISE = 2e-4  # relative noise of the simulated losses
+FAST = {"n_random": 1000, "n_starts": 2, "n_hops": 3}
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """Additive-law runs with little noise (3 domains), as a file and a RunTable."""
+    law = load_law("additive")
+    frame, truth = simulate_runs(jax.random.key(7), law, 3, noise=NOISE, n_mixtures=10)
+    path = tmp_path_factory.mktemp("baseline") / "runs.csv"
+    write_runs(frame, path)
+    return law, load_runs(path), truth, path
+
+
+@pytest.fixture(scope="module")
+def fitted(simulated):
+    law, table, _, _ = simulated
+    return baseline_fit(jax.random.key(0), law, table, ["d0", "d2"], **FAST)
+
+
+def test_huber_matches_definition():
+    r = jnp.array([0.0, 5e-4, -1e-3, 3e-3, -0.02])
+    delta = 1e-3
+    expected = np.mean([0.0, 0.5 * 5e-4**2, 0.5 * 1e-6, delta * (3e-3 - delta / 2),
+                        delta * (0.02 - delta / 2)])
+    np.testing.assert_allclose(float(huber(r, delta)), expected, rtol=1e-12)
+
+
+def test_recovers_truth_on_nearly_noiseless_runs(simulated, fitted):
+    law, table, truth, _ = simulated
+    for target, result in fitted.items():
+        assert isinstance(result, BaselineResult)
+        assert result.success, result.message
+        # Fitted losses are as close to the data as the noise allows.
+        assert result.train_mre < 3 * NOISE
+        # And to the noiseless truth, also at a larger model than any trained on.
+        data = table.target_data(target)
+        n_big = np.full(8, 3.2e9)
+        d_big = np.geomspace(2e10, 1e11, 8)
+        h_big = np.tile(data.weights[:1], (8, 1))
+        predicted = predict_draws(result.to_posterior(law), n_big, d_big, h_big)[0]
+        true_posterior = result.to_posterior(law)
+        from bayesmix.model import law_params
+
+        true_params = law_params(law, 3, true_posterior.scales.loss_scale,
+                                 {k: jnp.asarray(v) for k, v in truth[target].items()})
+        true_posterior = type(true_posterior)(
+            law=law, target=target, domains=table.domains, scales=true_posterior.scales,
+            params={k: np.asarray(v)[None] for k, v in true_params.items()},
+        )
+        # the simulator centres on the design's own geometric means, as scales_for does
+        true_loss = predict_draws(true_posterior, n_big, d_big, h_big)[0]
+        np.testing.assert_allclose(predicted, true_loss, rtol=0.01)
+        # The loss at the reference point and the irreducible loss are well identified.
+        np.testing.assert_allclose(result.sites["loss_ref"], truth[target]["loss_ref"],
+                                   rtol=2e-3)
+        np.testing.assert_allclose(result.params["E"], true_params["E"], rtol=0.1)
+        for name in ("alpha", "beta"):  # measured: within 1 % at this noise
+            np.testing.assert_allclose(result.params[name], true_params[name], rtol=0.05)
+
+
+def test_trace_is_monotone_and_ends_at_the_result(fitted):
+    for result in fitted.values():
+        trace = result.trace
+        assert trace.shape == (result.n_lbfgs_calls + 1, 2)
+        np.testing.assert_array_equal(trace[:, 0], np.arange(result.n_lbfgs_calls + 1))
+        assert np.all(np.diff(trace[:, 1]) <= 0)
+        assert trace[-1, 1] < trace[0, 1]  # L-BFGS improves on the random search
+        np.testing.assert_allclose(trace[-1, 1], result.huber, rtol=1e-9)
+        assert 0 < result.seconds_to_best <= result.seconds
+        assert result.n_lbfgs_calls == FAST["n_starts"] * (FAST["n_hops"] + 1)
+
+
+def test_result_prints_like_optimize_result(fitted):
+    text = repr(fitted["d0"])
+    for name in ("huber", "train_mre", "n_lbfgs_calls", "success", "params", "natural"):
+        assert f"{name}:" in text
+
+
+def test_save_load_predict_round_trip(simulated, fitted, tmp_path):
+    law, table, _, _ = simulated
+    path = save_baseline(fitted, tmp_path / "base")
+    assert path.name == "baseline.json"
+    payload = json.loads(path.read_text())
+    assert payload["format"] == 1 and payload["kind"] == "baseline"
+    assert payload["law"] == {"name": "additive", "path": str(law.path)}
+    assert payload["targets"] == ["d0", "d2"]
+    assert set(payload["results"]["d0"]["sites"]) == set(law.site_shapes(3))
+    loaded = load_baseline(tmp_path / "base")
+    assert set(loaded) == {"d0", "d2"}
+    for target, posterior in loaded.items():
+        assert posterior.n_draws == 1 and posterior.noise is None
+        direct = predict_draws(fitted[target].to_posterior(law), table.frame["N"],
+                               table.frame["D"], table.weights)
+        again = predict_draws(posterior, table.frame["N"], table.frame["D"], table.weights)
+        np.testing.assert_allclose(again, direct, rtol=1e-12)
+
+
+def test_load_refuses_other_formats(simulated, fitted, tmp_path):
+    law = simulated[0]
+    path = save_baseline(fitted, tmp_path / "base", law)
+    payload = json.loads(path.read_text())
+    payload["format"] = 2
+    path.write_text(json.dumps(payload))
+    with pytest.raises(BayesmixError, match="format") as info:
+        load_baseline(tmp_path / "base")
+    assert "\n" not in str(info.value)
+    payload["kind"] = "fit"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(BayesmixError, match="not a bayesmix baseline"):
+        load_baseline(tmp_path / "base")
+    with pytest.raises(BayesmixError, match="no baseline.json"):
+        load_baseline(tmp_path)
+
+
+def test_wrong_law_fits_clearly_worse(simulated, fitted):
+    """Negative control: a law without the mixture term cannot fit mixture data."""
+    _, table, _, _ = simulated
+    wrong = baseline_fit(jax.random.key(0), load_law("chinchilla"), table, ["d0"], **FAST)["d0"]
+    right = fitted["d0"]
+    # measured: about 11x the MRE and 65x the Huber loss
+    assert wrong.train_mre > 5 * right.train_mre
+    assert wrong.huber > 20 * right.huber
+
+
+def test_cli_writes_baseline_json(simulated, tmp_path, capsys):
+    _, _, _, path = simulated
+    out = tmp_path / "cli"
+    status = main(["baseline", str(path), "--law", "additive", "--target", "d1",
+                   "--out", str(out), "--starts", "500", "--hops", "2", "--where", "N > 1.5e8"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("d1: huber") and "wrote" in printed
+    payload = json.loads((out / "baseline.json").read_text())
+    assert payload["targets"] == ["d1"]
+    assert payload["settings"]["hops"] == 2
+    assert payload["results"]["d1"]["n_rows"] == 3 * 10 * 4  # three sizes kept
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--law", "no_such_law", "--target", "d0"], "unknown law"),
+        (["--law", "additive", "--target", "nope"], "target 'nope'"),
+        (["--law", "additive", "--all-targets", "--hops", "-1"], "n_hops"),
+    ],
+)
+def test_cli_bad_inputs_exit_2_with_one_line(simulated, tmp_path, capsys, extra, needle):
+    _, _, _, path = simulated
+    status = main(["baseline", str(path), "--out", str(tmp_path / "x"), *extra])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_bimix_fits_from_the_target_weight_only(tmp_path):
+    law = load_law("bimix")
+    frame, _ = simulate_runs(jax.random.key(3), law, 2, noise=NOISE, n_mixtures=8)
+    table = RunTable(frame.set_index(pd.RangeIndex(1, len(frame) + 1)), ("d0", "d1"),
+                     ("d0", "d1"))
+    result = baseline_fit(jax.random.key(1), law, table, ["d1"], **FAST)["d1"]
+    assert result.train_mre < 3 * NOISE
+    assert set(result.params) == {"a", "alpha", "b", "beta"}
+
+
+def test_fit_directories_reader_takes_baseline_dirs(simulated, fitted, tmp_path):
+    """``bayesmix predict`` reads fits through bayesmix.fitdir; baselines go through too."""
+    fitdir = pytest.importorskip("bayesmix.fitdir")
+    law, table, _, _ = simulated
+    save_baseline(fitted, tmp_path / "base")
+    posteriors = fitdir.load_posteriors(tmp_path / "base")
+    assert set(posteriors) == set(fitted)
+    direct = predict_draws(fitted["d2"].to_posterior(law), table.frame["N"], table.frame["D"],
+                           table.weights)
+    again = predict_draws(posteriors["d2"], table.frame["N"], table.frame["D"], table.weights)
+    np.testing.assert_allclose(again, direct, rtol=1e-12)

@@ -1,0 +1,327 @@
+"""The Bayesian fit: recovery, calibration, save/load/predict, CLI and bad input.
+
+Everything runs on small simulated tables from the Chinchilla law (5 parameters)
+so that the module takes well under a few minutes on 2 cores; the fitted model is
+fit once per module. The full calibration is marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+import scipy.stats
+from numpyro.infer import MCMC, NUTS, init_to_median
+
+from bayesmix.cli import main
+from bayesmix.fit import (
+    _model,
+    find_start,
+    fit,
+    fit_target,
+    load_fit,
+    prior_predictive,
+    save_fit,
+)
+from bayesmix.fitdir import load_posteriors
+from bayesmix.laws import load_law
+from bayesmix.model import Scales, centred_inputs, law_params
+from bayesmix.predict import predict_table
+from bayesmix.runs import load_runs
+from bayesmix.simulate import design, draw_law_params, simulate_runs
+
+TRUTH = {"loss_ref": 3.0, "a": -1.2, "alpha": 0.35, "b": -1.0, "beta": 0.3}
+SITES = ("loss_ref", "a", "alpha", "b", "beta")
+
+
+@pytest.fixture(scope="module")
+def chinchilla_table(tmp_path_factory):
+    """Simulated Chinchilla-law runs (2 domains, target d0 with known sites)."""
+    law = load_law("chinchilla")
+    frame, truth = simulate_runs(jax.random.key(7), law, 2, targets=["d0"],
+                                 sites={"d0": TRUTH}, noise=0.005)
+    path = tmp_path_factory.mktemp("chin") / "runs.csv"
+    frame.to_csv(path, index=False)
+    return path, load_runs(path), truth
+
+
+@pytest.fixture(scope="module")
+def chinchilla_fit(chinchilla_table):
+    _, table, _ = chinchilla_table
+    return fit(jax.random.key(0), load_law("chinchilla"), table, ["d0"], seed=0,
+               chains=2, warmup=300, draws=400)
+
+
+# ----------------------------------------------------------------------- recovery
+
+
+def test_fit_converges_and_reports(chinchilla_fit):
+    result = chinchilla_fit.targets["d0"]
+    d = result.diagnostics
+    assert d["max_rhat"] < 1.02
+    assert d["divergences"] == 0
+    assert d["saturation"] == 0.0
+    assert min(d["bfmi"]) > 0.3
+    text = str(chinchilla_fit)
+    assert "d0" in text and "R-hat" in text
+    assert "max_rhat" in repr(result)
+    groups = set(result.idata.groups())
+    assert {"posterior", "sample_stats", "log_likelihood", "posterior_predictive",
+            "observed_data", "constant_data"} <= groups
+    assert result.idata.log_likelihood["obs"].shape == (2, 400, len(result.rows))
+
+
+def test_parameter_recovery(chinchilla_fit):
+    """ESS first; then the two halves of the chains agree within MCMC error, and the
+    truth sits within 4 posterior sd (plus MCMC error) of the mean."""
+    import arviz as az
+
+    post = chinchilla_fit.targets["d0"].idata.posterior
+    for site in SITES:
+        draws = np.asarray(post[site].values)
+        ess = float(az.ess(draws))
+        assert ess > 200, site
+        mean, sd = draws.mean(), draws.std()
+        mcse = sd / np.sqrt(ess)
+        half = draws.shape[1] // 2
+        first, second = draws[:, :half].mean(), draws[:, half:].mean()
+        assert abs(first - second) < 5 * np.sqrt(2) * sd / np.sqrt(ess / 2), site
+        assert abs(mean - TRUTH[site]) < 4 * np.hypot(sd, mcse), site
+        # negative control: a truth shifted by 8 posterior sd must be caught
+        assert not abs(mean - (TRUTH[site] + 8 * sd)) < 4 * np.hypot(sd, mcse), site
+
+
+def test_find_start_beats_prior_draws(chinchilla_table):
+    _, table, _ = chinchilla_table
+    law = load_law("chinchilla")
+    data = table.target_data("d0")
+    scales = Scales(float(np.exp(np.log(data.n_params).mean())),
+                    float(np.exp(np.log(data.n_tokens).mean())), float(np.median(data.loss)))
+    log_n, log_d, h = centred_inputs(law, scales, data.n_params, data.n_tokens, data.weights,
+                                     0)
+    start = find_start(jax.random.key(3), law, 1, scales, log_n, log_d, h,
+                       jnp.asarray(data.loss), n_starts=5)
+    assert np.isfinite(start.potential)
+    assert start.potential == np.min(start.potentials)
+    assert start.covariance.shape == (7, 7)
+    assert np.all(np.linalg.eigvalsh(start.covariance) > 0)
+    assert abs(float(start.constrained["alpha"]) - TRUTH["alpha"]) < 0.1
+    assert "StartPoint" in repr(start)
+
+
+# ----------------------------------------------------------------------- calibration
+
+
+def _rank_statistic(ranks: np.ndarray, n_ranks: int, bins: int = 5) -> float:
+    """p-value of a chi-square test that ranks in ``0..n_ranks-1`` are uniform."""
+    counts = np.histogram(ranks, bins=bins, range=(0, n_ranks))[0]
+    return float(scipy.stats.chisquare(counts).pvalue)
+
+
+def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int = 0,
+               shift_sd: float = 1.5) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Ranks of the truth among thinned posterior draws for ``replications`` datasets
+    simulated from the model's full prior (law sites by SIR on the E factor, noise
+    ``sigma``, ``nu`` and Student-t observations).
+
+    Returns the ranks of the sampler's posterior and, as the negative control, of the
+    same draws shifted by ``shift_sd`` posterior sd (a biased posterior).
+    """
+    law = load_law("chinchilla")
+    frame = design(jax.random.key(seed), 1, sizes=(1e8, 4e8), tokens_per_param=(5.0, 20.0),
+                   n_mixtures=3)
+    weights = frame[["h_0"]].to_numpy(float)
+    scales = Scales(float(np.exp(np.log(frame["N"]).mean())),
+                    float(np.exp(np.log(frame["D"]).mean())), 3.0)
+    log_n, log_d, h = centred_inputs(law, scales, frame["N"], frame["D"], weights, 0)
+    model = _model(law, 1, scales, "log")
+    kernel = NUTS(model, dense_mass=True, init_strategy=init_to_median(num_samples=15))
+    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=1,
+                progress_bar=False, jit_model_args=True)
+    sites = (*SITES, "sigma")
+    ranks: dict[str, list[int]] = {s: [] for s in sites}
+    biased: dict[str, list[int]] = {s: [] for s in sites}
+    key = jax.random.key(seed)
+    for r in range(replications):
+        key_law, key_sigma, key_nu, key_obs, key_mcmc = jax.random.split(
+            jax.random.fold_in(key, r), 5)
+        truth = draw_law_params(key_law, law, 1, scales.loss_scale, n_proposals=500)
+        truth["sigma"] = np.asarray(dist.HalfNormal(0.02).sample(key_sigma))
+        nu = dist.Gamma(2.0, 0.1).sample(key_nu)
+        params = law_params(law, 1, scales.loss_scale, truth)
+        mean = law.mean(params, log_n, log_d, h)
+        loss = jnp.exp(jnp.log(mean) + truth["sigma"] * jax.random.t(key_obs, nu, mean.shape))
+        with numpyro.validation_enabled(False):
+            mcmc.run(key_mcmc, log_n, log_d, h, loss)
+        samples = mcmc.get_samples()
+        for site in sites:
+            values = np.asarray(samples[site])[::thin]
+            ranks[site].append(int(np.sum(values < truth[site])))
+            shifted = values + shift_sd * values.std()
+            biased[site].append(int(np.sum(shifted < truth[site])))
+    return ({s: np.asarray(v) for s, v in ranks.items()},
+            {s: np.asarray(v) for s, v in biased.items()})
+
+
+def _sbc_passes(ranks: dict[str, np.ndarray], n_ranks: int, alpha: float = 0.01) -> bool:
+    """All sites uniform at level ``alpha`` (Bonferroni over sites)."""
+    return all(_rank_statistic(r, n_ranks) > alpha / len(ranks) for r in ranks.values())
+
+
+@pytest.fixture(scope="module")
+def sbc_small():
+    draws, thin = 150, 10
+    ranks, biased = _sbc_ranks(20, 150, draws, thin)
+    return ranks, biased, draws // thin + 1
+
+
+def test_sbc_ranks_uniform(sbc_small):
+    ranks, _, n_ranks = sbc_small
+    assert _sbc_passes(ranks, n_ranks)
+
+
+def test_sbc_negative_control_fails(sbc_small):
+    """The same draws shifted by 1.5 posterior sd must be caught by the same test."""
+    _, biased, n_ranks = sbc_small
+    assert not _sbc_passes(biased, n_ranks)
+
+
+@pytest.mark.slow
+def test_sbc_full():
+    draws, thin = 500, 5
+    ranks, biased = _sbc_ranks(200, 400, draws, thin, seed=1, shift_sd=0.5)
+    assert _sbc_passes(ranks, draws // thin + 1)
+    assert not _sbc_passes(biased, draws // thin + 1)
+
+
+# ----------------------------------------------------------------------- save / load
+
+
+def test_save_load_predict_identical(chinchilla_fit, chinchilla_table, tmp_path):
+    _, table, _ = chinchilla_table
+    out = save_fit(chinchilla_fit, tmp_path / "fit")
+    meta = json.loads((out / "fit.json").read_text())
+    assert meta["format"] == 1 and meta["kind"] == "bayes"
+    assert meta["law"] == "chinchilla" and meta["law_path"].endswith("chinchilla.py")
+    assert set(meta["versions"]) == {"bayesmix", "numpyro", "jax", "arviz"}
+    assert (out / "d0.nc").is_file()
+    loaded = load_fit(out)
+    before = predict_table(jax.random.key(5), chinchilla_fit.posteriors, table)
+    after = predict_table(jax.random.key(5), loaded.posteriors, table)
+    np.testing.assert_array_equal(before.to_numpy(), after.to_numpy())
+    via_dir = predict_table(jax.random.key(5), load_posteriors(out), table)
+    np.testing.assert_array_equal(before.to_numpy(), via_dir.to_numpy())
+    assert loaded.targets["d0"].scales == chinchilla_fit.targets["d0"].scales
+    np.testing.assert_array_equal(loaded.targets["d0"].rows, chinchilla_fit.targets["d0"].rows)
+
+
+def test_interrupted_save_leaves_nothing(chinchilla_fit, tmp_path, monkeypatch):
+    idata = chinchilla_fit.targets["d0"].idata
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(idata), "to_netcdf", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_fit(chinchilla_fit, tmp_path / "fit")
+    assert not (tmp_path / "fit").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prior_predictive_is_plausible(chinchilla_table):
+    _, table, _ = chinchilla_table
+    draws = prior_predictive(jax.random.key(2), load_law("chinchilla"), table, "d0", 300)
+    assert draws["loss"].shape == (300, len(draws["observed"]))
+    lo, hi = np.quantile(draws["loss"], [0.05, 0.95], axis=0)
+    assert np.mean((draws["observed"] >= lo) & (draws["observed"] <= hi)) > 0.9
+    # negative control: losses ten times larger are implausible under the prior
+    assert np.mean((10 * draws["observed"] >= lo) & (10 * draws["observed"] <= hi)) < 0.1
+
+
+# ----------------------------------------------------------------------- CLI
+
+
+def test_cli_fit_and_predict(chinchilla_table, tmp_path, capsys):
+    path, table, _ = chinchilla_table
+    out = tmp_path / "fit"
+    status = main(["fit", str(path), "--law", "chinchilla", "--target", "d0", "--out",
+                   str(out), "--chains", "2", "--warmup", "100", "--draws", "100"])
+    assert status == 0
+    printed = capsys.readouterr()
+    assert "R-hat" in printed.out and "[1/1] d0" in printed.err
+    assert (out / "fit.json").is_file() and (out / "d0.nc").is_file()
+    preds = tmp_path / "preds.csv"
+    assert main(["predict", str(out), "--runs", str(path), "--out", str(preds)]) == 0
+    frame = load_runs(preds, loss_cols="loss_*")
+    assert len(frame.frame) == len(table.frame)
+    import pandas as pd
+
+    columns = list(pd.read_csv(preds).columns)
+    assert columns[-6:] == ["d0_mean", "d0_median", "d0_q05", "d0_q95", "d0_pp_q05",
+                            "d0_pp_q95"]
+    capsys.readouterr()
+    assert main(["predict", str(out), "--runs", str(path), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == len(table.frame) and "d0_median" in records[0]
+
+
+def test_cli_prior_only(chinchilla_table, tmp_path, capsys):
+    path, _, _ = chinchilla_table
+    status = main(["fit", str(path), "--law", "chinchilla", "--target", "d0", "--out",
+                   str(tmp_path / "x"), "--prior-only", "--prior-draws", "100"])
+    assert status == 0
+    assert "prior predictive" in capsys.readouterr().out
+    assert not (tmp_path / "x").exists()
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_cli_unknown_target(chinchilla_table, tmp_path, capsys):
+    path, _, _ = chinchilla_table
+    status = main(["fit", str(path), "--law", "chinchilla", "--target", "nope", "--out",
+                   str(tmp_path / "f")])
+    assert status == 2
+    assert "nope" in _one_line_error(capsys)
+
+
+def test_cli_too_few_rows(chinchilla_table, tmp_path, capsys):
+    path, _, _ = chinchilla_table
+    status = main(["fit", str(path), "--law", "chinchilla", "--target", "d0", "--out",
+                   str(tmp_path / "f"), "--where", "run == 'N1e+08-m0'"])
+    assert status == 2
+    assert "usable rows" in _one_line_error(capsys)
+
+
+def test_fit_dir_from_other_version(chinchilla_fit, chinchilla_table, tmp_path, capsys):
+    path, _, _ = chinchilla_table
+    good = save_fit(chinchilla_fit, tmp_path / "good")
+    old = tmp_path / "old"
+    shutil.copytree(good, old)
+    meta = json.loads((old / "fit.json").read_text())
+    meta["versions"]["bayesmix"] = "0.0.9"
+    meta["format"] = 0
+    (old / "fit.json").write_text(json.dumps(meta))
+    status = main(["predict", str(old), "--runs", str(path), "--json"])
+    assert status == 2
+    line = _one_line_error(capsys)
+    assert "0.0.9" in line and "refit" in line
+    assert main(["predict", str(tmp_path), "--runs", str(path), "--json"]) == 2
+    assert "not a fit directory" in _one_line_error(capsys)
+
+
+def test_fit_target_bad_likelihood(chinchilla_table):
+    from bayesmix import BayesmixError
+
+    _, table, _ = chinchilla_table
+    with pytest.raises(BayesmixError, match="likelihood"):
+        fit_target(jax.random.key(0), load_law("chinchilla"), table, "d0", likelihood="x")
