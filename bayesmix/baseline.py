@@ -37,7 +37,8 @@ from numpyro.distributions.transforms import biject_to
 
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
-from bayesmix.laws import Law, load_law
+from bayesmix.fitdir import BASELINE_FORMAT, check_fit_dir, law_of_fit
+from bayesmix.laws import Law
 from bayesmix.model import (
     Scales,
     TargetPosterior,
@@ -60,7 +61,6 @@ __all__ = [
     "save_baseline",
 ]
 
-BASELINE_FORMAT = 1
 RESIDUALS = ("log", "raw")
 BASELINE_FILE = "baseline.json"
 
@@ -657,46 +657,11 @@ def save_baseline(
     return out_dir / BASELINE_FILE
 
 
-def _major_minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
 def _read_baseline(directory: str | Path) -> dict[str, Any]:
     path = Path(directory)
-    if path.is_dir():
-        path = path / BASELINE_FILE
-    if not path.is_file():
-        raise BayesmixError(f"{directory} holds no {BASELINE_FILE}")
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BayesmixError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
-    if not isinstance(payload, dict) or payload.get("kind") != "baseline":
-        raise BayesmixError(f"{path} is not a bayesmix baseline file")
-    from bayesmix import __version__
-
-    written = str(payload.get("versions", {}).get("bayesmix", "unknown"))
-    if payload.get("format") != BASELINE_FORMAT or _major_minor(written) != _major_minor(
-        __version__
-    ):
-        raise BayesmixError(
-            f"{path} was written by bayesmix {written} (baseline format "
-            f"{payload.get('format')!r}); refit with this version ({__version__}, format "
-            f"{BASELINE_FORMAT})"
-        )
-    return payload
-
-
-def _law_of(payload: dict[str, Any]) -> Law:
-    info = payload["law"]
-    path = Path(info.get("path") or "")
-    law = load_law(path) if path.is_file() else load_law(info["name"])
-    if law.name != info["name"]:
-        raise BayesmixError(
-            f"law file {law.path} now defines law '{law.name}', the baseline was fit with "
-            f"'{info['name']}'"
-        )
-    return law
+    if path.name == BASELINE_FILE and path.is_file():
+        path = path.parent
+    return check_fit_dir(path, BASELINE_FILE)
 
 
 def load_baseline(directory: str | Path) -> dict[str, TargetPosterior]:
@@ -714,7 +679,7 @@ def load_baseline(directory: str | Path) -> dict[str, TargetPosterior]:
         parameters are recomputed from the stored sites by the law file.
     """
     payload = _read_baseline(directory)
-    law = _law_of(payload)
+    law = law_of_fit(payload["law"]["name"], payload["law"].get("path"))
     domains = tuple(payload["domains"])
     out: dict[str, TargetPosterior] = {}
     for target, entry in payload["results"].items():

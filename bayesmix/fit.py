@@ -35,7 +35,8 @@ from numpyro.infer.util import initialize_model
 
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
-from bayesmix.laws import Law, load_law
+from bayesmix.fitdir import FIT_FORMAT, check_fit_dir, law_of_fit
+from bayesmix.laws import Law
 from bayesmix.model import (
     LIKELIHOODS,
     Scales,
@@ -61,8 +62,7 @@ __all__ = [
     "save_fit",
 ]
 
-FORMAT = 1
-"""Version of the fit directory layout (``fit.json`` ``"format"``)."""
+FORMAT = FIT_FORMAT
 
 # Thresholds of the convergence checks (Vehtari et al. 2021; Betancourt 2016).
 RHAT_MAX = 1.01
@@ -793,12 +793,6 @@ def save_fit(result: Fit, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
-    from bayesmix.fitdir import check_fit_dir
-
-    return check_fit_dir(path, "fit.json")
-
-
 def load_fit(path: str | Path) -> Fit:
     """Load a fit directory written by :func:`save_fit`.
 
@@ -810,9 +804,8 @@ def load_fit(path: str | Path) -> Fit:
     import arviz as az
 
     path = Path(path)
-    meta = _read_meta(path)
-    law_path = Path(meta["law_path"])
-    law = load_law(law_path if law_path.is_file() else meta["law"])
+    meta = check_fit_dir(path, "fit.json")
+    law = law_of_fit(meta["law"], meta.get("law_path"))
     domains = tuple(meta["domains"])
     fits = {}
     for target in meta["targets"]:

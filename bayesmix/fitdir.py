@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from bayesmix._errors import BayesmixError
+from bayesmix.laws import Law, load_law
 from bayesmix.model import TargetPosterior
 
-__all__ = ["check_fit_dir", "load_posteriors"]
+__all__ = ["BASELINE_FORMAT", "FIT_FORMAT", "check_fit_dir", "law_of_fit", "load_posteriors"]
 
-_FORMATS = {"fit.json": 1, "baseline.json": 1}
+FIT_FORMAT = 1
+"""Version of the layout of a fit directory (``fit.json`` ``"format"``)."""
+BASELINE_FORMAT = 1
+"""Version of the layout of a baseline directory (``baseline.json`` ``"format"``)."""
+_FORMATS = {"fit.json": FIT_FORMAT, "baseline.json": BASELINE_FORMAT}
+_KINDS = {"fit.json": "bayes", "baseline.json": "baseline"}
 
 
 def _major_minor(version: str) -> str:
@@ -53,8 +59,8 @@ def check_fit_dir(path: str | Path, name: str) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise BayesmixError(f"cannot read {meta_path}: {exc}") from None
-    if not isinstance(meta, dict):
-        raise BayesmixError(f"{meta_path} is not a JSON object")
+    if not isinstance(meta, dict) or meta.get("kind", _KINDS[name]) != _KINDS[name]:
+        raise BayesmixError(f"{meta_path} is not a bayesmix {name} file")
     written = str(meta.get("versions", {}).get("bayesmix", "unknown"))
     fmt = meta.get("format")
     if fmt != _FORMATS[name] or _major_minor(written) != _major_minor(__version__):
@@ -63,6 +69,23 @@ def check_fit_dir(path: str | Path, name: str) -> dict[str, Any]:
             f"refit with this version ({__version__}, format {_FORMATS[name]})"
         )
     return meta
+
+
+def law_of_fit(name: str, path: str | None) -> Law:
+    """The law a fit was made with: its file if it is still there, else the built-in name.
+
+    Raises
+    ------
+    BayesmixError
+        The file now defines a law of another name.
+    """
+    file = Path(path) if path else None
+    law = load_law(file) if file is not None and file.is_file() else load_law(name)
+    if law.name != name:
+        raise BayesmixError(
+            f"law file {law.path} now defines law '{law.name}'; the fit was made with '{name}'"
+        )
+    return law
 
 
 def load_posteriors(path: str | Path) -> dict[str, TargetPosterior]:
@@ -91,11 +114,7 @@ def load_posteriors(path: str | Path) -> dict[str, TargetPosterior]:
 
         return load_fit(path).posteriors
     if (path / "baseline.json").is_file():
-        try:
-            from bayesmix.baseline import load_baseline
-        except ImportError:
-            raise BayesmixError(
-                f"{path} holds a baseline fit but this bayesmix cannot read baselines"
-            ) from None
+        from bayesmix.baseline import load_baseline
+
         return load_baseline(path)
     raise BayesmixError(f"{path} is not a fit directory (no fit.json or baseline.json)")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from bayesmix.commands.common import add_input_options, key_from_args, table_from_args
+from bayesmix.commands.common import (
+    add_input_options,
+    add_law_and_targets,
+    key_from_args,
+    table_from_args,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,12 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Writes DIR/baseline.json, which `bayesmix predict` reads like a fit.",
     )
     add_input_options(parser)
-    parser.add_argument("--law", required=True, help="law name or law file")
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--target", nargs="+", action="extend", metavar="T",
-                       help="loss target(s) to fit")
-    which.add_argument("--all-targets", action="store_true", help="fit every loss target")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    add_law_and_targets(parser, "output directory (baseline.json)")
     parser.add_argument("--starts", type=int, default=4000, metavar="N",
                         help="random-search draws from the law's prior (default 4000)")
     parser.add_argument("--keep", type=int, default=3, metavar="M",

@@ -14,6 +14,7 @@ from bayesmix.runs import RunTable, load_runs
 
 __all__ = [
     "add_input_options",
+    "add_law_and_targets",
     "emit_json",
     "key_from_args",
     "parse_assignments",
@@ -43,6 +44,16 @@ def add_input_options(parser: argparse.ArgumentParser, runs_arg: bool = True) ->
     group.add_argument("--renormalize", action="store_true",
                        help="divide each row's weights by their sum instead of rejecting rows "
                             "off the simplex")
+
+
+def add_law_and_targets(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """``--law``, ``--target T ... | --all-targets`` and ``--out DIR`` of the fitting commands."""
+    parser.add_argument("--law", required=True, help="law name or law file")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--target", nargs="+", action="extend", metavar="T",
+                       help="loss target(s) to fit (several may follow, or repeat the option)")
+    which.add_argument("--all-targets", action="store_true", help="fit every loss target")
+    parser.add_argument("--out", required=True, metavar="DIR", help=out_help)
 
 
 def table_from_args(args: argparse.Namespace, path: str | None = None) -> RunTable:

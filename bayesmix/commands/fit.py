@@ -7,7 +7,12 @@ import sys
 import time
 
 from bayesmix._errors import BayesmixError
-from bayesmix.commands.common import add_input_options, key_from_args, table_from_args
+from bayesmix.commands.common import (
+    add_input_options,
+    add_law_and_targets,
+    key_from_args,
+    table_from_args,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,12 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Writes one ArviZ netCDF per target and fit.json to --out.",
     )
     add_input_options(parser)
-    parser.add_argument("--law", required=True, help="law name or law file")
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--target", action="append", metavar="T",
-                       help="loss target to fit (repeat for several)")
-    which.add_argument("--all-targets", action="store_true", help="fit every loss target")
-    parser.add_argument("--out", required=True, help="output fit directory")
+    add_law_and_targets(parser, "output fit directory (one netCDF per target and fit.json)")
     parser.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
     parser.add_argument("--warmup", type=int, default=300,
                         help="warmup iterations per chain (default 300)")
