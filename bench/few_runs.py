@@ -30,13 +30,17 @@ import sys
 import time
 from pathlib import Path
 
+from _paper import (
+    DATA,
+    DOMAINS,
+    EVAL_WHERE,
+    TRAIN_WHERE,
+    data_present,
+    load_paper_runs,
+    mre_percent,
+)
+
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from paper_baseline import DATA, EVAL_WHERE, TRAIN_WHERE, load_paper_runs  # noqa: E402
-
-DOMAINS = ("arxiv", "book", "c4", "github", "commoncrawl", "stackexchange", "wikipedia")
 
 
 def eval_mre(posterior, table, target) -> float:
@@ -48,7 +52,7 @@ def eval_mre(posterior, table, target) -> float:
     data = table.target_data(target)
     pred = np.median(predict_draws(posterior, data.n_params, data.n_tokens, data.weights),
                      axis=0)
-    return float(100 * np.mean(np.abs(pred - data.loss) / data.loss))
+    return mre_percent(pred, data.loss)
 
 
 def subset(train, mixtures):
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write every fit's MRE here")
     args = parser.parse_args(argv)
-    if not DATA.is_file():
+    if not data_present():
         print(f"few_runs: {DATA} is absent; nothing to do")
         return 0
 

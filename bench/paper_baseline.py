@@ -25,49 +25,29 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "dmsl_slimpajama" / "dmsl_llm_slimpajama.csv"
-
-TRAIN_WHERE = (
-    "(N == 310e6 and D >= 3.99e9) or (N == 680e6 and D >= 7e9) "
-    "or (N == 937e6 and D >= 7e9) or (N == 1235e6 and D >= 13e9)"
+from _paper import (
+    DATA,
+    EVAL_TARGET,
+    EVAL_WHERE,
+    PAPER_MRE,
+    TRAIN_WHERE,
+    data_present,
+    load_paper_runs,
+    mre_percent,
 )
-EVAL_WHERE = "N == 2718e6 and D >= 20e9"
 
-# Paper Table 8 (MRE %, train / eval at 2.718B), from ../shared/data/README.md.
-PAPER = {
-    "additive": {
-        "arxiv": (0.50, 2.09), "book": (0.29, 0.80), "c4": (0.29, 0.31),
-        "github": (0.65, 1.17), "commoncrawl": (0.29, 0.58), "stackexchange": (0.51, 0.36),
-        "wikipedia": (0.92, 4.45),
-    },
-    "joint": {
-        "arxiv": (0.39, 1.62), "book": (0.24, 1.19), "c4": (0.24, 0.34),
-        "github": (0.54, 2.51), "commoncrawl": (0.24, 0.90), "stackexchange": (0.38, 0.47),
-        "wikipedia": (0.57, 2.09),
-    },
-}
-EVAL_TARGET = {"additive": 1.39, "joint": 1.30}
 SECONDS_TARGET = 30.0
 
 
-def load_paper_runs(where: str | None = None):
-    """The paper's run table in canonical columns (optionally a selection)."""
-    from bayesmix.runs import load_runs
-
-    return load_runs(DATA, n_col="model_size", d_col="n_tokens", weight_cols="weight_*",
-                     loss_cols="*_loss", where=where)
-
-
 def mre(posterior, table, target) -> float:
-    """Mean relative error (a fraction) of a one-draw posterior on a table's rows."""
+    """MRE (%) of a one-draw posterior's prediction on a table's rows."""
     import numpy as np
 
     from bayesmix.predict import predict_draws
 
     data = table.target_data(target)
     pred = predict_draws(posterior, data.n_params, data.n_tokens, data.weights)
-    return float(np.median(np.abs(pred - data.loss[None]) / data.loss[None], axis=0).mean())
+    return mre_percent(np.median(pred, axis=0), data.loss)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
-    if not DATA.is_file():
+    if not data_present():
         print(f"paper_baseline: {DATA} is absent; nothing to do")
         return 0
 
@@ -104,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     for law_name in args.laws:
         law = load_law(law_name)
-        paper = PAPER.get(law_name, {})
+        paper = PAPER_MRE.get(law_name, {})
         print(f"\n== {law_name} ==")
         print(f"{'target':<14}{'train %':>9}{'paper':>7}{'eval %':>9}{'paper':>7}"
               f"{'huber':>11}{'L-BFGS':>8}{'s best':>8}{'s total':>9}  status")
@@ -115,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                 step_size=args.step_size, temperature=args.temperature, patience=args.patience,
             )
             posterior = result.to_posterior(law)
-            train_mre = 100 * mre(posterior, train, target)
-            eval_mre = 100 * mre(posterior, test, target)
+            train_mre = mre(posterior, train, target)
+            eval_mre = mre(posterior, test, target)
             p_train, p_eval = paper.get(target, (float("nan"), float("nan")))
             rows.append({"law": law_name, "target": target, "train_mre": train_mre,
                          "eval_mre": eval_mre, "paper_train": p_train, "paper_eval": p_eval,

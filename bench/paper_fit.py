@@ -26,30 +26,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "dmsl_slimpajama" / "dmsl_llm_slimpajama.csv"
-COLUMNS = ["--n-col", "model_size", "--d-col", "n_tokens", "--weight-cols", "weight_*",
-           "--loss-cols", "*_loss"]
-# Token counts in the file are like 3.998e9 for "4B": thresholds sit just below.
-TRAIN = ("(N > 2e8 and N < 2e9) and ((N < 4e8 and D >= 3.9e9) or "
-         "(N > 4e8 and N < 1e9 and D >= 6.9e9) or (N > 1e9 and D >= 12.9e9))")
-EVAL = "N > 2.5e9 and D >= 19.9e9"
-TARGETS = ("arxiv", "book", "c4", "github", "commoncrawl", "stackexchange", "wikipedia",
-           "openhermes")
-# Paper MRE % (train / 3B eval), README of the data.
-PAPER = {
-    "additive": {"arxiv": (0.50, 2.09), "book": (0.29, 0.80), "c4": (0.29, 0.31),
-                 "github": (0.65, 1.17), "commoncrawl": (0.29, 0.58),
-                 "stackexchange": (0.51, 0.36), "wikipedia": (0.92, 4.45)},
-    "joint": {"arxiv": (0.39, 1.62), "book": (0.24, 1.19), "c4": (0.24, 0.34),
-              "github": (0.54, 2.51), "commoncrawl": (0.24, 0.90),
-              "stackexchange": (0.38, 0.47), "wikipedia": (0.57, 2.09)},
-}
-
-
-def _mre(pred: np.ndarray, obs: np.ndarray) -> float:
-    return float(100 * np.mean(np.abs(pred - obs) / obs))
+from _paper import (
+    CLI_COLUMNS,
+    DATA,
+    EVAL_WHERE,
+    PAPER_MRE,
+    ROOT,
+    TARGETS,
+    TRAIN_WHERE,
+    data_present,
+    load_paper_runs,
+    mre_percent,
+)
 
 
 def evaluate(fit_dir: Path, target: str) -> dict[str, float]:
@@ -58,17 +46,15 @@ def evaluate(fit_dir: Path, target: str) -> dict[str, float]:
 
     from bayesmix.fit import load_fit
     from bayesmix.predict import predict_draws, predictive_draws
-    from bayesmix.runs import load_runs
 
     result = load_fit(fit_dir)
     posterior = result.targets[target].posterior
     out = {}
-    for name, where in (("train", TRAIN), ("eval", EVAL)):
-        table = load_runs(DATA, n_col="model_size", d_col="n_tokens", weight_cols="weight_*",
-                          loss_cols="*_loss", where=where)
+    for name, where in (("train", TRAIN_WHERE), ("eval", EVAL_WHERE)):
+        table = load_paper_runs(where)
         data = table.target_data(target)
         mean = predict_draws(posterior, data.n_params, data.n_tokens, data.weights)
-        out[f"{name}_mre"] = _mre(np.median(mean, axis=0), data.loss)
+        out[f"{name}_mre"] = mre_percent(np.median(mean, axis=0), data.loss)
         if name == "eval":
             pp = predictive_draws(jax.random.key(0), posterior, mean)
             lo, hi = np.quantile(pp, [0.05, 0.95], axis=0)
@@ -83,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", default=None, help="keep fit directories here")
     parser.add_argument("--extra", default="", help="extra options for bayesmix fit")
     args = parser.parse_args(argv)
-    if not DATA.is_file():
+    if not data_present():
         print(f"skipped: {DATA} not found (the paper's runs live in ../shared/data)")
         return 0
     os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
@@ -102,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
             start = time.perf_counter()
             proc = subprocess.run(
-                [*exe, "fit", str(DATA), *COLUMNS, "--where", TRAIN, "--law", law,
+                [*exe, "fit", str(DATA), *CLI_COLUMNS, "--where", TRAIN_WHERE, "--law", law,
                  "--target", target, "--out", str(out), *args.extra.split()],
                 capture_output=True, text=True, env=env, cwd=ROOT,
             )
@@ -114,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
             d = load_fit(out).targets[target].diagnostics
             ev = evaluate(out, target)
-            paper = PAPER.get(law, {}).get(target, (float("nan"), float("nan")))
+            paper = PAPER_MRE.get(law, {}).get(target, (float("nan"), float("nan")))
             rows.append({"law": law, "target": target, "seconds": seconds, **d, **ev})
             print(f"{target:<14} {law:<9} {d['max_rhat']:6.3f} {d['min_ess_bulk']:6.0f} "
                   f"{d['divergences']:4d} {seconds:6.1f} {ev['train_mre']:6.2f} "
@@ -124,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         domain_rows = [r for r in rows if r["law"] == law and r["target"] != "openhermes"]
         if domain_rows:
             mean_eval = np.mean([r["eval_mre"] for r in domain_rows])
-            paper = np.mean([PAPER[law][r["target"]][1] for r in domain_rows]) \
-                if law in PAPER else float("nan")
+            paper = np.mean([PAPER_MRE[law][r["target"]][1] for r in domain_rows]) \
+                if law in PAPER_MRE else float("nan")
             converged = all(r["max_rhat"] <= 1.01 and r["min_ess_bulk"] >= 400
                             and r["divergences"] <= 0.001 * r["draws"]
                             for r in rows if r["law"] == law)

@@ -34,31 +34,22 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "dmsl_slimpajama" / "dmsl_llm_slimpajama.csv"
-CACHE = ROOT / "bench" / "out" / "paper_optimum"
-
-TRAIN_WHERE = (
-    "(N == 310e6 and D >= 3.99e9) or (N == 680e6 and D >= 7e9) "
-    "or (N == 937e6 and D >= 7e9) or (N == 1235e6 and D >= 13e9)"
+from _paper import (
+    DATA,
+    DOMAINS,
+    EVAL_N,
+    EVAL_WHERE,
+    PAPER_AVG,
+    PAPER_AVG_RUN,
+    PAPER_OH,
+    ROOT,
+    TRAIN_WHERE,
+    data_present,
+    load_paper_runs,
 )
-EVAL_WHERE = "N == 2718e6 and D >= 20e9"
-EVAL_N = 2.718e9
 
-DOMAINS = ("arxiv", "book", "c4", "github", "commoncrawl", "stackexchange", "wikipedia")
-# Table 16 (additive law), fractions; h*_OH's wikipedia was 0 from the law, set to 1 %.
-PAPER_AVG = (0.096, 0.095, 0.251, 0.080, 0.121, 0.179, 0.170)
-PAPER_OH = (0.094, 0.048, 0.278, 0.066, 0.369, 0.135, 0.010)
-PAPER_AVG_RUN = (0.0956, 0.0954, 0.2495, 0.0881, 0.1215, 0.1794, 0.1704)
-
-
-def load_paper_runs(where: str | None = None):
-    from bayesmix.runs import load_runs
-
-    return load_runs(DATA, n_col="model_size", d_col="n_tokens", weight_cols="weight_*",
-                     loss_cols="*_loss", where=where)
+CACHE = ROOT / "bench" / "out" / "paper_optimum"
 
 
 def fitted_posteriors(law_name: str, table, args) -> dict:
@@ -215,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the Huber baseline's h* (bayesmix.baseline)")
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args(argv)
-    if not DATA.is_file():
+    if not data_present():
         print(f"skipping: {DATA} not found (see ../shared/data/README.md)")
         return 0
     os.environ.setdefault("XLA_FLAGS",
