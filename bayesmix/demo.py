@@ -99,7 +99,7 @@ def _true_posteriors(law, table: RunTable, truth: dict) -> dict[str, TargetPoste
 
 
 def run_demo(
-    key: jax.Array, *, chains: int = 4, warmup: int = 300, draws: int = 300,
+    key: jax.Array, *, chains: int = 4, warmup: int = 500, draws: int = 700,
     n_mixtures: int = 10,
 ) -> DemoResult:
     """Simulate additive-law runs on three domains, fit them, and choose a mixture.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 
 from bayesmix.commands.common import emit_json, key_from_args
+from bayesmix.demo import run_demo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,16 +18,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "uncertainty, beside the truth the runs were simulated from.",
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--draws", type=int, default=300)
+    defaults = inspect.signature(run_demo).parameters
+    for name in ("chains", "warmup", "draws"):
+        parser.add_argument(f"--{name}", type=int, default=defaults[name].default,
+                            help=f"NUTS {name} per target (default {defaults[name].default})")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from bayesmix.demo import run_demo
-
     if not args.json:
         sys.stderr.write("bayesmix demo: simulating runs and fitting 3 targets with NUTS...\n")
     result = run_demo(key_from_args(args), chains=args.chains, warmup=args.warmup,
