@@ -408,7 +408,43 @@ def fit_target_baseline(
     residuals: str = "log",
     delta: float = 1e-3,
 ) -> BaselineResult:
-    """Huber point estimate of one target (see :func:`baseline_fit` for the options)."""
+    """Huber point estimate of one target.
+
+    Parameters
+    ----------
+    key : jax.Array
+        PRNG key (random search and basin-hopping steps).
+    law : Law
+    table : RunTable
+        Training runs.
+    target : str
+        Loss target to fit.
+    n_random : int
+        Random-search points drawn from the law's prior (sampling statements).
+    n_starts : int
+        How many of the best random points basin-hopping starts from.
+    n_hops : int
+        Basin-hopping iterations per start (each is one L-BFGS-B run).
+    step_size : float
+        Basin-hopping's random displacement, in unconstrained units.
+    temperature : float
+        Basin-hopping's Metropolis temperature, in units of ``delta^2`` of Huber loss
+        (3: at 1 the joint law's fit of arxiv stayed in the additive law's basin,
+        ``gamma_A -> 0``, train MRE 0.47 % against 0.38 % at 3).
+    patience : int, optional
+        Stop a start after this many hops without a new best (``niter_success``).
+    maxiter, maxcor : int
+        L-BFGS-B iterations per run and stored corrections (30: the objective is
+        ill-conditioned, and SciPy's default of 10 took 2-4x more evaluations).
+    residuals : {"log", "raw"}
+        ``log(y) - log(pred)`` (relative error, the paper's) or ``y - pred``.
+    delta : float
+        Huber threshold.
+
+    Returns
+    -------
+    BaselineResult
+    """
     start = time.perf_counter()
     if residuals not in RESIDUALS:
         raise BayesmixError(f"unknown residuals '{residuals}' (use one of {RESIDUALS})")
@@ -508,17 +544,8 @@ def baseline_fit(
     table: RunTable,
     targets: Sequence[str],
     *,
-    n_random: int = 4000,
-    n_starts: int = 3,
-    n_hops: int = 10,
-    step_size: float = 0.5,
-    temperature: float = 3.0,
-    patience: int | None = None,
-    maxiter: int = 1000,
-    maxcor: int = 30,
-    residuals: str = "log",
-    delta: float = 1e-3,
     progress: Callable[[BaselineResult], None] | None = None,
+    **options: Any,
 ) -> dict[str, BaselineResult]:
     """The paper's Huber point estimate of a law, one target at a time.
 
@@ -532,27 +559,9 @@ def baseline_fit(
         Training runs.
     targets : sequence of str
         Loss targets to fit.
-    n_random : int
-        Random-search points drawn from the law's prior (sampling statements).
-    n_starts : int
-        How many of the best random points basin-hopping starts from.
-    n_hops : int
-        Basin-hopping iterations per start (each is one L-BFGS-B run).
-    step_size : float
-        Basin-hopping's random displacement, in unconstrained units.
-    temperature : float
-        Basin-hopping's Metropolis temperature, in units of ``delta^2`` of Huber loss
-        (3: at 1 the joint law's fit of arxiv stayed in the additive law's basin,
-        ``gamma_A -> 0``, train MRE 0.47 % against 0.38 % at 3).
-    patience : int, optional
-        Stop a start after this many hops without a new best (``niter_success``).
-    maxiter, maxcor : int
-        L-BFGS-B iterations per run and stored corrections (30: the objective is
-        ill-conditioned, and SciPy's default of 10 took 2-4x more evaluations).
-    residuals : {"log", "raw"}
-        ``log(y) - log(pred)`` (relative error, the paper's) or ``y - pred``.
-    delta : float
-        Huber threshold.
+    **options
+        Options of :func:`fit_target_baseline` (random starts, hops, step size,
+        temperature, residuals, ...).
     progress : callable, optional
         Called with each target's result as it finishes.
 
@@ -572,12 +581,8 @@ def baseline_fit(
         table.check_target(target)
     results: dict[str, BaselineResult] = {}
     for index, target in enumerate(targets):
-        result = fit_target_baseline(
-            jax.random.fold_in(key, index), law, table, target,
-            n_random=n_random, n_starts=n_starts, n_hops=n_hops, step_size=step_size,
-            temperature=temperature, patience=patience, maxiter=maxiter, maxcor=maxcor,
-            residuals=residuals, delta=delta,
-        )
+        result = fit_target_baseline(jax.random.fold_in(key, index), law, table, target,
+                                     **options)
         results[target] = result
         if progress is not None:
             progress(result)
@@ -683,17 +688,9 @@ def load_baseline(directory: str | Path) -> dict[str, TargetPosterior]:
     domains = tuple(payload["domains"])
     out: dict[str, TargetPosterior] = {}
     for target, entry in payload["results"].items():
-        scales = Scales(**entry["scales"])
         sites = {name: jnp.asarray(v, float) for name, v in entry["sites"].items()}
-        k_seen = n_law_domains(law, len(domains))
-        params = law_params(law, k_seen, scales.loss_scale, sites)
-        out[target] = TargetPosterior(
-            law=law,
-            target=target,
-            domains=domains,
-            scales=scales,
-            params={name: np.asarray(v, float)[None] for name, v in params.items()},
-            noise=None,
+        out[target] = TargetPosterior.from_sites(
+            law, target, domains, Scales(**entry["scales"]), sites,
             likelihood=payload.get("residuals", "log"),
         )
     return out

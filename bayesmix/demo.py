@@ -15,7 +15,7 @@ import numpy as np
 from bayesmix.fit import Fit, fit
 from bayesmix.laws import load_law
 from bayesmix.mixture import OptimumReport, bayes_mixture, decide, mixture_objective
-from bayesmix.model import TargetPosterior, law_params, scales_for
+from bayesmix.model import TargetPosterior, scales_for
 from bayesmix.runs import RunTable
 from bayesmix.simulate import simulate_runs
 
@@ -86,16 +86,11 @@ class DemoResult:
 
 
 def _true_posteriors(law, table: RunTable, truth: dict) -> dict[str, TargetPosterior]:
-    out = {}
-    k = len(table.domains)
-    for target, sites in truth.items():
-        scales = scales_for(table.target_data(target))
-        params = law_params(law, k, scales.loss_scale, sites)
-        out[target] = TargetPosterior(
-            law=law, target=target, domains=table.domains, scales=scales,
-            params={name: np.asarray(v)[None] for name, v in params.items()},
-        )
-    return out
+    return {
+        target: TargetPosterior.from_sites(law, target, table.domains,
+                                           scales_for(table.target_data(target)), sites)
+        for target, sites in truth.items()
+    }
 
 
 def run_demo(

@@ -188,6 +188,23 @@ class TargetPosterior:
     noise: dict[str, np.ndarray] | None = None
     likelihood: str = "log"
 
+    @classmethod
+    def from_sites(
+        cls,
+        law: Law,
+        target: str,
+        domains: tuple[str, ...],
+        scales: Scales,
+        sites: dict[str, Any],
+        likelihood: str = "log",
+    ) -> TargetPosterior:
+        """A point estimate (``S = 1``, no noise) from one set of sampled-site values."""
+        k = n_law_domains(law, len(domains))
+        params = law_params(law, k, scales.loss_scale, sites)
+        return cls(law=law, target=target, domains=tuple(domains), scales=scales,
+                   params={name: np.asarray(v, float)[None] for name, v in params.items()},
+                   noise=None, likelihood=likelihood)
+
     @property
     def n_draws(self) -> int:
         return int(next(iter(self.params.values())).shape[0])
