@@ -35,6 +35,7 @@ from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 
+from bayesmix._compiled import releasing_compiled
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
 from bayesmix.fitdir import BASELINE_FORMAT, check_fit_dir, law_of_fit
@@ -445,6 +446,18 @@ def fit_target_baseline(
     -------
     BaselineResult
     """
+    with releasing_compiled():
+        return _fit_target_baseline(
+            key, law, table, target, n_random=n_random, n_starts=n_starts, n_hops=n_hops,
+            step_size=step_size, temperature=temperature, patience=patience, maxiter=maxiter,
+            maxcor=maxcor, residuals=residuals, delta=delta,
+        )
+
+
+def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str, *,
+                         n_random: int, n_starts: int, n_hops: int, step_size: float,
+                         temperature: float, patience: int | None, maxiter: int, maxcor: int,
+                         residuals: str, delta: float) -> BaselineResult:
     start = time.perf_counter()
     if residuals not in RESIDUALS:
         raise BayesmixError(f"unknown residuals '{residuals}' (use one of {RESIDUALS})")

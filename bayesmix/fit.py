@@ -33,6 +33,7 @@ from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.infer.util import initialize_model
 
+from bayesmix._compiled import releasing_compiled
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
 from bayesmix.fitdir import FIT_FORMAT, check_fit_dir, law_of_fit
@@ -594,6 +595,17 @@ def fit_target(
     for name, value, low in (("chains", chains, 1), ("warmup", warmup, 1), ("draws", draws, 4)):
         if value < low:
             raise BayesmixError(f"--{name} must be at least {low}, got {value}")
+    with releasing_compiled():
+        return _fit_target(key, law, table, target, chains=chains, warmup=warmup, draws=draws,
+                           likelihood=likelihood, dense_mass=dense_mass,
+                           target_accept=target_accept, max_tree_depth=max_tree_depth,
+                           n_starts=n_starts, progress=progress)
+
+
+def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chains: int,
+                warmup: int, draws: int, likelihood: str, dense_mass: bool,
+                target_accept: float, max_tree_depth: int, n_starts: int,
+                progress: bool) -> TargetFit:
     t0 = time.perf_counter()
     inputs = _inputs(law, table, target)
     loss = jnp.asarray(inputs.data.loss)
