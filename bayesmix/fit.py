@@ -44,6 +44,7 @@ from bayesmix.model import (
     TargetPosterior,
     centred_inputs,
     check_enough_rows,
+    design_effect,
     loss_model,
     n_law_domains,
     scales_for,
@@ -104,9 +105,9 @@ def _inputs(law: Law, table: RunTable, target: str) -> _Inputs:
                    target_index)
 
 
-def _model(law: Law, k: int, scales: Scales, likelihood: str):
+def _model(law: Law, k: int, scales: Scales, likelihood: str, weight: float = 1.0):
     """The NumPyro model with the law fixed; data are its arguments."""
-    return partial(loss_model, law, k, scales, likelihood=likelihood)
+    return partial(loss_model, law, k, scales, likelihood=likelihood, weight=weight)
 
 
 def _param_names(law: Law, k: int, loss_scale: float) -> list[str]:
@@ -390,9 +391,10 @@ class Fit:
         return [f"{t}: {w}" for t, f in self.targets.items() for w in f.warnings]
 
     def diagnostics_table(self) -> str:
-        """One line per target: R-hat, ESS, divergences, saturation, E-BFMI, seconds."""
+        """One line per target: R-hat, ESS, divergences, saturation, E-BFMI, steps per
+        draw, design effect of the runs, seconds."""
         header = (f"{'target':<16} {'R-hat':>7} {'ESS bulk':>9} {'ESS tail':>9} {'div':>5} "
-                  f"{'sat %':>6} {'min BFMI':>8} {'steps':>6} {'sec':>6}  ok")
+                  f"{'sat %':>6} {'min BFMI':>8} {'steps':>6} {'deff':>5} {'sec':>6}  ok")
         lines = [header]
         for target, f in self.targets.items():
             d = f.diagnostics
@@ -400,6 +402,7 @@ class Fit:
                 f"{target:<16} {d['max_rhat']:7.4f} {d['min_ess_bulk']:9.0f} "
                 f"{d['min_ess_tail']:9.0f} {d['divergences']:5d} {100 * d['saturation']:6.2f} "
                 f"{min(d['bfmi']):8.2f} {d['mean_steps']:6.0f} "
+                f"{d.get('design_effect', 1.0):5.2f} "
                 f"{f.timings.get('total', float('nan')):6.1f}  {'yes' if f.converged else 'NO'}"
             )
         return "\n".join(lines)
@@ -554,6 +557,7 @@ def fit_target(
     target_accept: float = 0.9,
     max_tree_depth: int = 10,
     n_starts: int = 20,
+    cluster_runs: bool = True,
     progress: bool = False,
 ) -> TargetFit:
     """Sample the posterior of ``law`` for one target with NUTS.
@@ -578,6 +582,11 @@ def fit_target(
     max_tree_depth : int
     n_starts : int
         L-BFGS runs that choose the chains' start (see :func:`find_start`).
+    cluster_runs : bool
+        Treat a run's checkpoints as correlated (default): the likelihood is
+        weighted by ``1 / design_effect`` of the residuals at the start point
+        (:func:`bayesmix.model.design_effect`), so intervals reflect how many runs,
+        not rows, were observed. False: every row an independent draw.
     progress : bool
         Show NumPyro's progress bar.
 
@@ -599,13 +608,21 @@ def fit_target(
         return _fit_target(key, law, table, target, chains=chains, warmup=warmup, draws=draws,
                            likelihood=likelihood, dense_mass=dense_mass,
                            target_accept=target_accept, max_tree_depth=max_tree_depth,
-                           n_starts=n_starts, progress=progress)
+                           n_starts=n_starts, cluster_runs=cluster_runs, progress=progress)
+
+
+def _start_design_effect(inputs: _Inputs, start: StartPoint, likelihood: str) -> float:
+    """Design effect of the residuals at the start point (the posterior mode)."""
+    mu = np.asarray(start.constrained["mu"], float)
+    loss = np.asarray(inputs.data.loss, float)
+    residuals = np.log(loss) - np.log(mu) if likelihood == "log" else loss - mu
+    return design_effect(residuals, inputs.data.run)
 
 
 def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chains: int,
                 warmup: int, draws: int, likelihood: str, dense_mass: bool,
                 target_accept: float, max_tree_depth: int, n_starts: int,
-                progress: bool) -> TargetFit:
+                cluster_runs: bool, progress: bool) -> TargetFit:
     t0 = time.perf_counter()
     inputs = _inputs(law, table, target)
     loss = jnp.asarray(inputs.data.loss)
@@ -613,8 +630,11 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
     start = find_start(key_start, law, inputs.k, inputs.scales, inputs.log_n, inputs.log_d,
                        inputs.h, loss, likelihood, n_starts=n_starts)
     t1 = time.perf_counter()
-    model = _model(law, inputs.k, inputs.scales, likelihood)
-    covariance = start.covariance if dense_mass else np.diag(start.covariance)
+    deff = _start_design_effect(inputs, start, likelihood) if cluster_runs else 1.0
+    model = _model(law, inputs.k, inputs.scales, likelihood, weight=1.0 / deff)
+    # the likelihood dominates the curvature: the weighted posterior is ~deff wider
+    covariance = start.covariance * deff
+    covariance = covariance if dense_mass else np.diag(covariance)
     kernel = NUTS(model, dense_mass=dense_mass, target_accept_prob=target_accept,
                   max_tree_depth=max_tree_depth, inverse_mass_matrix=jnp.asarray(covariance),
                   init_strategy=init_to_value(
@@ -641,6 +661,7 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
                             extra, likelihood)
     diagnostics, warnings = _diagnose(idata, max_tree_depth)
     diagnostics["start_potential"] = start.potential
+    diagnostics["design_effect"] = deff
     t3 = time.perf_counter()
     return TargetFit(
         target=target, law=law, domains=tuple(table.domains), scales=inputs.scales,
@@ -651,7 +672,7 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
         settings={"chains": chains, "warmup": warmup, "draws": draws,
                   "dense_mass": dense_mass, "target_accept": target_accept,
                   "max_tree_depth": max_tree_depth, "n_starts": n_starts,
-                  "chain_method": method},
+                  "cluster_runs": cluster_runs, "chain_method": method},
     )
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_file
 
-__all__ = ["RunTable", "TargetData", "load_runs", "runs_summary", "write_runs"]
+__all__ = ["RunTable", "TargetData", "load_runs", "run_index", "runs_summary", "write_runs"]
 
 SIMPLEX_TOL = 1e-3
 
@@ -40,6 +40,8 @@ class TargetData:
         Observed loss on the target.
     rows : ndarray of int, shape ``(n,)``
         Row numbers in the source file (1-based data rows).
+    run : ndarray of int, shape ``(n,)``
+        Training run of each row, ``0..R-1`` (see :func:`run_index`).
     """
 
     n_params: np.ndarray
@@ -47,6 +49,26 @@ class TargetData:
     weights: np.ndarray
     loss: np.ndarray
     rows: np.ndarray
+    run: np.ndarray
+
+
+def run_index(n_params: Any, weights: Any, run: Any = None) -> np.ndarray:
+    """Which training run each row belongs to, as ids ``0..R-1`` by first appearance.
+
+    From the table's ``run`` column when it has one; otherwise a run is the rows
+    with the same ``N`` and weights (its checkpoints at several ``D``). A run's
+    checkpoints share one model and one data order, so their deviations from a law
+    are correlated; the likelihood treats each run as one draw
+    (:class:`bayesmix.model.RunStudentT`).
+    """
+    if run is not None:
+        return pd.factorize(pd.Series(run).astype(str))[0].astype(np.int32)
+    keys = np.column_stack([np.log(np.asarray(n_params, float)),
+                            np.asarray(weights, float).reshape(len(n_params), -1)])
+    _, first, inverse = np.unique(np.round(keys, 9), axis=0, return_index=True,
+                                  return_inverse=True)
+    order = np.argsort(np.argsort(first))  # relabel by first appearance
+    return order[inverse.ravel()].astype(np.int32)
 
 
 @dataclass(frozen=True)
@@ -89,12 +111,15 @@ class RunTable:
         """The rows usable for ``target``: a missing loss cell drops that row only."""
         self.check_target(target)
         frame = self.frame[self.frame[f"loss_{target}"].notna()]
+        n_params = frame["N"].to_numpy(float)
+        weights = frame[[f"h_{d}" for d in self.domains]].to_numpy(float)
         return TargetData(
-            n_params=frame["N"].to_numpy(float),
+            n_params=n_params,
             n_tokens=frame["D"].to_numpy(float),
-            weights=frame[[f"h_{d}" for d in self.domains]].to_numpy(float),
+            weights=weights,
             loss=frame[f"loss_{target}"].to_numpy(float),
             rows=frame.index.to_numpy(int),
+            run=run_index(n_params, weights, frame["run"] if "run" in frame else None),
         )
 
     def select(self, where: str | None) -> RunTable:

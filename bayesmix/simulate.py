@@ -121,6 +121,7 @@ def simulate_runs(
     n_mixtures: int = 12,
     min_weight: float = 0.02,
     noise: float = 0.003,
+    run_noise: float = 0.0,
     loss_scale: float = 3.0,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
     """Simulate a canonical run table from a law.
@@ -142,7 +143,11 @@ def simulate_runs(
     sizes, tokens_per_param, n_mixtures, min_weight
         The design (see :func:`design`).
     noise : float
-        Relative noise: losses are ``mean * exp(noise * eps)``, ``eps ~ Normal(0, 1)``.
+        Relative row noise: losses are ``mean * exp(run_noise * u + noise * eps)`` with
+        ``eps ~ Normal(0, 1)`` per row.
+    run_noise : float
+        Relative offset shared by a run's rows, ``u ~ Normal(0, 1)`` per run (a run is
+        a size and mixture; real runs deviate from a law together).
     loss_scale : float
         Typical loss, the prior's scale when parameters are drawn.
 
@@ -181,8 +186,11 @@ def simulate_runs(
                                          target_index)
         params = law_params(law, n_law_domains(law, k), loss_scale, site_values)
         mean = np.asarray(law.mean(params, log_n, log_d, h))
-        eps = np.asarray(jax.random.normal(jax.random.fold_in(key_noise, t_index), mean.shape))
-        frame[f"loss_{target}"] = mean * np.exp(noise * eps)
+        key_row, key_run = jax.random.split(jax.random.fold_in(key_noise, t_index))
+        eps = np.asarray(jax.random.normal(key_row, mean.shape))
+        run = pd.factorize(frame["run"])[0]
+        u = np.asarray(jax.random.normal(key_run, (run.max() + 1,)))[run]
+        frame[f"loss_{target}"] = mean * np.exp(run_noise * u + noise * eps)
     if not np.all(np.isfinite(frame[[f"loss_{t}" for t in targets]].to_numpy())):
         raise BayesmixError(f"law '{law.name}' gave non-finite losses for these parameters")
     return frame, truth

@@ -45,7 +45,7 @@ def chinchilla_table(tmp_path_factory):
     """Simulated Chinchilla-law runs (2 domains, target d0 with known sites)."""
     law = load_law("chinchilla")
     frame, truth = simulate_runs(jax.random.key(7), law, 2, targets=["d0"],
-                                 sites={"d0": TRUTH}, noise=0.005)
+                                 sites={"d0": TRUTH}, noise=0.003, run_noise=0.004)
     path = tmp_path_factory.mktemp("chin") / "runs.csv"
     frame.to_csv(path, index=False)
     return path, load_runs(path), truth
@@ -95,6 +95,26 @@ def test_parameter_recovery(chinchilla_fit):
         assert abs(mean - TRUTH[site]) < 4 * np.hypot(sd, mcse), site
         # negative control: a truth shifted by 8 posterior sd must be caught
         assert not abs(mean - (TRUTH[site] + 8 * sd)) < 4 * np.hypot(sd, mcse), site
+
+
+def test_clustered_runs_widen_the_posterior(chinchilla_fit, chinchilla_table):
+    """Runs share an offset here, so the design effect is well above 1 and the
+    posterior sd grows by about its square root against an independent-rows fit
+    (tolerance: sd estimates from ESS ~ 300 draws are good to ~4 %, and the prior
+    keeps the ratio below sqrt(deff))."""
+    _, table, _ = chinchilla_table
+    clustered = chinchilla_fit.targets["d0"]
+    deff = clustered.diagnostics["design_effect"]
+    assert deff > 2.0
+    independent = fit_target(jax.random.key(0), load_law("chinchilla"), table, "d0",
+                             chains=2, warmup=300, draws=400, cluster_runs=False)
+    assert independent.diagnostics["design_effect"] == 1.0
+    for site in ("a", "b"):
+        ratio = float(clustered.idata.posterior[site].std()
+                      / independent.idata.posterior[site].std())
+        assert 0.6 * np.sqrt(deff) < ratio < 1.2 * np.sqrt(deff), site
+        # negative control: the same bound around no widening fails
+        assert not 0.6 < ratio < 1.2, site
 
 
 def test_find_start_beats_prior_draws(chinchilla_table):

@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--likelihood", choices=("log", "raw"), default="log",
                         help="Student-t on log-loss (default) or on raw loss")
     parser.add_argument("--target-accept", type=float, default=0.9)
+    parser.add_argument("--independent-rows", action="store_true",
+                        help="treat every row as an independent draw; by default a run's "
+                             "checkpoints count as correlated (likelihood weighted by "
+                             "1 / design effect)")
     parser.add_argument("--diag-mass", action="store_true",
                         help="diagonal mass matrix instead of dense")
     parser.add_argument("--prior-only", action="store_true",
@@ -100,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         key_from_args(args), law, table, targets, seed=args.seed, on_target=progress,
         chains=args.chains, warmup=args.warmup, draws=args.draws,
         likelihood=args.likelihood, dense_mass=not args.diag_mass,
-        target_accept=args.target_accept, progress=sys.stderr.isatty(),
+        target_accept=args.target_accept, cluster_runs=not args.independent_rows,
+        progress=sys.stderr.isatty(),
     )
     save_fit(result, args.out)
     print(result.diagnostics_table())

@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-weight", type=float, default=0.02)
     parser.add_argument("--noise", type=float, default=0.003,
                         help="relative noise on the loss (default 0.003, i.e. 0.3%%)")
+    parser.add_argument("--run-noise", type=float, default=0.0,
+                        help="relative offset shared by a run's checkpoints (default 0)")
     parser.add_argument("--loss-scale", type=float, default=3.0,
                         help="typical loss, the prior's scale for drawn parameters")
     parser.add_argument("--params", default=None,
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         sizes=_floats(args.sizes, "--sizes"),
         tokens_per_param=_floats(args.tokens_per_param, "--tokens-per-param"),
         n_mixtures=args.mixtures, min_weight=args.min_weight, noise=args.noise,
+        run_noise=args.run_noise,
         loss_scale=args.loss_scale,
     )
     write_runs(frame, args.out)
