@@ -36,6 +36,7 @@ from numpyro.infer.util import initialize_model
 from bayesmix._compiled import releasing_compiled
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
+from bayesmix._nuts_defaults import DRAWS, TARGET_ACCEPT, WARMUP
 from bayesmix.fitdir import FIT_FORMAT, check_fit_dir, law_of_fit
 from bayesmix.laws import Law
 from bayesmix.model import (
@@ -550,11 +551,11 @@ def fit_target(
     target: str,
     *,
     chains: int = 4,
-    warmup: int = 300,
-    draws: int = 500,
+    warmup: int = WARMUP,
+    draws: int = DRAWS,
     likelihood: str = "log",
     dense_mass: bool = True,
-    target_accept: float = 0.9,
+    target_accept: float = TARGET_ACCEPT,
     max_tree_depth: int = 10,
     n_starts: int = 20,
     cluster_runs: bool = True,

@@ -6,7 +6,7 @@ file's ``natural()``) beside Epoch's point estimates and 95 % bootstrap interval
 
 Usage::
 
-    python bench/chinchilla.py [--chains 4 --warmup 300 --draws 500]
+    python bench/chinchilla.py [--chains 4 --warmup 700 --draws 600]
 
 Reads ``../shared/data/chinchilla_epoch`` relative to the repository root; exits 0
 with a message when it is absent.
@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bayesmix._nuts_defaults import DRAWS, WARMUP
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "chinchilla_epoch" / "svg_extracted_data.csv"
@@ -55,8 +57,8 @@ def canonical_table(out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=WARMUP)
+    parser.add_argument("--draws", type=int, default=DRAWS)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not DATA.is_file():

@@ -7,6 +7,7 @@ import sys
 import time
 
 from bayesmix._errors import BayesmixError
+from bayesmix._nuts_defaults import DRAWS, TARGET_ACCEPT, WARMUP
 from bayesmix.commands.common import (
     add_input_options,
     add_law_and_targets,
@@ -26,14 +27,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_input_options(parser)
     add_law_and_targets(parser, "output fit directory (one netCDF per target and fit.json)")
     parser.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
-    parser.add_argument("--warmup", type=int, default=300,
-                        help="warmup iterations per chain (default 300)")
-    parser.add_argument("--draws", type=int, default=500,
-                        help="kept draws per chain (default 500)")
+    parser.add_argument("--warmup", type=int, default=WARMUP,
+                        help=f"warmup iterations per chain (default {WARMUP})")
+    parser.add_argument("--draws", type=int, default=DRAWS,
+                        help=f"kept draws per chain (default {DRAWS})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--likelihood", choices=("log", "raw"), default="log",
                         help="Student-t on log-loss (default) or on raw loss")
-    parser.add_argument("--target-accept", type=float, default=0.9)
+    parser.add_argument("--target-accept", type=float, default=TARGET_ACCEPT,
+                        help=f"NUTS target acceptance probability (default {TARGET_ACCEPT})")
     parser.add_argument("--independent-rows", action="store_true",
                         help="treat every row as an independent draw; by default a run's "
                              "checkpoints count as correlated (likelihood weighted by "
