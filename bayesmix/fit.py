@@ -429,6 +429,22 @@ def _chain_method(chains: int) -> str:
     return "parallel" if jax.local_device_count() >= chains else "sequential"
 
 
+def _worst(ds: Any, var_names: list[str], n: int = 3) -> list[tuple[str, float]]:
+    """The ``n`` largest values of a per-parameter statistic, labelled ``name[coord]``."""
+    items = []
+    for name in var_names:
+        values = np.ravel(np.asarray(ds[name].values, float))
+        if ds[name].ndim == 1:
+            labels = [f"{name}[{c}]" for c in np.ravel(ds[name][ds[name].dims[0]].values)]
+        elif values.size == 1:
+            labels = [name]
+        else:
+            labels = [f"{name}[{i}]" for i in range(values.size)]
+        items += [(label, float(v)) for label, v in zip(labels, values, strict=True)
+                  if np.isfinite(v)]
+    return sorted(items, key=lambda item: -item[1])[:n]
+
+
 def _diagnose(idata: Any, max_tree_depth: int) -> tuple[dict, list[str]]:
     import arviz as az
 
@@ -457,10 +473,13 @@ def _diagnose(idata: Any, max_tree_depth: int) -> tuple[dict, list[str]]:
         "bfmi": bfmi,
         "mean_steps": float(steps.mean()),
     }
+    diag["worst_rhat"] = _worst(rhat, var_names)
     warnings = []
     if not diag["max_rhat"] <= RHAT_MAX:
-        warnings.append(f"chains disagree (max R-hat {diag['max_rhat']:.3f} > {RHAT_MAX}): "
-                        "they may sit in different modes; run longer or check the law")
+        worst = ", ".join(f"{name} {value:.3f}" for name, value in diag["worst_rhat"])
+        warnings.append(f"chains disagree (max R-hat {diag['max_rhat']:.3f} > {RHAT_MAX}; "
+                        f"worst: {worst}): they may sit in different modes; run longer or "
+                        "check the law")
     if not diag["min_ess_bulk"] >= ESS_MIN:
         warnings.append(f"too few effective draws (min bulk ESS {diag['min_ess_bulk']:.0f} < "
                         f"{ESS_MIN}): increase --draws")

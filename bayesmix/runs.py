@@ -58,8 +58,8 @@ def run_index(n_params: Any, weights: Any, run: Any = None) -> np.ndarray:
     From the table's ``run`` column when it has one; otherwise a run is the rows
     with the same ``N`` and weights (its checkpoints at several ``D``). A run's
     checkpoints share one model and one data order, so their deviations from a law
-    are correlated; the likelihood treats each run as one draw
-    (:class:`bayesmix.model.RunStudentT`).
+    are correlated; the fit weights its likelihood by the runs' design effect
+    (:func:`bayesmix.model.design_effect`).
     """
     if run is not None:
         return pd.factorize(pd.Series(run).astype(str))[0].astype(np.int32)

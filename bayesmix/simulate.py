@@ -186,7 +186,8 @@ def simulate_runs(
                                          target_index)
         params = law_params(law, n_law_domains(law, k), loss_scale, site_values)
         mean = np.asarray(law.mean(params, log_n, log_d, h))
-        key_row, key_run = jax.random.split(jax.random.fold_in(key_noise, t_index))
+        key_row = jax.random.fold_in(key_noise, t_index)
+        key_run = jax.random.fold_in(key_row, 1)
         eps = np.asarray(jax.random.normal(key_row, mean.shape))
         run = pd.factorize(frame["run"])[0]
         u = np.asarray(jax.random.normal(key_run, (run.max() + 1,)))[run]

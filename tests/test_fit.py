@@ -345,3 +345,13 @@ def test_fit_target_bad_likelihood(chinchilla_table):
     _, table, _ = chinchilla_table
     with pytest.raises(BayesmixError, match="likelihood"):
         fit_target(jax.random.key(0), load_law("chinchilla"), table, "d0", likelihood="x")
+
+
+def test_worst_rhat_names_the_parameters():
+    import xarray as xr
+
+    from bayesmix.fit import _worst
+
+    ds = xr.Dataset({"c": ("domain", [1.001, 1.4, 1.02]), "alpha": ((), 1.2)},
+                    coords={"domain": ["web", "code", "books"]})
+    assert _worst(ds, ["alpha", "c"], n=2) == [("c[code]", 1.4), ("alpha", 1.2)]
