@@ -41,12 +41,14 @@ from bayesmix._io import atomic_dir
 from bayesmix.fitdir import BASELINE_FORMAT, check_fit_dir, law_of_fit
 from bayesmix.laws import Law
 from bayesmix.model import (
+    LIKELIHOODS,
     Scales,
     TargetPosterior,
     centred_inputs,
     check_enough_rows,
     law_params,
     n_law_domains,
+    on_likelihood_scale,
     scales_for,
 )
 from bayesmix.runs import RunTable, TargetData
@@ -62,7 +64,7 @@ __all__ = [
     "save_baseline",
 ]
 
-RESIDUALS = ("log", "raw")
+RESIDUALS = LIKELIHOODS  # log or raw residuals: the likelihood's two scales
 BASELINE_FILE = "baseline.json"
 
 # The optimiser sees the mean Huber loss divided by delta**2: the residuals of a good
@@ -251,10 +253,8 @@ class _Problem:
         penalty = _PENALTY * jnp.mean(jax.nn.relu(_TINY - mu)) / scale
         if "E" in params:
             penalty = penalty + _PENALTY * jax.nn.relu(-jnp.asarray(params["E"])) / scale
-        if self.residuals == "log":
-            r = jnp.log(loss) - jnp.log(jnp.maximum(mu, _TINY))
-        else:
-            r = loss - mu
+        mu = jnp.maximum(mu, _TINY) if self.residuals == "log" else mu
+        r = on_likelihood_scale(loss, self.residuals) - on_likelihood_scale(mu, self.residuals)
         return huber(r, self.delta), penalty
 
     def objective(self, x: jax.Array, inputs: Inputs) -> jax.Array:

@@ -28,7 +28,6 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import scipy.optimize
-import scipy.stats
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.infer.util import initialize_model
@@ -48,6 +47,8 @@ from bayesmix.model import (
     design_effect,
     loss_model,
     n_law_domains,
+    noise,
+    on_likelihood_scale,
     scales_for,
 )
 from bayesmix.runs import RunTable, TargetData
@@ -500,9 +501,13 @@ def _diagnose(idata: Any, max_tree_depth: int) -> tuple[dict, list[str]]:
     return diag, warnings
 
 
-def _student_t_log_prob(y, loc, sigma, nu) -> np.ndarray:
-    """Student-t log density in NumPy (eager JAX would compile every operation)."""
-    return scipy.stats.t.logpdf(y, nu, loc=loc, scale=sigma)
+@jax.jit
+def _pointwise(key: jax.Array, y: jax.Array, loc: jax.Array, sigma: jax.Array,
+               nu: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Each row's log-likelihood at every draw, and one posterior predictive draw
+    (jitted: eager JAX would compile every operation)."""
+    rows = noise(nu, loc, sigma)
+    return rows.log_prob(y), rows.sample(key)
 
 
 def _numpy_rng(key: jax.Array) -> np.random.Generator:
@@ -523,13 +528,11 @@ def _inference_data(
 
     data = inputs.data
     mu = samples["mu"]  # (C, S, n)
-    sigma = samples["sigma"][..., None]
-    nu = samples["nu"][..., None]
-    loc = np.log(mu) if likelihood == "log" else mu
-    y = np.log(data.loss) if likelihood == "log" else data.loss
-    log_lik = _student_t_log_prob(y, loc, sigma, nu)
-    eps = _numpy_rng(key).standard_t(np.broadcast_to(nu, mu.shape))
-    pp = loc + sigma * eps
+    y = on_likelihood_scale(data.loss, likelihood)
+    log_lik, pp = (np.asarray(a) for a in _pointwise(
+        key, y, on_likelihood_scale(mu, likelihood), samples["sigma"][..., None],
+        samples["nu"][..., None]))
+    y = np.asarray(y)
     # sampled sites and the law's derived parameters; not "mu" (one value per run)
     posterior = {name: value for name, value in samples.items() if name != "mu"}
     coords = {"run": data.rows, "domain": list(param_domains)}
@@ -633,10 +636,9 @@ def fit_target(
 
 def _start_design_effect(inputs: _Inputs, start: StartPoint, likelihood: str) -> float:
     """Design effect of the residuals at the start point (the posterior mode)."""
-    mu = np.asarray(start.constrained["mu"], float)
-    loss = np.asarray(inputs.data.loss, float)
-    residuals = np.log(loss) - np.log(mu) if likelihood == "log" else loss - mu
-    return design_effect(residuals, inputs.data.run)
+    residuals = (on_likelihood_scale(inputs.data.loss, likelihood)
+                 - on_likelihood_scale(start.constrained["mu"], likelihood))
+    return design_effect(np.asarray(residuals), inputs.data.run)
 
 
 def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chains: int,

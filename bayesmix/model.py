@@ -31,6 +31,8 @@ __all__ = [
     "design_effect",
     "law_params",
     "loss_model",
+    "noise",
+    "on_likelihood_scale",
     "scales_for",
 ]
 
@@ -103,6 +105,20 @@ def check_enough_rows(law: Law, table: RunTable, target: str, n_rows: int) -> No
             f"target '{target}' of {table.source} has {n_rows} usable rows but law "
             f"'{law.name}' has {n_params} parameters for {len(table.domains)} domains"
         )
+
+
+def on_likelihood_scale(loss: Any, likelihood: str) -> jax.Array:
+    """Losses on the scale the likelihood reads: ``log(loss)`` or ``loss`` itself."""
+    return jnp.log(loss) if likelihood == "log" else jnp.asarray(loss)
+
+
+def noise(nu: Any, loc: Any, sigma: Any) -> dist.Distribution:
+    """The likelihood of one row on its scale: ``StudentT(nu, loc, sigma)``.
+
+    The model, the pointwise log-likelihood of a fit and posterior predictive draws
+    all build it here.
+    """
+    return dist.StudentT(nu, loc, sigma)
 
 
 def design_effect(residuals: Any, run: Any) -> float:
@@ -201,13 +217,10 @@ def loss_model(
     # anywhere get zero density (not a NaN, which a sampler cannot step away from).
     positive = mu > 0
     numpyro.factor("positive_loss", jnp.where(jnp.all(positive), 0.0, -jnp.inf))
+    loc = on_likelihood_scale(jnp.where(positive, mu, 1.0), likelihood)
+    observed = None if loss is None else on_likelihood_scale(loss, likelihood)
     with numpyro.plate("runs", log_n.shape[0]), handlers.scale(scale=weight):
-        if likelihood == "log":
-            observed = None if loss is None else jnp.log(loss)
-            log_mu = jnp.log(jnp.where(positive, mu, 1.0))
-            numpyro.sample("obs", dist.StudentT(nu, log_mu, sigma), obs=observed)
-        else:
-            numpyro.sample("obs", dist.StudentT(nu, mu, sigma), obs=loss)
+        numpyro.sample("obs", noise(nu, loc, sigma), obs=observed)
 
 
 @dataclass(frozen=True)

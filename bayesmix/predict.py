@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmix._errors import BayesmixError
-from bayesmix.model import TargetPosterior, centred_inputs
+from bayesmix.model import TargetPosterior, centred_inputs, noise, on_likelihood_scale
 from bayesmix.runs import RunTable
 
 __all__ = ["predict_draws", "predict_table", "predictive_draws"]
@@ -45,12 +45,10 @@ def predictive_draws(key: jax.Array, posterior: TargetPosterior, mean: np.ndarra
     """Posterior predictive losses (law mean plus Student-t noise), shape of ``mean``."""
     if posterior.noise is None:
         return mean
-    sigma = posterior.noise["sigma"][:, None]
-    nu = posterior.noise["nu"][:, None]
-    eps = np.asarray(jax.random.t(key, jnp.asarray(nu), shape=mean.shape))
-    if posterior.likelihood == "log":
-        return mean * np.exp(sigma * eps)
-    return mean + sigma * eps
+    loc = on_likelihood_scale(mean, posterior.likelihood)
+    draws = noise(posterior.noise["nu"][:, None], loc,
+                  posterior.noise["sigma"][:, None]).sample(key)
+    return np.asarray(jnp.exp(draws) if posterior.likelihood == "log" else draws)
 
 
 def predict_table(
