@@ -67,3 +67,17 @@ def mre_percent(pred, obs) -> float:
     """Mean relative error in percent."""
     pred, obs = np.asarray(pred, float), np.asarray(obs, float)
     return float(100 * np.mean(np.abs(pred - obs) / obs))
+
+
+def law_mean_draws(posterior, table, target):
+    """The law's mean at ``table``'s rows for every draw, and the observed losses."""
+    from bayesmix.predict import predict_draws
+
+    data = table.target_data(target)
+    return predict_draws(posterior, data.n_params, data.n_tokens, data.weights), data.loss
+
+
+def median_mre(posterior, table, target) -> float:
+    """MRE (%) on ``table``'s rows of the median over draws of the law's mean."""
+    mean, loss = law_mean_draws(posterior, table, target)
+    return mre_percent(np.median(mean, axis=0), loss)

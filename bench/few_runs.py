@@ -37,22 +37,10 @@ from _paper import (
     TRAIN_WHERE,
     data_present,
     load_paper_runs,
-    mre_percent,
+    median_mre,
 )
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-
-
-def eval_mre(posterior, table, target) -> float:
-    """MRE (%) of the median over draws of the law's mean, on ``table``'s rows."""
-    import numpy as np
-
-    from bayesmix.predict import predict_draws
-
-    data = table.target_data(target)
-    pred = np.median(predict_draws(posterior, data.n_params, data.n_tokens, data.weights),
-                     axis=0)
-    return mre_percent(pred, data.loss)
 
 
 def subset(train, mixtures):
@@ -138,13 +126,13 @@ def main(argv: list[str] | None = None) -> int:
                     start = time.perf_counter()
                     base = fit_target_baseline(key, law, table, target, n_random=args.starts,
                                                n_hops=args.hops)
-                    row["baseline"] = eval_mre(base.to_posterior(law), test, target)
+                    row["baseline"] = median_mre(base.to_posterior(law), test, target)
                     row["baseline_seconds"] = time.perf_counter() - start
                     if fit_target is not None:
                         start = time.perf_counter()
                         fitted = fit_target(key, law, table, target, chains=args.chains,
                                             warmup=args.warmup, draws=args.draws)
-                        row["posterior median"] = eval_mre(fitted.posterior, test, target)
+                        row["posterior median"] = median_mre(fitted.posterior, test, target)
                         row["bayes_seconds"] = time.perf_counter() - start
                 except BayesmixError as exc:  # e.g. fewer rows than parameters
                     row["error"] = str(exc)

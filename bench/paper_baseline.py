@@ -33,21 +33,10 @@ from _paper import (
     TRAIN_WHERE,
     data_present,
     load_paper_runs,
-    mre_percent,
+    median_mre,
 )
 
 SECONDS_TARGET = 30.0
-
-
-def mre(posterior, table, target) -> float:
-    """MRE (%) of a one-draw posterior's prediction on a table's rows."""
-    import numpy as np
-
-    from bayesmix.predict import predict_draws
-
-    data = table.target_data(target)
-    pred = predict_draws(posterior, data.n_params, data.n_tokens, data.weights)
-    return mre_percent(np.median(pred, axis=0), data.loss)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                 step_size=args.step_size, temperature=args.temperature, patience=args.patience,
             )
             posterior = result.to_posterior(law)
-            train_mre = mre(posterior, train, target)
-            eval_mre = mre(posterior, test, target)
+            train_mre = median_mre(posterior, train, target)
+            eval_mre = median_mre(posterior, test, target)
             p_train, p_eval = paper.get(target, (float("nan"), float("nan")))
             rows.append({"law": law_name, "target": target, "train_mre": train_mre,
                          "eval_mre": eval_mre, "paper_train": p_train, "paper_eval": p_eval,

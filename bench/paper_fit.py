@@ -35,6 +35,7 @@ from _paper import (
     TARGETS,
     TRAIN_WHERE,
     data_present,
+    law_mean_draws,
     load_paper_runs,
     mre_percent,
 )
@@ -45,20 +46,18 @@ def evaluate(fit_dir: Path, target: str) -> dict[str, float]:
     import jax
 
     from bayesmix.fit import load_fit
-    from bayesmix.predict import predict_draws, predictive_draws
+    from bayesmix.predict import predictive_draws
 
     result = load_fit(fit_dir)
     posterior = result.targets[target].posterior
     out = {}
     for name, where in (("train", TRAIN_WHERE), ("eval", EVAL_WHERE)):
-        table = load_paper_runs(where)
-        data = table.target_data(target)
-        mean = predict_draws(posterior, data.n_params, data.n_tokens, data.weights)
-        out[f"{name}_mre"] = mre_percent(np.median(mean, axis=0), data.loss)
+        mean, loss = law_mean_draws(posterior, load_paper_runs(where), target)
+        out[f"{name}_mre"] = mre_percent(np.median(mean, axis=0), loss)
         if name == "eval":
             pp = predictive_draws(jax.random.key(0), posterior, mean)
             lo, hi = np.quantile(pp, [0.05, 0.95], axis=0)
-            out["coverage"] = float(np.mean((data.loss >= lo) & (data.loss <= hi)))
+            out["coverage"] = float(np.mean((loss >= lo) & (loss <= hi)))
     return out
 
 
