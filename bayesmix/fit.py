@@ -29,7 +29,7 @@ import numpy as np
 import numpyro
 import scipy.optimize
 from jax.flatten_util import ravel_pytree
-from numpyro.infer import MCMC, NUTS, init_to_value
+from numpyro.infer import MCMC, NUTS, init_to_sample, init_to_value
 from numpyro.infer.util import initialize_model
 
 from bayesmix._compiled import releasing_compiled
@@ -48,6 +48,7 @@ from bayesmix.model import (
     loss_model,
     n_law_domains,
     noise,
+    noise_draws,
     on_likelihood_scale,
     scales_for,
 )
@@ -207,7 +208,7 @@ def find_start(
     # Prior draws can put E below zero; NumPyro's eager argument checks would raise on
     # them while the model is traced here (never inside jit), so they are off.
     with numpyro.validation_enabled(False):
-        info = initialize_model(keys, model, model_args=args)
+        info = initialize_model(keys, model, model_args=args, init_strategy=init_to_sample)
     z0 = info.param_info.z
     potential_fn = info.potential_fn
     _, unravel = ravel_pytree(jax.tree.map(lambda x: x[0], z0))
@@ -502,12 +503,10 @@ def _diagnose(idata: Any, max_tree_depth: int) -> tuple[dict, list[str]]:
 
 
 @jax.jit
-def _pointwise(key: jax.Array, y: jax.Array, loc: jax.Array, sigma: jax.Array,
-               nu: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Each row's log-likelihood at every draw, and one posterior predictive draw
-    (jitted: eager JAX would compile every operation)."""
-    rows = noise(nu, loc, sigma)
-    return rows.log_prob(y), rows.sample(key)
+def _log_likelihood(y: jax.Array, loc: jax.Array, sigma: jax.Array, nu: jax.Array) -> jax.Array:
+    """Each row's log-likelihood at every draw (jitted: eager JAX would compile every
+    operation)."""
+    return noise(nu, loc, sigma).log_prob(y)
 
 
 def _numpy_rng(key: jax.Array) -> np.random.Generator:
@@ -529,9 +528,10 @@ def _inference_data(
     data = inputs.data
     mu = samples["mu"]  # (C, S, n)
     y = on_likelihood_scale(data.loss, likelihood)
-    log_lik, pp = (np.asarray(a) for a in _pointwise(
-        key, y, on_likelihood_scale(mu, likelihood), samples["sigma"][..., None],
-        samples["nu"][..., None]))
+    loc = on_likelihood_scale(mu, likelihood)
+    sigma, nu = samples["sigma"][..., None], samples["nu"][..., None]
+    log_lik = np.asarray(_log_likelihood(y, loc, sigma, nu))
+    pp = noise_draws(key, nu, loc, sigma)
     y = np.asarray(y)
     # sampled sites and the law's derived parameters; not "mu" (one value per run)
     posterior = {name: value for name, value in samples.items() if name != "mu"}

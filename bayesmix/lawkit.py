@@ -23,6 +23,7 @@ import numpyro
 import numpyro.distributions as dist
 
 _E_FLOOR = 0.02
+_EXPONENT_SD = 0.75
 
 __all__ = [
     "amplitude",
@@ -30,7 +31,9 @@ __all__ = [
     "irreducible_loss",
     "log_mixed_power",
     "mixing_logits",
+    "mixing_power",
     "power_of_weights",
+    "shares_and_exponents",
     "slopes",
     "uniform_weights",
 ]
@@ -71,7 +74,7 @@ def amplitude(name: str, term_scale: float, shape: tuple[int, ...] = ()) -> jax.
 
 def exponent(name: str, typical: float = 0.3, shape: tuple[int, ...] = ()) -> jax.Array:
     """Prior on a positive scaling exponent: ``LogNormal(log(typical), 0.75)``."""
-    d = dist.LogNormal(jnp.log(typical), 0.75)
+    d = dist.LogNormal(jnp.log(typical), _EXPONENT_SD)
     if shape:
         return numpyro.sample(name, d.expand(shape).to_event(len(shape)))
     return numpyro.sample(name, d)
@@ -133,3 +136,70 @@ def mixing_logits(name: str, k: int) -> jax.Array:
 def slopes(name: str, k: int, scale: float = 3.0) -> jax.Array:
     """Prior on signed per-domain coefficients: ``Normal(0, scale)``, shape ``(k,)``."""
     return numpyro.sample(name, dist.Normal(0.0, scale).expand((k,)).to_event(1))
+
+
+def shares_and_exponents(k: int, typical: float = 0.3) -> tuple[jax.Array, jax.Array]:
+    """Prior on the shares and exponents of a mixture term ``sum_i w_i (k h_i)^gamma_i``.
+
+    The prior is ``u ~ Normal(0, 1)`` (``w = softmax(u)``, as :func:`mixing_logits`)
+    and ``gamma_i ~ LogNormal(log(typical), 0.75)`` (as :func:`exponent`),
+    independent. What is sampled, besides ``u``, is the elasticity of the term at
+    the uniform mixture, ``log_e_i = log(w_i gamma_i)``, with its exact conditional
+    prior ``Normal(log(typical) + log(w_i), 0.75)`` (a shift of ``log(gamma_i)`` by
+    ``log(w_i)``: unit Jacobian, the same prior); ``gamma = e / w`` is a
+    deterministic site.
+
+    Why: to first order in ``log(k h)`` the term is ``1 + sum_i w_i gamma_i
+    log(k h_i)``, so the runs pin the elasticities and, for a domain that barely
+    moves a target's loss, nothing else. In ``(u, log(gamma))`` that is a thin curved
+    ridge ``log(w_i(u)) + log(gamma_i) = const`` (curved through the softmax's
+    normaliser): on the paper's runs NUTS crawled along it and chains settled in
+    separate modes (additive law, arxiv: R-hat 1.39). Here the ridge is a coordinate
+    direction of ``u`` at fixed ``log_e``.
+
+    Returns
+    -------
+    u : Array, shape ``(k,)``
+        Logits of the shares (site ``u``).
+    gamma : Array, shape ``(k,)``
+        Exponents (deterministic site ``gamma``).
+    """
+    u = mixing_logits("u", k)
+    log_w = jax.nn.log_softmax(u)
+    log_e = numpyro.sample(
+        "log_e", dist.Normal(jnp.log(typical) + log_w, _EXPONENT_SD).to_event(1)
+    )
+    return u, numpyro.deterministic("gamma", jnp.exp(log_e - log_w))
+
+
+def mixing_power(suffix: str, k: int, typical: float = 1.0) -> tuple[jax.Array, jax.Array]:
+    """Prior on the exponent and logits of ``(sum_i w_i k h_i)^gamma``, ``w = softmax(u)``.
+
+    The prior is ``gamma ~ LogNormal(log(typical), 0.75)`` (as :func:`exponent`) and
+    ``u ~ Normal(0, 1)`` (as :func:`mixing_logits`), independent. What is sampled,
+    besides ``gamma``, is ``g = gamma u / k`` with its exact conditional prior
+    ``Normal(0, gamma / k)``; ``u = k g / gamma`` is a deterministic site.
+
+    Why: to first order in ``h - 1/k``, ``gamma * log(sum_i w_i k h_i)`` is
+    ``k sum_i (g_i - mean(g)) h_i``: the runs pin ``g`` (up to a common shift, which
+    the prior holds) and see ``gamma`` only through the curvature. In ``(gamma, u)``
+    that is the ridge ``u = k g / gamma``, a hyperbola reaching to ``gamma -> inf``
+    with ``u -> 0``; on the paper's runs the joint law's fits found modes out there
+    (``gamma_A`` of 10 to 110) and diverged. Here the ridge is the ``gamma`` axis at
+    fixed ``g``.
+
+    Parameters
+    ----------
+    suffix : str
+        Site names are ``gamma{suffix}``, ``g{suffix}`` and ``u{suffix}``.
+    k : int
+    typical : float
+
+    Returns
+    -------
+    gamma : Array, scalar
+    u : Array, shape ``(k,)``
+    """
+    gamma = exponent(f"gamma{suffix}", typical=typical)
+    g = numpyro.sample(f"g{suffix}", dist.Normal(0.0, gamma / k).expand((k,)).to_event(1))
+    return gamma, numpyro.deterministic(f"u{suffix}", k * g / gamma)

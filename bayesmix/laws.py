@@ -90,7 +90,12 @@ class Law:
         }
 
     def n_params(self, k: int) -> int:
-        """Number of free parameters for ``k`` training domains."""
+        """Number of sampled parameters for ``k`` training domains.
+
+        A law that writes shares as ``softmax(u)`` samples one more than it has: the
+        common shift of ``u``, which its prior holds (additive: ``6 + 2k`` for the
+        paper's ``5 + 2k``).
+        """
         return int(sum(np.prod(s, dtype=int) for s in self.site_shapes(k).values()))
 
     def domain_inputs(self, h: jax.Array, target_index: int | None) -> jax.Array:
@@ -149,7 +154,7 @@ def load_law(name_or_path: str | Path) -> Law:
     --------
     >>> law = load_law("additive")
     >>> law.n_params(7)
-    19
+    20
     """
     text = str(name_or_path)
     if text.endswith(".py") or "/" in text or "\\" in text:

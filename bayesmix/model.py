@@ -32,6 +32,7 @@ __all__ = [
     "law_params",
     "loss_model",
     "noise",
+    "noise_draws",
     "on_likelihood_scale",
     "scales_for",
 ]
@@ -119,6 +120,18 @@ def noise(nu: Any, loc: Any, sigma: Any) -> dist.Distribution:
     all build it here.
     """
     return dist.StudentT(nu, loc, sigma)
+
+
+def noise_draws(key: jax.Array, nu: Any, loc: Any, sigma: Any) -> np.ndarray:
+    """Draws of :func:`noise` ``(nu, loc, sigma)``, broadcast shape, as NumPy.
+
+    ``loc + sigma * t_nu`` with NumPy's Student-t sampler, seeded from ``key``: JAX's
+    (through its gamma sampler) takes about 4 s for the 6 million draws of a fit's
+    posterior predictive, NumPy 0.4 s.
+    """
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    nu, loc, sigma = np.broadcast_arrays(*(np.asarray(a, float) for a in (nu, loc, sigma)))
+    return loc + sigma * rng.standard_t(nu)
 
 
 def design_effect(residuals: Any, run: Any) -> float:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmix._errors import BayesmixError
-from bayesmix.model import TargetPosterior, centred_inputs, noise, on_likelihood_scale
+from bayesmix.model import TargetPosterior, centred_inputs, noise_draws, on_likelihood_scale
 from bayesmix.runs import RunTable
 
 __all__ = ["predict_draws", "predict_table", "predictive_draws"]
@@ -46,9 +46,12 @@ def predictive_draws(key: jax.Array, posterior: TargetPosterior, mean: np.ndarra
     if posterior.noise is None:
         return mean
     loc = on_likelihood_scale(mean, posterior.likelihood)
-    draws = noise(posterior.noise["nu"][:, None], loc,
-                  posterior.noise["sigma"][:, None]).sample(key)
-    return np.asarray(jnp.exp(draws) if posterior.likelihood == "log" else draws)
+    draws = noise_draws(key, posterior.noise["nu"][:, None], loc,
+                        posterior.noise["sigma"][:, None])
+    if posterior.likelihood != "log":
+        return draws
+    with np.errstate(over="ignore"):  # heavy-tailed draws may overflow to inf
+        return np.exp(draws)
 
 
 def predict_table(

@@ -13,10 +13,12 @@ Centred form as in ``joint.py``. With exponents that depend on ``h``, the unit o
 ``h``-dependent factor), so here ``N`` and ``D`` are measured in units of ``N_ref``
 and ``D_ref``, the geometric means of the training runs.
 
-Parameters (6k + 5 sampled, 6k + 3 identified): loss_ref (gives E), a, alpha (k),
-gamma_A, u_A (k), b, beta (k), gamma_B, u_B (k), c (k), gamma (k).
+Parameters (6k + 6 sampled, 6k + 3 identified): loss_ref (gives E), a, alpha (k),
+gamma_A, g_A (k) (gives u_A), b, beta (k), gamma_B, g_B (k) (gives u_B), m, u (k),
+log_e (k) (gives gamma).
 """
 
+import jax
 import jax.numpy as jnp
 
 from bayesmix.lawkit import (
@@ -24,8 +26,9 @@ from bayesmix.lawkit import (
     exponent,
     irreducible_loss,
     log_mixed_power,
-    mixing_logits,
+    mixing_power,
     power_of_weights,
+    shares_and_exponents,
     uniform_weights,
 )
 
@@ -41,7 +44,8 @@ USES = ("N", "D", "h")
 
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``log_n``, ``log_d`` shape ``(n,)``, ``h`` shape ``(n, k)``."""
-    mixture = jnp.sum(jnp.exp(params["c"]) * power_of_weights(h, params["gamma"]), axis=-1)
+    shares = jax.nn.softmax(params["u"])
+    mixture = jnp.sum(shares * power_of_weights(h, params["gamma"]), axis=-1)
     alpha_h = jnp.sum(params["alpha"] * h, axis=-1)
     beta_h = jnp.sum(params["beta"] * h, axis=-1)
     n_term = jnp.exp(
@@ -50,7 +54,7 @@ def mean(params, log_n, log_d, h):
     d_term = jnp.exp(
         params["b"] + log_mixed_power(params["u_B"], params["gamma_B"], h) - beta_h * log_d
     )
-    return params["E"] + 1.0 / mixture + n_term + d_term
+    return params["E"] + jnp.exp(params["m"]) / mixture + n_term + d_term
 
 
 def sample_params(k, loss_scale):
@@ -58,15 +62,13 @@ def sample_params(k, loss_scale):
     params = {
         "a": amplitude("a", 0.1 * loss_scale),
         "alpha": exponent("alpha", shape=(k,)),
-        "gamma_A": exponent("gamma_A", typical=1.0),
-        "u_A": mixing_logits("u_A", k),
         "b": amplitude("b", 0.1 * loss_scale),
         "beta": exponent("beta", shape=(k,)),
-        "gamma_B": exponent("gamma_B", typical=1.0),
-        "u_B": mixing_logits("u_B", k),
-        "c": amplitude("c", 1.0 / (0.1 * loss_scale * k), (k,)),
-        "gamma": exponent("gamma", shape=(k,)),
+        "m": amplitude("m", 0.1 * loss_scale),
     }
+    params["gamma_A"], params["u_A"] = mixing_power("_A", k)
+    params["gamma_B"], params["u_B"] = mixing_power("_B", k)
+    params["u"], params["gamma"] = shares_and_exponents(k)
     reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k)[None, :])[0]
     params["E"] = irreducible_loss(reducible, loss_scale)
     return params

@@ -6,14 +6,21 @@
 Centred form (see ``bayesmix.lawkit``): ``A^h / N^alpha =
 exp(a + gamma_A * log(sum_i w^A_i k h_i) - alpha * log(N / N_ref))`` with
 ``w^A = softmax(u^A)``, so ``exp(a)`` is the size of the term at the reference point
-and ``C^A_i = k w^A_i * exp(a / gamma_A) * N_ref^(alpha / gamma_A)``. The softmax has
-one direction the data cannot see (a common shift of ``u^A``); its ``Normal(0, 1)``
-prior holds it. Likewise for ``B^h``.
+and ``C^A_i = k w^A_i * exp(a / gamma_A) * N_ref^(alpha / gamma_A)``. The logits are
+sampled as ``g_A = gamma_A u_A / k``, which the runs pin while ``gamma_A`` is seen
+only through the curvature (``lawkit.mixing_power``); a common shift of ``g_A`` (of
+``u_A``) is unseen and held by its prior. Likewise for ``B^h``. The data term is the
+additive law's: ``1 / sum_i C_i h_i^gamma_i = exp(m) / sum_i w_i (k h_i)^gamma_i`` with
+shares ``w = softmax(u)`` (``exp(m)`` is the term at the uniform mixture, ``C_i =
+exp(-m) w_i k^gamma_i``; the exponents are sampled through the elasticities
+``log_e = log(w gamma)``, see ``lawkit.shares_and_exponents``).
 
-Parameters (4k + 7 sampled, 4k + 5 identified): loss_ref (gives E), a, alpha,
-gamma_A, u_A (k), b, beta, gamma_B, u_B (k), c (k), gamma (k).
+Parameters (4k + 8 sampled, 4k + 5 identified): loss_ref (gives E), a, alpha,
+gamma_A, g_A (k) (gives u_A), b, beta, gamma_B, g_B (k) (gives u_B), m, u (k),
+log_e (k) (gives gamma).
 """
 
+import jax
 import jax.numpy as jnp
 
 from bayesmix.lawkit import (
@@ -21,8 +28,9 @@ from bayesmix.lawkit import (
     exponent,
     irreducible_loss,
     log_mixed_power,
-    mixing_logits,
+    mixing_power,
     power_of_weights,
+    shares_and_exponents,
     uniform_weights,
 )
 
@@ -38,7 +46,8 @@ USES = ("N", "D", "h")
 
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``log_n``, ``log_d`` shape ``(n,)``, ``h`` shape ``(n, k)``."""
-    mixture = jnp.sum(jnp.exp(params["c"]) * power_of_weights(h, params["gamma"]), axis=-1)
+    shares = jax.nn.softmax(params["u"])
+    mixture = jnp.sum(shares * power_of_weights(h, params["gamma"]), axis=-1)
     n_term = jnp.exp(
         params["a"] + log_mixed_power(params["u_A"], params["gamma_A"], h)
         - params["alpha"] * log_n
@@ -47,7 +56,7 @@ def mean(params, log_n, log_d, h):
         params["b"] + log_mixed_power(params["u_B"], params["gamma_B"], h)
         - params["beta"] * log_d
     )
-    return params["E"] + 1.0 / mixture + n_term + d_term
+    return params["E"] + jnp.exp(params["m"]) / mixture + n_term + d_term
 
 
 def sample_params(k, loss_scale):
@@ -55,15 +64,13 @@ def sample_params(k, loss_scale):
     params = {
         "a": amplitude("a", 0.1 * loss_scale),
         "alpha": exponent("alpha"),
-        "gamma_A": exponent("gamma_A", typical=1.0),
-        "u_A": mixing_logits("u_A", k),
         "b": amplitude("b", 0.1 * loss_scale),
         "beta": exponent("beta"),
-        "gamma_B": exponent("gamma_B", typical=1.0),
-        "u_B": mixing_logits("u_B", k),
-        "c": amplitude("c", 1.0 / (0.1 * loss_scale * k), (k,)),
-        "gamma": exponent("gamma", shape=(k,)),
+        "m": amplitude("m", 0.1 * loss_scale),
     }
+    params["gamma_A"], params["u_A"] = mixing_power("_A", k)
+    params["gamma_B"], params["u_B"] = mixing_power("_B", k)
+    params["u"], params["gamma"] = shares_and_exponents(k)
     reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k)[None, :])[0]
     params["E"] = irreducible_loss(reducible, loss_scale)
     return params

@@ -7,10 +7,11 @@ The additive law with one shared mixture exponent (``k + 5`` parameters instead 
 is the nested "simpler than additive" form its Table 4 ranks below the additive law.
 
 Centred form: ``(sum_i C_i h_i)^gamma = exp(c + gamma * log(sum_i w_i k h_i))`` with
-``w = softmax(u)`` (one unseen common shift of ``u``, held by its prior).
+``w = softmax(u)``; the logits are sampled as ``g = gamma u / k``, which the runs pin
+(``lawkit.mixing_power``), and one common shift of ``g`` is unseen, held by its prior.
 
 Parameters (k + 6 sampled, k + 5 identified): loss_ref (gives E), a, alpha, b, beta,
-c, gamma, u (k).
+c, gamma, g (k) (gives u).
 """
 
 import jax.numpy as jnp
@@ -20,7 +21,7 @@ from bayesmix.lawkit import (
     exponent,
     irreducible_loss,
     log_mixed_power,
-    mixing_logits,
+    mixing_power,
     uniform_weights,
 )
 
@@ -46,9 +47,8 @@ def sample_params(k, loss_scale):
         "b": amplitude("b", 0.1 * loss_scale),
         "beta": exponent("beta"),
         "c": amplitude("c", 1.0 / (0.1 * loss_scale)),
-        "gamma": exponent("gamma"),
-        "u": mixing_logits("u", k),
     }
+    params["gamma"], params["u"] = mixing_power("", k, typical=0.3)
     reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k)[None, :])[0]
     params["E"] = irreducible_loss(reducible, loss_scale)
     return params

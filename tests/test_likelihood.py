@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 
@@ -42,3 +43,24 @@ def test_design_effect_matches_the_intra_run_correlation(rho):
     assert design_effect(residuals, np.arange(len(run))) == 1.0
     if rho >= 0.5:
         assert not abs(got - 1.0) < tolerance
+
+
+def test_noise_draws_follow_the_likelihood():
+    """NumPy's draws (used for posterior predictive draws) follow ``noise``'s law."""
+    from scipy import stats
+
+    from bayesmix.model import noise, noise_draws
+
+    nu, loc, sigma = 4.0, 0.3, 0.02
+    draws = noise_draws(jax.random.key(3), np.full(20_000, nu), loc, sigma)
+    assert draws.shape == (20_000,)
+    cdf = noise(nu, loc, sigma).cdf
+    assert stats.kstest(draws, lambda x: np.asarray(cdf(x))).pvalue > 1e-3
+    # negative control: the same draws are not Student-t with 2 degrees of freedom
+    other = noise(2.0, loc, sigma).cdf
+    assert stats.kstest(draws, lambda x: np.asarray(other(x))).pvalue < 1e-3
+    # seeded by the key
+    np.testing.assert_array_equal(draws, noise_draws(jax.random.key(3), nu, loc,
+                                                     np.full(20_000, sigma)))
+    assert not np.array_equal(draws, noise_draws(jax.random.key(4), nu, loc,
+                                                 np.full(20_000, sigma)))

@@ -152,9 +152,9 @@ def test_paired_draws_truncate_and_broadcast(posteriors4):
     point = TargetPosterior(law=LAW, target="d1", domains=point.domains, scales=SCALES,
                             params={n: v[:1] for n, v in point.params.items()})
     paired = paired_draws({"d0": short, "d1": point, "d2": posteriors4["d2"]})
-    assert {v["c"].shape[0] for v in paired.values()} == {5}
-    np.testing.assert_array_equal(paired["d1"]["c"][3], point.params["c"][0])
-    np.testing.assert_array_equal(paired["d2"]["c"], posteriors4["d2"].params["c"][:5])
+    assert {v["gamma"].shape[0] for v in paired.values()} == {5}
+    np.testing.assert_array_equal(paired["d1"]["gamma"][3], point.params["gamma"][0])
+    np.testing.assert_array_equal(paired["d2"]["gamma"], posteriors4["d2"].params["gamma"][:5])
 
 
 def test_objective_goes_through_the_law_mean(posteriors4):
@@ -188,7 +188,8 @@ def test_gradient_matches_finite_differences(posteriors4):
 
 def test_known_two_domain_optimum_on_a_fine_grid():
     params = {"a": np.array([-2.0]), "alpha": np.array([0.3]), "b": np.array([-1.5]),
-              "beta": np.array([0.3]), "c": np.array([[0.4, -0.3]]),
+              "beta": np.array([0.3]), "m": -np.logaddexp([0.4], [-0.3]),
+              "u": np.array([[0.4, -0.3]]),
               "gamma": np.array([[0.35, 0.8]]), "E": np.array([1.9])}
     post = TargetPosterior(law=LAW, target="x", domains=("p", "q"), scales=SCALES,
                            params=params)
