@@ -18,7 +18,6 @@ tests and benchmarks switch it on at program start).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -38,6 +37,7 @@ from numpyro.distributions.transforms import biject_to
 from bayesmix._compiled import releasing_compiled
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
+from bayesmix._threads import one_blas_thread
 from bayesmix.fitdir import BASELINE_FORMAT, check_fit_dir, law_of_fit
 from bayesmix.laws import Law
 from bayesmix.model import (
@@ -374,20 +374,6 @@ def _value_and_grad(problem: _Problem) -> Callable[[np.ndarray], tuple[float, np
     return fun
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager:
-    """Limit BLAS to one thread while L-BFGS-B runs.
-
-    SciPy's L-BFGS-B makes many tiny BLAS calls; with OpenBLAS's threads competing
-    with JAX's on a small machine each call cost milliseconds (measured: 5.0 s against
-    0.17 s for the same 350 evaluations on 2 cores).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # only slower without it
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def _seed_of(key: jax.Array) -> int:
     return int(np.asarray(jax.random.randint(key, (), 0, 2**31 - 1)))
 
@@ -492,7 +478,7 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
     counter.best_message = "random search only"
     trace = [(0, float(values[0]))]
     seeds = jax.random.split(key_hops, n_keep)
-    with _one_blas_thread():
+    with one_blas_thread():
         for x0, seed in zip(points, seeds, strict=True):
             if fun(x0)[0] >= 1.0e30:  # not finite: basin-hopping cannot start here
                 continue

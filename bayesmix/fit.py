@@ -36,6 +36,7 @@ from bayesmix._compiled import releasing_compiled
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
 from bayesmix._nuts_defaults import DRAWS, TARGET_ACCEPT, WARMUP
+from bayesmix._threads import one_blas_thread
 from bayesmix.fitdir import FIT_FORMAT, check_fit_dir, law_of_fit
 from bayesmix.laws import Law
 from bayesmix.model import (
@@ -232,11 +233,12 @@ def find_start(
 
     # Stage 1: every start for a few hundred iterations; stage 2: the best few to
     # convergence.
-    first = [run(x, _SCOUT_ITER) for x in flats]
-    values = np.array([float(r.fun) if np.isfinite(r.fun) and r.fun < 1e299 else np.inf
-                       for r in first])
-    order = [int(i) for i in np.argsort(values)[:_POLISH] if np.isfinite(values[i])]
-    polished = {i: run(first[i].x, max_iter) for i in order}
+    with one_blas_thread():
+        first = [run(x, _SCOUT_ITER) for x in flats]
+        values = np.array([float(r.fun) if np.isfinite(r.fun) and r.fun < 1e299 else np.inf
+                           for r in first])
+        order = [int(i) for i in np.argsort(values)[:_POLISH] if np.isfinite(values[i])]
+        polished = {i: run(first[i].x, max_iter) for i in order}
     potentials = values.copy()
     for i, result in polished.items():
         if np.isfinite(result.fun) and result.fun < potentials[i]:
