@@ -45,6 +45,7 @@ from bayesmix.model import (
     LIKELIHOODS,
     Scales,
     TargetPosterior,
+    _numpy_rng,
     centred_inputs,
     check_enough_rows,
     design_effect,
@@ -178,8 +179,9 @@ def find_start(
     """Best of ``n_starts`` L-BFGS runs on the model's potential energy.
 
     Starts are prior draws mapped to the unconstrained space (a draw whose potential
-    is not finite counts as a failed run); each is run to convergence by ``scipy.optimize.minimize(method="L-BFGS-B")``
-    on a jitted value-and-gradient of the potential. The best end point is returned
+    is not finite counts as a failed run); each is run to convergence by
+    ``scipy.optimize.minimize(method="L-BFGS-B")`` on a jitted value-and-gradient of
+    the potential. The best end point is returned
     (the posterior mode in unconstrained space, a MAP estimate).
 
     Parameters
@@ -525,10 +527,6 @@ def _log_likelihood(y: jax.Array, loc: jax.Array, sigma: jax.Array, nu: jax.Arra
     """Each row's log-likelihood at every draw (jitted: eager JAX would compile every
     operation)."""
     return noise(nu, loc, sigma).log_prob(y)
-
-
-def _numpy_rng(key: jax.Array) -> np.random.Generator:
-    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
 
 
 def _inference_data(
