@@ -31,7 +31,6 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 from jax.flatten_util import ravel_pytree
-from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 
 from bayesmix._compiled import releasing_compiled
@@ -39,7 +38,7 @@ from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
 from bayesmix._threads import one_blas_thread
 from bayesmix.fitdir import BASELINE_FORMAT, check_fit_dir, law_of_fit
-from bayesmix.laws import Law
+from bayesmix.laws import Law, free_sites
 from bayesmix.model import (
     LIKELIHOODS,
     Scales,
@@ -199,12 +198,7 @@ class BaselineResult:
 
 
 def _free_sites(law: Law, k_seen: int, loss_scale: float, key: jax.Array) -> dict[str, Any]:
-    tr = handlers.trace(handlers.seed(law.sample_params, key)).get_trace(k_seen, loss_scale)
-    return {
-        name: site
-        for name, site in tr.items()
-        if site["type"] == "sample" and not site["is_observed"]
-    }
+    return free_sites(law.sample_params, key, k_seen, loss_scale)
 
 
 Inputs = tuple[jax.Array, jax.Array, jax.Array, jax.Array]  # log_n, log_d, h, loss

@@ -29,7 +29,6 @@ import numpy as np
 import numpyro
 import scipy.optimize
 from jax.flatten_util import ravel_pytree
-from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer import MCMC, NUTS, init_to_value
 from numpyro.infer.util import constrain_fn, potential_energy
@@ -40,7 +39,7 @@ from bayesmix._io import atomic_dir
 from bayesmix._nuts_defaults import DRAWS, TARGET_ACCEPT, WARMUP
 from bayesmix._threads import one_blas_thread
 from bayesmix.fitdir import FIT_FORMAT, check_fit_dir, law_of_fit
-from bayesmix.laws import Law
+from bayesmix.laws import Law, free_sites
 from bayesmix.model import (
     LIKELIHOODS,
     Scales,
@@ -270,10 +269,8 @@ def _prior_draws(key: jax.Array, model: Any, args: tuple, n: int) -> dict[str, j
     ``initialize_model`` took 6 s for the same draws).
     """
     def one(k: jax.Array) -> dict[str, jax.Array]:
-        tr = handlers.trace(handlers.seed(model, k)).get_trace(*args)
         return {name: biject_to(site["fn"].support).inv(site["value"])
-                for name, site in tr.items()
-                if site["type"] == "sample" and not site["is_observed"]}
+                for name, site in free_sites(model, k, *args).items()}
 
     return jax.jit(jax.vmap(one))(jax.random.split(key, n))
 

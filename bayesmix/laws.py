@@ -41,10 +41,20 @@ from numpyro import handlers
 
 from bayesmix._errors import BayesmixError
 
-__all__ = ["Law", "builtin_law_names", "load_law"]
+__all__ = ["Law", "builtin_law_names", "free_sites", "load_law"]
 
 _REQUIRED = ("NAME", "EQUATION", "sample_params", "mean")
 _INPUTS = ("N", "D", "h")
+
+
+def free_sites(fn: Callable[..., Any], key: jax.Array, *args: Any) -> dict[str, dict]:
+    """The sampled, unobserved sites of one seeded trace of ``fn(*args)``, in order.
+
+    Each site is NumPyro's trace entry (``value``, ``fn`` with its ``support``, ...).
+    """
+    tr = handlers.trace(handlers.seed(fn, key)).get_trace(*args)
+    return {name: site for name, site in tr.items()
+            if site["type"] == "sample" and not site["is_observed"]}
 
 
 @dataclass(frozen=True)
@@ -80,14 +90,8 @@ class Law:
     def site_shapes(self, k: int, loss_scale: float = 1.0) -> dict[str, tuple[int, ...]]:
         """Shapes of the sampled (free) parameters for ``k`` domains, in model order."""
         k_seen = 1 if self.target_domain_only else k
-        tr = handlers.trace(handlers.seed(self.sample_params, jax.random.key(0))).get_trace(
-            k_seen, loss_scale
-        )
-        return {
-            name: tuple(site["value"].shape)
-            for name, site in tr.items()
-            if site["type"] == "sample" and not site["is_observed"]
-        }
+        sites = free_sites(self.sample_params, jax.random.key(0), k_seen, loss_scale)
+        return {name: tuple(site["value"].shape) for name, site in sites.items()}
 
     def n_params(self, k: int) -> int:
         """Number of sampled parameters for ``k`` training domains.
