@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=int, default=None)
     parser.add_argument("--step-size", type=float, default=0.5)
     parser.add_argument("--temperature", type=float, default=3.0)
+    parser.add_argument("--residuals", choices=("log", "raw"), default="log",
+                        help="Huber on log-loss (default) or raw-loss residuals")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     test = load_paper_runs(EVAL_WHERE)
     targets = args.targets or list(train.targets)
     print(f"train rows {len(train.frame)}, eval rows {len(test.frame)}; "
-          f"starts {args.starts}, keep {args.keep}, hops {args.hops}, seed {args.seed}")
+          f"starts {args.starts}, keep {args.keep}, hops {args.hops}, seed {args.seed}, "
+          f"{args.residuals} residuals")
     rows = []
     ok = True
     for law_name in args.laws:
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 jax.random.fold_in(jax.random.key(args.seed), index), law, train, target,
                 n_random=args.starts, n_starts=args.keep, n_hops=args.hops,
                 step_size=args.step_size, temperature=args.temperature, patience=args.patience,
+                residuals=args.residuals,
             )
             posterior = result.to_posterior(law)
             train_mre = median_mre(posterior, train, target)

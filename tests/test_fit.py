@@ -19,6 +19,7 @@ import pytest
 import scipy.stats
 from numpyro.infer import MCMC, NUTS, init_to_median
 
+from bayesmix import BayesmixError
 from bayesmix.cli import main
 from bayesmix.fit import (
     _model,
@@ -74,7 +75,9 @@ def test_fit_converges_and_reports(chinchilla_fit):
     groups = set(result.idata.groups())
     assert {"posterior", "sample_stats", "log_likelihood", "posterior_predictive",
             "observed_data", "constant_data"} <= groups
-    assert result.idata.log_likelihood["obs"].shape == (2, 400, len(result.rows))
+    kept = result.settings["kept_draws"]
+    assert 400 <= kept <= 800 and (kept - 400) % 200 == 0
+    assert result.idata.log_likelihood["obs"].shape == (2, kept, len(result.rows))
 
 
 def test_parameter_recovery(chinchilla_fit):
@@ -116,6 +119,27 @@ def test_clustered_runs_widen_the_posterior(chinchilla_fit, chinchilla_table):
         assert 0.6 * np.sqrt(deff) < ratio < 1.5 * np.sqrt(deff), site
         # negative control: the same bound around no widening fails
         assert not 0.6 < ratio < 1.2, site
+
+
+def test_float64_sampling_agrees(chinchilla_fit, chinchilla_table):
+    """NUTS in float32 (default) and float64 sample the same posterior: posterior means
+    agree within 5 combined MCMC standard errors (from the ESS of each run)."""
+    import arviz as az
+
+    _, table, _ = chinchilla_table
+    single = chinchilla_fit.targets["d0"]
+    double = fit_target(jax.random.key(0), load_law("chinchilla"), table, "d0",
+                        chains=2, warmup=300, draws=400, precision="float64")
+    assert single.settings["precision"] == "float32"
+    assert double.settings["precision"] == "float64"
+    for site in SITES:
+        a = np.asarray(single.idata.posterior[site].values)
+        b = np.asarray(double.idata.posterior[site].values)
+        assert a.dtype == b.dtype == np.float64
+        se = np.hypot(a.std() / np.sqrt(float(az.ess(a))), b.std() / np.sqrt(float(az.ess(b))))
+        assert abs(a.mean() - b.mean()) < 5 * se, site
+        # negative control: a shift of one posterior sd (about 15 standard errors)
+        assert not abs(a.mean() + a.std() - b.mean()) < 5 * se, site
 
 
 def test_find_start_beats_prior_draws(chinchilla_table):
@@ -340,12 +364,30 @@ def test_fit_dir_from_other_version(chinchilla_fit, chinchilla_table, tmp_path, 
     assert "not a fit directory" in _one_line_error(capsys)
 
 
-def test_fit_target_bad_likelihood(chinchilla_table):
-    from bayesmix import BayesmixError
+def test_chains_run_on_until_mixed(chinchilla_table):
+    """40 draws per chain cannot give bulk ESS 400, so the chains run on in blocks of 20
+    up to max_draws; with max_draws = draws they stop at once (negative control)."""
+    _, table, _ = chinchilla_table
+    law = load_law("chinchilla")
+    short = fit_target(jax.random.key(1), law, table, "d0", chains=2, warmup=100, draws=40,
+                       max_draws=80)
+    assert short.settings["kept_draws"] == 80
+    assert short.idata.posterior["alpha"].shape == (2, 80)
+    assert short.idata.sample_stats["diverging"].shape == (2, 80)
+    assert short.diagnostics["draws"] == 160
+    stopped = fit_target(jax.random.key(1), law, table, "d0", chains=2, warmup=100, draws=40,
+                         max_draws=40)
+    assert stopped.settings["kept_draws"] == 40
+    with pytest.raises(BayesmixError, match="--max-draws must be at least 40"):
+        fit_target(jax.random.key(1), law, table, "d0", draws=40, max_draws=20)
 
+
+def test_fit_target_bad_likelihood_or_precision(chinchilla_table):
     _, table, _ = chinchilla_table
     with pytest.raises(BayesmixError, match="likelihood"):
         fit_target(jax.random.key(0), load_law("chinchilla"), table, "d0", likelihood="x")
+    with pytest.raises(BayesmixError, match="unknown precision 'float16'"):
+        fit_target(jax.random.key(0), load_law("chinchilla"), table, "d0", precision="float16")
 
 
 def test_worst_rhat_names_the_parameters():

@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"warmup iterations per chain (default {WARMUP})")
     parser.add_argument("--draws", type=int, default=DRAWS,
                         help=f"kept draws per chain (default {DRAWS})")
+    parser.add_argument("--max-draws", type=int, default=None,
+                        help="while the chains fail the R-hat or ESS check, run on in blocks "
+                             "of draws/2 up to this many per chain (default twice --draws)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--likelihood", choices=("log", "raw"), default="log",
                         help="Student-t on log-loss (default) or on raw loss")
@@ -40,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="treat every row as an independent draw; by default a run's "
                              "checkpoints count as correlated (likelihood weighted by "
                              "1 / design effect)")
+    parser.add_argument("--precision", choices=("float32", "float64"), default="float32",
+                        help="arithmetic of the NUTS run (default float32, NumPyro's own; "
+                             "the start and all summaries are float64)")
     parser.add_argument("--diag-mass", action="store_true",
                         help="diagonal mass matrix instead of dense")
     parser.add_argument("--prior-only", action="store_true",
@@ -104,10 +110,10 @@ def run(args: argparse.Namespace) -> int:
 
     result = fit(
         key_from_args(args), law, table, targets, seed=args.seed, on_target=progress,
-        chains=args.chains, warmup=args.warmup, draws=args.draws,
+        chains=args.chains, warmup=args.warmup, draws=args.draws, max_draws=args.max_draws,
         likelihood=args.likelihood, dense_mass=not args.diag_mass,
         target_accept=args.target_accept, cluster_runs=not args.independent_rows,
-        progress=sys.stderr.isatty(),
+        precision=args.precision, progress=sys.stderr.isatty(),
     )
     save_fit(result, args.out)
     print(result.diagnostics_table())
