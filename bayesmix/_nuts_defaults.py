@@ -7,7 +7,7 @@
 # draws than "ESS >= 400" (simulated AR(1) chains, 4 x 600 draws, 40 parameters: the
 # max R-hat is 1.008 at bulk ESS 1000 and 1.014 at 600). The slowest parameters (the
 # shares of domains that barely move a target's loss) gave bulk ESS from 415 to 1100
-# per 4000 draws on one target, depending on the seed; so 1000 draws per chain, and
+# per 4000 draws on one target (additive arxiv) across runs; so 1000 draws per chain, and
 # chains that fail the checks run on up to twice that (fit_target's max_draws).
 # target_accept: divergences on the paper's runs fell from 3-14 per 4000 draws at
 # 0.85-0.9 (additive arxiv, book, openhermes; joint wikipedia) to 0-3 at 0.95, for
