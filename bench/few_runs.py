@@ -152,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     for q, per_rep in summary.items():
         print(f"{q:>4}  {quartiles(per_rep['baseline']):<22}"
               f"{quartiles(per_rep['posterior median']):<22}")
-    if fit_target is not None:
-        small = [q for q in summary if q <= 5]
+    small = [q for q in summary if q <= 5]
+    if fit_target is not None and small:
         wins = [
             np.median(summary[q]["posterior median"]) < np.median(summary[q]["baseline"])
             for q in small if summary[q]["posterior median"] and summary[q]["baseline"]
