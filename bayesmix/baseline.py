@@ -197,10 +197,6 @@ class BaselineResult:
 # --------------------------------------------------------------------------------------
 
 
-def _free_sites(law: Law, k_seen: int, loss_scale: float, key: jax.Array) -> dict[str, Any]:
-    return free_sites(law.sample_params, key, k_seen, loss_scale)
-
-
 Inputs = tuple[jax.Array, jax.Array, jax.Array, jax.Array]  # log_n, log_d, h, loss
 
 
@@ -271,7 +267,7 @@ def _problem(
     supports: dict[str, Any] = {}
 
     def sites_of(key: jax.Array) -> dict[str, jax.Array]:
-        sites = _free_sites(law, k_seen, scales.loss_scale, key)
+        sites = free_sites(law.sample_params, key, k_seen, scales.loss_scale)
         supports.update({name: site["fn"].support for name, site in sites.items()})
         return {name: site["value"] for name, site in sites.items()}
 
@@ -304,7 +300,8 @@ def _random_search(
     """
 
     def one(k: jax.Array, inputs: Inputs) -> tuple[jax.Array, jax.Array]:
-        sites = _free_sites(problem.law, problem.k_seen, problem.scales.loss_scale, k)
+        sites = free_sites(problem.law.sample_params, k, problem.k_seen,
+                           problem.scales.loss_scale)
         x = problem.flatten({name: site["value"] for name, site in sites.items()})
         return x, problem.objective(x, inputs)
 
