@@ -23,6 +23,7 @@ from bayesmix import BayesmixError
 from bayesmix.cli import main
 from bayesmix.fit import (
     _model,
+    _warmed_up,
     find_start,
     fit,
     fit_target,
@@ -75,6 +76,8 @@ def test_fit_converges_and_reports(chinchilla_fit):
     groups = set(result.idata.groups())
     assert {"posterior", "sample_stats", "log_likelihood", "posterior_predictive",
             "observed_data", "constant_data"} <= groups
+    step = result.idata.sample_stats["step_size"].values
+    assert np.all(step == step[0, 0])  # one step size, shared by the chains
     kept = result.settings["kept_draws"]
     assert 400 <= kept <= 800 and (kept - 400) % 200 == 0
     assert result.idata.log_likelihood["obs"].shape == (2, kept, len(result.rows))
@@ -380,6 +383,22 @@ def test_chains_run_on_until_mixed(chinchilla_table):
     assert stopped.settings["kept_draws"] == 40
     with pytest.raises(BayesmixError, match="--max-draws must be at least 40"):
         fit_target(jax.random.key(1), law, table, "d0", draws=40, max_draws=20)
+
+
+def test_warmup_shares_metric_and_step_size():
+    """After warmup the chains share one mass matrix (learnt: it spans the sd ratio of
+    100 between two coordinates) and one step size."""
+    def model():
+        numpyro.sample("x", dist.Normal(0.0, jnp.array([1.0, 10.0, 0.1])).to_event(1))
+
+    mcmc = _warmed_up(jax.random.key(0), model, (), {"x": jnp.zeros((2, 3))}, jnp.eye(3),
+                      chains=2, warmup=200, draws=10, dense_mass=True, target_accept=0.8,
+                      max_tree_depth=8, progress=False)
+    state = mcmc.post_warmup_state
+    assert state.adapt_state.step_size[0] == state.adapt_state.step_size[1]
+    (metric,) = jax.tree.leaves(state.adapt_state.inverse_mass_matrix)
+    np.testing.assert_array_equal(metric[0], metric[1])
+    assert metric[0][1, 1] / metric[0][2, 2] > 1000
 
 
 def test_fit_target_bad_likelihood_or_precision(chinchilla_table):
