@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_law_and_targets(parser, "output fit directory (one netCDF per target and fit.json)")
     parser.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
     parser.add_argument("--warmup", type=int, default=WARMUP,
-                        help=f"warmup iterations per chain (default {WARMUP})")
+                        help=f"warmup iterations per chain (default {WARMUP}; with several "
+                        "chains the last quarter adapts the step size under their averaged "
+                        "mass matrix)")
     parser.add_argument("--draws", type=int, default=DRAWS,
                         help=f"kept draws per chain (default {DRAWS})")
     parser.add_argument("--max-draws", type=int, default=None,
