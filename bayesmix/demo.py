@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from bayesmix._nuts_defaults import WARMUP
+from bayesmix._nuts_defaults import CHAINS, WARMUP
 from bayesmix.fit import Fit, fit
 from bayesmix.laws import load_law
 from bayesmix.mixture import OptimumReport, bayes_mixture, decide, mixture_objective
@@ -95,7 +95,7 @@ def _true_posteriors(law, table: RunTable, truth: dict) -> dict[str, TargetPoste
 
 
 def run_demo(
-    key: jax.Array, *, chains: int = 4, warmup: int = WARMUP, draws: int = 700,
+    key: jax.Array, *, chains: int = CHAINS, warmup: int = WARMUP, draws: int = 700,
     n_mixtures: int = 10,
 ) -> DemoResult:
     """Simulate additive-law runs on three domains, fit them, and choose a mixture.

@@ -36,7 +36,7 @@ from numpyro.infer.util import constrain_fn, potential_energy
 from bayesmix._compiled import releasing_compiled
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
-from bayesmix._nuts_defaults import DRAWS, TARGET_ACCEPT, WARMUP
+from bayesmix._nuts_defaults import CHAINS, DRAWS, TARGET_ACCEPT, WARMUP
 from bayesmix._threads import one_blas_thread
 from bayesmix.fitdir import FIT_FORMAT, check_fit_dir, law_of_fit
 from bayesmix.laws import Law, free_sites
@@ -602,7 +602,7 @@ def fit_target(
     table: RunTable,
     target: str,
     *,
-    chains: int = 4,
+    chains: int = CHAINS,
     warmup: int = WARMUP,
     draws: int = DRAWS,
     max_draws: int | None = None,
@@ -718,7 +718,8 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
                         "adapt_state.step_size")
         args = (cast(inputs.log_n), cast(inputs.log_d), cast(inputs.h), cast(loss))
         mcmc = _warmed_up(key_mcmc, model, args, init, cast(covariance), chains=chains,
-                          warmup=warmup, draws=draws, dense_mass=dense_mass,
+                          chain_method=method, warmup=warmup, draws=draws,
+                          dense_mass=dense_mass,
                           target_accept=target_accept, max_tree_depth=max_tree_depth,
                           progress=progress)
         mcmc.run(mcmc.post_warmup_state.rng_key, *args, extra_fields=extra_fields)
@@ -755,8 +756,8 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
 
 
 def _warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.Array, *,
-               chains: int, warmup: int, draws: int, dense_mass: bool, target_accept: float,
-               max_tree_depth: int, progress: bool) -> MCMC:
+               chains: int, chain_method: str, warmup: int, draws: int, dense_mass: bool,
+               target_accept: float, max_tree_depth: int, progress: bool) -> MCMC:
     """An MCMC whose chains have finished warmup with one shared metric and step size.
 
     With several chains, warmup has two phases. The first ``warmup - warmup // 4``
@@ -777,7 +778,7 @@ def _warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.
                       max_tree_depth=max_tree_depth, inverse_mass_matrix=metric,
                       adapt_mass_matrix=adapt_mass_matrix)
         return MCMC(kernel, num_warmup=num_warmup, num_samples=draws, num_chains=chains,
-                    chain_method=_chain_method(chains), progress_bar=progress)
+                    chain_method=chain_method, progress_bar=progress)
 
     tune = warmup // 4 if chains > 1 else 0
     if tune:

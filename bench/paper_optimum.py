@@ -51,7 +51,7 @@ from _paper import (
     load_paper_runs,
 )
 
-from bayesmix._nuts_defaults import DRAWS, WARMUP  # no JAX import: XLA_FLAGS set below
+from bayesmix._nuts_defaults import CHAINS, DRAWS, WARMUP  # no JAX import: XLA_FLAGS set below
 
 CACHE = ROOT / "bench" / "out" / "paper_optimum"
 
@@ -201,7 +201,7 @@ def rank_eval_mixtures(posteriors, table) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--law", default="additive")
-    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--chains", type=int, default=CHAINS)
     parser.add_argument("--warmup", type=int, default=WARMUP)
     parser.add_argument("--draws", type=int, default=DRAWS)
     parser.add_argument("--seed", type=int, default=0)

@@ -392,8 +392,8 @@ def test_warmup_shares_metric_and_step_size():
         numpyro.sample("x", dist.Normal(0.0, jnp.array([1.0, 10.0, 0.1])).to_event(1))
 
     mcmc = _warmed_up(jax.random.key(0), model, (), {"x": jnp.zeros((2, 3))}, jnp.eye(3),
-                      chains=2, warmup=200, draws=10, dense_mass=True, target_accept=0.8,
-                      max_tree_depth=8, progress=False)
+                      chains=2, chain_method="sequential", warmup=200, draws=10,
+                      dense_mass=True, target_accept=0.8, max_tree_depth=8, progress=False)
     state = mcmc.post_warmup_state
     assert state.adapt_state.step_size[0] == state.adapt_state.step_size[1]
     (metric,) = jax.tree.leaves(state.adapt_state.inverse_mass_matrix)

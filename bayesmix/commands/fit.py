@@ -7,7 +7,7 @@ import sys
 import time
 
 from bayesmix._errors import BayesmixError
-from bayesmix._nuts_defaults import DRAWS, TARGET_ACCEPT, WARMUP
+from bayesmix._nuts_defaults import CHAINS, DRAWS, TARGET_ACCEPT, WARMUP
 from bayesmix.commands.common import (
     add_input_options,
     add_law_and_targets,
@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_input_options(parser)
     add_law_and_targets(parser, "output fit directory (one netCDF per target and fit.json)")
-    parser.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
+    parser.add_argument("--chains", type=int, default=CHAINS,
+                        help=f"NUTS chains (default {CHAINS})")
     parser.add_argument("--warmup", type=int, default=WARMUP,
                         help=f"warmup iterations per chain (default {WARMUP}; with several "
                         "chains the last quarter adapts the step size under their averaged "
