@@ -38,6 +38,7 @@ from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
 from bayesmix._threads import one_blas_thread
 from bayesmix.fitdir import BASELINE_FORMAT, check_fit_dir, law_of_fit
+from bayesmix.lawkit import IRREDUCIBLE_AT_UNIFORM
 from bayesmix.laws import Law, free_sites
 from bayesmix.model import (
     LIKELIHOODS,
@@ -70,7 +71,9 @@ BASELINE_FILE = "baseline.json"
 # fit sit in Huber's linear region (|r| of a few delta), so the scaled objective is
 # O(1) and L-BFGS-B's relative stopping rule (which compares changes to max(|f|, 1))
 # is meaningful. Reported values are the unscaled Huber loss.
-_PENALTY = 1.0e4  # per unit of -E / loss_scale (or of a non-positive prediction)
+# Per unit of -E / loss_scale (-E_uniform where the law has a data term, see
+# bayesmix.lawkit.irreducible_loss), or of a non-positive prediction.
+_PENALTY = 1.0e4
 _TINY = 1.0e-12
 _CHUNK = 512  # random-search points evaluated per vmapped batch
 
@@ -241,8 +244,9 @@ class _Problem:
         mu = self.law.mean(params, log_n, log_d, h)
         scale = self.scales.loss_scale
         penalty = _PENALTY * jnp.mean(jax.nn.relu(_TINY - mu)) / scale
-        if "E" in params:
-            penalty = penalty + _PENALTY * jax.nn.relu(-jnp.asarray(params["E"])) / scale
+        floor = params.get(IRREDUCIBLE_AT_UNIFORM, params.get("E"))
+        if floor is not None:
+            penalty = penalty + _PENALTY * jax.nn.relu(-jnp.asarray(floor)) / scale
         mu = jnp.maximum(mu, _TINY) if self.residuals == "log" else mu
         r = on_likelihood_scale(loss, self.residuals) - on_likelihood_scale(mu, self.residuals)
         return huber(r, self.delta), penalty
