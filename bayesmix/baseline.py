@@ -9,8 +9,9 @@ any law file: the free parameters are the law's *sampled sites* (traced from
 ``biject_to`` gives their supports; the derived parameters (such as ``E``) and the
 prediction come from the law file through :func:`bayesmix.model.law_params` and
 ``law.mean``. The priors' densities are ignored (a pure Huber fit, as in the paper),
-except that a negative irreducible loss ``E`` is infeasible: it is penalised so
-that fits stay physical.
+except that a negative irreducible loss is infeasible: it is penalised so that fits
+stay physical. That loss is ``E`` or, in laws with a data term, ``E_uniform`` (``E``
+plus the data term at the uniform mixture; :func:`bayesmix.lawkit.irreducible_loss`).
 
 Gradients come from JAX (``jit(value_and_grad)``); compute in float64 (the CLI,
 tests and benchmarks switch it on at program start).
@@ -300,7 +301,7 @@ def _random_search(
     and their objective values, best first.
 
     The draws come from the law's sampling statements (its ``factor`` terms, such as
-    ``E > 0``, are left to the objective's penalty).
+    the prior on the irreducible loss, are left to the objective's penalty).
     """
 
     def one(k: jax.Array, inputs: Inputs) -> tuple[jax.Array, jax.Array]:
@@ -504,7 +505,8 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
         }
     feasible = penalty == 0.0 and np.isfinite(value)
     message = counter.best_message if feasible else (
-        f"{counter.best_message}; optimum is infeasible (E <= 0 or a non-positive prediction)"
+        f"{counter.best_message}; optimum is infeasible "
+        "(irreducible loss <= 0 or a non-positive prediction)"
     )
     trace_huber = np.array([(c, v * delta**2) for c, v in trace], float)
     return BaselineResult(
