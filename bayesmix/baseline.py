@@ -9,9 +9,8 @@ any law file: the free parameters are the law's *sampled sites* (traced from
 ``biject_to`` gives their supports; the derived parameters (such as ``E``) and the
 prediction come from the law file through :func:`bayesmix.model.law_params` and
 ``law.mean``. The priors' densities are ignored (a pure Huber fit, as in the paper),
-except that a negative irreducible loss is infeasible: it is penalised so that fits
-stay physical. That loss is ``E`` or, in laws with a data term, ``E_uniform`` (``E``
-plus the data term at the uniform mixture; :func:`bayesmix.lawkit.irreducible_loss`).
+except that a negative irreducible loss ``E`` is infeasible: it is penalised so
+that fits stay physical.
 
 Gradients come from JAX (``jit(value_and_grad)``); compute in float64 (the CLI,
 tests and benchmarks switch it on at program start).
@@ -39,7 +38,6 @@ from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
 from bayesmix._threads import one_blas_thread
 from bayesmix.fitdir import BASELINE_FORMAT, check_fit_dir, law_of_fit
-from bayesmix.lawkit import IRREDUCIBLE_AT_UNIFORM
 from bayesmix.laws import Law, free_sites
 from bayesmix.model import (
     LIKELIHOODS,
@@ -72,9 +70,7 @@ BASELINE_FILE = "baseline.json"
 # fit sit in Huber's linear region (|r| of a few delta), so the scaled objective is
 # O(1) and L-BFGS-B's relative stopping rule (which compares changes to max(|f|, 1))
 # is meaningful. Reported values are the unscaled Huber loss.
-# Per unit of -E / loss_scale (-E_uniform where the law has a data term, see
-# bayesmix.lawkit.irreducible_loss), or of a non-positive prediction.
-_PENALTY = 1.0e4
+_PENALTY = 1.0e4  # per unit of -E / loss_scale (or of a non-positive prediction)
 _TINY = 1.0e-12
 _CHUNK = 512  # random-search points evaluated per vmapped batch
 
@@ -245,9 +241,8 @@ class _Problem:
         mu = self.law.mean(params, log_n, log_d, h)
         scale = self.scales.loss_scale
         penalty = _PENALTY * jnp.mean(jax.nn.relu(_TINY - mu)) / scale
-        floor = params.get(IRREDUCIBLE_AT_UNIFORM, params.get("E"))
-        if floor is not None:
-            penalty = penalty + _PENALTY * jax.nn.relu(-jnp.asarray(floor)) / scale
+        if "E" in params:
+            penalty = penalty + _PENALTY * jax.nn.relu(-jnp.asarray(params["E"])) / scale
         mu = jnp.maximum(mu, _TINY) if self.residuals == "log" else mu
         r = on_likelihood_scale(loss, self.residuals) - on_likelihood_scale(mu, self.residuals)
         return huber(r, self.delta), penalty
@@ -301,7 +296,7 @@ def _random_search(
     and their objective values, best first.
 
     The draws come from the law's sampling statements (its ``factor`` terms, such as
-    the prior on the irreducible loss, are left to the objective's penalty).
+    ``E > 0``, are left to the objective's penalty).
     """
 
     def one(k: jax.Array, inputs: Inputs) -> tuple[jax.Array, jax.Array]:
@@ -505,8 +500,7 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
         }
     feasible = penalty == 0.0 and np.isfinite(value)
     message = counter.best_message if feasible else (
-        f"{counter.best_message}; optimum is infeasible "
-        "(irreducible loss <= 0 or a non-positive prediction)"
+        f"{counter.best_message}; optimum is infeasible (E <= 0 or a non-positive prediction)"
     )
     trace_huber = np.array([(c, v * delta**2) for c, v in trace], float)
     return BaselineResult(

@@ -883,10 +883,9 @@ def prior_predictive(
 ) -> dict[str, np.ndarray]:
     """Draws of the loss at the target's training runs under the prior alone.
 
-    The prior on the irreducible loss is a factor (see
-    :func:`bayesmix.lawkit.irreducible_loss`), which forward sampling ignores, so
-    forward draws are importance-resampled by the model's factors
-    (sampling-importance-resampling from ``4 * n_draws`` proposals).
+    The prior on ``E`` is a factor (see :func:`bayesmix.lawkit.irreducible_loss`),
+    which forward sampling ignores, so forward draws are importance-resampled by the
+    model's factors (sampling-importance-resampling from ``4 * n_draws`` proposals).
 
     Returns
     -------

@@ -23,12 +23,9 @@ import numpyro
 import numpyro.distributions as dist
 
 _E_FLOOR = 0.02
-# Deterministic site: the irreducible loss of the uniform mixture (E plus the data term).
-IRREDUCIBLE_AT_UNIFORM = "E_uniform"
 _EXPONENT_SD = 0.75
 
 __all__ = [
-    "IRREDUCIBLE_AT_UNIFORM",
     "amplitude",
     "exponent",
     "irreducible_loss",
@@ -83,36 +80,20 @@ def exponent(name: str, typical: float = 0.3, shape: tuple[int, ...] = ()) -> ja
     return numpyro.sample(name, d)
 
 
-def irreducible_loss(
-    reducible_at_reference: jax.Array,
-    loss_scale: float,
-    mixture_term: jax.Array | None = None,
-) -> jax.Array:
+def irreducible_loss(reducible_at_reference: jax.Array, loss_scale: float) -> jax.Array:
     """Sample the loss at the reference point and derive ``E`` from it.
 
     The sampled site is ``loss_ref`` (the predicted loss at ``N_ref``, ``D_ref`` and
     the uniform mixture, ``Normal(loss_scale, loss_scale / 4)``: the reference point
     is the centre of the training runs, so its loss is near their median);
     ``E = loss_ref - reducible_at_reference`` is recorded as a deterministic site.
-    The map from ``loss_ref`` to ``E`` has unit Jacobian, so a prior on ``E`` (or on
-    ``E`` plus a term held fixed) is a factor while the sampler moves along the
-    well-identified ``loss_ref``.
-
-    That prior sits on the loss that no amount of parameters or data removes. Where
-    ``E`` is the law's only constant (Chinchilla; Ye et al.'s ``c``) that is ``E``.
-    Where the constant part is ``E + 1 / sum_i C_i h_i^gamma_i`` (the additive family)
-    it is that whole term, which depends on the mixture; ``E`` alone is only the part
-    all mixtures share and may be negative. Such a law passes its mixture term at the
-    uniform mixture as ``mixture_term``, and the prior is put on ``E_uniform = E +
-    mixture_term`` (recorded as a deterministic site). Bounding ``E`` itself at 0 is a
-    constraint the paper's fits do not make: on its runs it held ``E`` at 0 for
-    several targets and raised the Huber baseline's mean eval MRE of the additive law
-    at 2.718B from 1.54 % to 1.62 % (``bench/paper_baseline.py``).
-
-    The prior is ``Gamma(2, 4 / loss_scale)`` (mean half the typical loss, near-zero
-    density at 0), evaluated at a smooth floor ``eps * softplus(x / eps)`` with
-    ``eps = 0.02 * loss_scale``, so a slightly negative ``x`` has tiny, smoothly
-    vanishing density instead of a wall that NUTS cannot cross.
+    ``E`` gets its own prior, ``Gamma(2, 4 / loss_scale)`` (mean half the typical
+    loss, near-zero density at ``E = 0``), added as a factor and evaluated at a
+    smooth floor ``eps * softplus(E / eps)`` with ``eps = 0.02 * loss_scale`` (so
+    slightly negative ``E`` has tiny, smoothly vanishing density instead of a wall
+    that NUTS cannot cross): the map
+    from ``loss_ref`` to ``E`` has unit Jacobian, so this is exactly that prior on
+    ``E``, while the sampler moves along the well-identified ``loss_ref``.
 
     Parameters
     ----------
@@ -120,26 +101,15 @@ def irreducible_loss(
         The law's reducible terms evaluated at the reference point.
     loss_scale : float
         Typical observed loss (the median of the training losses).
-    mixture_term : Array, scalar, optional
-        The law's mixture-dependent part of the irreducible loss at the uniform
-        mixture (already included in ``reducible_at_reference``).
-
-    Returns
-    -------
-    Array, scalar
-        ``E``.
     """
     loss_ref = numpyro.sample("loss_ref", dist.Normal(loss_scale, 0.25 * loss_scale))
     e = numpyro.deterministic("E", loss_ref - reducible_at_reference)
-    floor = e
-    if mixture_term is not None:
-        floor = numpyro.deterministic(IRREDUCIBLE_AT_UNIFORM, e + mixture_term)
-    # A smooth floor instead of a wall at 0: the prior is evaluated at
-    # eps * softplus(x / eps), equal to x for x >> eps and decaying like exp(x / eps)
-    # below 0. A hard wall (-inf for x <= 0) made NUTS diverge and saturate its tree
-    # depth when the data push the floor towards 0.
+    # A smooth floor instead of a wall at E = 0: the prior is evaluated at
+    # eps * softplus(E / eps), equal to E for E >> eps and decaying like exp(E / eps)
+    # below 0. A hard wall (-inf for E <= 0) made NUTS diverge and saturate its tree
+    # depth when the data push E towards 0 (the paper's github loss).
     eps = _E_FLOOR * loss_scale
-    soft = eps * jax.nn.softplus(floor / eps)
+    soft = eps * jax.nn.softplus(e / eps)
     numpyro.factor("E_prior", dist.Gamma(2.0, 4.0 / loss_scale).log_prob(soft))
     return e
 

@@ -89,17 +89,8 @@ def centred_inputs(
 
 
 def law_params(law: Law, k: int, loss_scale: float, sites: dict[str, Any]) -> dict[str, Any]:
-    """The law's parameters from sampled site values.
-
-    Derived parameters such as ``E`` are included, and so are the other deterministic
-    sites the law records (such as ``E_uniform``, see
-    :func:`bayesmix.lawkit.irreducible_loss`).
-    """
-    with handlers.trace() as trace, handlers.substitute(data=sites):
-        params = law.sample_params(k, loss_scale)
-    recorded = {name: site["value"] for name, site in trace.items()
-                if site["type"] == "deterministic" and name not in params}
-    return {**params, **recorded}
+    """The law's parameters (derived ones such as ``E`` included) from sampled site values."""
+    return handlers.substitute(law.sample_params, data=sites)(k, loss_scale)
 
 
 def n_law_domains(law: Law, k: int) -> int:

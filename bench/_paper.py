@@ -8,10 +8,9 @@ for "4B", hence the thresholds just below), evaluate on N = 2.718B with D >= 20B
 ``model_size`` counts parameters without the embedding (24 layers of width 1024 to
 3072 give 310M to 2.718B). The paper's sizes (186M to 3B, Table 1: 412M, 834M, 1.1B,
 1.4B, 3B) match these plus about 100k x width, one embedding matrix. Fitting the
-Huber baseline on those counts (with ``E >= 0``, before the prior moved to
-``E_uniform``) moved its mean eval MRE from 1.62 % to 1.57 % (additive) and left
-joint's at 1.35 %, so the counting does not explain the gap to the paper's Table 4;
-the benchmarks keep the file's counts.
+Huber baseline on those counts moved its mean eval MRE from 1.62 % to 1.57 %
+(additive) and left joint's at 1.35 %, so the counting does not explain the gap to
+the paper's Table 4; the benchmarks keep the file's counts.
 """
 
 from __future__ import annotations

@@ -72,5 +72,5 @@ def sample_params(k, loss_scale):
     params["gamma_B"], params["u_B"] = mixing_power("_B", k)
     params["u"], params["gamma"] = shares_and_exponents(k)
     reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k)[None, :])[0]
-    params["E"] = irreducible_loss(reducible, loss_scale, jnp.exp(params["m"]))
+    params["E"] = irreducible_loss(reducible, loss_scale)
     return params

@@ -50,5 +50,5 @@ def sample_params(k, loss_scale):
     }
     params["gamma"], params["u"] = mixing_power("", k, typical=0.3)
     reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k)[None, :])[0]
-    params["E"] = irreducible_loss(reducible, loss_scale, jnp.exp(-params["c"]))
+    params["E"] = irreducible_loss(reducible, loss_scale)
     return params

@@ -8,7 +8,6 @@ written twice, on purpose: it is the check.
 
 import jax
 import numpy as np
-import numpyro.distributions as dist
 import pytest
 
 from bayesmix import BayesmixError, load_law
@@ -118,43 +117,6 @@ def test_joint_reduces_to_additive():
     p_off = dict(p_joint, gamma_A=1.5, u_A=np.linspace(-1, 1, K))
     assert not np.allclose(joint.mean(p_off, log_n, log_d, h),
                            additive.mean(p_add, log_n, log_d, h), rtol=1e-6)
-
-
-@pytest.mark.parametrize("name", builtin_law_names())
-def test_irreducible_loss_prior_is_on_the_laws_floor(name):
-    """The prior on the irreducible loss is evaluated at the law's own floor.
-
-    Where the equation has a data term (``E + 1/sum_i C_i h_i^gamma_i`` or ``E +
-    1/(sum_i C_i h_i)^gamma``), the floor is that whole term at the uniform mixture:
-    the law's loss there as N and D grow without bound, recorded as ``E_uniform``.
-    Elsewhere it is ``E``. The negative control: for a data-term law, the prior at
-    ``E`` alone is a different number.
-    """
-    from numpyro import handlers
-
-    law = load_law(name)
-    k_seen = n_law_domains(law, K)
-    sites = draw_law_params(jax.random.key(3), law, K, loss_scale=3.0, n_proposals=200)
-    params = law_params(law, k_seen, 3.0, sites)
-    if "E" not in params:  # BiMix: a product form without an additive constant
-        return
-    has_data_term = "1/sum" in law.equation or "1/(sum" in law.equation
-    assert ("E_uniform" in params) == has_data_term
-    floor = params["E_uniform"] if has_data_term else params["E"]
-    if has_data_term:
-        at_infinity = law.mean(params, np.array([1e4]), np.array([1e4]),
-                               np.full((1, k_seen), 1.0 / k_seen))[0]
-        np.testing.assert_allclose(at_infinity, floor, rtol=1e-10)
-    trace = handlers.trace(handlers.substitute(law.sample_params, data=sites)).get_trace(
-        k_seen, 3.0)
-    factor = float(trace["E_prior"]["fn"].log_factor)
-    eps = 0.02 * 3.0
-    prior = dist.Gamma(2.0, 4.0 / 3.0)
-    assert factor == pytest.approx(float(prior.log_prob(eps * jax.nn.softplus(floor / eps))),
-                                   rel=1e-10)
-    if has_data_term:  # negative control
-        at_e = float(prior.log_prob(eps * jax.nn.softplus(params["E"] / eps)))
-        assert abs(factor - at_e) > 1e-3
 
 
 def test_zero_weight_has_finite_gradient():
