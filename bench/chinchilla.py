@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bayesmix._nuts_defaults import DRAWS, WARMUP
+from bayesmix._nuts_defaults import CHAINS, DRAWS, WARMUP
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "chinchilla_epoch" / "svg_extracted_data.csv"
@@ -56,7 +56,7 @@ def canonical_table(out: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--chains", type=int, default=CHAINS)
     parser.add_argument("--warmup", type=int, default=WARMUP)
     parser.add_argument("--draws", type=int, default=DRAWS)
     parser.add_argument("--seed", type=int, default=0)
