@@ -10,7 +10,8 @@ any law file: the free parameters are the law's *sampled sites* (traced from
 prediction come from the law file through :func:`bayesmix.model.law_params` and
 ``law.mean``. The priors' densities are ignored (a pure Huber fit, as in the paper),
 except that a negative irreducible loss ``E`` is infeasible: it is penalised so
-that fits stay physical.
+that fits stay physical. ``fixed`` holds chosen parameters at given values (a
+profile of the Huber objective, e.g. in ``E``, which the runs barely identify).
 
 Gradients come from JAX (``jit(value_and_grad)``); compute in float64 (the CLI,
 tests and benchmarks switch it on at program start).
@@ -18,10 +19,11 @@ tests and benchmarks switch it on at program start).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,10 @@ BASELINE_FILE = "baseline.json"
 # O(1) and L-BFGS-B's relative stopping rule (which compares changes to max(|f|, 1))
 # is meaningful. Reported values are the unscaled Huber loss.
 _PENALTY = 1.0e4  # per unit of -E / loss_scale (or of a non-positive prediction)
+_FIX_WEIGHT = 1.0e4  # per squared unit off a fixed value: 1e-2 away costs one delta^2
+# (stiffer made the constrained valley too narrow for L-BFGS-B; measured on the paper's
+# c4 and book at E = -8: 1e6 left the fit 8-25 % above the profile, 1e4 reached
+# E within 1e-4)
 _TINY = 1.0e-12
 _CHUNK = 512  # random-search points evaluated per vmapped batch
 
@@ -127,6 +133,9 @@ class BaselineResult:
         Source rows used.
     law_path : str
         The law file.
+    fixed : dict of name -> float
+        Parameters held at given values (``fixed`` of :func:`fit_target_baseline`);
+        empty for a free fit.
     """
 
     target: str
@@ -150,6 +159,7 @@ class BaselineResult:
     n_rows: int = 0
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     law_path: str = ""
+    fixed: dict[str, float] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         def fmt(value: Any) -> str:
@@ -164,14 +174,14 @@ class BaselineResult:
                 return f"{value:.6g}"
             return repr(value)
 
-        shown = ("target", "law", "success", "message", "huber", "train_mre", "n_lbfgs_calls",
-                 "n_evaluations", "seconds", "seconds_to_best", "n_rows", "trace", "params",
-                 "natural")
+        shown = ("target", "law", "success", "message", "fixed", "huber", "train_mre",
+                 "n_lbfgs_calls", "n_evaluations", "seconds", "seconds_to_best", "n_rows",
+                 "trace", "params", "natural")
         width = max(len(name) for name in shown)
         lines = []
         for name in shown:
             value = getattr(self, name)
-            if value is None:
+            if value is None or (name == "fixed" and not value):
                 continue
             text = fmt(value).replace("\n", "\n" + " " * (width + 2))
             lines.append(f"{name.rjust(width)}: {text}")
@@ -218,6 +228,7 @@ class _Problem:
     inputs: Inputs
     residuals: str
     delta: float
+    fixed: tuple[tuple[str, float], ...] = ()
 
     def sites(self, x: jax.Array) -> dict[str, jax.Array]:
         """Constrained site values from the flat unconstrained vector ``x``."""
@@ -241,16 +252,22 @@ class _Problem:
         mu = self.law.mean(params, log_n, log_d, h)
         scale = self.scales.loss_scale
         penalty = _PENALTY * jnp.mean(jax.nn.relu(_TINY - mu)) / scale
-        if "E" in params:
+        if "E" in params and "E" not in dict(self.fixed):
             penalty = penalty + _PENALTY * jax.nn.relu(-jnp.asarray(params["E"])) / scale
         mu = jnp.maximum(mu, _TINY) if self.residuals == "log" else mu
         r = on_likelihood_scale(loss, self.residuals) - on_likelihood_scale(mu, self.residuals)
         return huber(r, self.delta), penalty
 
     def objective(self, x: jax.Array, inputs: Inputs) -> jax.Array:
-        """Scaled objective the optimiser sees: ``huber / delta^2 + penalty``."""
+        """Scaled objective the optimiser sees: ``huber / delta^2 + penalty``, plus a
+        stiff quadratic pull of every fixed parameter to its value."""
         value, penalty = self.terms(x, inputs)
         total = value / self.delta**2 + penalty
+        if self.fixed:
+            params = self.params(x)
+            total = total + _FIX_WEIGHT * sum(
+                jnp.sum((jnp.asarray(params[name]) - v) ** 2) for name, v in self.fixed
+            )
         return jnp.where(jnp.isfinite(total), total, jnp.inf)
 
 
@@ -385,6 +402,8 @@ def fit_target_baseline(
     maxcor: int = 30,
     residuals: str = "log",
     delta: float = 1e-3,
+    fixed: Mapping[str, float] | None = None,
+    init: Mapping[str, Any] | None = None,
 ) -> BaselineResult:
     """Huber point estimate of one target.
 
@@ -418,23 +437,44 @@ def fit_target_baseline(
         ``log(y) - log(pred)`` (relative error, the paper's) or ``y - pred``.
     delta : float
         Huber threshold.
+    fixed : mapping of name -> float, optional
+        Hold these law parameters (sampled sites or derived ones such as ``E``) at the
+        given values by a stiff quadratic penalty, and minimise over the rest: a
+        point of the objective's profile. A fixed ``E`` may be negative (the ``E > 0``
+        penalty is then off). The result's ``params`` show the values reached.
+    init : mapping of name -> array, optional
+        Sampled sites to start from as well (e.g. another result's ``sites``): the
+        first basin-hopping run starts there, the others from the best random draws.
+        A profile continues from its neighbour this way.
 
     Returns
     -------
     BaselineResult
+
+    Examples
+    --------
+    The profile of the Huber loss in ``E`` (the runs of Shukor et al. barely tell
+    ``E = 0`` from ``E = -8``):
+
+    >>> for e in (0.0, -2.0, -8.0):  # doctest: +SKIP
+    ...     r = fit_target_baseline(key, law, table, "github", fixed={"E": e},
+    ...                             init=None if e == 0.0 else r.sites)
+    ...     print(e, r.huber)
     """
     with releasing_compiled():
         return _fit_target_baseline(
             key, law, table, target, n_random=n_random, n_starts=n_starts, n_hops=n_hops,
             step_size=step_size, temperature=temperature, patience=patience, maxiter=maxiter,
-            maxcor=maxcor, residuals=residuals, delta=delta,
+            maxcor=maxcor, residuals=residuals, delta=delta, fixed=fixed, init=init,
         )
 
 
 def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str, *,
                          n_random: int, n_starts: int, n_hops: int, step_size: float,
                          temperature: float, patience: int | None, maxiter: int, maxcor: int,
-                         residuals: str, delta: float) -> BaselineResult:
+                         residuals: str, delta: float,
+                         fixed: Mapping[str, float] | None = None,
+                         init: Mapping[str, Any] | None = None) -> BaselineResult:
     start = time.perf_counter()
     if residuals not in RESIDUALS:
         raise BayesmixError(f"unknown residuals '{residuals}' (use one of {RESIDUALS})")
@@ -453,21 +493,29 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
     target_index = table.target_index(target)
     law.domain_inputs(jnp.asarray(data.weights[:1]), target_index)  # refuses bimix misuse
     problem = _problem(law, data, scales, target_index, len(table.domains), residuals, delta)
+    problem = dataclasses.replace(problem, fixed=_checked_fixed(problem, fixed))
 
     key_search, key_hops = jax.random.split(key)
     n_keep = min(n_starts, n_random)
     points, values = _random_search(problem, key_search, n_random, n_keep)
-    if not np.isfinite(values[0]):
+    if init is not None:
+        x_init = _start_of(problem, init)
+        points = np.vstack([x_init[None], points[: n_keep - 1]])
+        values = np.concatenate([[float(problem.objective(x_init, problem.inputs))],
+                                 values[: n_keep - 1]])
+        values = np.where(np.isfinite(values), values, np.inf)
+    if not np.isfinite(values.min()):
         raise BayesmixError(
             f"no random start of law '{law.name}' gives a finite Huber loss on target "
             f"'{target}' of {table.source}"
         )
     fun = _value_and_grad(problem)
     counter = _Counter(start, {"maxiter": maxiter, "maxcor": maxcor})
-    counter.best = float(values[0])
-    counter.best_x = points[0].astype(float)
+    first = int(np.argmin(values))  # the init point need not be the best start
+    counter.best = float(values[first])
+    counter.best_x = points[first].astype(float)
     counter.best_message = "random search only"
-    trace = [(0, float(values[0]))]
+    trace = [(0, counter.best)]
     seeds = jax.random.split(key_hops, n_keep)
     with one_blas_thread():
         for x0, seed in zip(points, seeds, strict=True):
@@ -525,7 +573,36 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
         n_rows=len(data.loss),
         rows=np.asarray(data.rows, int),
         law_path=str(law.path),
+        fixed=dict(problem.fixed),
     )
+
+
+def _start_of(problem: _Problem, init: Mapping[str, Any]) -> np.ndarray:
+    """Unconstrained start point from the sampled sites ``init`` (all of them)."""
+    expected = sorted(jax.eval_shape(problem.sites, jnp.zeros(problem.size)))
+    if sorted(init) != expected:
+        raise BayesmixError(f"init must give the sites {', '.join(expected)} of law "
+                            f"'{problem.law.name}', got {', '.join(sorted(init)) or 'none'}")
+    x = np.asarray(problem.flatten({n: jnp.asarray(v, float) for n, v in init.items()}), float)
+    if x.shape != (problem.size,) or not np.all(np.isfinite(x)):
+        raise BayesmixError("init sites are out of their supports or of the wrong shape")
+    return x
+
+
+def _checked_fixed(problem: _Problem, fixed: Mapping[str, float] | None
+                   ) -> tuple[tuple[str, float], ...]:
+    """``fixed`` as sorted ``(name, value)`` pairs, refusing unknown names and non-finite
+    values."""
+    if not fixed:
+        return ()
+    names = sorted(jax.eval_shape(problem.params, jnp.zeros(problem.size)))
+    for name, value in fixed.items():
+        if name not in names:
+            raise BayesmixError(f"cannot fix '{name}': law '{problem.law.name}' has "
+                                f"parameters {', '.join(names)}")
+        if not math.isfinite(float(value)):
+            raise BayesmixError(f"cannot fix '{name}' at {value}: the value must be finite")
+    return tuple(sorted((name, float(value)) for name, value in fixed.items()))
 
 
 def baseline_fit(
@@ -642,6 +719,7 @@ def save_baseline(
                 "seconds_to_best": r.seconds_to_best,
                 "success": r.success,
                 "message": r.message,
+                "fixed": dict(r.fixed),
             }
             for target, r in results.items()
         },

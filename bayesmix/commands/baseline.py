@@ -8,6 +8,7 @@ from bayesmix.commands.common import (
     add_input_options,
     add_law_and_targets,
     key_from_args,
+    parse_assignments,
     table_from_args,
 )
 
@@ -36,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="basin-hopping temperature, in units of delta^2 (default 3)")
     parser.add_argument("--residuals", choices=("log", "raw"), default="log",
                         help="log(y) - log(pred) (default, relative error) or y - pred")
+    parser.add_argument("--fix", default=None, metavar="NAME=V,...",
+                        help="hold law parameters at these values (e.g. E=-2: a point of "
+                             "the Huber loss's profile in E; a fixed E may be negative)")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
 
@@ -45,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from bayesmix.laws import load_law
 
     law = load_law(args.law)
+    fixed = parse_assignments(args.fix, "--fix")
     table = table_from_args(args)
     targets = list(table.targets) if args.all_targets else list(dict.fromkeys(args.target))
     for target in targets:
@@ -58,12 +63,13 @@ def run(args: argparse.Namespace) -> int:
 
     settings = {"starts": args.starts, "keep": args.keep, "hops": args.hops,
                 "patience": args.patience, "step_size": args.step_size,
-                "temperature": args.temperature, "seed": args.seed, "where": args.where}
+                "temperature": args.temperature, "seed": args.seed, "where": args.where,
+                "fixed": fixed}
     results = baseline_fit(
         key_from_args(args), law, table, targets,
         n_random=args.starts, n_starts=args.keep, n_hops=args.hops, step_size=args.step_size,
         temperature=args.temperature, patience=args.patience, residuals=args.residuals,
-        progress=report,
+        fixed=fixed, progress=report,
     )
     path = save_baseline(results, args.out, settings=settings, source=table.source)
     print(f"wrote {path}")
