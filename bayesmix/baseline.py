@@ -74,9 +74,9 @@ BASELINE_FILE = "baseline.json"
 # is meaningful. Reported values are the unscaled Huber loss.
 _PENALTY = 1.0e4  # per unit of -E / loss_scale (or of a non-positive prediction)
 _FIX_WEIGHT = 1.0e4  # per squared unit off a fixed value: 1e-2 away costs one delta^2
-# (stiffer made the constrained valley too narrow for L-BFGS-B; measured on the paper's
-# c4 and book at E = -8: 1e6 left the fit 8-25 % above the profile, 1e4 reached
-# E within 1e-4)
+# (on the paper's runs it holds E to within 1e-4; a profile needs ``init`` continuation
+# to follow the valley: without it, c4 and book at E = -8 ended 4-19 % above the
+# profile with a weight of 1e6, and 3-8 % with 1e4)
 _TINY = 1.0e-12
 _CHUNK = 512  # random-search points evaluated per vmapped batch
 
