@@ -181,7 +181,7 @@ class BaselineResult:
         lines = []
         for name in shown:
             value = getattr(self, name)
-            if value is None or (name == "fixed" and not value):
+            if value is None or (isinstance(value, dict) and not value):
                 continue
             text = fmt(value).replace("\n", "\n" + " " * (width + 2))
             lines.append(f"{name.rjust(width)}: {text}")
@@ -473,8 +473,8 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
                          n_random: int, n_starts: int, n_hops: int, step_size: float,
                          temperature: float, patience: int | None, maxiter: int, maxcor: int,
                          residuals: str, delta: float,
-                         fixed: Mapping[str, float] | None = None,
-                         init: Mapping[str, Any] | None = None) -> BaselineResult:
+                         fixed: Mapping[str, float] | None,
+                         init: Mapping[str, Any] | None) -> BaselineResult:
     start = time.perf_counter()
     if residuals not in RESIDUALS:
         raise BayesmixError(f"unknown residuals '{residuals}' (use one of {RESIDUALS})")
@@ -502,8 +502,7 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
         x_init = _start_of(problem, init)
         points = np.vstack([x_init[None], points[: n_keep - 1]])
         values = np.concatenate([[float(problem.objective(x_init, problem.inputs))],
-                                 values[: n_keep - 1]])
-        values = np.where(np.isfinite(values), values, np.inf)
+                                 values[: n_keep - 1]])  # the objective maps nan to inf
     if not np.isfinite(values.min()):
         raise BayesmixError(
             f"no random start of law '{law.name}' gives a finite Huber loss on target "
@@ -579,7 +578,7 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
 
 def _start_of(problem: _Problem, init: Mapping[str, Any]) -> np.ndarray:
     """Unconstrained start point from the sampled sites ``init`` (all of them)."""
-    expected = sorted(jax.eval_shape(problem.sites, jnp.zeros(problem.size)))
+    expected = sorted(problem.transforms)  # the law's sampled sites
     if sorted(init) != expected:
         raise BayesmixError(f"init must give the sites {', '.join(expected)} of law "
                             f"'{problem.law.name}', got {', '.join(sorted(init)) or 'none'}")

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     k = len(train.domains)
     uniform = np.full((1, k), 1.0 / k)
     columns = ["free", *(f"E={e:g}" for e in grid)]
+    options = {"n_random": args.starts, "n_starts": args.keep, "n_hops": args.hops}
     print(f"train rows {len(train.frame)}, eval rows {len(test.frame)}; starts {args.starts}, "
           f"keep {args.keep}, hops {args.hops}, seed {args.seed}")
     print("each cell: Huber excess over the free fit (%) / eval MRE at 2.718B (%)")
@@ -82,7 +83,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'target':<14}" + "".join(f"{c:>14}" for c in columns) + f"{'free E':>9}")
         for row, target in enumerate(args.targets):
             key = jax.random.fold_in(jax.random.key(args.seed), row)
-            options = {"n_random": args.starts, "n_starts": args.keep, "n_hops": args.hops}
             results = [fit_target_baseline(key, law, train, target, **options)]
             for e in grid:  # continuation: each point starts from its neighbour's optimum
                 results.append(fit_target_baseline(key, law, train, target, fixed={"E": e},
