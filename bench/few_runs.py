@@ -15,7 +15,7 @@ the baseline.
 Usage::
 
     python bench/few_runs.py [--law additive] [--targets c4 book ...] [--qs 3 5 10 20 40]
-        [--reps 10] [--hops 10] [--chains 2 --warmup 300 --draws 300] [--no-bayes]
+        [--reps 10] [--keep 15] [--hops 4] [--chains 2 --warmup 300 --draws 300] [--no-bayes]
         [--json out.json]
 
 Exits 0 with a message when the data are absent.
@@ -39,6 +39,8 @@ from _paper import (
     load_paper_runs,
     median_mre,
 )
+
+from bayesmix.baseline import N_HOPS, N_RANDOM, N_STARTS
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 
@@ -70,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", nargs="+", default=list(DOMAINS))
     parser.add_argument("--qs", nargs="+", type=int, default=[3, 5, 10, 20, 40])
     parser.add_argument("--reps", type=int, default=10)
-    parser.add_argument("--starts", type=int, default=4000)
-    parser.add_argument("--hops", type=int, default=10)
+    parser.add_argument("--starts", type=int, default=N_RANDOM)
+    parser.add_argument("--keep", type=int, default=N_STARTS)
+    parser.add_argument("--hops", type=int, default=N_HOPS)
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--draws", type=int, default=300)
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     pool = np.unique(np.round(train.weights, 6), axis=0)
     rng = np.random.default_rng(args.seed)
     print(f"law {law.name}; targets {', '.join(args.targets)}; {len(pool)} fit-split mixtures; "
-          f"{args.reps} repetitions; baseline hops {args.hops}"
+          f"{args.reps} repetitions; baseline keep {args.keep}, hops {args.hops}"
           + ("" if fit_target is None else
              f"; NUTS {args.chains} chains x {args.warmup}+{args.draws}"))
     records = []
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     start = time.perf_counter()
                     base = fit_target_baseline(key, law, table, target, n_random=args.starts,
-                                               n_hops=args.hops)
+                                               n_starts=args.keep, n_hops=args.hops)
                     row["baseline"] = median_mre(base.to_posterior(law), test, target)
                     row["baseline_seconds"] = time.perf_counter() - start
                     if fit_target is not None:

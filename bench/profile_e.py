@@ -18,7 +18,7 @@ D >= {4, 7, 7, 13}B; evaluate on N = 2.718B with D >= 20B).
 Usage::
 
     python bench/profile_e.py [--laws additive joint] [--grid 0,-0.5,-1,-2,-4,-8,-16]
-        [--targets arxiv ...] [--starts 4000] [--keep 3] [--hops 10] [--seed 0]
+        [--targets arxiv ...] [--starts 4000] [--keep 15] [--hops 4] [--seed 0]
 
 Exits 0 with a message when the data are absent.
 """
@@ -39,6 +39,8 @@ from _paper import (
     median_mre,
 )
 
+from bayesmix.baseline import N_HOPS, N_RANDOM, N_STARTS
+
 FAR = 1e40  # N and D "at infinity": every power-law term has vanished
 
 
@@ -48,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", default="0,-0.5,-1,-2,-4,-8,-16",
                         help="values of E to hold (comma-separated)")
     parser.add_argument("--targets", nargs="+", default=list(DOMAINS))
-    parser.add_argument("--starts", type=int, default=4000)
-    parser.add_argument("--keep", type=int, default=3)
-    parser.add_argument("--hops", type=int, default=10)
+    parser.add_argument("--starts", type=int, default=N_RANDOM)
+    parser.add_argument("--keep", type=int, default=N_STARTS)
+    parser.add_argument("--hops", type=int, default=N_HOPS)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not data_present():

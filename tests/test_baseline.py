@@ -204,7 +204,8 @@ def test_cli_writes_baseline_json(simulated, tmp_path, capsys):
     _, _, _, path = simulated
     out = tmp_path / "cli"
     status = main(["baseline", str(path), "--law", "additive", "--target", "d1",
-                   "--out", str(out), "--starts", "500", "--hops", "2", "--where", "N > 1.5e8"])
+                   "--out", str(out), "--starts", "500", "--keep", "2", "--hops", "2",
+                   "--where", "N > 1.5e8"])
     assert status == 0
     printed = capsys.readouterr().out
     assert printed.startswith("d1: huber") and "wrote" in printed

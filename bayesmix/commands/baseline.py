@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from bayesmix.baseline import N_HOPS, N_RANDOM, N_STARTS
 from bayesmix.commands.common import (
     add_input_options,
     add_law_and_targets,
@@ -23,12 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_input_options(parser)
     add_law_and_targets(parser, "output directory (baseline.json)")
-    parser.add_argument("--starts", type=int, default=4000, metavar="N",
-                        help="random-search draws from the law's prior (default 4000)")
-    parser.add_argument("--keep", type=int, default=3, metavar="M",
-                        help="basin-hopping runs, from the M best random draws (default 3)")
-    parser.add_argument("--hops", type=int, default=10,
-                        help="basin-hopping iterations per run (default 10)")
+    parser.add_argument("--starts", type=int, default=N_RANDOM, metavar="N",
+                        help=f"random-search draws from the law's prior (default {N_RANDOM})")
+    parser.add_argument("--keep", type=int, default=N_STARTS, metavar="M",
+                        help=f"basin-hopping runs, from the M best random draws "
+                             f"(default {N_STARTS})")
+    parser.add_argument("--hops", type=int, default=N_HOPS,
+                        help=f"basin-hopping iterations per run (default {N_HOPS})")
     parser.add_argument("--patience", type=int, default=None, metavar="H",
                         help="stop a run after H hops without improvement")
     parser.add_argument("--step-size", type=float, default=0.5,
