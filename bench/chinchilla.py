@@ -15,15 +15,13 @@ with a message when it is absent.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-from bayesmix._nuts_defaults import CHAINS, DRAWS, WARMUP
+from _paper import add_nuts_options, start_jax
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "chinchilla_epoch" / "svg_extracted_data.csv"
@@ -56,19 +54,12 @@ def canonical_table(out: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--chains", type=int, default=CHAINS)
-    parser.add_argument("--warmup", type=int, default=WARMUP)
-    parser.add_argument("--draws", type=int, default=DRAWS)
-    parser.add_argument("--seed", type=int, default=0)
+    add_nuts_options(parser)
     args = parser.parse_args(argv)
     if not DATA.is_file():
         print(f"skipped: {DATA} not found (Epoch's points live in ../shared/data)")
         return 0
-    os.environ.setdefault("XLA_FLAGS",
-                          f"--xla_force_host_platform_device_count={max(args.chains, 2)}")
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    jax = start_jax(args.chains)
     from bayesmix.fit import fit_target
     from bayesmix.laws import load_law
     from bayesmix.runs import load_runs

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -47,11 +46,11 @@ from _paper import (
     PAPER_OH,
     ROOT,
     TRAIN_WHERE,
+    add_nuts_options,
     data_present,
     load_paper_runs,
+    start_jax,
 )
-
-from bayesmix._nuts_defaults import CHAINS, DRAWS, WARMUP  # no JAX import: XLA_FLAGS set below
 
 CACHE = ROOT / "bench" / "out" / "paper_optimum"
 
@@ -201,10 +200,7 @@ def rank_eval_mixtures(posteriors, table) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--law", default="additive")
-    parser.add_argument("--chains", type=int, default=CHAINS)
-    parser.add_argument("--warmup", type=int, default=WARMUP)
-    parser.add_argument("--draws", type=int, default=DRAWS)
-    parser.add_argument("--seed", type=int, default=0)
+    add_nuts_options(parser)
     parser.add_argument("--refit", action="store_true", help="ignore cached fits")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the Huber baseline's h* (bayesmix.baseline)")
@@ -213,11 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     if not data_present():
         print(f"skipping: {DATA} not found (see ../shared/data/README.md)")
         return 0
-    os.environ.setdefault("XLA_FLAGS",
-                          f"--xla_force_host_platform_device_count={max(args.chains, 2)}")
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    start_jax(args.chains)
     from bayesmix.mixture import decide
 
     train = load_paper_runs(TRAIN_WHERE)
