@@ -13,9 +13,11 @@ training sets and evaluates each fit one size up:
 
 Per target and step it prints the bias (mean of ``(pred - obs) / obs``, %) and the
 MRE (%) of the posterior-median prediction, the share of rows inside the 90 %
-posterior-predictive interval, and the baseline's bias. If ``3 -> 1.2B`` is accurate
-and well covered while ``4 -> 2.7B`` is not, the error at 2.718B could not have been
-calibrated from a held-out training size.
+posterior-predictive interval, and the baseline's bias; then the mean over the 7
+domains, and that mean bias per unit of log N beyond the largest fitted size
+(``ln(N_eval / N_max)``). If the bias per unit of log N is about the same at every
+step, the held-out step measures what a discrepancy term for the error at 2.718B
+would need; if the 2.718B steps are far off it, no training size could have.
 
 Usage::
 
@@ -47,6 +49,8 @@ from _paper import (
 TRAIN_3 = "(N == 310e6 and D >= 3.99e9) or (N == 680e6 and D >= 7e9) or (N == 937e6 and D >= 7e9)"
 HELD_OUT = "N == 1235e6 and D >= 13e9"
 STEPS = (("3 -> 1.2B", "3", "1.2B"), ("3 -> 2.7B", "3", "2.7B"), ("4 -> 2.7B", "4", "2.7B"))
+N_MAX = {"3": 937e6, "4": 1235e6}  # largest fitted size of each training set
+N_EVAL = {"1.2B": 1235e6, "2.7B": 2718e6}
 
 
 def errors(posterior, table, target, key=None) -> dict[str, float]:
@@ -116,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         mean = table[domains].mean(axis=0)
         print(f"{'mean (domains)':<14}" + "".join(
             f"{f'{m[0]:+6.2f}/{m[1]:5.2f}/{m[2]:4.0f} {m[3]:+6.2f}':>30}" for m in mean))
+        per_log_n = [m[0] / np.log(N_EVAL[size] / N_MAX[fit_set])
+                     for m, (_, fit_set, size) in zip(mean, STEPS, strict=True)]
+        print(f"{'bias / ln N':<14}" + "".join(f"{f'{b:+6.2f}':>30}" for b in per_log_n)
+              + "   (mean bias per unit of log N beyond the largest fitted size)")
     return 0
 
 
