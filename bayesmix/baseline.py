@@ -60,6 +60,8 @@ __all__ = [
     "N_RANDOM",
     "N_STARTS",
     "RESIDUALS",
+    "STEP_SIZE",
+    "TEMPERATURE",
     "BaselineResult",
     "baseline_fit",
     "fit_target_baseline",
@@ -79,6 +81,8 @@ RESIDUALS = LIKELIHOODS  # log or raw residuals: the likelihood's two scales
 N_RANDOM = 4000
 N_STARTS = 15
 N_HOPS = 4
+STEP_SIZE = 0.5  # basin-hopping's displacement, unconstrained units
+TEMPERATURE = 3.0  # basin-hopping's temperature, units of delta^2 (see fit_target_baseline)
 BASELINE_FILE = "baseline.json"
 
 # The optimiser sees the mean Huber loss divided by delta**2: the residuals of a good
@@ -408,8 +412,8 @@ def fit_target_baseline(
     n_random: int = N_RANDOM,
     n_starts: int = N_STARTS,
     n_hops: int = N_HOPS,
-    step_size: float = 0.5,
-    temperature: float = 3.0,
+    step_size: float = STEP_SIZE,
+    temperature: float = TEMPERATURE,
     patience: int | None = None,
     maxiter: int = 1000,
     maxcor: int = 30,

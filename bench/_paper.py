@@ -70,7 +70,16 @@ def add_nuts_options(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def start_jax(chains: int):
+def add_search_options(parser) -> None:
+    """``--starts``, ``--keep``, ``--hops``: the Huber baseline's search (its defaults)."""
+    from bayesmix.baseline import N_HOPS, N_RANDOM, N_STARTS
+
+    parser.add_argument("--starts", type=int, default=N_RANDOM)
+    parser.add_argument("--keep", type=int, default=N_STARTS)
+    parser.add_argument("--hops", type=int, default=N_HOPS)
+
+
+def start_jax(chains: int = 2):
     """JAX with one CPU device per chain (at least 2) and float64; returns the module.
 
     XLA reads ``XLA_FLAGS`` when its backend starts (the first computation, not the
@@ -108,6 +117,18 @@ def law_mean_draws(posterior, table, target):
 
     data = table.target_data(target)
     return predict_draws(posterior, data.n_params, data.n_tokens, data.weights), data.loss
+
+
+def coverage_90(posterior, mean, loss) -> float:
+    """Share of ``loss`` inside the 90 % posterior-predictive interval (``mean``: the
+    law's mean per draw and row, from :func:`law_mean_draws`)."""
+    import jax
+
+    from bayesmix.predict import predictive_draws
+
+    pp = predictive_draws(jax.random.key(0), posterior, mean)
+    lo, hi = np.quantile(pp, [0.05, 0.95], axis=0)
+    return float(np.mean((loss >= lo) & (loss <= hi)))
 
 
 def median_mre(posterior, table, target) -> float:

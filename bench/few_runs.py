@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -35,14 +34,12 @@ from _paper import (
     DOMAINS,
     EVAL_WHERE,
     TRAIN_WHERE,
+    add_search_options,
     data_present,
     load_paper_runs,
     median_mre,
+    start_jax,
 )
-
-from bayesmix.baseline import N_HOPS, N_RANDOM, N_STARTS
-
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 
 
 def subset(train, mixtures):
@@ -72,9 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", nargs="+", default=list(DOMAINS))
     parser.add_argument("--qs", nargs="+", type=int, default=[3, 5, 10, 20, 40])
     parser.add_argument("--reps", type=int, default=10)
-    parser.add_argument("--starts", type=int, default=N_RANDOM)
-    parser.add_argument("--keep", type=int, default=N_STARTS)
-    parser.add_argument("--hops", type=int, default=N_HOPS)
+    add_search_options(parser)
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--draws", type=int, default=300)
@@ -86,9 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"few_runs: {DATA} is absent; nothing to do")
         return 0
 
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    jax = start_jax(args.chains)
     import numpy as np
 
     from bayesmix._errors import BayesmixError

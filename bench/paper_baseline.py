@@ -39,12 +39,14 @@ from _paper import (
     EVAL_WHERE,
     PAPER_MRE,
     TRAIN_WHERE,
+    add_search_options,
     data_present,
     load_paper_runs,
     median_mre,
+    start_jax,
 )
 
-from bayesmix.baseline import N_HOPS, N_RANDOM, N_STARTS
+from bayesmix.baseline import STEP_SIZE, TEMPERATURE
 
 SECONDS_TARGET = 30.0
 
@@ -79,12 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--laws", nargs="+", default=["additive", "joint"])
     parser.add_argument("--targets", nargs="+", default=None)
-    parser.add_argument("--starts", type=int, default=N_RANDOM)
-    parser.add_argument("--keep", type=int, default=N_STARTS)
-    parser.add_argument("--hops", type=int, default=N_HOPS)
+    add_search_options(parser)
     parser.add_argument("--patience", type=int, default=None)
-    parser.add_argument("--step-size", type=float, default=0.5)
-    parser.add_argument("--temperature", type=float, default=3.0)
+    parser.add_argument("--step-size", type=float, default=STEP_SIZE)
+    parser.add_argument("--temperature", type=float, default=TEMPERATURE)
     parser.add_argument("--residuals", choices=("log", "raw"), default="log",
                         help="Huber on log-loss (default) or raw-loss residuals")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
@@ -95,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"paper_baseline: {DATA} is absent; nothing to do")
         return 0
 
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    jax = start_jax()
     import numpy as np
 
     from bayesmix.baseline import fit_target_baseline

@@ -34,19 +34,18 @@ from _paper import (
     ROOT,
     TARGETS,
     TRAIN_WHERE,
+    coverage_90,
     data_present,
     law_mean_draws,
     load_paper_runs,
     mre_percent,
+    start_jax,
 )
 
 
 def evaluate(fit_dir: Path, target: str) -> dict[str, float]:
     """Train/eval MRE of the posterior median and eval coverage of the 90 % PP interval."""
-    import jax
-
     from bayesmix.fit import load_fit
-    from bayesmix.predict import predictive_draws
 
     result = load_fit(fit_dir)
     posterior = result.targets[target].posterior
@@ -55,9 +54,7 @@ def evaluate(fit_dir: Path, target: str) -> dict[str, float]:
         mean, loss = law_mean_draws(posterior, load_paper_runs(where), target)
         out[f"{name}_mre"] = mre_percent(np.median(mean, axis=0), loss)
         if name == "eval":
-            pp = predictive_draws(jax.random.key(0), posterior, mean)
-            lo, hi = np.quantile(pp, [0.05, 0.95], axis=0)
-            out["coverage"] = float(np.mean((loss >= lo) & (loss <= hi)))
+            out["coverage"] = coverage_90(posterior, mean, loss)
     return out
 
 
@@ -71,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if not data_present():
         print(f"skipped: {DATA} not found (the paper's runs live in ../shared/data)")
         return 0
-    os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    start_jax()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="paper_fit_"))
     exe = [sys.executable, "-m", "bayesmix"]
     rows = []

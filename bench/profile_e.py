@@ -34,12 +34,12 @@ from _paper import (
     EVAL_TARGET,
     EVAL_WHERE,
     TRAIN_WHERE,
+    add_search_options,
     data_present,
     load_paper_runs,
     median_mre,
+    start_jax,
 )
-
-from bayesmix.baseline import N_HOPS, N_RANDOM, N_STARTS
 
 FAR = 1e40  # N and D "at infinity": every power-law term has vanished
 
@@ -50,17 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid", default="0,-0.5,-1,-2,-4,-8,-16",
                         help="values of E to hold (comma-separated)")
     parser.add_argument("--targets", nargs="+", default=list(DOMAINS))
-    parser.add_argument("--starts", type=int, default=N_RANDOM)
-    parser.add_argument("--keep", type=int, default=N_STARTS)
-    parser.add_argument("--hops", type=int, default=N_HOPS)
+    add_search_options(parser)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not data_present():
         print(f"profile_e: {DATA} is absent; nothing to do")
         return 0
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    jax = start_jax()
     import numpy as np
 
     from bayesmix.baseline import fit_target_baseline

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bayesmix.baseline import N_HOPS, N_RANDOM, N_STARTS
+from bayesmix.baseline import N_HOPS, N_RANDOM, N_STARTS, STEP_SIZE, TEMPERATURE
 from bayesmix.commands.common import (
     add_input_options,
     add_law_and_targets,
@@ -33,10 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"basin-hopping iterations per run (default {N_HOPS})")
     parser.add_argument("--patience", type=int, default=None, metavar="H",
                         help="stop a run after H hops without improvement")
-    parser.add_argument("--step-size", type=float, default=0.5,
-                        help="basin-hopping step in unconstrained units (default 0.5)")
-    parser.add_argument("--temperature", type=float, default=3.0,
-                        help="basin-hopping temperature, in units of delta^2 (default 3)")
+    parser.add_argument("--step-size", type=float, default=STEP_SIZE,
+                        help=f"basin-hopping step in unconstrained units (default {STEP_SIZE})")
+    parser.add_argument("--temperature", type=float, default=TEMPERATURE,
+                        help=f"basin-hopping temperature, in units of delta^2 "
+                             f"(default {TEMPERATURE:g})")
     parser.add_argument("--residuals", choices=("log", "raw"), default="log",
                         help="log(y) - log(pred) (default, relative error) or y - pred")
     parser.add_argument("--fix", default=None, metavar="NAME=V,...",
