@@ -36,6 +36,7 @@ TRAIN_WHERE = (
 )
 EVAL_WHERE = "N == 2718e6 and D >= 20e9"
 EVAL_N = 2.718e9
+EVAL_D = 20.734e9  # the smallest eval token count: D of the planned run for h*
 
 DOMAINS = ("arxiv", "book", "c4", "github", "commoncrawl", "stackexchange", "wikipedia")
 TARGETS = (*DOMAINS, "openhermes")

@@ -26,13 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 
 import numpy as np
 from _paper import (
     DATA,
     DOMAINS,
+    EVAL_D,
     EVAL_N,
     PAPER_AVG,
     PAPER_OH,
@@ -59,18 +59,15 @@ def baseline_optima(seed: int, where: str | None) -> tuple[int, dict[str, np.nda
     """Rows used and the Huber baseline's h* per objective, fitted on ``where``."""
     import jax
 
-    from bayesmix.baseline import baseline_fit, save_baseline
-    from bayesmix.fitdir import load_posteriors
+    from bayesmix.baseline import baseline_fit
     from bayesmix.laws import load_law
     from bayesmix.mixture import decide
 
     law = load_law("additive")
     table = load_paper_runs(where)
     results = baseline_fit(jax.random.key(seed), law, table, list(TARGETS))
-    with tempfile.TemporaryDirectory() as tmp:
-        save_baseline(results, f"{tmp}/fit", law, source=str(DATA))
-        point = load_posteriors(f"{tmp}/fit")
-    optima = {name: decide(point, EVAL_N, 20.734e9, target_weights=weights).h_bayes
+    point = {target: result.to_posterior(law) for target, result in results.items()}
+    optima = {name: decide(point, EVAL_N, EVAL_D, target_weights=weights).h_bayes
               for name, (weights, _) in OBJECTIVES.items()}
     return len(table.frame), optima
 

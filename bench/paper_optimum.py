@@ -39,6 +39,7 @@ import time
 from _paper import (
     DATA,
     DOMAINS,
+    EVAL_D,
     EVAL_N,
     EVAL_WHERE,
     PAPER_AVG,
@@ -222,10 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unexpected domain order {posteriors['c4'].domains}")
         return 1
     t0 = time.perf_counter()
-    avg = decide(posteriors, EVAL_N, 20.734e9, target_weights={d: 1 / 7 for d in DOMAINS},
+    avg = decide(posteriors, EVAL_N, EVAL_D, target_weights={d: 1 / 7 for d in DOMAINS},
                  references={"paper_h_avg": PAPER_AVG, "uniform": [1 / 7] * 7},
                  baseline=baseline)
-    oh = decide(posteriors, EVAL_N, 20.734e9, target_weights={"openhermes": 1.0},
+    oh = decide(posteriors, EVAL_N, EVAL_D, target_weights={"openhermes": 1.0},
                 references={"paper_h_oh": PAPER_OH, "uniform": [1 / 7] * 7},
                 baseline=baseline)
     print(f"\nmirror descent (both objectives, all draws, compile included): "
