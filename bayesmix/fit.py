@@ -36,6 +36,7 @@ from numpyro.infer.util import constrain_fn, potential_energy
 from bayesmix._compiled import releasing_compiled
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
+from bayesmix._random import numpy_rng
 from bayesmix._nuts_defaults import CHAINS, DRAWS, TARGET_ACCEPT, WARMUP
 from bayesmix._threads import one_blas_thread
 from bayesmix.fitdir import FIT_FORMAT, check_fit_dir, law_of_fit
@@ -44,7 +45,6 @@ from bayesmix.model import (
     LIKELIHOODS,
     Scales,
     TargetPosterior,
-    _numpy_rng,
     centred_inputs,
     check_enough_rows,
     design_effect,
@@ -914,7 +914,7 @@ def prior_predictive(
         raise BayesmixError(f"no prior draw of law '{law.name}' gives positive losses")
     # the law's factors (such as the prior on a derived E) as importance weights
     weights = np.where(ok, np.exp(np.where(ok, log_w, -np.inf) - log_w[ok].max()), 0.0)
-    pick = _numpy_rng(key_pick).choice(len(weights), size=n_draws, p=weights / weights.sum())
+    pick = numpy_rng(key_pick).choice(len(weights), size=n_draws, p=weights / weights.sum())
     mean, obs = mean[pick], obs[pick]
     with np.errstate(over="ignore"):  # heavy-tailed draws may overflow to inf
         loss = np.exp(obs) if likelihood == "log" else obs

@@ -19,6 +19,7 @@ import numpyro.distributions as dist
 from numpyro import handlers
 
 from bayesmix._errors import BayesmixError
+from bayesmix._random import numpy_rng
 from bayesmix.laws import Law
 from bayesmix.runs import RunTable, TargetData
 
@@ -122,11 +123,6 @@ def noise(nu: Any, loc: Any, sigma: Any) -> dist.Distribution:
     return dist.StudentT(nu, loc, sigma)
 
 
-def _numpy_rng(key: jax.Array) -> np.random.Generator:
-    """A NumPy generator seeded from a JAX key (for samplers JAX makes slow)."""
-    return np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
-
-
 def noise_draws(key: jax.Array, nu: Any, loc: Any, sigma: Any) -> np.ndarray:
     """Draws of :func:`noise` ``(nu, loc, sigma)``, broadcast shape, as NumPy.
 
@@ -134,7 +130,7 @@ def noise_draws(key: jax.Array, nu: Any, loc: Any, sigma: Any) -> np.ndarray:
     (through its gamma sampler) takes about 4 s for the 6 million draws of a fit's
     posterior predictive, NumPy 0.4 s.
     """
-    rng = _numpy_rng(key)
+    rng = numpy_rng(key)
     nu, loc, sigma = np.broadcast_arrays(*(np.asarray(a, float) for a in (nu, loc, sigma)))
     return loc + sigma * rng.standard_t(nu)
 
