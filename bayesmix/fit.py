@@ -36,8 +36,8 @@ from numpyro.infer.util import constrain_fn, potential_energy
 from bayesmix._compiled import releasing_compiled
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
-from bayesmix._random import numpy_rng
 from bayesmix._nuts_defaults import CHAINS, DRAWS, TARGET_ACCEPT, WARMUP
+from bayesmix._random import numpy_rng
 from bayesmix._threads import one_blas_thread
 from bayesmix.fitdir import FIT_FORMAT, check_fit_dir, law_of_fit
 from bayesmix.laws import Law, free_sites
