@@ -7,13 +7,15 @@ Stages, one module each: ``runs`` (load, validate) and ``simulate`` → ``laws``
 
 from bayesmix._errors import BayesmixError
 from bayesmix.baseline import BaselineResult, baseline_fit, load_baseline, save_baseline
+from bayesmix.decision import OptimumReport, decide
 from bayesmix.fit import Fit, TargetFit, fit, fit_target, load_fit, prior_predictive, save_fit
 from bayesmix.fitdir import load_posteriors
 from bayesmix.laws import Law, builtin_law_names, load_law
-from bayesmix.mixture import OptimumReport, decide, minimize_on_simplex, mixture_objective
 from bayesmix.model import Scales, TargetPosterior, loss_model, scales_for
+from bayesmix.objective import mixture_objective
 from bayesmix.predict import predict_draws, predict_table
 from bayesmix.runs import RunTable, TargetData, load_runs, runs_summary, write_runs
+from bayesmix.simplex import minimize_on_simplex
 from bayesmix.simulate import simulate_runs
 
 __version__ = "0.1.0"

@@ -13,10 +13,11 @@ import jax
 import numpy as np
 
 from bayesmix._nuts_defaults import CHAINS, WARMUP
+from bayesmix.decision import OptimumReport, bayes_mixture, decide
 from bayesmix.fit import Fit, fit
 from bayesmix.laws import load_law
-from bayesmix.mixture import OptimumReport, bayes_mixture, decide, mixture_objective
 from bayesmix.model import TargetPosterior, scales_for
+from bayesmix.objective import mixture_objective
 from bayesmix.runs import RunTable
 from bayesmix.simulate import simulate_runs
 

@@ -7,7 +7,7 @@ answer depend on which rows it is fitted on or on the search's seed?
 
 For every row subset below (and every ``--seeds`` value) it fits the Huber baseline
 to the 7 domains and OpenHermes, solves h*_avg (mean of the 7 domain losses) and
-h*_OH (OpenHermes loss) by mirror descent (``bayesmix.mixture.decide``; the additive
+h*_OH (OpenHermes loss) by mirror descent (``bayesmix.decision.decide``; the additive
 law's h* does not depend on N or D), and prints h* beside the paper's Table 16 with
 the L1 distance.
 
@@ -60,8 +60,8 @@ def baseline_optima(seed: int, where: str | None) -> tuple[int, dict[str, np.nda
     import jax
 
     from bayesmix.baseline import baseline_fit
+    from bayesmix.decision import decide
     from bayesmix.laws import load_law
-    from bayesmix.mixture import decide
 
     law = load_law("additive")
     table = load_paper_runs(where)

@@ -34,9 +34,10 @@ import numpy as np  # noqa: E402
 import scipy.optimize  # noqa: E402
 from numpyro import handlers  # noqa: E402
 
+from bayesmix.decision import optimal_mixture_draws  # noqa: E402
 from bayesmix.laws import Law, load_law  # noqa: E402
-from bayesmix.mixture import mixture_objective, optimal_mixture_draws  # noqa: E402
 from bayesmix.model import Scales, TargetPosterior, law_params  # noqa: E402
+from bayesmix.objective import mixture_objective  # noqa: E402
 
 
 def prior_draws(key: jax.Array, law: Law, k: int, loss_scale: float, n_draws: int,

@@ -155,7 +155,8 @@ def rank_eval_mixtures(posteriors, table) -> dict:
     """Rank the 2.718B mixtures by predicted average loss against the observed ranking."""
     import numpy as np
 
-    from bayesmix.mixture import mixture_objective, objective_draws
+    from bayesmix.decision import objective_draws
+    from bayesmix.objective import mixture_objective
 
     frame = table.frame
     weight_cols = [f"h_{d}" for d in DOMAINS]
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipping: {DATA} not found (see ../shared/data/README.md)")
         return 0
     start_jax(args.chains)
-    from bayesmix.mixture import decide
+    from bayesmix.decision import decide
 
     train = load_paper_runs(TRAIN_WHERE)
     evaluation = load_paper_runs(EVAL_WHERE)

@@ -15,8 +15,8 @@ def main(tiny: bool = False) -> dict:
     jax.config.update("jax_enable_x64", True)  # program start: float64 for the fit
 
     from bayesmix import load_law, predict_table, simulate_runs
+    from bayesmix.decision import decide
     from bayesmix.fit import fit
-    from bayesmix.mixture import decide
     from bayesmix.runs import RunTable
 
     key_sim, key_fit, key_pred = jax.random.split(jax.random.key(0), 3)

@@ -9,25 +9,20 @@ import pytest
 import scipy.optimize
 
 from bayesmix import BayesmixError
-from bayesmix.laws import load_law
-from bayesmix.mixture import (
+from bayesmix.decision import (
     bayes_mixture,
     decide,
     expected_regret,
-    frank_wolfe_gap,
-    kl_projection,
-    md_init,
-    md_update,
-    minimize_on_simplex,
     mixture_bounds,
-    mixture_objective,
     objective_draws,
     optimal_mixture_draws,
     optimum_path,
-    paired_draws,
     prob_better,
 )
+from bayesmix.laws import load_law
 from bayesmix.model import Scales, TargetPosterior, law_params
+from bayesmix.objective import mixture_objective, paired_draws
+from bayesmix.simplex import frank_wolfe_gap, kl_projection, md_init, md_update, minimize_on_simplex
 from bayesmix.simulate import draw_law_params
 
 LAW = load_law("additive")
@@ -276,7 +271,7 @@ def test_constraints_hold_and_match_slsqp(posteriors4):
     ({"tokens": {"a": 1e9, "b": 1e9, "c": 1e9, "d": 1e9}, "n_tokens": 1e10},
      "not enough data"),
     ({"min_weight": {"zzz": 0.1}}, "unknown domain"),
-    ({"max_epochs": 2.0}, "needs --tokens"),
+    ({"max_epochs": 2.0}, "needs tokens"),
     ({"min_weight": -0.1}, ">= 0"),
 ])
 def test_infeasible_constraints_are_refused(kwargs, message):
@@ -364,11 +359,11 @@ def test_weights_and_domains_are_checked(posteriors4):
 
 
 def test_cli_optimize(posteriors4, tmp_path, monkeypatch, capsys):
-    import bayesmix.fitdir
+    import bayesmix.commands.optimize
     from bayesmix.cli import main
 
     domains = posteriors4["d0"].domains
-    monkeypatch.setattr(bayesmix.fitdir, "load_posteriors",
+    monkeypatch.setattr(bayesmix.commands.optimize, "_load_posteriors",
                         lambda path: {t: p for t, p in posteriors4.items()
                                       if t == str(path).rsplit("/", 1)[-1]})
     reference = tmp_path / "mixes.csv"

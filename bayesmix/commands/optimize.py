@@ -10,6 +10,8 @@ import numpy as np
 from bayesmix._errors import BayesmixError
 from bayesmix.commands.common import emit_json, parse_assignments
 
+__all__ = ["format_report", "register", "run"]
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -54,10 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tol", type=float, default=1e-9,
                         help="relative Frank-Wolfe gap at which mirror descent stops")
     parser.add_argument("--max-iter", type=int, default=3000)
-    output = parser.add_mutually_exclusive_group(required=True)
-    output.add_argument("--json", action="store_true", help="print JSON to stdout")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true",
+                        help="print JSON to stdout instead of the table")
     output.add_argument("--out", default=None, metavar="DIR",
-                        help="write DIR/optimum.json and DIR/h_star_draws.csv")
+                        help="write DIR/optimum.json and DIR/h_star_draws.csv instead of "
+                             "printing the table")
     parser.set_defaults(func=run)
 
 
@@ -111,12 +115,16 @@ def _references(items: list[str] | None, domains: tuple[str, ...],
     return out
 
 
-def _load(paths: list[str]) -> dict:
+def _load_posteriors(path: str) -> dict:
     from bayesmix.fitdir import load_posteriors
 
+    return load_posteriors(path)
+
+
+def _load(paths: list[str]) -> dict:
     merged: dict = {}
     for path in paths:
-        for target, posterior in load_posteriors(path).items():
+        for target, posterior in _load_posteriors(path).items():
             if target in merged:
                 raise BayesmixError(f"target '{target}' is in more than one FIT ({path})")
             merged[target] = posterior
@@ -125,11 +133,8 @@ def _load(paths: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from bayesmix._io import atomic_dir
-    from bayesmix.mixture import decide, mixture_bounds
+    from bayesmix.decision import decide, mixture_bounds
 
-    if not (args.n_params > 0 and args.n_tokens > 0):
-        raise BayesmixError(f"--N and --D must be positive, got {args.n_params}, "
-                            f"{args.n_tokens}")
     posteriors = _load(args.fits)
     weights = parse_assignments(args.weights, "--weights") or None
     domains = next(iter(posteriors.values())).domains
@@ -149,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
                     baseline=baseline, tol=args.tol, max_iter=args.max_iter)
     payload = report.to_dict()
     if args.path_flops:
-        from bayesmix.mixture import compute_grid, mixture_objective, optimum_path
+        from bayesmix.decision import compute_grid, optimum_path
+        from bayesmix.objective import mixture_objective
 
         try:
             flops = [float(v) for v in args.path_flops.split(",") if v.strip()]
@@ -167,6 +173,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(payload)
         return 0
+    if args.out is None:
+        print(format_report(payload))
+        return 0
     import pandas as pd
 
     draws = pd.DataFrame(report.h_star_draws, columns=[f"h_{d}" for d in domains])
@@ -178,3 +187,43 @@ def run(args: argparse.Namespace) -> int:
     print(f"h_bayes: {', '.join(f'{d}={w:.4f}' for d, w in best.items())}")
     print(f"wrote optimum.json and h_star_draws.csv to {args.out}")
     return 0
+
+
+def _interval(stats: dict) -> str:
+    return f"[{stats['q05']:.4f}, {stats['q95']:.4f}]"
+
+
+def format_report(payload: dict) -> str:
+    """The human-readable table of an ``OptimumReport.to_dict()`` (with its ``path``)."""
+    weights = ", ".join(f"{t}={w:g}" for t, w in payload["target_weights"].items())
+    lines = [f"optimal mixture at N = {payload['N']:.4g} parameters, D = {payload['D']:.4g} "
+             f"tokens; {payload['n_draws']} posterior draws; target weights {weights}", ""]
+    bounds = payload["bounds"]
+    bounded = any(b["min"] > 0 or b["max"] < 1 for b in bounds.values())
+    width = max(len("domain"), *(len(d) for d in payload["h_bayes"]))
+    lines.append(f"{'domain':<{width}}  {'h_bayes':>7}  {'h* median':>9}  "
+                 f"{'h* 90% interval':>16}" + ("  bounds" if bounded else ""))
+    for domain, weight in payload["h_bayes"].items():
+        stats = payload["h_star"][domain]
+        bound = f"  [{bounds[domain]['min']:.4g}, {bounds[domain]['max']:.4g}]"
+        lines.append(f"{domain:<{width}}  {weight:7.4f}  {stats['median']:9.4f}  "
+                     f"{_interval(stats):>16}" + (bound if bounded else ""))
+    lines.append("")
+    objective = payload["objective"]
+    width = max(len("mixture"), *(len(n) for n in objective))
+    lines.append(f"{'mixture':<{width}}  {'objective median':>16}  {'90% interval':>18}  "
+                 f"{'P(h_bayes better)':>17}  {'expected regret':>15}")
+    for name, row in objective.items():
+        better = "-" if name == "h_bayes" else f"{row['p_h_bayes_better']:.3f}"
+        note = "" if row["feasible"] else "  (outside the bounds)"
+        lines.append(f"{name:<{width}}  {row['median']:16.6g}  {_interval(row):>18}  "
+                     f"{better:>17}  {row['expected_regret']:15.3g}{note}")
+    optimizer = payload["optimizer"]
+    lines.append("")
+    lines.append(f"mirror descent: {100 * optimizer['fraction_converged']:.1f}% of draws "
+                 f"converged (max Frank-Wolfe gap {optimizer['max_frank_wolfe_gap']:.2g}); "
+                 f"h_bayes {'converged' if optimizer['h_bayes_converged'] else 'NOT converged'}")
+    for point in payload.get("path", []):
+        mixture = ", ".join(f"{d}={w:.4f}" for d, w in point["h_bayes"].items())
+        lines.append(f"path N = {point['N']:.4g}, D = {point['D']:.4g}: h_bayes {mixture}")
+    return "\n".join(lines)

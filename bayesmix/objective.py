@@ -1,0 +1,155 @@
+"""The mixture objective over separately fitted targets (the paper's eq. 8 and 13).
+
+``f(h; theta, N, D) = sum_t w_t L_t(N, D, h; theta_t)``, evaluated through each law's
+``mean`` via :func:`bayesmix.model.centred_inputs`: no formula lives here.
+:func:`paired_draws` pairs the targets' posterior draws into draws of the joint
+posterior; :func:`mixture_objective` checks the target weights and domains and builds
+the :class:`MixtureObjective` that :mod:`bayesmix.decision` minimises.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayesmix._errors import BayesmixError
+from bayesmix.model import TargetPosterior, centred_inputs
+
+__all__ = ["MixtureObjective", "mixture_objective", "paired_draws"]
+
+
+def paired_draws(posteriors: Mapping[str, TargetPosterior]) -> dict[str, dict[str, np.ndarray]]:
+    """Pair draw ``s`` of every target: ``{target: {param: (S, ...)}}``.
+
+    Why pairing is a valid draw of the joint posterior: each target is fitted with
+    its own likelihood (its own loss column) and its own priors, with no parameter
+    shared between targets, so the joint posterior of all targets' parameters
+    factorises, ``p(theta_1, ..., theta_T | y) = prod_t p(theta_t | y_t)``. Draws
+    from different targets' chains are independent, and a tuple of independent draws
+    from each factor is a draw from the product. Any pairing works (draw ``s`` with
+    draw ``s``, or a shuffle); what must not happen is re-using one target's draw
+    with several of another's as if that added information. When the targets have
+    different numbers of draws the first ``min_t S_t`` of each are kept (every draw
+    of every chain is a draw of that target's posterior, so truncation keeps a valid,
+    if smaller, sample; it may drop whole chains); a point fit (``S = 1``) is
+    broadcast to the others' draws, which makes it a plug-in, not a posterior.
+    """
+    if not posteriors:
+        raise BayesmixError("no fitted targets given to optimise over")
+    counts = {t: p.n_draws for t, p in posteriors.items()}
+    many = [c for c in counts.values() if c > 1]
+    n = min(many) if many else 1
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for target, posterior in posteriors.items():
+        params = {}
+        for name, value in posterior.params.items():
+            value = np.asarray(value)
+            if value.shape[0] == 1 and n > 1:
+                value = np.broadcast_to(value, (n, *value.shape[1:]))
+            params[name] = value[:n]
+        out[target] = params
+    return out
+
+
+@dataclass(eq=False)
+class MixtureObjective:
+    """``f(h; theta, N, D) = sum_t w_t L_t(N, D, h; theta_t)`` (paper eq. 8 and 13).
+
+    Each target's law is evaluated through its own ``mean`` at its own reference
+    scales (:func:`bayesmix.model.centred_inputs`). Hashable by identity, so jitted
+    solvers compiled for one objective are reused.
+
+    Attributes
+    ----------
+    posteriors : dict of target -> TargetPosterior
+    target_weights : dict of target -> float
+        ``w_t`` (targets with zero weight are dropped).
+    domains : tuple of str
+        The order of ``h``.
+    params : dict target -> {param: ndarray (S, ...)}
+        Paired draws (see :func:`paired_draws`).
+    """
+
+    posteriors: dict[str, TargetPosterior]
+    target_weights: dict[str, float]
+    domains: tuple[str, ...]
+    params: dict[str, dict[str, np.ndarray]] = field(repr=False)
+
+    @property
+    def n_draws(self) -> int:
+        return int(next(iter(next(iter(self.params.values())).values())).shape[0])
+
+    @property
+    def k(self) -> int:
+        return len(self.domains)
+
+    def __call__(self, h: jax.Array, params: Mapping[str, Mapping[str, jax.Array]],
+                 n_params: Any, n_tokens: Any) -> jax.Array:
+        """The objective for one draw: ``h`` shape ``(k,)``, ``params`` without draw dim."""
+        total = jnp.zeros((), h.dtype)
+        for target, weight in self.target_weights.items():
+            posterior = self.posteriors[target]
+            log_n, log_d, inputs = centred_inputs(
+                posterior.law, posterior.scales, jnp.reshape(n_params, (1,)),
+                jnp.reshape(n_tokens, (1,)), h[None, :], posterior.target_index)
+            loss = posterior.law.mean(params[target], log_n, log_d, inputs)
+            total = total + weight * jnp.reshape(loss, ())
+        return total
+
+    def draw(self, s: int) -> dict[str, dict[str, jax.Array]]:
+        """The parameters of draw ``s`` (no draw dimension)."""
+        return {t: {n: jnp.asarray(v[s]) for n, v in p.items()} for t, p in self.params.items()}
+
+    def jax_params(self) -> dict[str, dict[str, jax.Array]]:
+        """All paired draws as JAX arrays, ``{target: {param: (S, ...)}}``."""
+        return {t: {n: jnp.asarray(v) for n, v in p.items()} for t, p in self.params.items()}
+
+
+def mixture_objective(posteriors: Mapping[str, TargetPosterior],
+                      target_weights: Mapping[str, float] | None = None) -> MixtureObjective:
+    """Build the weighted objective over separately fitted targets.
+
+    Parameters
+    ----------
+    posteriors : dict of target -> TargetPosterior
+        Fits sharing the same training domains (same order); params have a leading
+        draw dimension ``S`` (``S = 1`` for a point fit).
+    target_weights : dict of target -> float, optional
+        ``w_t >= 0``; default ``1 / T`` for every target. Targets absent from the dict
+        get weight 0. Weights are used as given (not renormalised).
+
+    Returns
+    -------
+    MixtureObjective
+    """
+    posteriors = dict(posteriors)
+    if not posteriors:
+        raise BayesmixError("no fitted targets given to optimise over")
+    if target_weights is None:
+        target_weights = {t: 1.0 / len(posteriors) for t in posteriors}
+    unknown = sorted(set(target_weights) - set(posteriors))
+    if unknown:
+        raise BayesmixError(
+            f"target_weights names target(s) {', '.join(unknown)} that no fit provides "
+            f"(fitted: {', '.join(posteriors)})")
+    bad = {t: w for t, w in target_weights.items() if not (math.isfinite(w) and w >= 0)}
+    if bad:
+        raise BayesmixError(f"target weights must be finite and >= 0, got {bad}")
+    used = {t: float(w) for t, w in target_weights.items() if w > 0}
+    if not used:
+        raise BayesmixError("all target weights are zero: nothing to optimise")
+    first = posteriors[next(iter(used))]
+    for target in used:
+        if posteriors[target].domains != first.domains:
+            raise BayesmixError(
+                f"fit of '{target}' has domains {posteriors[target].domains} but fit of "
+                f"'{first.target}' has {first.domains}: refit on the same run table")
+    chosen = {t: posteriors[t] for t in used}
+    return MixtureObjective(posteriors=chosen, target_weights=used, domains=first.domains,
+                            params=paired_draws(chosen))
