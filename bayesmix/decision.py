@@ -8,7 +8,8 @@ the functions here (the public edges, jitted here) turn it into a decision, and
 Speed: for 4000 draws x 8 targets x 7 domains (additive law, prior draws) the
 ``jit(vmap)`` solve takes about 1.6 s on 2 CPU cores in float64 (see
 ``bench/mirror_descent.py``); every lane of a vmapped ``while_loop`` runs until the
-slowest draw converges (a few hundred iterations)."""
+slowest draw converges (a few hundred iterations).
+"""
 
 from __future__ import annotations
 
@@ -123,12 +124,13 @@ def mixture_bounds(
 def _check_run(n_params: Any, n_tokens: Any) -> None:
     """Refuse a planned run whose size is not a positive finite number."""
     try:
+        got = f"N={float(n_params):g}, D={float(n_tokens):g}"
         ok = all(math.isfinite(float(v)) and float(v) > 0 for v in (n_params, n_tokens))
     except (TypeError, ValueError):
-        ok = False
+        got, ok = f"N={n_params!r}, D={n_tokens!r}", False
     if not ok:
         raise BayesmixError(f"the planned run's n_params (N) and n_tokens (D) must be "
-                            f"positive and finite, got N={n_params}, D={n_tokens}")
+                            f"positive and finite, got {got}")
 
 
 def _start(k: int, lower: Any, upper: Any) -> jax.Array:

@@ -195,7 +195,7 @@ def _interval(stats: dict) -> str:
 
 def format_report(payload: dict) -> str:
     """The human-readable table of an ``OptimumReport.to_dict()`` (with its ``path``)."""
-    weights = ", ".join(f"{t}={w:g}" for t, w in payload["target_weights"].items())
+    weights = ", ".join(f"{t}={w:.4g}" for t, w in payload["target_weights"].items())
     lines = [f"optimal mixture at N = {payload['N']:.4g} parameters, D = {payload['D']:.4g} "
              f"tokens; {payload['n_draws']} posterior draws; target weights {weights}", ""]
     bounds = payload["bounds"]
