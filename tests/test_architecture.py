@@ -189,14 +189,17 @@ def readme_section(title: str, text: str | None = None) -> str:
 def api_names(section: str) -> set[str]:
     """Names the Python API section says ``bayesmix`` exports.
 
-    ``bayesmix.<name>`` anywhere, names in ``from bayesmix import ...`` statements, and
-    the backticked name opening each item of a list (``- `name`...``).
+    ``bayesmix.<name>`` anywhere, names in ``from bayesmix import ...`` statements, and,
+    outside code blocks, every code span that is a bare name or a call (```name``` or
+    ```name(args)```; ```Table.attr``` is an attribute, not an export).
     """
     names = set(re.findall(r"\bbayesmix\.([A-Za-z_]\w*)", section))
-    for match in re.finditer(r"from bayesmix import \(?([\w\s,]+)\)?", section):
-        names |= {n.strip() for n in match.group(1).split(",") if n.strip()}
-    names |= set(re.findall(r"^\s*[-*] `([A-Za-z_]\w*)", section, re.M))
-    return names
+    for match in re.finditer(r"from bayesmix import (?:\(([^)]*)\)|([\w ,]+))", section):
+        names |= {n.strip() for n in (match.group(1) or match.group(2)).split(",")
+                  if n.strip()}
+    prose = re.sub(r"^```.*?^```", "", section, flags=re.M | re.S)
+    names |= set(re.findall(r"`([A-Za-z_]\w*)(?:\([^`]*\))?`", prose))
+    return names - {"bayesmix"}
 
 
 def test_readme_api_names_import_from_bayesmix():
@@ -208,11 +211,13 @@ def test_readme_api_names_import_from_bayesmix():
 
 def test_api_name_parser_catches_an_unknown_name():
     """Negative control: a made-up name in an API section is found and is not exported."""
-    section = readme_section("Python API", "## Python API\n\n- `load_runs(source)`: ...\n"
+    section = readme_section("Python API", "## Python API\n\nFrom `bayesmix`:\n\n"
+                             "- `load_runs(source)`: a `RunTable`, see `RunTable.frame`.\n"
                              "- `no_such_function(x)`: ...\n\n```python\nfrom bayesmix import "
                              "fit, also_missing\nbayesmix.decide\n```\n## Next\n- `other`\n")
     names = api_names(section)
-    assert names == {"load_runs", "no_such_function", "fit", "also_missing", "decide"}
+    assert names == {"load_runs", "RunTable", "no_such_function", "fit", "also_missing",
+                     "decide"}
     assert sorted(n for n in names if not hasattr(bayesmix, n)) == ["also_missing",
                                                                      "no_such_function"]
 
