@@ -6,7 +6,13 @@ Stages, one module each: ``runs`` (load, validate) and ``simulate`` → ``laws``
 """
 
 from bayesmix._errors import BayesmixError
-from bayesmix.baseline import BaselineResult, baseline_fit, load_baseline, save_baseline
+from bayesmix.baseline import (
+    BaselineResult,
+    baseline_fit,
+    fit_target_baseline,
+    load_baseline,
+    save_baseline,
+)
 from bayesmix.decision import OptimumReport, decide
 from bayesmix.fit import Fit, TargetFit, fit, fit_target, load_fit, prior_predictive, save_fit
 from bayesmix.fitdir import load_posteriors
@@ -37,6 +43,7 @@ __all__ = [
     "decide",
     "fit",
     "fit_target",
+    "fit_target_baseline",
     "load_baseline",
     "load_fit",
     "load_law",

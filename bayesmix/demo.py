@@ -13,11 +13,10 @@ import jax
 import numpy as np
 
 from bayesmix._nuts_defaults import CHAINS, WARMUP
-from bayesmix.decision import OptimumReport, bayes_mixture, decide
+from bayesmix.decision import OptimumReport, decide
 from bayesmix.fit import Fit, fit
 from bayesmix.laws import load_law
 from bayesmix.model import TargetPosterior, scales_for
-from bayesmix.objective import mixture_objective
 from bayesmix.runs import RunTable
 from bayesmix.simulate import simulate_runs
 
@@ -113,14 +112,13 @@ def run_demo(
     key_sim, key_fit = jax.random.split(key)
     law = load_law("additive")
     # the simulation's reference point and loss scale match those of the fit below
-    frame, truth = simulate_runs(key_sim, law, len(DOMAINS), domain_names=DOMAINS,
+    table, truth = simulate_runs(key_sim, law, len(DOMAINS), domain_names=DOMAINS,
                                  n_mixtures=n_mixtures, loss_scale=3.0)
-    table = RunTable(frame.set_index(np.arange(1, len(frame) + 1)), DOMAINS, DOMAINS, "demo")
     result = fit(key_fit, law, table, list(DOMAINS), chains=chains, warmup=warmup, draws=draws)
-    n_params = 4.0 * float(frame["N"].max())
+    n_params = 4.0 * float(table.frame["N"].max())
     n_tokens = 20.0 * n_params
     uniform = np.full(len(DOMAINS), 1.0 / len(DOMAINS))
     decision = decide(result.posteriors, n_params, n_tokens, references={"uniform": uniform})
-    true_objective = mixture_objective(_true_posteriors(law, table, truth))
-    true_h = np.asarray(bayes_mixture(true_objective, n_params, n_tokens).h)
+    # the truth is a one-draw posterior: its Bayes mixture is its h*
+    true_h = decide(_true_posteriors(law, table, truth), n_params, n_tokens).h_bayes
     return DemoResult(table=table, fit=result, decision=decision, true_h_star=true_h)

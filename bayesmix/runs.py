@@ -2,8 +2,9 @@
 
 A run table has one row per observed (run, checkpoint) and canonical columns ``N``
 (parameters), ``D`` (tokens), ``h_<domain>`` (domain weights, a point on the
-simplex), ``loss_<target>`` (one per target) and optionally ``run``. Files with
-other names load through :func:`load_runs`'s mapping options.
+simplex), ``loss_<target>`` (one per target) and optionally ``run``. Files and data
+frames with other names load through :func:`load_runs`'s mapping options; every
+:class:`RunTable` a user gets has been through :func:`load_runs`'s validation.
 """
 
 from __future__ import annotations
@@ -122,22 +123,46 @@ class RunTable:
             run=run_index(n_params, weights, frame["run"] if "run" in frame else None),
         )
 
-    def select(self, where: str | None) -> RunTable:
-        """Rows matching a pandas query on the canonical names (``N``, ``h_x``, ...)."""
-        if not where:
+    def select(self, where: str | np.ndarray | pd.Series | None) -> RunTable:
+        """The rows matching ``where``, a subset of a validated table.
+
+        Parameters
+        ----------
+        where : str, boolean array of shape ``(n_rows,)``, or None
+            A pandas query on the canonical names (``N``, ``D``, ``h_x``, ``loss_x``),
+            or a row mask; None (or an empty query) keeps every row.
+
+        Returns
+        -------
+        RunTable
+            The same domains, targets and source; the index keeps the source's row
+            numbers.
+        """
+        if where is None or (isinstance(where, str) and not where):
             return self
-        try:
-            frame = self.frame.query(where)
-        except Exception as exc:  # pandas raises many types for a bad expression
-            raise BayesmixError(
-                f"--where {where!r} failed on {self.source}: {type(exc).__name__}: {exc}"
-            ) from None
+        if isinstance(where, str):
+            try:
+                frame = self.frame.query(where)
+            except Exception as exc:  # pandas raises many types for a bad expression
+                raise BayesmixError(
+                    f"where {where!r} failed on {self.source}: {type(exc).__name__}: {exc}"
+                ) from None
+            described = f"where {where!r}"
+        else:
+            mask = np.asarray(where, bool)
+            if mask.shape != (len(self.frame),):
+                raise BayesmixError(
+                    f"row mask of shape {mask.shape} given for {len(self.frame)} rows of "
+                    f"{self.source}"
+                )
+            frame = self.frame[mask]
+            described = "the row mask"
         if len(frame) == 0:
-            raise BayesmixError(f"--where {where!r} selects no rows of {self.source}")
+            raise BayesmixError(f"{described} selects no rows of {self.source}")
         return RunTable(frame, self.domains, self.targets, self.source)
 
 
-def _glob_names(pattern: str, columns: list[str], option: str, source: str) -> dict[str, str]:
+def _glob_names(pattern: str, columns: list[str], argument: str, source: str) -> dict[str, str]:
     """Map matching columns to the names the glob's wildcards matched."""
     regex = re.compile(
         "".join("(.*)" if ch == "*" else ("(.)" if ch == "?" else re.escape(ch)) for ch in pattern)
@@ -150,11 +175,11 @@ def _glob_names(pattern: str, columns: list[str], option: str, source: str) -> d
             groups = match.groups() if match else ()
             names[col] = "".join(groups) if groups else col
     if not names:
-        raise BayesmixError(f"no column of {source} matches {option} '{pattern}'")
+        raise BayesmixError(f"no column of {source} matches {argument} '{pattern}'")
     return names
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_file(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise BayesmixError(f"runs file {path} does not exist")
     if path.stat().st_size == 0:
@@ -179,12 +204,34 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise
     except Exception as exc:  # unreadable: encoding, parser, permissions...
         raise BayesmixError(f"cannot read runs file {path}: {type(exc).__name__}: {exc}") from None
-    if frame.columns.duplicated().any():
-        dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
-        raise BayesmixError(f"runs file {path} repeats column(s) {', '.join(dupes)}")
-    if len(frame) == 0:
-        raise BayesmixError(f"runs file {path} has a header but no rows")
+    _check_shape(frame, f"runs file {path}", "has a header but no rows")
     return frame
+
+
+def _check_shape(frame: pd.DataFrame, what: str, empty: str) -> None:
+    if frame.columns.duplicated().any():
+        dupes = sorted(set(map(str, frame.columns[frame.columns.duplicated()])))
+        raise BayesmixError(f"{what} repeats column(s) {', '.join(dupes)}")
+    if len(frame) == 0:
+        raise BayesmixError(f"{what} {empty}")
+
+
+def _read_source(source: str | Path | pd.DataFrame, name: str | None) -> tuple[pd.DataFrame,
+                                                                               str, str]:
+    """The raw table with 1-based row numbers, its name and how messages call it."""
+    if isinstance(source, pd.DataFrame):
+        label = name or "<DataFrame>"
+        what = f"run table {label}"
+        raw = source.copy()
+        raw.columns = [str(c) for c in raw.columns]
+        _check_shape(raw, what, "has no rows")
+    else:
+        path = Path(source)
+        label = name or str(path)
+        what = f"runs file {label}"
+        raw = _read_file(path)
+    raw.index = pd.RangeIndex(1, len(raw) + 1)
+    return raw, label, what
 
 
 def _rows(mask: np.ndarray, index: pd.Index, limit: int = 5) -> str:
@@ -194,6 +241,8 @@ def _rows(mask: np.ndarray, index: pd.Index, limit: int = 5) -> str:
 
 
 def _to_number(series: pd.Series, column: str, source: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.astype(float)  # a frame's numbers, taken as they are
     text = series.astype(str).str.strip()
     missing = text.isin(["", "nan", "NaN", "NA", "null", "None"]) | series.isna()
     numbers = pd.to_numeric(text.where(~missing, None), errors="coerce")
@@ -222,7 +271,7 @@ def _check_finite_positive(values: pd.Series, column: str, what: str, source: st
 
 
 def load_runs(
-    path: str | Path,
+    source: str | Path | pd.DataFrame,
     *,
     n_col: str = "N",
     d_col: str = "D",
@@ -233,13 +282,16 @@ def load_runs(
     renormalize: bool = False,
     n_value: float | None = None,
     d_value: float | None = None,
+    name: str | None = None,
 ) -> RunTable:
-    """Load and validate a run table (CSV, or Parquet with pyarrow).
+    """Load and validate a run table: a file (CSV, or Parquet with pyarrow) or a frame.
 
     Parameters
     ----------
-    path : str or Path
-        The file.
+    source : str, Path or DataFrame
+        The file, or a pandas DataFrame with the same columns a file would have. A
+        frame gets the same checks and messages as a file; its rows are numbered
+        from 1 in its order (its own index is not used).
     n_col, d_col : str
         Columns holding parameters ``N`` and tokens ``D``.
     weight_cols, loss_cols : str
@@ -254,6 +306,9 @@ def load_runs(
         simplex.
     n_value, d_value : float, optional
         Constant ``N`` (``D``) for files with no such column (fixed-scale sweeps).
+    name : str, optional
+        How messages and :attr:`RunTable.source` name the table; default the path,
+        or ``"<DataFrame>"`` for a frame.
 
     Returns
     -------
@@ -270,32 +325,34 @@ def load_runs(
 
         load_runs("dmsl_llm_slimpajama.csv", n_col="model_size", d_col="n_tokens",
                   weight_cols="weight_*", loss_cols="*_loss")
+
+    A frame in a notebook::
+
+        load_runs(pd.DataFrame({"N": [1e8, 2e8], "D": [2e9, 4e9], "h_web": [0.3, 0.6],
+                                "h_code": [0.7, 0.4], "loss_web": [3.1, 2.9]}))
     """
-    path = Path(path)
-    source = str(path)
-    raw = _read_table(path)
-    raw.index = pd.RangeIndex(1, len(raw) + 1)
+    raw, source, what = _read_source(source, name)
     columns = list(raw.columns)
     frame = pd.DataFrame(index=raw.index)
-    for canon, col, value, what in (
+    for canon, col, value, meaning in (
         ("N", n_col, n_value, "parameters"),
         ("D", d_col, d_value, "tokens"),
     ):
         if value is not None:
             frame[canon] = float(value)
         elif col not in columns:
-            option = "--n-col" if canon == "N" else "--d-col"
+            argument = "n" if canon == "N" else "d"
             raise BayesmixError(
-                f"runs file {source} has no column '{col}' ({canon}, {what}); "
-                f"name it with {option} or give a constant"
+                f"{what} has no column '{col}' ({canon}, {meaning}); "
+                f"name it with {argument}_col or give a constant {argument}_value"
             )
         else:
             frame[canon] = _to_number(raw[col], col, source)
     taken = {n_col, d_col, run_col}
-    weights = _glob_names(weight_cols, [c for c in columns if c not in taken], "--weight-cols",
+    weights = _glob_names(weight_cols, [c for c in columns if c not in taken], "weight_cols",
                           source)
     losses = _glob_names(
-        loss_cols, [c for c in columns if c not in taken and c not in weights], "--loss-cols",
+        loss_cols, [c for c in columns if c not in taken and c not in weights], "loss_cols",
         source,
     )
     for names, kind in ((weights, "domain"), (losses, "target")):
@@ -339,7 +396,7 @@ def _validated(
         raise BayesmixError(
             f"weights of {source} do not sum to 1 (within {SIMPLEX_TOL:g}) in rows "
             f"{_rows(off, frame.index)} (row {first} sums to {sums[off][0]:.6g}); "
-            "fix the file or pass --renormalize"
+            "fix the file or load it with renormalize"
         )
     if renormalize:
         if (sums <= 0).any():
@@ -379,8 +436,18 @@ def runs_summary(table: RunTable) -> dict[str, Any]:
     }
 
 
-def write_runs(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a canonical run table to CSV (or Parquet by suffix), atomically."""
+def write_runs(table: RunTable | pd.DataFrame, path: str | Path) -> None:
+    """Write a run table in canonical columns to CSV (or Parquet by suffix), atomically.
+
+    Parameters
+    ----------
+    table : RunTable or DataFrame
+        A table (its canonical frame is written) or a frame in canonical columns.
+    path : str or Path
+        ``.parquet`` / ``.pq`` write Parquet (needs pyarrow); anything else CSV. The
+        file appears whole or not at all, with the mode the user's umask gives.
+    """
+    frame = table.frame if isinstance(table, RunTable) else table
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".pq"):
         with atomic_file(path, "wb") as handle:

@@ -1,10 +1,14 @@
-"""Simulated training runs: a paper-like design and a law's losses with realistic noise."""
+"""Simulated training runs: a paper-like design and a law's losses with realistic noise.
+
+:func:`simulate_runs` returns a :class:`SimulatedRuns`: the run table, validated by
+:func:`bayesmix.runs.load_runs` like any user's table, and the parameters it was drawn
+from (the truth a recovery test or the demo compares against).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -13,10 +17,13 @@ import pandas as pd
 from numpyro import handlers
 
 from bayesmix._errors import BayesmixError
+from bayesmix._random import numpy_rng
 from bayesmix.laws import Law
 from bayesmix.model import Scales, centred_inputs, law_params, n_law_domains
+from bayesmix.runs import RunTable, load_runs
 
-__all__ = ["design", "draw_law_params", "simulate_runs", "simplex_grid_mixtures"]
+__all__ = ["SimulatedRuns", "design", "draw_law_params", "simplex_grid_mixtures",
+           "simulate_runs"]
 
 DEFAULT_SIZES = (1.0e8, 2.0e8, 4.0e8, 8.0e8)
 DEFAULT_TOKENS_PER_PARAM = (4.0, 8.0, 16.0, 32.0)
@@ -30,10 +37,30 @@ def simplex_grid_mixtures(
     Each mixture is ``min_weight + (1 - k * min_weight) * g`` where ``g`` is a point of
     the regular grid ``{counts / resolution}`` on the simplex. The uniform mixture is
     always the first row.
+
+    Parameters
+    ----------
+    key : jax.Array
+        PRNG key (seeds a NumPy generator through :func:`bayesmix._random.numpy_rng`).
+    k : int
+        Number of domains, at least 1.
+    n_mixtures : int
+        Mixtures wanted (fewer when the grid has fewer distinct points).
+    min_weight : float
+        Smallest weight of any domain; ``k * min_weight`` must be below 1.
+    resolution : int
+        Grid steps per unit of the free weight.
     """
-    if k * min_weight >= 1:
-        raise BayesmixError(f"--min-weight {min_weight} is too large for {k} domains")
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel()[-1].item())
+    if k < 1:
+        raise BayesmixError(f"k (the number of domains) must be at least 1, got {k}")
+    if n_mixtures < 1:
+        raise BayesmixError(f"n_mixtures must be at least 1, got {n_mixtures}")
+    if min_weight < 0 or k * min_weight >= 1:
+        raise BayesmixError(
+            f"min_weight {min_weight} is too large for {k} domains "
+            f"(k * min_weight must be in [0, 1))"
+        )
+    rng = numpy_rng(key)
     free = 1.0 - k * min_weight
     mixtures = [np.full(k, 1.0 / k)]
     seen = {tuple(np.round(mixtures[0], 9))}
@@ -64,6 +91,10 @@ def design(
     per (run, checkpoint); a run is a (size, mixture) pair, its checkpoints the token
     counts ``tokens_per_param * N``).
     """
+    for argument, values in (("sizes", sizes), ("tokens_per_param", tokens_per_param)):
+        values = np.asarray(values, float)
+        if values.size == 0 or not np.all(np.isfinite(values) & (values > 0)):
+            raise BayesmixError(f"{argument} must be positive numbers, got {values.tolist()}")
     mixtures = simplex_grid_mixtures(key, k, n_mixtures, min_weight)
     rows = []
     for n in sizes:
@@ -74,19 +105,36 @@ def design(
     return pd.DataFrame(rows)
 
 
-def _prior_proposal(law: Law, k: int, loss_scale: float, key: jax.Array):
-    tr = handlers.trace(handlers.seed(law.sample_params, key)).get_trace(k, loss_scale)
-    sites = {
-        name: site["value"]
-        for name, site in tr.items()
-        if site["type"] == "sample" and not site["is_observed"]
-    }
-    log_factor = sum(
-        (jnp.sum(site["fn"].log_prob(site["value"])) for site in tr.values()
-         if site["type"] == "sample" and site["is_observed"]),
-        start=jnp.zeros(()),
-    )
-    return sites, log_factor
+def _prior_draw_by_resampling(
+    key: jax.Array, law: Law, k: int, loss_scale: float, n_proposals: int
+) -> dict[str, np.ndarray]:
+    """Trace seeded prior draws, sum their factor log-densities, resample one.
+
+    ``k`` is the law's own domain count. The prior module has the shared copy of this
+    step; this one stays until they are unified (same keys, same numbers).
+    """
+
+    def proposal(key_one: jax.Array):
+        tr = handlers.trace(handlers.seed(law.sample_params, key_one)).get_trace(k, loss_scale)
+        sites = {
+            name: site["value"]
+            for name, site in tr.items()
+            if site["type"] == "sample" and not site["is_observed"]
+        }
+        log_factor = sum(
+            (jnp.sum(site["fn"].log_prob(site["value"])) for site in tr.values()
+             if site["type"] == "sample" and site["is_observed"]),
+            start=jnp.zeros(()),
+        )
+        return sites, log_factor
+
+    key_prop, key_pick = jax.random.split(key)
+    sites, log_factor = jax.vmap(proposal)(jax.random.split(key_prop, n_proposals))
+    if not bool(jnp.any(jnp.isfinite(log_factor))):
+        raise BayesmixError(f"no prior draw of law '{law.name}' satisfies its own factors")
+    pick = jax.random.categorical(key_pick, jnp.where(jnp.isfinite(log_factor), log_factor,
+                                                      -jnp.inf))
+    return {name: np.asarray(value[pick]) for name, value in sites.items()}
 
 
 def draw_law_params(
@@ -98,14 +146,23 @@ def draw_law_params(
     derived ``E``), so this draws ``n_proposals`` from the sampling statements and
     resamples one in proportion to ``exp(factors)`` (sampling-importance-resampling).
     """
-    key_prop, key_pick = jax.random.split(key)
-    proposal = partial(_prior_proposal, law, n_law_domains(law, k), loss_scale)
-    sites, log_factor = jax.vmap(proposal)(jax.random.split(key_prop, n_proposals))
-    if not bool(jnp.any(jnp.isfinite(log_factor))):
-        raise BayesmixError(f"no prior draw of law '{law.name}' satisfies its own factors")
-    pick = jax.random.categorical(key_pick, jnp.where(jnp.isfinite(log_factor), log_factor,
-                                                      -jnp.inf))
-    return {name: np.asarray(value[pick]) for name, value in sites.items()}
+    return _prior_draw_by_resampling(key, law, n_law_domains(law, k), loss_scale, n_proposals)
+
+
+class SimulatedRuns(NamedTuple):
+    """What :func:`simulate_runs` returns; unpacks as ``table, truth``.
+
+    Attributes
+    ----------
+    table : RunTable
+        The simulated runs, validated by :func:`bayesmix.runs.load_runs`; columns
+        ``N, D, h_<domain>..., loss_<target>..., run``, rows numbered from 1.
+    truth : dict target -> {site: ndarray}
+        The law's sampled sites each target's losses were drawn from.
+    """
+
+    table: RunTable
+    truth: dict[str, dict[str, np.ndarray]]
 
 
 def simulate_runs(
@@ -123,8 +180,8 @@ def simulate_runs(
     noise: float = 0.003,
     run_noise: float = 0.0,
     loss_scale: float = 3.0,
-) -> tuple[pd.DataFrame, dict[str, dict[str, np.ndarray]]]:
-    """Simulate a canonical run table from a law.
+) -> SimulatedRuns:
+    """Simulate a validated run table from a law.
 
     Parameters
     ----------
@@ -153,14 +210,21 @@ def simulate_runs(
 
     Returns
     -------
-    frame : DataFrame
-        Canonical columns ``run, N, D, h_<domain>..., loss_<target>...``.
-    sites : dict target -> {site: ndarray}
-        The parameters used (the truth, for recovery tests).
+    SimulatedRuns
+        ``(table, truth)``: the :class:`~bayesmix.runs.RunTable` (through the same
+        validation as :func:`~bayesmix.runs.load_runs`) and the parameters used.
+
+    Examples
+    --------
+    ::
+
+        table, truth = simulate_runs(jax.random.key(0), load_law("additive"), 3)
     """
+    if k < 1:
+        raise BayesmixError(f"k (the number of domains) must be at least 1, got {k}")
     names = list(domain_names) if domain_names is not None else [f"d{i}" for i in range(k)]
     if len(names) != k:
-        raise BayesmixError(f"{len(names)} domain names given for {k} domains")
+        raise BayesmixError(f"{len(names)} domain_names given for {k} domains")
     targets = list(targets) if targets is not None else names
     key_design, key_params, key_noise = jax.random.split(key, 3)
     frame = design(key_design, k, sizes=sizes, tokens_per_param=tokens_per_param,
@@ -194,4 +258,5 @@ def simulate_runs(
         frame[f"loss_{target}"] = mean * np.exp(run_noise * u + noise * eps)
     if not np.all(np.isfinite(frame[[f"loss_{t}" for t in targets]].to_numpy())):
         raise BayesmixError(f"law '{law.name}' gave non-finite losses for these parameters")
-    return frame, truth
+    table = load_runs(frame, name=f"<runs simulated from law '{law.name}'>")
+    return SimulatedRuns(table=table, truth=truth)

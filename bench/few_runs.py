@@ -46,11 +46,9 @@ def subset(train, mixtures):
     """Rows of ``train`` whose mixture is one of ``mixtures``."""
     import numpy as np
 
-    from bayesmix.runs import RunTable
-
     weights = np.round(train.weights, 6)
     keep = (weights[:, None, :] == mixtures[None]).all(-1).any(-1)
-    return RunTable(train.frame[keep], train.domains, train.targets, train.source)
+    return train.select(keep)
 
 
 def quartiles(values) -> str:

@@ -14,17 +14,13 @@ import numpy as np
 def main(tiny: bool = False) -> dict:
     jax.config.update("jax_enable_x64", True)  # program start: float64 for the fit
 
-    from bayesmix import load_law, predict_table, simulate_runs
-    from bayesmix.decision import decide
-    from bayesmix.fit import fit
-    from bayesmix.runs import RunTable
+    from bayesmix import decide, fit, load_law, predict_table, simulate_runs
 
     key_sim, key_fit, key_pred = jax.random.split(jax.random.key(0), 3)
     law = load_law("additive")
     domains = ("web", "code")
-    frame, _truth = simulate_runs(key_sim, law, len(domains), domain_names=domains,
+    table, _truth = simulate_runs(key_sim, law, len(domains), domain_names=domains,
                                   n_mixtures=6 if tiny else 12)
-    table = RunTable(frame.set_index(np.arange(1, len(frame) + 1)), domains, domains)
     settings = dict(chains=2, warmup=100, draws=100) if tiny else {}
     result = fit(key_fit, law, table, list(domains), **settings)
     print(result.diagnostics_table())

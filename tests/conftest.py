@@ -22,9 +22,9 @@ from bayesmix.simulate import simulate_runs  # noqa: E402
 def additive_runs(tmp_path_factory):
     """Simulated additive-law runs (3 domains, 3 targets) written as a canonical CSV.
 
-    Returns ``(path, frame, truth)``; ``truth`` holds the sampled sites per target.
+    Returns ``(path, table, truth)``; ``truth`` holds the sampled sites per target.
     """
-    frame, truth = simulate_runs(jax.random.key(1234), load_law("additive"), 3)
+    table, truth = simulate_runs(jax.random.key(1234), load_law("additive"), 3)
     path = tmp_path_factory.mktemp("runs") / "additive.csv"
-    frame.to_csv(path, index=False)
-    return path, frame, truth
+    table.frame.to_csv(path, index=False)
+    return path, table, truth

@@ -5,7 +5,6 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 import pytest
 
 from bayesmix._errors import BayesmixError
@@ -20,7 +19,7 @@ from bayesmix.baseline import (
 from bayesmix.cli import main
 from bayesmix.laws import load_law
 from bayesmix.predict import predict_draws
-from bayesmix.runs import RunTable, load_runs, write_runs
+from bayesmix.runs import load_runs, write_runs
 from bayesmix.simulate import simulate_runs
 
 NOISE = 2e-4  # relative noise of the simulated losses
@@ -31,9 +30,9 @@ FAST = {"n_random": 1000, "n_starts": 2, "n_hops": 3}
 def simulated(tmp_path_factory):
     """Additive-law runs with little noise (3 domains), as a file and a RunTable."""
     law = load_law("additive")
-    frame, truth = simulate_runs(jax.random.key(7), law, 3, noise=NOISE, n_mixtures=10)
+    table, truth = simulate_runs(jax.random.key(7), law, 3, noise=NOISE, n_mixtures=10)
     path = tmp_path_factory.mktemp("baseline") / "runs.csv"
-    write_runs(frame, path)
+    write_runs(table, path)
     return law, load_runs(path), truth, path
 
 
@@ -238,9 +237,7 @@ def test_cli_bad_inputs_exit_2_with_one_line(simulated, tmp_path, capsys, extra,
 
 def test_bimix_fits_from_the_target_weight_only(tmp_path):
     law = load_law("bimix")
-    frame, _ = simulate_runs(jax.random.key(3), law, 2, noise=NOISE, n_mixtures=8)
-    table = RunTable(frame.set_index(pd.RangeIndex(1, len(frame) + 1)), ("d0", "d1"),
-                     ("d0", "d1"))
+    table, _ = simulate_runs(jax.random.key(3), law, 2, noise=NOISE, n_mixtures=8)
     result = baseline_fit(jax.random.key(1), law, table, ["d1"], **FAST)["d1"]
     assert result.train_mre < 3 * NOISE
     assert set(result.params) == {"a", "alpha", "b", "beta"}

@@ -46,10 +46,10 @@ SITES = ("loss_ref", "a", "alpha", "b", "beta")
 def chinchilla_table(tmp_path_factory):
     """Simulated Chinchilla-law runs (2 domains, target d0 with known sites)."""
     law = load_law("chinchilla")
-    frame, truth = simulate_runs(jax.random.key(7), law, 2, targets=["d0"],
+    table, truth = simulate_runs(jax.random.key(7), law, 2, targets=["d0"],
                                  sites={"d0": TRUTH}, noise=0.003, run_noise=0.004)
     path = tmp_path_factory.mktemp("chin") / "runs.csv"
-    frame.to_csv(path, index=False)
+    table.frame.to_csv(path, index=False)
     return path, load_runs(path), truth
 
 

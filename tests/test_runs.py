@@ -1,6 +1,8 @@
 """Run tables: loading, mapping options, round trips and every bad input."""
 
+import os
 import re
+import stat
 
 import jax
 import numpy as np
@@ -8,8 +10,11 @@ import pandas as pd
 import pytest
 
 from bayesmix import BayesmixError, load_law, load_runs, runs_summary, simulate_runs, write_runs
+from bayesmix._io import atomic_dir
 from bayesmix.cli import main
 from bayesmix.model import check_enough_rows
+from bayesmix.runs import RunTable
+from bayesmix.simulate import SimulatedRuns
 
 
 def _paper_like(path, **overrides):
@@ -50,10 +55,13 @@ def test_where_selects_rows(tmp_path):
 
 
 def test_simulate_write_load_round_trip(tmp_path):
-    frame, _ = simulate_runs(jax.random.key(0), load_law("additive"), 3)
+    simulated = simulate_runs(jax.random.key(0), load_law("additive"), 3)
+    assert isinstance(simulated, SimulatedRuns) and isinstance(simulated.table, RunTable)
+    frame = simulated.table.frame
+    assert list(frame.index) == list(range(1, len(frame) + 1))  # rows counted from 1
     for suffix in (".csv", ".parquet"):
         path = tmp_path / f"runs{suffix}"
-        write_runs(frame, path)
+        write_runs(simulated.table, path)
         table = load_runs(path)
         assert table.domains == ("d0", "d1", "d2")
         np.testing.assert_allclose(table.frame["loss_d1"].to_numpy(), frame["loss_d1"], rtol=1e-9)
@@ -62,9 +70,154 @@ def test_simulate_write_load_round_trip(tmp_path):
     assert summary["rows"] == len(frame) and summary["distinct_mixtures"] == 12
 
 
+def test_simulate_runs_returns_a_loaded_table():
+    """The simulated table went through load_runs: the same frame loads to the same table."""
+    table, truth = simulate_runs(jax.random.key(5), load_law("additive"), 2,
+                                 domain_names=("web", "code"), targets=("web", "ood"))
+    assert table.domains == ("web", "code") and table.targets == ("web", "ood")
+    assert set(truth) == {"web", "ood"}
+    again = load_runs(table.frame.reset_index(drop=True))
+    pd.testing.assert_frame_equal(again.frame, table.frame)
+    assert "simulated from law 'additive'" in table.source
+
+
+def test_simulate_runs_goes_through_load_runs(monkeypatch):
+    """The table comes from load_runs' validation, not a RunTable built by hand."""
+    import bayesmix.simulate
+
+    def refuse(frame, **kwargs):
+        raise BayesmixError("validated")
+
+    monkeypatch.setattr(bayesmix.simulate, "load_runs", refuse)
+    with pytest.raises(BayesmixError, match="validated"):
+        simulate_runs(jax.random.key(5), load_law("chinchilla"), 1, n_mixtures=1)
+
+
+def test_dataframe_loads_like_its_file(tmp_path):
+    path = _paper_like(tmp_path / "p.csv")
+    from_file = load_runs(path, **PAPER)
+    from_frame = load_runs(pd.read_csv(path), **PAPER)
+    assert from_frame.source == "<DataFrame>"
+    assert (from_frame.domains, from_frame.targets) == (from_file.domains, from_file.targets)
+    pd.testing.assert_frame_equal(from_frame.frame, from_file.frame)
+    # a frame's own index is not its row numbering
+    shuffled = pd.read_csv(path).set_index(pd.Index([10, 20, 30, 40]))
+    assert list(load_runs(shuffled, **PAPER).target_data("b").rows) == [1, 2, 4]
+
+
+# Each bad frame: (the frame, load_runs arguments, a fragment of the one-line message)
+BAD_FRAMES = {
+    "no rows": (lambda f: f.iloc[:0], {}, "run table <DataFrame> has no rows"),
+    "missing N": (lambda f: f, {k: v for k, v in PAPER.items() if k != "n_col"},
+                  "run table <DataFrame> has no column 'N' .* n_col"),
+    "non-numeric": (lambda f: f.assign(model_size=["1e8", "big", "2e8", "2e8"]), PAPER,
+                    "column 'model_size' of <DataFrame> has non-numeric cells in rows 2"),
+    "NaN N": (lambda f: f.assign(model_size=[1e8, np.nan, 2e8, 2e8]), PAPER,
+              "'N' .* of <DataFrame> is missing or NaN in rows 2"),
+    "off simplex": (lambda f: f.assign(weight_a=[0.5, 0.2, 0.3, 0.6]), PAPER,
+                    "do not sum to 1 .* rows 4 .*renormalize"),
+    "negative loss": (lambda f: f.assign(a_loss=[3.1, 3.0, -1.0, 2.8]), PAPER,
+                      "loss column 'a_loss' of <DataFrame> is non-positive in rows 3"),
+    "repeated column": (lambda f: pd.concat([f, f[["a_loss"]]], axis=1), PAPER,
+                        "repeats column"),
+    "bool column": (lambda f: f.assign(model_size=[True, False, True, True]), PAPER,
+                    "column 'model_size' of <DataFrame> has non-numeric"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FRAMES))
+def test_bad_frame_one_line_error(case, tmp_path):
+    change, kwargs, fragment = BAD_FRAMES[case]
+    frame = change(pd.read_csv(_paper_like(tmp_path / "p.csv")))
+    with pytest.raises(BayesmixError) as info:
+        load_runs(frame, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message and re.search(fragment, message), message
+
+
+def test_library_errors_name_arguments_not_flags(tmp_path):
+    path = _paper_like(tmp_path / "p.csv")
+    messages = []
+    for kwargs in ({**PAPER, "weight_cols": "nope_*"}, {**PAPER, "where": "N >"},
+                   {**PAPER, "where": "N > 1e12"}, {**PAPER, "d_col": "tokens"},
+                   {"n_col": "model_size", "d_col": "n_tokens", "weight_cols": "weight_*"}):
+        with pytest.raises(BayesmixError) as info:
+            load_runs(path, **kwargs)
+        messages.append(str(info.value))
+    with pytest.raises(BayesmixError) as info:
+        load_runs(_paper_like(tmp_path / "q.csv", weight_b=[0.6, 0.8, 0.7, 0.5]), **PAPER)
+    messages.append(str(info.value))
+    for call in (lambda: simulate_runs(jax.random.key(0), load_law("additive"), 3,
+                                       min_weight=0.5),
+                 lambda: simulate_runs(jax.random.key(0), load_law("additive"), 0),
+                 lambda: simulate_runs(jax.random.key(0), load_law("additive"), 2,
+                                       sizes=(1e8, -1.0))):
+        with pytest.raises(BayesmixError) as info:
+            call()
+        messages.append(str(info.value))
+    assert not [m for m in messages if "--" in m], messages
+    joined = " | ".join(messages)
+    for argument in ("weight_cols", "where", "d_col", "loss_cols", "renormalize",
+                     "min_weight", "k (the number of domains)", "sizes"):
+        assert argument in joined, argument
+
+
+def test_select_by_mask_keeps_row_numbers(tmp_path):
+    table = load_runs(_paper_like(tmp_path / "p.csv"), **PAPER)
+    subset = table.select(table.frame["N"].to_numpy() > 1.5e8)
+    assert list(subset.frame.index) == [3, 4] and subset.domains == table.domains
+    with pytest.raises(BayesmixError, match="selects no rows"):
+        table.select(np.zeros(4, bool))
+    with pytest.raises(BayesmixError, match="row mask of shape"):
+        table.select(np.ones(3, bool))
+
+
+@pytest.fixture(params=[0o022, 0o027], ids=["umask022", "umask027"])
+def umask(request):
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_outputs_follow_the_umask(umask, tmp_path):
+    table, _ = simulate_runs(jax.random.key(0), load_law("chinchilla"), 1, n_mixtures=1)
+    write_runs(table, tmp_path / "runs.csv")
+    assert _mode(tmp_path / "runs.csv") == 0o666 & ~umask  # mkstemp alone gives 0600
+    out = tmp_path / "fitdir"
+    (out / "mine").mkdir(parents=True)
+    (out / "notes.txt").write_text("keep me\n")
+    os.chmod(out, 0o700)
+    os.chmod(out / "mine", 0o700)
+    with atomic_dir(out) as tmp:
+        (tmp / "sub").mkdir()
+        write_runs(table, tmp / "sub" / "runs.csv")
+    assert _mode(out) == 0o777 & ~umask  # mkdtemp alone gives 0700
+    assert _mode(out / "sub") == _mode(out / "mine") == 0o777 & ~umask
+    assert _mode(out / "sub" / "runs.csv") == 0o666 & ~umask
+    assert (out / "notes.txt").read_text() == "keep me\n"  # the user's file survives
+
+
+def test_umask_check_catches_private_modes(tmp_path):
+    """Negative control: the mode check above fails on what mkstemp / mkdtemp give."""
+    import tempfile
+
+    old = os.umask(0o022)
+    try:
+        fd, name = tempfile.mkstemp(dir=tmp_path)
+        os.close(fd)
+        assert _mode(name) != 0o666 & ~0o022
+        assert _mode(tempfile.mkdtemp(dir=tmp_path)) != 0o777 & ~0o022
+    finally:
+        os.umask(old)
+
+
 def test_renormalize(tmp_path):
     path = _paper_like(tmp_path / "p.csv", weight_b=[0.6, 0.8, 0.7, 0.5])
-    with pytest.raises(BayesmixError, match=r"do not sum to 1 .* rows 1 .*--renormalize"):
+    with pytest.raises(BayesmixError, match=r"do not sum to 1 .* rows 1 .*renormalize"):
         load_runs(path, **PAPER)
     table = load_runs(path, renormalize=True, **PAPER)
     np.testing.assert_allclose(table.weights.sum(axis=1), 1.0)
@@ -97,9 +250,9 @@ BAD_INPUTS = {
                   "no column 'D'"),
     "weight glob matches nothing": (lambda p: _paper_like(p), [*PAPER_ARGS[:4], "--loss-cols",
                                                                "*_loss"],
-                                    r"matches --weight-cols 'h_\*'"),
+                                    r"matches weight_cols 'h_\*'"),
     "loss glob matches nothing": (lambda p: _paper_like(p), [*PAPER_ARGS[:6]],
-                                  r"matches --loss-cols 'loss_\*'"),
+                                  r"matches loss_cols 'loss_\*'"),
     "non-numeric": (lambda p: _paper_like(p, model_size=["1e8", "big", "2e8", "2e8"]),
                     PAPER_ARGS, "column 'model_size' of .* non-numeric cells in rows 2"),
     "NaN N": (lambda p: _paper_like(p, model_size=[1e8, np.nan, 2e8, 2e8]), PAPER_ARGS,
@@ -116,7 +269,7 @@ BAD_INPUTS = {
                                               weight_b=[0.5, 1.2, 0.7, 0.5]), PAPER_ARGS,
                         "weight column 'weight_a' .* negative in rows 2"),
     "off simplex": (lambda p: _paper_like(p, weight_a=[0.5, 0.2, 0.3, 0.6]), PAPER_ARGS,
-                    "do not sum to 1 .* rows 4 .*--renormalize"),
+                    "do not sum to 1 .* rows 4 .*renormalize"),
     "loss <= 0": (lambda p: _paper_like(p, a_loss=[3.1, 0.0, 2.9, 2.8]), PAPER_ARGS,
                   "loss column 'a_loss' .* non-positive in rows 2"),
     "inf loss": (lambda p: _paper_like(p, a_loss=[3.1, np.inf, 2.9, 2.8]), PAPER_ARGS,
@@ -124,7 +277,7 @@ BAD_INPUTS = {
     "duplicated columns": (lambda p: p.write_text("N,D,h_a,h_a,loss_a\n1,2,0.5,0.5,3\n"), [],
                            "repeats column"),
     "bad where": (lambda p: _paper_like(p), [*PAPER_ARGS, "--where", "nonsense >"],
-                  "--where 'nonsense >' failed"),
+                  "where 'nonsense >' failed"),
     "where selects nothing": (lambda p: _paper_like(p), [*PAPER_ARGS, "--where", "N > 1e12"],
                               "selects no rows"),
     "missing file": (lambda p: None, [], "does not exist"),
