@@ -13,9 +13,33 @@ mixture, ``k * h_i``. A power term ``A / N^alpha`` is written
 ``exp(a - alpha * log_n)`` with ``a = log(A / N_ref^alpha)``, which is the size of
 the term at the reference point. This keeps amplitudes and exponents nearly
 uncorrelated in the posterior.
+
+Zero weights
+------------
+Every block here gives a finite value and finite gradients at ``h_i = 0`` (RegMix
+has many): :func:`power_of_weights` is exactly 0 there, :func:`log_mixed_power` and
+:func:`centred_linear` are smooth in ``h``.
+
+The blocks, and the laws that use them
+--------------------------------------
+- :func:`mixture_term`, ``sum_i w_i (k h_i)^gamma_i`` with shares and exponents
+  from :func:`shares_and_exponents`: the data term ``1 / sum_i C_i h_i^gamma_i`` of
+  the additive, additive_fixed_n, additive_fixed_nd, joint and full laws.
+- :func:`log_mixed_power` with :func:`mixing_power`, the centred
+  ``(sum_i C_i h_i)^gamma``: ``A^h``, ``B^h`` of the joint and full laws, the full
+  law's ``alpha^h``, ``beta^h`` and the simple law's mixture term.
+- :func:`with_irreducible_loss` (and :func:`irreducible_loss` under it): ``E`` from
+  the loss at the reference point, in every law with an additive ``E``.
+- :func:`centred_linear`, ``sum_i t_i (h_i - 1/k)``: Ye et al.'s M4.
+- :func:`amplitude`, :func:`exponent`, :func:`slopes`: the scalar priors.
+- :func:`mixture_coefficients`, :func:`power_coefficient`, :func:`sum_coefficients`:
+  the maps back to the paper's parameters that the laws' ``natural`` functions share.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -27,15 +51,21 @@ _EXPONENT_SD = 0.75
 
 __all__ = [
     "amplitude",
+    "centred_linear",
+    "mixture_coefficients",
+    "power_coefficient",
+    "sum_coefficients",
     "exponent",
     "irreducible_loss",
     "log_mixed_power",
     "mixing_logits",
     "mixing_power",
+    "mixture_term",
     "power_of_weights",
     "shares_and_exponents",
     "slopes",
     "uniform_weights",
+    "with_irreducible_loss",
 ]
 
 
@@ -58,6 +88,35 @@ def power_of_weights(h: jax.Array, gamma: jax.Array) -> jax.Array:
     positive = h > 0
     safe = jnp.where(positive, h * k, 1.0)
     return jnp.where(positive, jnp.exp(gamma * jnp.log(safe)), 0.0)
+
+
+def mixture_term(u: jax.Array, gamma: jax.Array, h: jax.Array) -> jax.Array:
+    """``sum_i w_i (k h_i)^gamma_i`` with ``w = softmax(u)``, shape ``(...,)``.
+
+    The centred form of ``sum_i C_i h_i^gamma_i`` (``C_i = c w_i k^gamma_i`` for any
+    scale ``c``): it is 1 at the uniform mixture. Exactly 0 terms where ``h_i = 0``
+    (:func:`power_of_weights`), so it is finite while one weight is positive.
+
+    Parameters
+    ----------
+    u : Array, shape ``(k,)``
+        Logits of the shares.
+    gamma : Array, shape ``(k,)``
+        Positive exponents.
+    h : Array, shape ``(..., k)``
+        Domain weights.
+    """
+    shares = jax.nn.softmax(u)
+    return jnp.sum(shares * power_of_weights(h, gamma), axis=-1)
+
+
+def centred_linear(t: jax.Array, h: jax.Array) -> jax.Array:
+    """``sum_i t_i (h_i - 1/k)``, shape ``(...,)``: 0 at the uniform mixture.
+
+    On the simplex it equals ``sum_i t_i h_i - mean(t)``, so a common shift of ``t``
+    leaves it unchanged.
+    """
+    return jnp.sum(t * (h - 1.0 / h.shape[-1]), axis=-1)
 
 
 def amplitude(name: str, term_scale: float, shape: tuple[int, ...] = ()) -> jax.Array:
@@ -112,6 +171,40 @@ def irreducible_loss(reducible_at_reference: jax.Array, loss_scale: float) -> ja
     soft = eps * jax.nn.softplus(e / eps)
     numpyro.factor("E_prior", dist.Gamma(2.0, 4.0 / loss_scale).log_prob(soft))
     return e
+
+
+def with_irreducible_loss(
+    params: dict[str, Any],
+    mean: Callable[..., jax.Array],
+    k: int,
+    loss_scale: float,
+) -> dict[str, Any]:
+    """``params`` with ``E`` added: sampled through the loss at the reference point.
+
+    Evaluates the law's own ``mean`` with ``E = 0`` at the reference point, given as
+    one run without a run axis (``log_n = log_d = 0.0`` and ``h`` the uniform mixture
+    of shape ``(k,)``; a law written with ``axis=-1`` reductions takes it as it is),
+    and passes that reducible part, reshaped to a scalar, to :func:`irreducible_loss`. Call it last in
+    ``sample_params``, once every other parameter is sampled.
+
+    Parameters
+    ----------
+    params : dict
+        Every parameter of the law but ``E``.
+    mean : callable
+        The law's ``mean(params, log_n, log_d, h)``.
+    k : int
+        Number of domains the law sees.
+    loss_scale : float
+        Typical observed loss (the median of the training losses).
+
+    Returns
+    -------
+    dict
+        A new dict: ``params`` and, last, ``E``.
+    """
+    reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k))
+    return {**params, "E": irreducible_loss(jnp.reshape(reducible, ()), loss_scale)}
 
 
 def log_mixed_power(log_weights: jax.Array, gamma: jax.Array, h: jax.Array) -> jax.Array:
@@ -203,3 +296,28 @@ def mixing_power(suffix: str, k: int, typical: float = 1.0) -> tuple[jax.Array, 
     gamma = exponent(f"gamma{suffix}", typical=typical)
     g = numpyro.sample(f"g{suffix}", dist.Normal(0.0, gamma / k).expand((k,)).to_event(1))
     return gamma, numpyro.deterministic(f"u{suffix}", k * g / gamma)
+
+
+def mixture_coefficients(m: jax.Array, u: jax.Array, gamma: jax.Array, k: int) -> jax.Array:
+    """The paper's ``C_i`` of ``1 / sum_i C_i h_i^gamma_i`` written as ``exp(m) / mixture_term``.
+
+    ``C_i = exp(-m) w_i k^gamma_i`` with ``w = softmax(u)``, shape ``(k,)``.
+    """
+    return jnp.exp(-m + jax.nn.log_softmax(u) + gamma * jnp.log(k))
+
+
+def power_coefficient(log_size: jax.Array, power: jax.Array, reference: float) -> jax.Array:
+    """The paper's ``A`` of ``A / N^alpha`` written as ``exp(a - alpha log(N / N_ref))``.
+
+    ``A = exp(a) N_ref^alpha``: ``log_size`` is ``a``, ``power`` is ``alpha`` and
+    ``reference`` is ``N_ref`` (likewise ``B``, ``beta``, ``D_ref``).
+    """
+    return jnp.exp(log_size + power * jnp.log(reference))
+
+
+def sum_coefficients(u: jax.Array, scale: jax.Array, k: int) -> jax.Array:
+    """The paper's ``C_i`` of ``(sum_i C_i h_i)^gamma`` written with shares ``softmax(u)``.
+
+    ``sum_i C_i h_i = scale * sum_i w_i k h_i``, so ``C_i = k w_i scale``, shape ``(k,)``.
+    """
+    return k * jax.nn.softmax(u) * scale

@@ -1,4 +1,4 @@
-"""Chinchilla law (Hoffmann et al. 2022; Shukor et al. 2025, eq. 2).
+"""Chinchilla law (Hoffmann et al. 2022; Shukor et al. 2025, eq. 2; checked against the text).
 
     L(N, D) = E + A / N^alpha + B / D^beta
 
@@ -7,12 +7,18 @@ The mixture ``h`` is ignored. Centred form (see ``bayesmix.lawkit``):
 ``A = exp(a) * N_ref^alpha`` and ``B = exp(b) * D_ref^beta``. ``E`` is derived from
 the loss at the reference point, ``loss_ref``.
 
-Parameters (5): loss_ref (gives E), a, alpha, b, beta.
+Parameters (5, all identified): a, alpha, b, beta, loss_ref (gives E).
+``natural`` returns ``E, A, alpha, B, beta``.
 """
 
 import jax.numpy as jnp
 
-from bayesmix.lawkit import amplitude, exponent, irreducible_loss
+from bayesmix.lawkit import (
+    amplitude,
+    exponent,
+    power_coefficient,
+    with_irreducible_loss,
+)
 
 NAME = "chinchilla"
 EQUATION = "L = E + A/N^alpha + B/D^beta"
@@ -35,16 +41,15 @@ def sample_params(k, loss_scale):
         "b": amplitude("b", 0.1 * loss_scale),
         "beta": exponent("beta"),
     }
-    params["E"] = irreducible_loss(mean({**params, "E": 0.0}, 0.0, 0.0, None), loss_scale)
-    return params
+    return with_irreducible_loss(params, mean, k, loss_scale)
 
 
 def natural(params, n_ref, d_ref, k):
     """The paper's parameters ``E, A, alpha, B, beta`` from the centred ones."""
     return {
         "E": params["E"],
-        "A": jnp.exp(params["a"] + params["alpha"] * jnp.log(n_ref)),
+        "A": power_coefficient(params["a"], params["alpha"], n_ref),
         "alpha": params["alpha"],
-        "B": jnp.exp(params["b"] + params["beta"] * jnp.log(d_ref)),
+        "B": power_coefficient(params["b"], params["beta"], d_ref),
         "beta": params["beta"],
     }
