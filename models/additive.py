@@ -17,12 +17,12 @@ a, alpha, b, beta, m, u (k), log_e (k) (gives gamma), loss_ref (gives E).
 import jax.numpy as jnp
 
 from bayesmix.lawkit import (
-    amplitude,
-    exponent,
-    mixture_coefficients,
+    mixture_natural,
+    mixture_priors,
     mixture_term,
-    power_coefficient,
-    shares_and_exponents,
+    power_priors,
+    power_term,
+    power_terms_natural,
     with_irreducible_loss,
 )
 
@@ -35,21 +35,17 @@ USES = ("N", "D", "h")
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``log_n``, ``log_d`` shape ``(n,)``, ``h`` shape ``(n, k)``."""
     mixture = mixture_term(params["u"], params["gamma"], h)
-    n_term = jnp.exp(params["a"] - params["alpha"] * log_n)
-    d_term = jnp.exp(params["b"] - params["beta"] * log_d)
+    n_term = power_term(params["a"], params["alpha"], log_n)
+    d_term = power_term(params["b"], params["beta"], log_d)
     return params["E"] + jnp.exp(params["m"]) / mixture + n_term + d_term
 
 
 def sample_params(k, loss_scale):
     """Priors: every reducible term ~ a tenth of the loss at the reference point."""
     params = {
-        "a": amplitude("a", 0.1 * loss_scale),
-        "alpha": exponent("alpha"),
-        "b": amplitude("b", 0.1 * loss_scale),
-        "beta": exponent("beta"),
-        "m": amplitude("m", 0.1 * loss_scale),
+        **power_priors(loss_scale),
+        **mixture_priors(k, loss_scale),
     }
-    params["u"], params["gamma"] = shares_and_exponents(k)
     return with_irreducible_loss(params, mean, k, loss_scale)
 
 
@@ -57,10 +53,6 @@ def natural(params, n_ref, d_ref, k):
     """The paper's parameters from the centred ones."""
     return {
         "E": params["E"],
-        "A": power_coefficient(params["a"], params["alpha"], n_ref),
-        "alpha": params["alpha"],
-        "B": power_coefficient(params["b"], params["beta"], d_ref),
-        "beta": params["beta"],
-        "C": mixture_coefficients(params["m"], params["u"], params["gamma"], k),
-        "gamma": params["gamma"],
+        **power_terms_natural(params, n_ref, d_ref),
+        **mixture_natural(params, k),
     }

@@ -19,10 +19,11 @@ import jax.numpy as jnp
 from bayesmix.lawkit import (
     amplitude,
     exponent,
-    mixture_coefficients,
+    mixture_natural,
+    mixture_priors,
     mixture_term,
     power_coefficient,
-    shares_and_exponents,
+    power_term,
     with_irreducible_loss,
 )
 
@@ -35,7 +36,7 @@ USES = ("D", "h")
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``log_d`` shape ``(n,)``, ``h`` shape ``(n, k)``; ``log_n`` unused."""
     mixture = mixture_term(params["u"], params["gamma"], h)
-    d_term = jnp.exp(params["b"] - params["beta"] * log_d)
+    d_term = power_term(params["b"], params["beta"], log_d)
     return params["E"] + jnp.exp(params["m"]) / mixture + d_term
 
 
@@ -44,9 +45,8 @@ def sample_params(k, loss_scale):
     params = {
         "b": amplitude("b", 0.1 * loss_scale),
         "beta": exponent("beta"),
-        "m": amplitude("m", 0.1 * loss_scale),
+        **mixture_priors(k, loss_scale),
     }
-    params["u"], params["gamma"] = shares_and_exponents(k)
     return with_irreducible_loss(params, mean, k, loss_scale)
 
 
@@ -56,6 +56,5 @@ def natural(params, n_ref, d_ref, k):
         "E": params["E"],
         "B": power_coefficient(params["b"], params["beta"], d_ref),
         "beta": params["beta"],
-        "C": mixture_coefficients(params["m"], params["u"], params["gamma"], k),
-        "gamma": params["gamma"],
+        **mixture_natural(params, k),
     }

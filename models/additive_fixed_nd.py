@@ -17,10 +17,9 @@ loss_ref (gives E). ``natural`` returns ``E, C (k), gamma (k)``.
 import jax.numpy as jnp
 
 from bayesmix.lawkit import (
-    amplitude,
-    mixture_coefficients,
+    mixture_natural,
+    mixture_priors,
     mixture_term,
-    shares_and_exponents,
     with_irreducible_loss,
 )
 
@@ -38,17 +37,12 @@ def mean(params, log_n, log_d, h):
 
 def sample_params(k, loss_scale):
     """Priors: the mixture term ~ a tenth of the loss at the uniform mixture."""
-    params = {
-        "m": amplitude("m", 0.1 * loss_scale),
-    }
-    params["u"], params["gamma"] = shares_and_exponents(k)
-    return with_irreducible_loss(params, mean, k, loss_scale)
+    return with_irreducible_loss(mixture_priors(k, loss_scale), mean, k, loss_scale)
 
 
 def natural(params, n_ref, d_ref, k):
     """The paper's parameters ("Additive, fixed (N, D)") from the centred ones."""
     return {
         "E": params["E"],
-        "C": mixture_coefficients(params["m"], params["u"], params["gamma"], k),
-        "gamma": params["gamma"],
+        **mixture_natural(params, k),
     }

@@ -11,12 +11,10 @@ Parameters (5, all identified): a, alpha, b, beta, loss_ref (gives E).
 ``natural`` returns ``E, A, alpha, B, beta``.
 """
 
-import jax.numpy as jnp
-
 from bayesmix.lawkit import (
-    amplitude,
-    exponent,
-    power_coefficient,
+    power_priors,
+    power_term,
+    power_terms_natural,
     with_irreducible_loss,
 )
 
@@ -28,28 +26,19 @@ USES = ("N", "D")
 
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``log_n``, ``log_d`` shape ``(n,)``, ``h`` unused."""
-    n_term = jnp.exp(params["a"] - params["alpha"] * log_n)
-    d_term = jnp.exp(params["b"] - params["beta"] * log_d)
+    n_term = power_term(params["a"], params["alpha"], log_n)
+    d_term = power_term(params["b"], params["beta"], log_d)
     return params["E"] + n_term + d_term
 
 
 def sample_params(k, loss_scale):
     """Priors: each power term ~ a tenth of the loss at the reference point."""
-    params = {
-        "a": amplitude("a", 0.1 * loss_scale),
-        "alpha": exponent("alpha"),
-        "b": amplitude("b", 0.1 * loss_scale),
-        "beta": exponent("beta"),
-    }
-    return with_irreducible_loss(params, mean, k, loss_scale)
+    return with_irreducible_loss(power_priors(loss_scale), mean, k, loss_scale)
 
 
 def natural(params, n_ref, d_ref, k):
     """The paper's parameters ``E, A, alpha, B, beta`` from the centred ones."""
     return {
         "E": params["E"],
-        "A": power_coefficient(params["a"], params["alpha"], n_ref),
-        "alpha": params["alpha"],
-        "B": power_coefficient(params["b"], params["beta"], d_ref),
-        "beta": params["beta"],
+        **power_terms_natural(params, n_ref, d_ref),
     }

@@ -37,11 +37,13 @@ import jax.numpy as jnp
 
 from bayesmix.lawkit import (
     amplitude,
-    exponent,
     log_mixed_power,
+    mixed_amplitudes,
+    mixed_power_term,
     mixing_power,
-    mixture_coefficients,
+    mixture_natural,
     mixture_term,
+    power_priors,
     shares_and_exponents,
     sum_coefficients,
     with_irreducible_loss,
@@ -64,26 +66,18 @@ def mean(params, log_n, log_d, h):
         log_mixed_power(params["u_alpha"], params["gamma_alpha"], h)
     )
     beta_h = params["beta"] * jnp.exp(log_mixed_power(params["u_beta"], params["gamma_beta"], h))
-    n_term = jnp.exp(
-        params["a"] + log_mixed_power(params["u_A"], params["gamma_A"], h) - alpha_h * log_n
-    )
-    d_term = jnp.exp(
-        params["b"] + log_mixed_power(params["u_B"], params["gamma_B"], h) - beta_h * log_d
-    )
+    n_term = mixed_power_term(params["a"], params["u_A"], params["gamma_A"], h, alpha_h, log_n)
+    d_term = mixed_power_term(params["b"], params["u_B"], params["gamma_B"], h, beta_h, log_d)
     return params["E"] + jnp.exp(params["m"]) / mixture + n_term + d_term
 
 
 def sample_params(k, loss_scale):
     """Priors: every reducible term ~ a tenth of the loss at the reference point."""
     params = {
-        "a": amplitude("a", 0.1 * loss_scale),
-        "alpha": exponent("alpha"),
-        "b": amplitude("b", 0.1 * loss_scale),
-        "beta": exponent("beta"),
+        **power_priors(loss_scale),
         "m": amplitude("m", 0.1 * loss_scale),
+        **mixed_amplitudes(k),
     }
-    params["gamma_A"], params["u_A"] = mixing_power("_A", k)
-    params["gamma_B"], params["u_B"] = mixing_power("_B", k)
     params["gamma_alpha"], params["u_alpha"] = mixing_power("_alpha", k)
     params["gamma_beta"], params["u_beta"] = mixing_power("_beta", k)
     params["u"], params["gamma"] = shares_and_exponents(k)
@@ -97,8 +91,7 @@ def natural(params, n_ref, d_ref, k):
     """
     return {
         "E": params["E"],
-        "C": mixture_coefficients(params["m"], params["u"], params["gamma"], k),
-        "gamma": params["gamma"],
+        **mixture_natural(params, k),
         "CA": sum_coefficients(params["u_A"], jnp.exp(params["a"] / params["gamma_A"]), k),
         "gamma_A": params["gamma_A"],
         "CB": sum_coefficients(params["u_B"], jnp.exp(params["b"] / params["gamma_B"]), k),

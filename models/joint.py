@@ -25,11 +25,11 @@ import jax.numpy as jnp
 
 from bayesmix.lawkit import (
     amplitude,
-    exponent,
-    log_mixed_power,
-    mixing_power,
-    mixture_coefficients,
+    mixed_amplitudes,
+    mixed_power_term,
+    mixture_natural,
     mixture_term,
+    power_priors,
     shares_and_exponents,
     sum_coefficients,
     with_irreducible_loss,
@@ -48,28 +48,20 @@ USES = ("N", "D", "h")
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``log_n``, ``log_d`` shape ``(n,)``, ``h`` shape ``(n, k)``."""
     mixture = mixture_term(params["u"], params["gamma"], h)
-    n_term = jnp.exp(
-        params["a"] + log_mixed_power(params["u_A"], params["gamma_A"], h)
-        - params["alpha"] * log_n
-    )
-    d_term = jnp.exp(
-        params["b"] + log_mixed_power(params["u_B"], params["gamma_B"], h)
-        - params["beta"] * log_d
-    )
+    n_term = mixed_power_term(params["a"], params["u_A"], params["gamma_A"], h,
+                              params["alpha"], log_n)
+    d_term = mixed_power_term(params["b"], params["u_B"], params["gamma_B"], h,
+                              params["beta"], log_d)
     return params["E"] + jnp.exp(params["m"]) / mixture + n_term + d_term
 
 
 def sample_params(k, loss_scale):
     """Priors: every reducible term ~ a tenth of the loss at the reference point."""
     params = {
-        "a": amplitude("a", 0.1 * loss_scale),
-        "alpha": exponent("alpha"),
-        "b": amplitude("b", 0.1 * loss_scale),
-        "beta": exponent("beta"),
+        **power_priors(loss_scale),
         "m": amplitude("m", 0.1 * loss_scale),
+        **mixed_amplitudes(k),
     }
-    params["gamma_A"], params["u_A"] = mixing_power("_A", k)
-    params["gamma_B"], params["u_B"] = mixing_power("_B", k)
     params["u"], params["gamma"] = shares_and_exponents(k)
     return with_irreducible_loss(params, mean, k, loss_scale)
 
@@ -82,8 +74,7 @@ def natural(params, n_ref, d_ref, k):
         "E": params["E"],
         "alpha": params["alpha"],
         "beta": params["beta"],
-        "C": mixture_coefficients(params["m"], params["u"], params["gamma"], k),
-        "gamma": params["gamma"],
+        **mixture_natural(params, k),
         "CA": sum_coefficients(params["u_A"], jnp.exp(log_a), k),
         "gamma_A": params["gamma_A"],
         "CB": sum_coefficients(params["u_B"], jnp.exp(log_b), k),

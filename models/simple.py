@@ -29,10 +29,11 @@ import jax.numpy as jnp
 
 from bayesmix.lawkit import (
     amplitude,
-    exponent,
     log_mixed_power,
     mixing_power,
-    power_coefficient,
+    power_priors,
+    power_term,
+    power_terms_natural,
     sum_coefficients,
     with_irreducible_loss,
 )
@@ -46,18 +47,15 @@ USES = ("N", "D", "h")
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``log_n``, ``log_d`` shape ``(n,)``, ``h`` shape ``(n, k)``."""
     mixture = jnp.exp(params["c"] + log_mixed_power(params["u"], params["gamma"], h))
-    n_term = jnp.exp(params["a"] - params["alpha"] * log_n)
-    d_term = jnp.exp(params["b"] - params["beta"] * log_d)
+    n_term = power_term(params["a"], params["alpha"], log_n)
+    d_term = power_term(params["b"], params["beta"], log_d)
     return params["E"] + 1.0 / mixture + n_term + d_term
 
 
 def sample_params(k, loss_scale):
     """Priors: every reducible term ~ a tenth of the loss at the reference point."""
     params = {
-        "a": amplitude("a", 0.1 * loss_scale),
-        "alpha": exponent("alpha"),
-        "b": amplitude("b", 0.1 * loss_scale),
-        "beta": exponent("beta"),
+        **power_priors(loss_scale),
         "c": amplitude("c", 1.0 / (0.1 * loss_scale)),
     }
     params["gamma"], params["u"] = mixing_power("", k, typical=0.3)
@@ -68,10 +66,7 @@ def natural(params, n_ref, d_ref, k):
     """The paper's parameters of eq. 9 from the centred ones."""
     return {
         "E": params["E"],
-        "A": power_coefficient(params["a"], params["alpha"], n_ref),
-        "alpha": params["alpha"],
-        "B": power_coefficient(params["b"], params["beta"], d_ref),
-        "beta": params["beta"],
+        **power_terms_natural(params, n_ref, d_ref),
         "C": sum_coefficients(params["u"], jnp.exp(params["c"] / params["gamma"]), k),
         "gamma": -params["gamma"],
     }

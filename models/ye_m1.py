@@ -19,7 +19,7 @@ Parameters (2k + 1, all identified): loss_ref (gives E), a (k), gamma (k).
 
 import jax.numpy as jnp
 
-from bayesmix.lawkit import amplitude, slopes, with_irreducible_loss
+from bayesmix.lawkit import amplitude_and_slopes, with_irreducible_loss
 
 NAME = "ye_m1"
 EQUATION = "L = E + sum_i C_i exp(gamma_i h_i)"
@@ -36,10 +36,7 @@ def mean(params, log_n, log_d, h):
 
 def sample_params(k, loss_scale):
     """Priors: the k terms together ~ a tenth of the loss at the uniform mixture."""
-    params = {
-        "a": amplitude("a", 0.1 * loss_scale / k, (k,)),
-        "gamma": slopes("gamma", k),
-    }
+    params = amplitude_and_slopes(k, loss_scale, per_domain=True)
     return with_irreducible_loss(params, mean, k, loss_scale)
 
 

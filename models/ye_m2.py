@@ -19,7 +19,7 @@ Parameters (k + 2, all identified): loss_ref (gives E), a, gamma (k).
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
-from bayesmix.lawkit import amplitude, slopes, with_irreducible_loss
+from bayesmix.lawkit import amplitude_and_slopes, with_irreducible_loss
 
 NAME = "ye_m2"
 EQUATION = "L = E + C sum_i exp(gamma_i h_i)"
@@ -39,10 +39,7 @@ def mean(params, log_n, log_d, h):
 
 def sample_params(k, loss_scale):
     """Priors: the reducible term ~ a tenth of the loss at the uniform mixture."""
-    params = {
-        "a": amplitude("a", 0.1 * loss_scale),
-        "gamma": slopes("gamma", k),
-    }
+    params = amplitude_and_slopes(k, loss_scale)
     return with_irreducible_loss(params, mean, k, loss_scale)
 
 

@@ -20,7 +20,7 @@ Parameters (k + 2 sampled, k + 1 identified): loss_ref (gives E), a, gamma (k).
 
 import jax.numpy as jnp
 
-from bayesmix.lawkit import amplitude, centred_linear, slopes, with_irreducible_loss
+from bayesmix.lawkit import amplitude_and_slopes, centred_linear, with_irreducible_loss
 
 NAME = "ye_m4"
 EQUATION = "L = E + C exp(sum_i gamma_i h_i)"
@@ -35,10 +35,7 @@ def mean(params, log_n, log_d, h):
 
 def sample_params(k, loss_scale):
     """Priors: the reducible term ~ a tenth of the loss at the uniform mixture."""
-    params = {
-        "a": amplitude("a", 0.1 * loss_scale),
-        "gamma": slopes("gamma", k),
-    }
+    params = amplitude_and_slopes(k, loss_scale)
     return with_irreducible_loss(params, mean, k, loss_scale)
 
 
