@@ -237,14 +237,15 @@ def with_irreducible_loss(
     mean: Callable[..., jax.Array],
     k: int,
     loss_scale: float,
+    *,
+    run_axis: bool = True,
 ) -> dict[str, Any]:
     """``params`` with ``E`` added: sampled through the loss at the reference point.
 
-    Evaluates the law's own ``mean`` with ``E = 0`` at the reference point, given as
-    one run without a run axis (``log_n = log_d = 0.0`` and ``h`` the uniform mixture
-    of shape ``(k,)``; a law written with ``axis=-1`` reductions takes it as it is),
-    and passes that reducible part, reshaped to a scalar, to :func:`irreducible_loss`.
-    Call it last in ``sample_params``, once every other parameter is sampled.
+    Evaluates the law's own ``mean`` with ``E = 0`` at the reference point
+    (``log_n = log_d = 0.0`` and the uniform mixture ``h``, as one run of shape
+    ``(1, k)``) and passes that reducible part to :func:`irreducible_loss`. Call it
+    last in ``sample_params``, once every other parameter is sampled.
 
     Parameters
     ----------
@@ -256,14 +257,22 @@ def with_irreducible_loss(
         Number of domains the law sees.
     loss_scale : float
         Typical observed loss (the median of the training losses).
+    run_axis : bool
+        False: pass ``h`` of shape ``(k,)`` instead (no run axis; for a law written
+        with ``axis=-1`` reductions it is the same value). The additive laws use it:
+        it is how they were written before this helper, and the traced arithmetic of
+        their priors (hence the fits' numbers) stays bit-identical.
 
     Returns
     -------
     dict
         A new dict: ``params`` and, last, ``E``.
     """
-    reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k))
-    return {**params, "E": irreducible_loss(jnp.reshape(reducible, ()), loss_scale)}
+    if run_axis:
+        reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k)[None, :])[0]
+    else:
+        reducible = jnp.reshape(mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k)), ())
+    return {**params, "E": irreducible_loss(reducible, loss_scale)}
 
 
 def log_mixed_power(log_weights: jax.Array, gamma: jax.Array, h: jax.Array) -> jax.Array:

@@ -46,7 +46,7 @@ def sample_params(k, loss_scale):
         **power_priors(loss_scale),
         **mixture_priors(k, loss_scale),
     }
-    return with_irreducible_loss(params, mean, k, loss_scale)
+    return with_irreducible_loss(params, mean, k, loss_scale, run_axis=False)
 
 
 def natural(params, n_ref, d_ref, k):

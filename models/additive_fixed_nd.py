@@ -37,7 +37,7 @@ def mean(params, log_n, log_d, h):
 
 def sample_params(k, loss_scale):
     """Priors: the mixture term ~ a tenth of the loss at the uniform mixture."""
-    return with_irreducible_loss(mixture_priors(k, loss_scale), mean, k, loss_scale)
+    return with_irreducible_loss(mixture_priors(k, loss_scale), mean, k, loss_scale, run_axis=False)
 
 
 def natural(params, n_ref, d_ref, k):

@@ -33,7 +33,7 @@ def mean(params, log_n, log_d, h):
 
 def sample_params(k, loss_scale):
     """Priors: each power term ~ a tenth of the loss at the reference point."""
-    return with_irreducible_loss(power_priors(loss_scale), mean, k, loss_scale)
+    return with_irreducible_loss(power_priors(loss_scale), mean, k, loss_scale, run_axis=False)
 
 
 def natural(params, n_ref, d_ref, k):

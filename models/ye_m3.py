@@ -2,8 +2,9 @@
 
     L(h) = E + C exp(prod_i gamma_i h_i)
 
-For runs at one ``N`` and ``D``. The paper reports trouble fitting it (Table 13's
-M3 errors are 10-50 times the others'), as do Ye et al.
+For runs at one ``N`` and ``D``. The paper reports trouble fitting it (its Table 13
+errors for M3 are an order of magnitude above the other laws'), and that Ye et al.
+also found it underperforms.
 
 What the runs can see: the ``gamma_i`` enter only through their product, so of the
 published ``k + 2`` parameters three are identified: ``E``, ``C`` and

@@ -39,6 +39,14 @@ N_PARAMS_7 = {
     "ye_m1": 2 * 7 + 1, "ye_m2": 7 + 2, "ye_m3": 3, "ye_m4": 7 + 2,
 }
 
+# The paper's own parameter counts at k = 7 (eqs. 2, 4, 5, 9-11 and appendix B: additive
+# 5 + 2k, joint 5 + 4k, full 5 + 6k, simple k + 6, Ye M1 1 + 2k, M2-M4 k + 2, BiMix 5).
+PAPER_PARAMS_7 = {
+    "additive": 19, "additive_fixed_n": 17, "additive_fixed_nd": 15, "bimix": 5,
+    "chinchilla": 5, "full": 47, "joint": 33, "simple": 13, "ye_m1": 15, "ye_m2": 9,
+    "ye_m3": 9, "ye_m4": 9,
+}
+
 
 def _published(name, p, N, D, h, wrong=False):
     """The paper's equation for law ``name`` in its own parameters ``p``.
@@ -265,10 +273,13 @@ def test_laws_json_reports_counts_and_published_equations(capsys):
     for name, row in rows.items():
         law = load_law(name)
         assert row["n_params"] == N_PARAMS_7[name] and row["k"] == 7
+        assert row["n_paper_params"] == PAPER_PARAMS_7[name]
         assert sum(int(np.prod(s)) for s in row["sites"].values()) == row["n_params"]
         assert row["equation"] == law.equation and row["reference"] == law.reference
         assert row["natural"] == list(_natural(law, _prior_params(law, 0, 7), 7))
     assert rows["additive"]["parameters"] == "6 + 2k"
+    assert rows["additive"]["paper_parameters"] == "5 + 2k"
+    assert rows["joint"]["paper_parameters"] == "5 + 4k"
     assert rows["ye_m1"]["equation"] == "L = E + sum_i C_i exp(gamma_i h_i)"
     assert rows["ye_m3"]["equation"] == "L = E + C exp(prod_i gamma_i h_i)"
     assert rows["bimix"]["domains"] == "target" and rows["ye_m2"]["uses"] == ["h"]
