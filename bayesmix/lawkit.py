@@ -13,9 +13,41 @@ mixture, ``k * h_i``. A power term ``A / N^alpha`` is written
 ``exp(a - alpha * log_n)`` with ``a = log(A / N_ref^alpha)``, which is the size of
 the term at the reference point. This keeps amplitudes and exponents nearly
 uncorrelated in the posterior.
+
+Zero weights
+------------
+Every block here gives a finite value and finite gradients at ``h_i = 0`` (RegMix
+has many): :func:`power_of_weights` is exactly 0 there, :func:`log_mixed_power` and
+:func:`centred_linear` are smooth in ``h``.
+
+The blocks, and the laws that use them
+--------------------------------------
+- :func:`mixture_term`, ``sum_i w_i (k h_i)^gamma_i`` with shares and exponents
+  from :func:`shares_and_exponents`: the data term ``1 / sum_i C_i h_i^gamma_i`` of
+  the additive, additive_fixed_n, additive_fixed_nd, joint and full laws.
+  :func:`mixture_priors` samples its ``m`` (size), shares and exponents together
+  where a law samples nothing in between (the additive laws), and
+  :func:`mixture_natural` maps them back.
+- :func:`log_mixed_power` with :func:`mixing_power`, the centred
+  ``(sum_i C_i h_i)^gamma``: ``A^h``, ``B^h`` of the joint and full laws (as
+  :func:`mixed_power_term` with :func:`mixed_amplitudes`), the full law's
+  ``alpha^h``, ``beta^h`` and the simple law's mixture term.
+- :func:`with_irreducible_loss` (and :func:`irreducible_loss` under it): ``E`` from
+  the loss at the reference point, in every law with an additive ``E``.
+- :func:`centred_linear`, ``sum_i t_i (h_i - 1/k)``: Ye et al.'s M4.
+- :func:`power_term` with :func:`power_priors` (and :func:`power_terms_natural` for
+  the map back): ``A / N^alpha + B / D^beta`` of the chinchilla, additive, joint,
+  simple laws (and ``B / D^beta`` of additive_fixed_n, the full law's amplitudes).
+- :func:`amplitude_and_slopes`: the priors of Ye et al.'s M1, M2 and M4.
+- :func:`amplitude`, :func:`exponent`, :func:`slopes`: the scalar priors.
+- :func:`mixture_coefficients`, :func:`power_coefficient`, :func:`sum_coefficients`:
+  the maps back to the paper's parameters that the laws' ``natural`` functions share.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -27,15 +59,29 @@ _EXPONENT_SD = 0.75
 
 __all__ = [
     "amplitude",
+    "amplitude_and_slopes",
+    "centred_linear",
+    "mixture_coefficients",
+    "mixture_natural",
+    "mixture_priors",
+    "power_coefficient",
+    "power_priors",
+    "power_term",
+    "power_terms_natural",
+    "sum_coefficients",
     "exponent",
     "irreducible_loss",
     "log_mixed_power",
     "mixing_logits",
+    "mixed_amplitudes",
+    "mixed_power_term",
     "mixing_power",
+    "mixture_term",
     "power_of_weights",
     "shares_and_exponents",
     "slopes",
     "uniform_weights",
+    "with_irreducible_loss",
 ]
 
 
@@ -58,6 +104,78 @@ def power_of_weights(h: jax.Array, gamma: jax.Array) -> jax.Array:
     positive = h > 0
     safe = jnp.where(positive, h * k, 1.0)
     return jnp.where(positive, jnp.exp(gamma * jnp.log(safe)), 0.0)
+
+
+def mixture_term(u: jax.Array, gamma: jax.Array, h: jax.Array) -> jax.Array:
+    """``sum_i w_i (k h_i)^gamma_i`` with ``w = softmax(u)``, shape ``(...,)``.
+
+    The centred form of ``sum_i C_i h_i^gamma_i`` (``C_i = c w_i k^gamma_i`` for any
+    scale ``c``): it is 1 at the uniform mixture. Exactly 0 terms where ``h_i = 0``
+    (:func:`power_of_weights`), so it is finite while one weight is positive.
+
+    Parameters
+    ----------
+    u : Array, shape ``(k,)``
+        Logits of the shares.
+    gamma : Array, shape ``(k,)``
+        Positive exponents.
+    h : Array, shape ``(..., k)``
+        Domain weights.
+    """
+    shares = jax.nn.softmax(u)
+    return jnp.sum(shares * power_of_weights(h, gamma), axis=-1)
+
+
+def centred_linear(t: jax.Array, h: jax.Array) -> jax.Array:
+    """``sum_i t_i (h_i - 1/k)``, shape ``(...,)``: 0 at the uniform mixture.
+
+    On the simplex it equals ``sum_i t_i h_i - mean(t)``, so a common shift of ``t``
+    leaves it unchanged.
+    """
+    return jnp.sum(t * (h - 1.0 / h.shape[-1]), axis=-1)
+
+
+def power_term(log_size: jax.Array, power: jax.Array, log_x: jax.Array) -> jax.Array:
+    """``exp(a - alpha * log_x)``: the centred ``A / N^alpha`` (``log_x = log(N / N_ref)``)."""
+    return jnp.exp(log_size - power * log_x)
+
+
+def power_priors(loss_scale: float) -> dict[str, jax.Array]:
+    """Priors of ``A / N^alpha + B / D^beta``: sites ``a, alpha, b, beta``, in that order.
+
+    Each term at the reference point ~ a tenth of the loss (:func:`amplitude`), each
+    exponent ``LogNormal(log 0.3, 0.75)`` (:func:`exponent`).
+    """
+    return {
+        "a": amplitude("a", 0.1 * loss_scale),
+        "alpha": exponent("alpha"),
+        "b": amplitude("b", 0.1 * loss_scale),
+        "beta": exponent("beta"),
+    }
+
+
+def power_terms_natural(params: dict[str, Any], n_ref: float, d_ref: float) -> dict[str, Any]:
+    """The paper's ``A, alpha, B, beta`` from ``a, alpha, b, beta`` (:func:`power_coefficient`)."""
+    return {
+        "A": power_coefficient(params["a"], params["alpha"], n_ref),
+        "alpha": params["alpha"],
+        "B": power_coefficient(params["b"], params["beta"], d_ref),
+        "beta": params["beta"],
+    }
+
+
+def amplitude_and_slopes(k: int, loss_scale: float, per_domain: bool = False) -> dict[str, Any]:
+    """Priors of an exponential law of the weights: sites ``a`` then ``gamma``.
+
+    ``a`` is the log of the reducible term at the uniform mixture, ~ a tenth of the
+    loss (:func:`amplitude`; with ``per_domain``, ``k`` terms of a ``k``-th of that);
+    ``gamma ~ Normal(0, 3)`` per domain (:func:`slopes`).
+    """
+    if per_domain:
+        a = amplitude("a", 0.1 * loss_scale / k, (k,))
+    else:
+        a = amplitude("a", 0.1 * loss_scale)
+    return {"a": a, "gamma": slopes("gamma", k)}
 
 
 def amplitude(name: str, term_scale: float, shape: tuple[int, ...] = ()) -> jax.Array:
@@ -112,6 +230,49 @@ def irreducible_loss(reducible_at_reference: jax.Array, loss_scale: float) -> ja
     soft = eps * jax.nn.softplus(e / eps)
     numpyro.factor("E_prior", dist.Gamma(2.0, 4.0 / loss_scale).log_prob(soft))
     return e
+
+
+def with_irreducible_loss(
+    params: dict[str, Any],
+    mean: Callable[..., jax.Array],
+    k: int,
+    loss_scale: float,
+    *,
+    run_axis: bool = True,
+) -> dict[str, Any]:
+    """``params`` with ``E`` added: sampled through the loss at the reference point.
+
+    Evaluates the law's own ``mean`` with ``E = 0`` at the reference point
+    (``log_n = log_d = 0.0`` and the uniform mixture ``h``, as one run of shape
+    ``(1, k)``) and passes that reducible part to :func:`irreducible_loss`. Call it
+    last in ``sample_params``, once every other parameter is sampled.
+
+    Parameters
+    ----------
+    params : dict
+        Every parameter of the law but ``E``.
+    mean : callable
+        The law's ``mean(params, log_n, log_d, h)``.
+    k : int
+        Number of domains the law sees.
+    loss_scale : float
+        Typical observed loss (the median of the training losses).
+    run_axis : bool
+        False: pass ``h`` of shape ``(k,)`` instead (no run axis; for a law written
+        with ``axis=-1`` reductions it is the same value). The additive laws use it:
+        it is how they were written before this helper, and the traced arithmetic of
+        their priors (hence the fits' numbers) stays bit-identical.
+
+    Returns
+    -------
+    dict
+        A new dict: ``params`` and, last, ``E``.
+    """
+    if run_axis:
+        reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k)[None, :])[0]
+    else:
+        reducible = jnp.reshape(mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k)), ())
+    return {**params, "E": irreducible_loss(reducible, loss_scale)}
 
 
 def log_mixed_power(log_weights: jax.Array, gamma: jax.Array, h: jax.Array) -> jax.Array:
@@ -203,3 +364,70 @@ def mixing_power(suffix: str, k: int, typical: float = 1.0) -> tuple[jax.Array, 
     gamma = exponent(f"gamma{suffix}", typical=typical)
     g = numpyro.sample(f"g{suffix}", dist.Normal(0.0, gamma / k).expand((k,)).to_event(1))
     return gamma, numpyro.deterministic(f"u{suffix}", k * g / gamma)
+
+
+def mixture_coefficients(m: jax.Array, u: jax.Array, gamma: jax.Array, k: int) -> jax.Array:
+    """The paper's ``C_i`` of ``1 / sum_i C_i h_i^gamma_i`` written as ``exp(m) / mixture_term``.
+
+    ``C_i = exp(-m) w_i k^gamma_i`` with ``w = softmax(u)``, shape ``(k,)``.
+    """
+    return jnp.exp(-m + jax.nn.log_softmax(u) + gamma * jnp.log(k))
+
+
+def power_coefficient(log_size: jax.Array, power: jax.Array, reference: float) -> jax.Array:
+    """The paper's ``A`` of ``A / N^alpha`` written as ``exp(a - alpha log(N / N_ref))``.
+
+    ``A = exp(a) N_ref^alpha``: ``log_size`` is ``a``, ``power`` is ``alpha`` and
+    ``reference`` is ``N_ref`` (likewise ``B``, ``beta``, ``D_ref``).
+    """
+    return jnp.exp(log_size + power * jnp.log(reference))
+
+
+def sum_coefficients(u: jax.Array, scale: jax.Array, k: int) -> jax.Array:
+    """The paper's ``C_i`` of ``(sum_i C_i h_i)^gamma`` written with shares ``softmax(u)``.
+
+    ``sum_i C_i h_i = scale * sum_i w_i k h_i``, so ``C_i = k w_i scale``, shape ``(k,)``.
+    """
+    return k * jax.nn.softmax(u) * scale
+
+
+def mixture_priors(k: int, loss_scale: float) -> dict[str, jax.Array]:
+    """Priors of ``exp(m) / mixture_term(u, gamma, h)``: sites ``m``, ``u``, ``log_e``.
+
+    ``m``: the term at the uniform mixture ~ a tenth of the loss (:func:`amplitude`);
+    then :func:`shares_and_exponents`. Returns ``m``, ``u`` and ``gamma``.
+    """
+    params = {"m": amplitude("m", 0.1 * loss_scale)}
+    params["u"], params["gamma"] = shares_and_exponents(k)
+    return params
+
+
+def mixture_natural(params: dict[str, Any], k: int) -> dict[str, Any]:
+    """The paper's ``C_i``, ``gamma_i`` of ``1 / sum_i C_i h_i^gamma_i`` (keys ``C``, ``gamma``)."""
+    return {
+        "C": mixture_coefficients(params["m"], params["u"], params["gamma"], k),
+        "gamma": params["gamma"],
+    }
+
+
+def mixed_power_term(
+    log_size: jax.Array, u: jax.Array, gamma: jax.Array, h: jax.Array,
+    power: jax.Array, log_x: jax.Array,
+) -> jax.Array:
+    """``exp(a + gamma log(sum_i w_i k h_i) - alpha log_x)``: the centred ``A^h / N^alpha``.
+
+    ``A^h = (sum_i C^A_i h_i)^gamma^A`` as :func:`log_mixed_power`; ``power`` may depend
+    on ``h`` (shape ``(...,)``, the full law) or not (the joint law).
+    """
+    return jnp.exp(log_size + log_mixed_power(u, gamma, h) - power * log_x)
+
+
+def mixed_amplitudes(k: int) -> dict[str, jax.Array]:
+    """Priors of ``A^h`` and ``B^h``: :func:`mixing_power` with suffixes ``_A`` then ``_B``.
+
+    Returns ``gamma_A``, ``u_A``, ``gamma_B``, ``u_B``.
+    """
+    params = {}
+    params["gamma_A"], params["u_A"] = mixing_power("_A", k)
+    params["gamma_B"], params["u_B"] = mixing_power("_B", k)
+    return params

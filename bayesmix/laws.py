@@ -17,8 +17,22 @@ A law is a Python file (the built-in ones live in ``models/``, installed as
     ``vmap``-able.
 
 and optionally ``REFERENCE`` (str), ``USES`` (the inputs the law reads, a subset of
-``("N", "D", "h")``; default all three) and ``DOMAINS`` (``"all"``, the default, or
-``"target"``: the law sees only the weight of the domain named like the target).
+``("N", "D", "h")``; default all three), ``DOMAINS`` (``"all"``, the default, or
+``"target"``: the law sees only the weight of the domain named like the target) and
+
+``natural(params, n_ref, d_ref, k) -> dict``
+    The map from the parameters ``mean`` reads (centred on the reference point) to the
+    paper's own parameters (``A``, ``C_i``, ...), for reports and for checking a law
+    against its published equation. ``params`` is what ``sample_params`` returns (one
+    draw, or arrays with leading draw axes where the law's formulas broadcast);
+    ``n_ref``, ``d_ref`` are the reference scales (model parameters, tokens) and
+    ``k`` the number of domains the law sees. Returns a dict of name -> array. A law
+    whose exponents depend on ``h`` may state in its docstring that ``N`` and ``D``
+    are in units of ``n_ref`` and ``d_ref``. Every built-in law defines it.
+
+A law must give a finite loss with finite gradients when some ``h_i = 0`` (while
+one weight is positive); ``bayesmix.lawkit``'s blocks do. The one exception is a law
+whose published form is infinite there (BiMix at ``h_i = 0``).
 
 Everything else in bayesmix (the Bayesian fit, the Huber baseline, prediction, mirror
 descent) takes a :class:`Law` and calls these two functions: no formula is written
@@ -75,6 +89,11 @@ class Law:
         True when the law sees only the weight of the target's own domain.
     path : Path
         The file the law came from.
+    module : module
+        The imported law file.
+    natural : callable or None
+        ``natural(params, n_ref, d_ref, k) -> dict``: the paper's parameters from the
+        centred ones (see the module docstring); None when the file defines none.
     """
 
     name: str
@@ -86,6 +105,7 @@ class Law:
     target_domain_only: bool
     path: Path
     module: ModuleType
+    natural: Callable[..., dict[str, Any]] | None = None
 
     def site_shapes(self, k: int, loss_scale: float = 1.0) -> dict[str, tuple[int, ...]]:
         """Shapes of the sampled (free) parameters for ``k`` domains, in model order."""
@@ -187,6 +207,9 @@ def load_law(name_or_path: str | Path) -> Law:
     domains = getattr(module, "DOMAINS", "all")
     if domains not in ("all", "target"):
         raise BayesmixError(f"law file {path}: DOMAINS must be 'all' or 'target'")
+    natural = getattr(module, "natural", None)
+    if natural is not None and not callable(natural):
+        raise BayesmixError(f"law file {path}: natural must be a function")
     return Law(
         name=str(module.NAME),
         equation=str(module.EQUATION),
@@ -197,4 +220,5 @@ def load_law(name_or_path: str | Path) -> Law:
         target_domain_only=domains == "target",
         path=path,
         module=module,
+        natural=natural,
     )

@@ -1,4 +1,4 @@
-"""Additive law (Shukor et al. 2025, eq. 4).
+"""Additive law (Shukor et al. 2025, eq. 4; checked against the text).
 
     L(N, D, h) = E + 1 / sum_i C_i h_i^gamma_i + A / N^alpha + B / D^beta
 
@@ -9,20 +9,21 @@ uniform mixture and ``C_i = exp(-m) w_i k^gamma_i``; ``A = exp(a) N_ref^alpha``;
 ``(N_ref, D_ref, h = 1/k)``. The exponents are sampled through the elasticities
 ``log_e = log(w gamma)`` (``lawkit.shares_and_exponents`` says why).
 
-Parameters (6 + 2k sampled, 5 + 2k identified): loss_ref (gives E), a, alpha, b,
-beta, m, u (k), log_e (k) (gives gamma).
+Parameters (6 + 2k sampled, 5 + 2k identified: the shares' common shift is unseen):
+a, alpha, b, beta, m, u (k), log_e (k) (gives gamma), loss_ref (gives E).
+``natural`` returns ``E, A, alpha, B, beta, C (k), gamma (k)``.
 """
 
-import jax
 import jax.numpy as jnp
 
 from bayesmix.lawkit import (
-    amplitude,
-    exponent,
-    irreducible_loss,
-    power_of_weights,
-    shares_and_exponents,
-    uniform_weights,
+    mixture_natural,
+    mixture_priors,
+    mixture_term,
+    power_priors,
+    power_term,
+    power_terms_natural,
+    with_irreducible_loss,
 )
 
 NAME = "additive"
@@ -33,37 +34,25 @@ USES = ("N", "D", "h")
 
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``log_n``, ``log_d`` shape ``(n,)``, ``h`` shape ``(n, k)``."""
-    shares = jax.nn.softmax(params["u"])
-    mixture = jnp.sum(shares * power_of_weights(h, params["gamma"]), axis=-1)
-    n_term = jnp.exp(params["a"] - params["alpha"] * log_n)
-    d_term = jnp.exp(params["b"] - params["beta"] * log_d)
+    mixture = mixture_term(params["u"], params["gamma"], h)
+    n_term = power_term(params["a"], params["alpha"], log_n)
+    d_term = power_term(params["b"], params["beta"], log_d)
     return params["E"] + jnp.exp(params["m"]) / mixture + n_term + d_term
 
 
 def sample_params(k, loss_scale):
     """Priors: every reducible term ~ a tenth of the loss at the reference point."""
     params = {
-        "a": amplitude("a", 0.1 * loss_scale),
-        "alpha": exponent("alpha"),
-        "b": amplitude("b", 0.1 * loss_scale),
-        "beta": exponent("beta"),
-        "m": amplitude("m", 0.1 * loss_scale),
+        **power_priors(loss_scale),
+        **mixture_priors(k, loss_scale),
     }
-    params["u"], params["gamma"] = shares_and_exponents(k)
-    reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k))
-    params["E"] = irreducible_loss(reducible, loss_scale)
-    return params
+    return with_irreducible_loss(params, mean, k, loss_scale, run_axis=False)
 
 
 def natural(params, n_ref, d_ref, k):
     """The paper's parameters from the centred ones."""
     return {
         "E": params["E"],
-        "A": jnp.exp(params["a"] + params["alpha"] * jnp.log(n_ref)),
-        "alpha": params["alpha"],
-        "B": jnp.exp(params["b"] + params["beta"] * jnp.log(d_ref)),
-        "beta": params["beta"],
-        "C": jnp.exp(-params["m"] + jax.nn.log_softmax(params["u"])
-                     + params["gamma"] * jnp.log(k)),
-        "gamma": params["gamma"],
+        **power_terms_natural(params, n_ref, d_ref),
+        **mixture_natural(params, k),
     }

@@ -1,4 +1,4 @@
-"""Additive law at fixed model size (Shukor et al. 2025, appendix B.2).
+"""Additive law at fixed model size (Shukor et al. 2025, appendix B.2; checked against the text).
 
     L(D, h) = E + 1 / sum_i C_i h_i^gamma_i + B / D^beta
 
@@ -8,20 +8,23 @@ exp(-m) w_i k^gamma_i``; the exponents are sampled through the elasticities
 ``log_e = log(w gamma)``, see ``lawkit.shares_and_exponents``),
 ``B / D^beta = exp(b - beta * log(D / D_ref))``.
 
-Parameters (4 + 2k sampled, 3 + 2k identified): loss_ref (gives E), b, beta, m,
-u (k), log_e (k) (gives gamma).
+``B = exp(b) D_ref^beta``.
+
+Parameters (4 + 2k sampled, 3 + 2k identified): b, beta, m, u (k), log_e (k)
+(gives gamma), loss_ref (gives E). ``natural`` returns ``E, B, beta, C (k), gamma (k)``.
 """
 
-import jax
 import jax.numpy as jnp
 
 from bayesmix.lawkit import (
     amplitude,
     exponent,
-    irreducible_loss,
-    power_of_weights,
-    shares_and_exponents,
-    uniform_weights,
+    mixture_natural,
+    mixture_priors,
+    mixture_term,
+    power_coefficient,
+    power_term,
+    with_irreducible_loss,
 )
 
 NAME = "additive_fixed_n"
@@ -32,9 +35,8 @@ USES = ("D", "h")
 
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``log_d`` shape ``(n,)``, ``h`` shape ``(n, k)``; ``log_n`` unused."""
-    shares = jax.nn.softmax(params["u"])
-    mixture = jnp.sum(shares * power_of_weights(h, params["gamma"]), axis=-1)
-    d_term = jnp.exp(params["b"] - params["beta"] * log_d)
+    mixture = mixture_term(params["u"], params["gamma"], h)
+    d_term = power_term(params["b"], params["beta"], log_d)
     return params["E"] + jnp.exp(params["m"]) / mixture + d_term
 
 
@@ -43,9 +45,16 @@ def sample_params(k, loss_scale):
     params = {
         "b": amplitude("b", 0.1 * loss_scale),
         "beta": exponent("beta"),
-        "m": amplitude("m", 0.1 * loss_scale),
+        **mixture_priors(k, loss_scale),
     }
-    params["u"], params["gamma"] = shares_and_exponents(k)
-    reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k))
-    params["E"] = irreducible_loss(reducible, loss_scale)
-    return params
+    return with_irreducible_loss(params, mean, k, loss_scale, run_axis=False)
+
+
+def natural(params, n_ref, d_ref, k):
+    """The paper's parameters ("Additive, fixed N") from the centred ones."""
+    return {
+        "E": params["E"],
+        "B": power_coefficient(params["b"], params["beta"], d_ref),
+        "beta": params["beta"],
+        **mixture_natural(params, k),
+    }

@@ -1,17 +1,26 @@
-"""BiMix (Ge et al. 2024; Shukor et al. 2025, appendix B.2).
+"""BiMix (Ge et al. 2024; Shukor et al. 2025, appendix B.2, "Ge 24"; checked against the text).
 
-    L_i(D, h) = A_i / h_i^alpha_i * (B_i / D^beta_i + C_i)
+    L_i(h, D) = (B / D^beta + E) * C / h_i^gamma
 
 The loss on domain ``i`` depends only on that domain's own weight ``h_i``, so the
 target must be a training domain; bayesmix passes this law only the target's weight
-(``DOMAINS = "target"``, so ``h`` has shape ``(n, 1)``). ``h_i = 0`` gives an infinite
-loss. ``A_i`` and ``C_i`` enter only as their product, so the centred form is
+(``DOMAINS = "target"``, so ``h`` has shape ``(n, 1)``).
 
-    L = exp(a - alpha * log h) * (1 + exp(b - beta * log(D / D_ref)))
+Centred form: ``C`` multiplies both ``B`` and ``E``, so only ``C E`` and ``B / E``
+are identified (four of the five published parameters)::
 
-with ``exp(a) = A_i C_i`` and ``exp(b) = B_i / (C_i D_ref^beta)``.
+    L = exp(a - alpha * log h_i) * (1 + exp(b - beta * log(D / D_ref)))
 
-Parameters (4): a, alpha, b, beta.
+with ``alpha = gamma`` (the site keeps the name it had before this file was checked
+against the paper), ``exp(a) = C E`` (the loss at ``h_i = 1`` and ``D -> inf``) and
+``exp(b) = B / (E D_ref^beta)``. ``natural`` returns the published parameters with
+``C = 1``: ``E = exp(a)``, ``B = exp(a + b) D_ref^beta``.
+
+Zero weights: the published law gives an infinite loss at ``h_i = 0`` (for
+``gamma > 0``), and so does this file; runs where the target's own weight is 0
+cannot be fitted by this law (the only built-in law with that limit).
+
+Parameters (4, all identified): a, alpha (the paper's gamma), b, beta.
 """
 
 import jax.numpy as jnp
@@ -19,8 +28,8 @@ import jax.numpy as jnp
 from bayesmix.lawkit import amplitude, exponent
 
 NAME = "bimix"
-EQUATION = "L_i = A_i/h_i^alpha_i * (B_i/D^beta_i + C_i)"
-REFERENCE = "Ge et al. 2024 (BiMix); Shukor et al. 2025, appendix B.2"
+EQUATION = "L_i = (B/D^beta + E) * C/h_i^gamma"
+REFERENCE = "Ge et al. 2024 (BiMix); Shukor et al. 2025, appendix B.2 (Ge 24)"
 USES = ("D", "h")
 DOMAINS = "target"
 
@@ -39,4 +48,15 @@ def sample_params(k, loss_scale):
         "alpha": exponent("alpha", typical=0.1),
         "b": amplitude("b", 0.1),
         "beta": exponent("beta"),
+    }
+
+
+def natural(params, n_ref, d_ref, k):
+    """The paper's ``B, beta, E, C, gamma`` with ``C = 1`` (only ``C E``, ``C B`` are seen)."""
+    return {
+        "B": jnp.exp(params["a"] + params["b"] + params["beta"] * jnp.log(d_ref)),
+        "beta": params["beta"],
+        "E": jnp.exp(params["a"]),
+        "C": jnp.ones_like(params["a"]),
+        "gamma": params["alpha"],
     }

@@ -1,4 +1,4 @@
-"""Chinchilla law (Hoffmann et al. 2022; Shukor et al. 2025, eq. 2).
+"""Chinchilla law (Hoffmann et al. 2022; Shukor et al. 2025, eq. 2; checked against the text).
 
     L(N, D) = E + A / N^alpha + B / D^beta
 
@@ -7,12 +7,16 @@ The mixture ``h`` is ignored. Centred form (see ``bayesmix.lawkit``):
 ``A = exp(a) * N_ref^alpha`` and ``B = exp(b) * D_ref^beta``. ``E`` is derived from
 the loss at the reference point, ``loss_ref``.
 
-Parameters (5): loss_ref (gives E), a, alpha, b, beta.
+Parameters (5, all identified): a, alpha, b, beta, loss_ref (gives E).
+``natural`` returns ``E, A, alpha, B, beta``.
 """
 
-import jax.numpy as jnp
-
-from bayesmix.lawkit import amplitude, exponent, irreducible_loss
+from bayesmix.lawkit import (
+    power_priors,
+    power_term,
+    power_terms_natural,
+    with_irreducible_loss,
+)
 
 NAME = "chinchilla"
 EQUATION = "L = E + A/N^alpha + B/D^beta"
@@ -22,29 +26,19 @@ USES = ("N", "D")
 
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``log_n``, ``log_d`` shape ``(n,)``, ``h`` unused."""
-    n_term = jnp.exp(params["a"] - params["alpha"] * log_n)
-    d_term = jnp.exp(params["b"] - params["beta"] * log_d)
+    n_term = power_term(params["a"], params["alpha"], log_n)
+    d_term = power_term(params["b"], params["beta"], log_d)
     return params["E"] + n_term + d_term
 
 
 def sample_params(k, loss_scale):
     """Priors: each power term ~ a tenth of the loss at the reference point."""
-    params = {
-        "a": amplitude("a", 0.1 * loss_scale),
-        "alpha": exponent("alpha"),
-        "b": amplitude("b", 0.1 * loss_scale),
-        "beta": exponent("beta"),
-    }
-    params["E"] = irreducible_loss(mean({**params, "E": 0.0}, 0.0, 0.0, None), loss_scale)
-    return params
+    return with_irreducible_loss(power_priors(loss_scale), mean, k, loss_scale, run_axis=False)
 
 
 def natural(params, n_ref, d_ref, k):
     """The paper's parameters ``E, A, alpha, B, beta`` from the centred ones."""
     return {
         "E": params["E"],
-        "A": jnp.exp(params["a"] + params["alpha"] * jnp.log(n_ref)),
-        "alpha": params["alpha"],
-        "B": jnp.exp(params["b"] + params["beta"] * jnp.log(d_ref)),
-        "beta": params["beta"],
+        **power_terms_natural(params, n_ref, d_ref),
     }

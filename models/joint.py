@@ -1,4 +1,4 @@
-"""Joint law (Shukor et al. 2025, eq. 5).
+"""Joint law (Shukor et al. 2025, eq. 5; checked against the text).
 
     L(N, D, h) = E + 1 / sum_i C_i h_i^gamma_i + A^h / N^alpha + B^h / D^beta
     A^h = (sum_i C^A_i h_i)^gamma^A,   B^h = (sum_i C^B_i h_i)^gamma^B
@@ -15,23 +15,24 @@ shares ``w = softmax(u)`` (``exp(m)`` is the term at the uniform mixture, ``C_i 
 exp(-m) w_i k^gamma_i``; the exponents are sampled through the elasticities
 ``log_e = log(w gamma)``, see ``lawkit.shares_and_exponents``).
 
-Parameters (4k + 8 sampled, 4k + 5 identified): loss_ref (gives E), a, alpha,
-gamma_A, g_A (k) (gives u_A), b, beta, gamma_B, g_B (k) (gives u_B), m, u (k),
-log_e (k) (gives gamma).
+Parameters (4k + 8 sampled, 4k + 5 identified: each of the three softmaxes has one
+unseen common shift): a, alpha, b, beta, m, gamma_A, g_A (k) (gives u_A), gamma_B,
+g_B (k) (gives u_B), u (k), log_e (k) (gives gamma), loss_ref (gives E).
+``natural`` returns ``E, alpha, beta, C (k), gamma (k), CA (k), gamma_A, CB (k), gamma_B``.
 """
 
-import jax
 import jax.numpy as jnp
 
 from bayesmix.lawkit import (
     amplitude,
-    exponent,
-    irreducible_loss,
-    log_mixed_power,
-    mixing_power,
-    power_of_weights,
+    mixed_amplitudes,
+    mixed_power_term,
+    mixture_natural,
+    mixture_term,
+    power_priors,
     shares_and_exponents,
-    uniform_weights,
+    sum_coefficients,
+    with_irreducible_loss,
 )
 
 NAME = "joint"
@@ -46,31 +47,36 @@ USES = ("N", "D", "h")
 
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``log_n``, ``log_d`` shape ``(n,)``, ``h`` shape ``(n, k)``."""
-    shares = jax.nn.softmax(params["u"])
-    mixture = jnp.sum(shares * power_of_weights(h, params["gamma"]), axis=-1)
-    n_term = jnp.exp(
-        params["a"] + log_mixed_power(params["u_A"], params["gamma_A"], h)
-        - params["alpha"] * log_n
-    )
-    d_term = jnp.exp(
-        params["b"] + log_mixed_power(params["u_B"], params["gamma_B"], h)
-        - params["beta"] * log_d
-    )
+    mixture = mixture_term(params["u"], params["gamma"], h)
+    n_term = mixed_power_term(params["a"], params["u_A"], params["gamma_A"], h,
+                              params["alpha"], log_n)
+    d_term = mixed_power_term(params["b"], params["u_B"], params["gamma_B"], h,
+                              params["beta"], log_d)
     return params["E"] + jnp.exp(params["m"]) / mixture + n_term + d_term
 
 
 def sample_params(k, loss_scale):
     """Priors: every reducible term ~ a tenth of the loss at the reference point."""
     params = {
-        "a": amplitude("a", 0.1 * loss_scale),
-        "alpha": exponent("alpha"),
-        "b": amplitude("b", 0.1 * loss_scale),
-        "beta": exponent("beta"),
+        **power_priors(loss_scale),
         "m": amplitude("m", 0.1 * loss_scale),
+        **mixed_amplitudes(k),
     }
-    params["gamma_A"], params["u_A"] = mixing_power("_A", k)
-    params["gamma_B"], params["u_B"] = mixing_power("_B", k)
     params["u"], params["gamma"] = shares_and_exponents(k)
-    reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k)[None, :])[0]
-    params["E"] = irreducible_loss(reducible, loss_scale)
-    return params
+    return with_irreducible_loss(params, mean, k, loss_scale)
+
+
+def natural(params, n_ref, d_ref, k):
+    """The paper's parameters of eq. 5 from the centred ones."""
+    log_a = (params["a"] + params["alpha"] * jnp.log(n_ref)) / params["gamma_A"]
+    log_b = (params["b"] + params["beta"] * jnp.log(d_ref)) / params["gamma_B"]
+    return {
+        "E": params["E"],
+        "alpha": params["alpha"],
+        "beta": params["beta"],
+        **mixture_natural(params, k),
+        "CA": sum_coefficients(params["u_A"], jnp.exp(log_a), k),
+        "gamma_A": params["gamma_A"],
+        "CB": sum_coefficients(params["u_B"], jnp.exp(log_b), k),
+        "gamma_B": params["gamma_B"],
+    }

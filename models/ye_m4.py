@@ -1,50 +1,45 @@
-"""Ye et al. 2024 baseline M4 (Shukor et al. 2025, appendix B.1, form as read here).
+"""Ye et al. 2024, law M4 (Shukor et al. 2025, appendix B.1, "Ye M4"; checked against the text).
 
-    L = sum_j c_j h_j + k exp(sum_j t_j h_j)
+    L(h) = E + C exp(sum_i gamma_i h_i)
 
-M1 with an irreducible loss that is linear in the weights. For runs at one ``N`` and
-``D``. The appendix's exact list of Ye et al. variants could not be checked in this
-workplace; M1 is Ye et al.'s published law, M2-M4 are the variants as read here.
+Ye et al.'s data mixing law: one exponential of a linear function of the weights.
+For runs at one ``N`` and ``D``.
 
-Centred form (``E = c`` is derived from the loss at the uniform mixture)::
+Centred form (see ``bayesmix.lawkit``)::
 
-    L = E + sum_j e_j (h_j - 1/k) + exp(a + sum_j t_j (h_j - 1/k))
+    L = E + exp(a + sum_i gamma_i (h_i - 1/k))
 
-Parameters (2k + 2): loss_ref (gives E = mean of c_j), e (k), a, t (k).
+so ``exp(a)`` is the reducible term at the uniform mixture and maps back as
+``C = exp(a - sum_i gamma_i / k)``; ``E`` is derived from ``loss_ref``. On the simplex
+a common shift of ``gamma`` is absorbed by ``C``: the runs do not see it and its prior
+holds it (``k + 1`` identified). ``h_i = 0`` is an ordinary point.
+
+Parameters (k + 2 sampled, k + 1 identified): loss_ref (gives E), a, gamma (k).
+``natural`` returns ``E, C, gamma (k)``.
 """
 
 import jax.numpy as jnp
-import numpyro
-import numpyro.distributions as dist
 
-from bayesmix.lawkit import amplitude, irreducible_loss, slopes, uniform_weights
+from bayesmix.lawkit import amplitude_and_slopes, centred_linear, with_irreducible_loss
 
 NAME = "ye_m4"
-EQUATION = "L = sum_j c_j h_j + k exp(sum_j t_j h_j)"
-REFERENCE = "Ye et al. 2024; Shukor et al. 2025, appendix B.1"
+EQUATION = "L = E + C exp(sum_i gamma_i h_i)"
+REFERENCE = "Ye et al. 2024; Shukor et al. 2025, appendix B.1 (Ye M4)"
 USES = ("h",)
-
-
-def _centred_linear(t, h):
-    return jnp.sum(t * (h - 1.0 / h.shape[-1]), axis=-1)
 
 
 def mean(params, log_n, log_d, h):
     """Predicted loss; ``h`` shape ``(n, k)``; ``log_n``, ``log_d`` unused."""
-    k = h.shape[-1]
-    reducible = jnp.sum(params["e"] * (h - 1.0 / k), axis=-1) + jnp.exp(
-        params["a"] + _centred_linear(params["t"], h)
-    )
-    return params["E"] + reducible
+    return params["E"] + jnp.exp(params["a"] + centred_linear(params["gamma"], h))
 
 
 def sample_params(k, loss_scale):
-    """Priors: the reducible part ~ a tenth of the loss at the uniform mixture."""
-    params = {
-        "e": numpyro.sample("e", dist.Normal(0.0, 0.5 * loss_scale).expand((k,)).to_event(1)),
-        "a": amplitude("a", 0.1 * loss_scale),
-        "t": slopes("t", k),
-    }
-    reducible = mean({**params, "E": 0.0}, 0.0, 0.0, uniform_weights(k)[None, :])[0]
-    params["E"] = irreducible_loss(reducible, loss_scale)
-    return params
+    """Priors: the reducible term ~ a tenth of the loss at the uniform mixture."""
+    params = amplitude_and_slopes(k, loss_scale)
+    return with_irreducible_loss(params, mean, k, loss_scale)
+
+
+def natural(params, n_ref, d_ref, k):
+    """The paper's ``E, C, gamma_i`` from the centred parameters."""
+    gamma = params["gamma"]
+    return {"E": params["E"], "C": jnp.exp(params["a"] - jnp.sum(gamma) / k), "gamma": gamma}

@@ -1,0 +1,88 @@
+"""Drive the ``bayesmix`` CLI from the law-comparison benchmarks and read what it writes.
+
+Every fit goes through the command line (``python -m bayesmix fit/baseline/predict``), so
+the benchmarks measure what a user gets and survive reorganisations of the library.
+Predictions are read from ``bayesmix predict --out`` (column ``T_median``); convergence
+from ``bayesmix.load_fit``'s per-target diagnostics (attribute or key access).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def run_cli(*args: str, quiet: bool = True) -> None:
+    """``python -m bayesmix ARGS``; raises with the command's stderr when it fails."""
+    cmd = [sys.executable, "-m", "bayesmix", *map(str, args)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr}")
+    if not quiet:
+        sys.stdout.write(done.stdout)
+
+
+def fit_and_baseline(runs: Path, law: str, targets: list[str], out: Path, columns: list[str],
+                     nuts: list[str], search: list[str], methods=("baseline", "posterior")):
+    """Fit ``law`` to ``targets`` of ``runs``; return ``{method: directory}``."""
+    dirs = {}
+    if "baseline" in methods:
+        dirs["baseline"] = out / f"{law}_baseline"
+        run_cli("baseline", runs, *columns, "--law", law, "--target", *targets,
+                "--out", dirs["baseline"], *search)
+    if "posterior" in methods:
+        dirs["posterior"] = out / f"{law}_fit"
+        run_cli("fit", runs, *columns, "--law", law, "--target", *targets,
+                "--out", dirs["posterior"], *nuts)
+    return dirs
+
+
+def predict_frame(fit_dir: Path, runs: Path, columns: list[str], out: Path) -> pd.DataFrame:
+    """The table ``bayesmix predict FIT --runs RUNS --out OUT`` writes.
+
+    ``columns`` are the run-table options (``--n-col ...``, ``--where ...``). The
+    table is in canonical columns: ``loss_T`` observed, ``T_median`` predicted.
+    """
+    run_cli("predict", fit_dir, "--runs", runs, *columns, "--out", out)
+    return pd.read_csv(out)
+
+
+def target_mre(frame: pd.DataFrame, target: str) -> float:
+    """MRE (%) of the ``T_median`` prediction against ``loss_T``."""
+    return mre_percent(frame[f"{target}_median"], frame[f"loss_{target}"])
+
+
+def mre_percent(pred, obs) -> float:
+    """Mean relative error in percent."""
+    pred, obs = np.asarray(pred, float), np.asarray(obs, float)
+    return float(100 * np.mean(np.abs(pred - obs) / obs))
+
+
+def _get(d, name):
+    if isinstance(d, dict):
+        return d.get(name)
+    return getattr(d, name, None)
+
+
+def convergence(fit_dir: Path) -> dict[str, tuple[float, float, int, list[str]]]:
+    """Per target: (max R-hat, min bulk ESS, divergences, warnings) of a saved fit."""
+    from bayesmix import load_fit
+
+    fit = load_fit(fit_dir)
+    out = {}
+    for target, tf in fit.targets.items():
+        d = tf.diagnostics
+        out[target] = (float(_get(d, "max_rhat")), float(_get(d, "min_ess_bulk")),
+                       int(_get(d, "divergences") or 0), list(getattr(tf, "warnings", [])))
+    return out
+
+
+def format_convergence(conv) -> str:
+    rhat, ess, div, warns = conv
+    flag = "" if (rhat <= 1.01 and ess >= 400 and div == 0) else "  NOT CONVERGED"
+    return f"R-hat {rhat:.3f}  ESS {ess:5.0f}  div {div}{flag}" + (
+        f"  ({len(warns)} warnings)" if warns else "")
