@@ -6,15 +6,16 @@ Stages, one module each: ``runs`` (load, validate) and ``simulate`` → ``laws``
 """
 
 from bayesmix._errors import BayesmixError
-from bayesmix.baseline import BaselineResult, baseline_fit, load_baseline, save_baseline
-from bayesmix.fit import Fit, TargetFit, fit, fit_target, load_fit, prior_predictive, save_fit
-from bayesmix.fitdir import load_posteriors
+from bayesmix.baseline import BaselineResult, baseline_fit, fit_target_baseline
+from bayesmix.fit import Fit, TargetFit, fit, fit_target
 from bayesmix.laws import Law, builtin_law_names, load_law
 from bayesmix.mixture import OptimumReport, decide, minimize_on_simplex, mixture_objective
 from bayesmix.model import Scales, TargetPosterior, loss_model, scales_for
 from bayesmix.predict import predict_draws, predict_table
+from bayesmix.prior import prior_predictive
 from bayesmix.runs import RunTable, TargetData, load_runs, runs_summary, write_runs
 from bayesmix.simulate import simulate_runs
+from bayesmix.store import load_baseline, load_fit, load_posteriors, save_baseline, save_fit
 
 __version__ = "0.1.0"
 
@@ -35,6 +36,7 @@ __all__ = [
     "decide",
     "fit",
     "fit_target",
+    "fit_target_baseline",
     "load_baseline",
     "load_fit",
     "load_law",

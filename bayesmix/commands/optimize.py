@@ -112,7 +112,7 @@ def _references(items: list[str] | None, domains: tuple[str, ...],
 
 
 def _load(paths: list[str]) -> dict:
-    from bayesmix.fitdir import load_posteriors
+    from bayesmix.store import load_posteriors
 
     merged: dict = {}
     for path in paths:
