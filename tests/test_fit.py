@@ -80,7 +80,7 @@ def test_fit_converges_and_reports(chinchilla_fit):
     assert result.idata.log_likelihood["obs"].shape == (2, kept, len(result.rows))
 
 
-SHIFTED = {**TRUTH, "loss_ref": 3.1, "alpha": 0.5}  # the negative control's truth
+SHIFTED = {**TRUTH, "loss_ref": 3.1}  # the negative control's truth (posterior sd ~0.003)
 
 
 def _covers(posterior, truth: dict[str, float]) -> dict[str, bool]:
@@ -118,11 +118,10 @@ def test_parameter_recovery(chinchilla_fit, shifted_fit):
     """The posterior covers the truth the runs were simulated from, for every site."""
     assert all(_covers(chinchilla_fit.targets["d0"].idata.posterior, TRUTH).values())
     # negative control: a fit to runs simulated from a shifted truth covers that truth
-    # but is caught not covering the original one at every shifted site
+    # but is caught not covering the original one at the shifted site
     shifted = shifted_fit.idata.posterior
     assert all(_covers(shifted, SHIFTED).values())
-    covers_original = _covers(shifted, TRUTH)
-    assert not any(covers_original[site] for site in ("loss_ref", "alpha"))
+    assert not _covers(shifted, TRUTH)["loss_ref"]
 
 
 def test_clustered_runs_widen_the_posterior(chinchilla_fit, chinchilla_table):
