@@ -1,39 +1,44 @@
 """bayesmix: Bayesian scaling laws for optimal pretraining data mixtures.
 
-Stages, one module each: ``runs`` (load, validate) and ``simulate`` → ``laws``
-(the law files in ``models/``) → ``model`` (priors + likelihood) → ``fit`` (NUTS) /
-``baseline`` (Huber + basin-hopping) → ``predict`` → ``mixture`` (mirror descent).
+The public API. Stages of the data's path, one module each (imports only go down):
+``runs`` (load, validate) and ``simulate`` → ``laws`` / ``lawkit`` (the law files in
+``models/``) → ``model`` (priors + likelihood) → ``prior`` (prior draws) → ``start``
+(the chains' start point) → ``sampling`` (NUTS warmup and draws) → ``diagnostics`` →
+``idata`` → ``fit`` (the Bayesian fit) / ``huber`` → ``search`` → ``baseline`` (the
+paper's point fit) → ``store`` (every save and load) → ``predict`` → ``simplex``
+(mirror descent) → ``objective`` → ``decision`` (h*, h_bayes, regret) → ``demo`` →
+``cli`` and ``commands``.
 """
 
 from bayesmix._errors import BayesmixError
-from bayesmix.baseline import (
-    BaselineResult,
-    baseline_fit,
-    fit_target_baseline,
-    load_baseline,
-    save_baseline,
-)
-from bayesmix.decision import OptimumReport, decide
-from bayesmix.fit import Fit, TargetFit, fit, fit_target, load_fit, prior_predictive, save_fit
-from bayesmix.fitdir import load_posteriors
+from bayesmix.baseline import BaselineResult, baseline_fit, fit_target_baseline
+from bayesmix.decision import OptimumReport, decide, mixture_bounds
+from bayesmix.diagnostics import Diagnostics
+from bayesmix.fit import Fit, TargetFit, fit, fit_target
 from bayesmix.laws import Law, builtin_law_names, load_law
 from bayesmix.model import Scales, TargetPosterior, loss_model, scales_for
-from bayesmix.objective import mixture_objective
+from bayesmix.objective import MixtureObjective, mixture_objective
 from bayesmix.predict import predict_draws, predict_table
+from bayesmix.prior import prior_predictive
 from bayesmix.runs import RunTable, TargetData, load_runs, runs_summary, write_runs
-from bayesmix.simplex import minimize_on_simplex
-from bayesmix.simulate import simulate_runs
+from bayesmix.simplex import MDResult, minimize_on_simplex
+from bayesmix.simulate import SimulatedRuns, simulate_runs
+from bayesmix.store import load_baseline, load_fit, load_posteriors, save_baseline, save_fit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BaselineResult",
     "BayesmixError",
+    "Diagnostics",
     "Fit",
     "Law",
+    "MDResult",
+    "MixtureObjective",
     "OptimumReport",
     "RunTable",
     "Scales",
+    "SimulatedRuns",
     "TargetData",
     "TargetFit",
     "TargetPosterior",
@@ -51,6 +56,7 @@ __all__ = [
     "load_runs",
     "loss_model",
     "minimize_on_simplex",
+    "mixture_bounds",
     "mixture_objective",
     "predict_draws",
     "predict_table",

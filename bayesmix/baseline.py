@@ -1,17 +1,10 @@
-"""The paper's point estimate: Huber fit, random-search start and basin-hopping.
+"""The paper's point estimate of a law: Huber fit, random-search start, basin-hopping.
 
-Shukor et al. (2025, §2.3) fit a law by minimising the mean Huber loss
-(``delta = 1e-3``) of the log-loss residuals ``log(y) - log(L(N, D, h))`` over the
-training runs, starting from the best of many random parameter draws and polishing
-with ``scipy.optimize.basinhopping`` around L-BFGS-B. This module does the same for
-any law file: the free parameters are the law's *sampled sites* (traced from
-``law.sample_params``), optimised in the unconstrained space that NumPyro's
-``biject_to`` gives their supports; the derived parameters (such as ``E``) and the
-prediction come from the law file through :func:`bayesmix.model.law_params` and
-``law.mean``. The priors' densities are ignored (a pure Huber fit, as in the paper),
-except that a negative irreducible loss ``E`` is infeasible: it is penalised so
-that fits stay physical. ``fixed`` holds chosen parameters at given values (a
-profile of the Huber objective, e.g. in ``E``, which the runs barely identify).
+Shukor et al. (2025, §2.3) fit a law by minimising the mean Huber loss of the
+log-loss residuals (:mod:`bayesmix.huber`), starting from the best of many random
+parameter draws and polishing with ``scipy.optimize.basinhopping`` around L-BFGS-B
+(:mod:`bayesmix.search`). This module runs them for any law file and holds the result
+type, :class:`BaselineResult`; saving and loading live in :mod:`bayesmix.store`.
 
 Gradients come from JAX (``jit(value_and_grad)``); compute in float64 (the CLI,
 tests and benchmarks switch it on at program start).
@@ -20,42 +13,25 @@ tests and benchmarks switch it on at program start).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.optimize
-from jax.flatten_util import ravel_pytree
-from numpyro.distributions.transforms import biject_to
 
-from bayesmix._compiled import releasing_compiled
 from bayesmix._errors import BayesmixError
-from bayesmix._io import atomic_dir
-from bayesmix._threads import one_blas_thread
-from bayesmix.fitdir import BASELINE_FORMAT, check_fit_dir, law_of_fit
-from bayesmix.laws import Law, free_sites
-from bayesmix.model import (
-    LIKELIHOODS,
-    Scales,
-    TargetPosterior,
-    centred_inputs,
-    check_enough_rows,
-    law_params,
-    n_law_domains,
-    on_likelihood_scale,
-    scales_for,
-)
-from bayesmix.runs import RunTable, TargetData
+from bayesmix._jaxutil import releasing_compiled
+from bayesmix.huber import Inputs, Problem, problem_for
+from bayesmix.laws import Law
+from bayesmix.model import LIKELIHOODS, Scales, TargetPosterior, target_inputs
+from bayesmix.runs import RunTable
+from bayesmix.search import basin_hop, random_search
 
 __all__ = [
-    "BASELINE_FORMAT",
     "N_HOPS",
     "N_RANDOM",
     "N_STARTS",
@@ -65,9 +41,6 @@ __all__ = [
     "BaselineResult",
     "baseline_fit",
     "fit_target_baseline",
-    "huber",
-    "load_baseline",
-    "save_baseline",
 ]
 
 RESIDUALS = LIKELIHOODS  # log or raw residuals: the likelihood's two scales
@@ -83,30 +56,9 @@ N_STARTS = 15
 N_HOPS = 4
 STEP_SIZE = 0.5  # basin-hopping's displacement, unconstrained units
 TEMPERATURE = 3.0  # basin-hopping's temperature, units of delta^2 (see fit_target_baseline)
-BASELINE_FILE = "baseline.json"
-
-# The optimiser sees the mean Huber loss divided by delta**2: the residuals of a good
-# fit sit in Huber's linear region (|r| of a few delta), so the scaled objective is
-# O(1) and L-BFGS-B's relative stopping rule (which compares changes to max(|f|, 1))
-# is meaningful. Reported values are the unscaled Huber loss.
-_PENALTY = 1.0e4  # per unit of -E / loss_scale (or of a non-positive prediction)
-_FIX_WEIGHT = 1.0e4  # per squared unit off a fixed value: 1e-2 away costs one delta^2
-# (on the paper's runs it holds E to within 1e-4; a profile needs ``init`` continuation
-# to follow the valley: without it, c4 and book at E = -8 ended 4-19 % above the
-# profile with a weight of 1e6, and 3-8 % with 1e4)
-_TINY = 1.0e-12
-_CHUNK = 512  # random-search points evaluated per vmapped batch
 
 
-def huber(residuals: jax.Array, delta: float = 1e-3) -> jax.Array:
-    """Mean Huber loss of ``residuals``: ``r^2/2`` inside ``delta``, linear outside."""
-    abs_r = jnp.abs(residuals)
-    quadratic = 0.5 * residuals**2
-    linear = delta * (abs_r - 0.5 * delta)
-    return jnp.mean(jnp.where(abs_r <= delta, quadratic, linear))
-
-
-@dataclass
+@dataclass(frozen=True)
 class BaselineResult:
     """One target's point estimate; prints like ``scipy.optimize.OptimizeResult``.
 
@@ -115,8 +67,7 @@ class BaselineResult:
     target, law : str
         The target and the law's name.
     sites : dict of name -> ndarray
-        The law's sampled sites at the optimum (centred form, what ``baseline.json``
-        stores).
+        The law's sampled sites at the optimum (centred form).
     params : dict of name -> ndarray
         All the law's parameters (derived ones such as ``E`` included), centred form.
     natural : dict of name -> ndarray or None
@@ -217,190 +168,6 @@ class BaselineResult:
             noise=None,
             likelihood=self.residuals,
         )
-
-
-# --------------------------------------------------------------------------------------
-# The problem: sites, their supports, the objective
-# --------------------------------------------------------------------------------------
-
-
-Inputs = tuple[jax.Array, jax.Array, jax.Array, jax.Array]  # log_n, log_d, h, loss
-
-
-@dataclass(frozen=True)
-class _Problem:
-    """Everything the objective needs, with the unconstrained <-> sites maps.
-
-    The methods take the data (``inputs``) as an argument rather than closing over
-    them, so that jitted functions receive them as arguments: XLA would otherwise
-    constant-fold the law over the embedded data at every compile.
-    """
-
-    law: Law
-    k_seen: int
-    scales: Scales
-    transforms: dict[str, Any]
-    unravel: Callable[[jax.Array], dict[str, jax.Array]]
-    size: int
-    inputs: Inputs
-    residuals: str
-    delta: float
-    fixed: tuple[tuple[str, float], ...] = ()
-
-    def sites(self, x: jax.Array) -> dict[str, jax.Array]:
-        """Constrained site values from the flat unconstrained vector ``x``."""
-        return {name: self.transforms[name](u) for name, u in self.unravel(x).items()}
-
-    def params(self, x: jax.Array) -> dict[str, jax.Array]:
-        return law_params(self.law, self.k_seen, self.scales.loss_scale, self.sites(x))
-
-    def flatten(self, sites: dict[str, jax.Array]) -> jax.Array:
-        unconstrained = {name: self.transforms[name].inv(v) for name, v in sites.items()}
-        return ravel_pytree(unconstrained)[0]
-
-    def predict(self, x: jax.Array, inputs: Inputs) -> jax.Array:
-        log_n, log_d, h, _ = inputs
-        return self.law.mean(self.params(x), log_n, log_d, h)
-
-    def terms(self, x: jax.Array, inputs: Inputs) -> tuple[jax.Array, jax.Array]:
-        """``(mean Huber loss, infeasibility penalty)`` at ``x``."""
-        log_n, log_d, h, loss = inputs
-        params = self.params(x)
-        mu = self.law.mean(params, log_n, log_d, h)
-        scale = self.scales.loss_scale
-        penalty = _PENALTY * jnp.mean(jax.nn.relu(_TINY - mu)) / scale
-        if "E" in params and "E" not in dict(self.fixed):
-            penalty = penalty + _PENALTY * jax.nn.relu(-jnp.asarray(params["E"])) / scale
-        mu = jnp.maximum(mu, _TINY) if self.residuals == "log" else mu
-        r = on_likelihood_scale(loss, self.residuals) - on_likelihood_scale(mu, self.residuals)
-        return huber(r, self.delta), penalty
-
-    def objective(self, x: jax.Array, inputs: Inputs) -> jax.Array:
-        """Scaled objective the optimiser sees: ``huber / delta^2 + penalty``, plus a
-        stiff quadratic pull of every fixed parameter to its value."""
-        value, penalty = self.terms(x, inputs)
-        total = value / self.delta**2 + penalty
-        if self.fixed:
-            params = self.params(x)
-            total = total + _FIX_WEIGHT * sum(
-                jnp.sum((jnp.asarray(params[name]) - v) ** 2) for name, v in self.fixed
-            )
-        return jnp.where(jnp.isfinite(total), total, jnp.inf)
-
-
-def _problem(
-    law: Law,
-    data: TargetData,
-    scales: Scales,
-    target_index: int | None,
-    k: int,
-    residuals: str,
-    delta: float,
-) -> _Problem:
-    k_seen = n_law_domains(law, k)
-    supports: dict[str, Any] = {}
-
-    def sites_of(key: jax.Array) -> dict[str, jax.Array]:
-        sites = free_sites(law.sample_params, key, k_seen, scales.loss_scale)
-        supports.update({name: site["fn"].support for name, site in sites.items()})
-        return {name: site["value"] for name, site in sites.items()}
-
-    # Abstract evaluation: the sites' names, shapes and supports without computing.
-    shapes = jax.eval_shape(sites_of, jax.random.key(0))
-    transforms = {name: biject_to(support) for name, support in supports.items()}
-    template = {
-        name: np.zeros(transforms[name].inverse_shape(shapes[name].shape))
-        for name in shapes
-    }
-    flat, unravel = ravel_pytree(template)
-    log_n, log_d, h = centred_inputs(law, scales, data.n_params, data.n_tokens, data.weights,
-                                     target_index)
-    return _Problem(
-        law=law, k_seen=k_seen, scales=scales, transforms=transforms, unravel=unravel,
-        size=int(flat.shape[0]),
-        inputs=(log_n, log_d, h, jnp.asarray(data.loss, dtype=log_n.dtype)),
-        residuals=residuals, delta=delta,
-    )
-
-
-def _random_search(
-    problem: _Problem, key: jax.Array, n_random: int, n_keep: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``n_keep`` of ``n_random`` prior draws: unconstrained points ``(n_keep, size)``
-    and their objective values, best first.
-
-    The draws come from the law's sampling statements (its ``factor`` terms, such as
-    ``E > 0``, are left to the objective's penalty).
-    """
-
-    def one(k: jax.Array, inputs: Inputs) -> tuple[jax.Array, jax.Array]:
-        sites = free_sites(problem.law.sample_params, k, problem.k_seen,
-                           problem.scales.loss_scale)
-        x = problem.flatten({name: site["value"] for name, site in sites.items()})
-        return x, problem.objective(x, inputs)
-
-    batched = jax.jit(jax.vmap(one, in_axes=(0, None)))
-    keys = jax.random.split(key, -(-n_random // _CHUNK) * _CHUNK).reshape(-1, _CHUNK)
-    chunks = [batched(chunk, problem.inputs) for chunk in keys]
-    points = np.concatenate([np.asarray(c[0]) for c in chunks])[:n_random]
-    values = np.concatenate([np.asarray(c[1]) for c in chunks])[:n_random]
-    values = np.where(np.isfinite(values), values, np.inf)
-    order = np.argsort(values, kind="stable")[:n_keep]
-    return points[order], values[order]
-
-
-# --------------------------------------------------------------------------------------
-# Basin-hopping with counted L-BFGS-B runs
-# --------------------------------------------------------------------------------------
-
-
-class _Counter:
-    """The L-BFGS-B minimiser basin-hopping calls, recording every run."""
-
-    def __init__(self, start: float, options: dict[str, Any]):
-        self.start = start
-        self.options = options
-        self.calls = 0
-        self.evaluations = 0
-        self.best = math.inf
-        self.best_x: np.ndarray | None = None
-        self.best_success = False
-        self.best_message = "no L-BFGS run finished"
-        self.seconds_to_best = 0.0
-        self.trace: list[tuple[int, float]] = []
-
-    def minimize(self, fun, x0, args=(), jac=None, **_: Any) -> scipy.optimize.OptimizeResult:
-        res = scipy.optimize.minimize(fun, x0, args=args, jac=jac, method="L-BFGS-B",
-                                      options=self.options)
-        self.calls += 1
-        self.evaluations += int(res.nfev)
-        value = float(res.fun)
-        if np.isfinite(value) and value < self.best:
-            self.best = value
-            self.best_x = np.array(res.x, dtype=float)
-            self.best_success = bool(res.success)
-            self.best_message = str(res.message)
-            self.seconds_to_best = time.perf_counter() - self.start
-        self.trace.append((self.calls, self.best))
-        return res
-
-
-def _value_and_grad(problem: _Problem) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-    vg = jax.jit(jax.value_and_grad(problem.objective))
-
-    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = vg(jnp.asarray(x), problem.inputs)
-        value = float(value)
-        grad = np.asarray(grad, dtype=float)
-        if not (np.isfinite(value) and np.all(np.isfinite(grad))):
-            return 1.0e30, np.zeros_like(grad)
-        return value, grad
-
-    return fun
-
-
-def _seed_of(key: jax.Array) -> int:
-    return int(np.asarray(jax.random.randint(key, (), 0, 2**31 - 1)))
 
 
 def fit_target_baseline(
@@ -505,17 +272,14 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
         raise BayesmixError(
             f"baseline needs step size > 0 and temperature >= 0, got {step_size}, {temperature}"
         )
-    data = table.target_data(target)
-    check_enough_rows(law, table, target, len(data.loss))
-    scales = scales_for(data)
-    target_index = table.target_index(target)
-    law.domain_inputs(jnp.asarray(data.weights[:1]), target_index)  # refuses bimix misuse
-    problem = _problem(law, data, scales, target_index, len(table.domains), residuals, delta)
+    inputs = target_inputs(law, table, target)
+    data, scales = inputs.data, inputs.scales
+    problem = problem_for(inputs, residuals, delta)
     problem = dataclasses.replace(problem, fixed=_checked_fixed(problem, fixed))
 
     key_search, key_hops = jax.random.split(key)
     n_keep = min(n_starts, n_random)
-    points, values = _random_search(problem, key_search, n_random, n_keep)
+    points, values = random_search(problem, key_search, n_random, n_keep)
     if init is not None:
         x_init = _start_of(problem, init)
         points = np.vstack([x_init[None], points[: n_keep - 1]])
@@ -526,24 +290,10 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
             f"no random start of law '{law.name}' gives a finite Huber loss on target "
             f"'{target}' of {table.source}"
         )
-    fun = _value_and_grad(problem)
-    counter = _Counter(start, {"maxiter": maxiter, "maxcor": maxcor})
-    first = int(np.argmin(values))  # the init point need not be the best start
-    counter.best = float(values[first])
-    counter.best_x = points[first].astype(float)
-    counter.best_message = "random search only"
-    trace = [(0, counter.best)]
-    seeds = jax.random.split(key_hops, n_keep)
-    with one_blas_thread():
-        for x0, seed in zip(points, seeds, strict=True):
-            if fun(x0)[0] >= 1.0e30:  # not finite: basin-hopping cannot start here
-                continue
-            scipy.optimize.basinhopping(
-                fun, np.asarray(x0, float), niter=n_hops, T=temperature, stepsize=step_size,
-                minimizer_kwargs={"method": counter.minimize, "jac": True},
-                niter_success=patience, rng=np.random.default_rng(_seed_of(seed)),
-            )
-    trace += counter.trace
+    counter = basin_hop(problem, points, values, key_hops, n_hops=n_hops,
+                        temperature=temperature, step_size=step_size, patience=patience,
+                        maxiter=maxiter, maxcor=maxcor, start=start)
+    trace = [(0, float(values[int(np.argmin(values))])), *counter.trace]
 
     def summary(x: jax.Array, inputs: Inputs):
         return (problem.terms(x, inputs), problem.sites(x), problem.params(x),
@@ -556,9 +306,9 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
     sites = {name: np.asarray(v, float) for name, v in sites.items()}
     params = {name: np.asarray(v, float) for name, v in params.items()}
     train_mre = float(np.mean(np.abs(pred - data.loss) / data.loss))
-    natural_fn = getattr(law.module, "natural", None)
+    natural_fn = law.natural
     natural = None
-    if callable(natural_fn):
+    if natural_fn is not None:
         natural = {
             name: np.asarray(v, float)
             for name, v in natural_fn(params, scales.n_ref, scales.d_ref, problem.k_seen).items()
@@ -594,7 +344,7 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
     )
 
 
-def _start_of(problem: _Problem, init: Mapping[str, Any]) -> np.ndarray:
+def _start_of(problem: Problem, init: Mapping[str, Any]) -> np.ndarray:
     """Unconstrained start point from the sampled sites ``init`` (all of them)."""
     expected = sorted(problem.transforms)  # the law's sampled sites
     if sorted(init) != expected:
@@ -606,7 +356,7 @@ def _start_of(problem: _Problem, init: Mapping[str, Any]) -> np.ndarray:
     return x
 
 
-def _checked_fixed(problem: _Problem, fixed: Mapping[str, float] | None
+def _checked_fixed(problem: Problem, fixed: Mapping[str, float] | None
                    ) -> tuple[tuple[str, float], ...]:
     """``fixed`` as sorted ``(name, value)`` pairs, refusing unknown names and non-finite
     values."""
@@ -660,7 +410,7 @@ def baseline_fit(
     0.0029
     """
     if not targets:
-        raise BayesmixError("no target to fit: name one with --target or use --all-targets")
+        raise BayesmixError("no target to fit: targets is empty")
     for target in targets:
         table.check_target(target)
     results: dict[str, BaselineResult] = {}
@@ -671,112 +421,3 @@ def baseline_fit(
         if progress is not None:
             progress(result)
     return results
-
-
-# --------------------------------------------------------------------------------------
-# baseline.json
-# --------------------------------------------------------------------------------------
-
-
-def _jsonable(values: dict[str, np.ndarray] | None) -> dict[str, Any] | None:
-    if values is None:
-        return None
-    return {name: np.asarray(v, float).tolist() for name, v in values.items()}
-
-
-def save_baseline(
-    results: dict[str, BaselineResult],
-    out_dir: str | Path,
-    law: Law | None = None,
-    *,
-    settings: dict[str, Any] | None = None,
-    source: str | None = None,
-) -> Path:
-    """Write ``baseline.json`` into ``out_dir`` atomically; returns its path.
-
-    The file holds the law's name and file, the targets and domains, and for every
-    target its reference scales, sampled sites, Huber value, train MRE, trace and
-    timings (``"format": 1``, ``"kind": "baseline"``). ``law`` defaults to the one the
-    results were fit with; ``settings`` (the options used) and ``source`` (the run
-    table) are recorded as given.
-    """
-    from bayesmix import __version__
-
-    if not results:
-        raise BayesmixError("no baseline result to save")
-    first = next(iter(results.values()))
-    payload = {
-        "format": BASELINE_FORMAT,
-        "kind": "baseline",
-        "bayesmix_version": __version__,
-        "versions": {"bayesmix": __version__, "jax": jax.__version__,
-                     "scipy": scipy.__version__},
-        "law": {"name": first.law if law is None else law.name,
-                "path": first.law_path if law is None else str(law.path)},
-        "targets": list(results),
-        "domains": list(first.domains),
-        "source": source,
-        "residuals": first.residuals,
-        "delta": first.delta,
-        "settings": settings or {},
-        "results": {
-            target: {
-                "scales": r.scales.to_dict(),
-                "sites": _jsonable(r.sites),
-                "params": _jsonable(r.params),
-                "natural": _jsonable(r.natural),
-                "huber": r.huber,
-                "train_mre": r.train_mre,
-                "n_rows": r.n_rows,
-                "rows": np.asarray(r.rows, int).tolist(),
-                "n_lbfgs_calls": r.n_lbfgs_calls,
-                "n_evaluations": r.n_evaluations,
-                "trace": np.asarray(r.trace, float).tolist(),
-                "seconds": r.seconds,
-                "seconds_to_best": r.seconds_to_best,
-                "success": r.success,
-                "message": r.message,
-                "fixed": dict(r.fixed),
-            }
-            for target, r in results.items()
-        },
-    }
-    out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
-        (tmp / BASELINE_FILE).write_text(json.dumps(payload, indent=2) + "\n")
-    return out_dir / BASELINE_FILE
-
-
-def _read_baseline(directory: str | Path) -> dict[str, Any]:
-    path = Path(directory)
-    if path.name == BASELINE_FILE and path.is_file():
-        path = path.parent
-    return check_fit_dir(path, BASELINE_FILE)
-
-
-def load_baseline(directory: str | Path) -> dict[str, TargetPosterior]:
-    """Read a baseline directory as one-draw posteriors, ready for prediction.
-
-    Parameters
-    ----------
-    directory : str or Path
-        Directory written by :func:`save_baseline` (or the ``baseline.json`` itself).
-
-    Returns
-    -------
-    dict of target -> TargetPosterior
-        Parameters with a leading draw dimension of 1, ``noise=None``; the derived
-        parameters are recomputed from the stored sites by the law file.
-    """
-    payload = _read_baseline(directory)
-    law = law_of_fit(payload["law"]["name"], payload["law"].get("path"))
-    domains = tuple(payload["domains"])
-    out: dict[str, TargetPosterior] = {}
-    for target, entry in payload["results"].items():
-        sites = {name: jnp.asarray(v, float) for name, v in entry["sites"].items()}
-        out[target] = TargetPosterior.from_sites(
-            law, target, domains, Scales(**entry["scales"]), sites,
-            likelihood=payload.get("residuals", "log"),
-        )
-    return out
-

@@ -49,7 +49,7 @@ class DemoResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "runs": len(self.table.frame),
-            "diagnostics": {t: f.diagnostics for t, f in self.fit.targets.items()},
+            "diagnostics": {t: f.diagnostics.to_dict() for t, f in self.fit.targets.items()},
             "true_h_star": dict(zip(self.table.domains, self.true_h_star.tolist(), strict=True)),
             **self.decision.to_dict(),
         }

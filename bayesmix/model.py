@@ -9,6 +9,7 @@ law's mean over the same sites; prediction and mirror descent call the same mean
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import jax
@@ -26,7 +27,9 @@ from bayesmix.runs import RunTable, TargetData
 __all__ = [
     "LIKELIHOODS",
     "Scales",
+    "TargetInputs",
     "TargetPosterior",
+    "bound_model",
     "centred_inputs",
     "check_enough_rows",
     "design_effect",
@@ -35,7 +38,9 @@ __all__ = [
     "noise",
     "noise_draws",
     "on_likelihood_scale",
+    "param_names",
     "scales_for",
+    "target_inputs",
 ]
 
 LIKELIHOODS = ("log", "raw")
@@ -288,3 +293,65 @@ class TargetPosterior:
     @property
     def target_index(self) -> int | None:
         return self.domains.index(self.target) if self.target in self.domains else None
+
+
+@dataclass(frozen=True)
+class TargetInputs:
+    """A target's data as the model reads it (the input of every fitting method).
+
+    Attributes
+    ----------
+    law : Law
+    k : int
+        Number of weights the law sees.
+    scales : Scales
+    data : TargetData
+        The target's usable rows.
+    log_n, log_d : Array, shape ``(n,)``
+        Centred log parameters and tokens.
+    h : Array, shape ``(n, k)``
+        Weights as the law reads them.
+    target_index : int or None
+        The target's column among the domains (None when it is not a domain).
+    """
+
+    law: Law
+    k: int
+    scales: Scales
+    data: TargetData
+    log_n: jax.Array
+    log_d: jax.Array
+    h: jax.Array
+    target_index: int | None
+
+
+def target_inputs(law: Law, table: RunTable, target: str) -> TargetInputs:
+    """Check and prepare ``target``'s rows of ``table`` for ``law``.
+
+    Raises
+    ------
+    BayesmixError
+        Unknown target, fewer usable rows than the law has parameters, or weights the
+        law cannot read (e.g. a target-only law on a target that is not a domain).
+    """
+    table.check_target(target)
+    data = table.target_data(target)
+    check_enough_rows(law, table, target, len(data.loss))
+    scales = scales_for(data)
+    target_index = table.target_index(target)
+    log_n, log_d, h = centred_inputs(law, scales, data.n_params, data.n_tokens, data.weights,
+                                     target_index)
+    return TargetInputs(law, n_law_domains(law, len(table.domains)), scales, data, log_n,
+                        log_d, h, target_index)
+
+
+def bound_model(law: Law, k: int, scales: Scales, likelihood: str, weight: float = 1.0):
+    """:func:`loss_model` with the law fixed; the data are its arguments
+    ``(log_n, log_d, h, loss)``."""
+    return partial(loss_model, law, k, scales, likelihood=likelihood, weight=weight)
+
+
+def param_names(law: Law, k: int, loss_scale: float) -> list[str]:
+    """Names of the law's parameters (sampled and derived), as ``sample_params`` returns."""
+    with numpyro.handlers.block(), numpyro.handlers.seed(rng_seed=0):
+        return list(law.sample_params(k, loss_scale))

@@ -62,15 +62,20 @@ def predict_table(
     Columns after the input columns: ``T_mean``, ``T_median``, ``T_q05``, ``T_q95``
     (the law's mean over draws) and ``T_pp_q05``, ``T_pp_q95`` (posterior predictive,
     with noise) for each target ``T``.
+
+    Raises
+    ------
+    BayesmixError
+        ``table``'s domains are not the ones a posterior was trained on.
     """
+    for target, posterior in posteriors.items():
+        if set(table.domains) != set(posterior.domains):
+            raise BayesmixError(
+                f"{table.source} has domains ({', '.join(table.domains)}) but the fit of "
+                f"'{target}' was trained on ({', '.join(posterior.domains)})"
+            )
     out = table.frame.copy()
     for target, posterior in posteriors.items():
-        missing = [d for d in posterior.domains if f"h_{d}" not in out.columns]
-        if missing:
-            raise BayesmixError(
-                f"{table.source} has no weight column for domain(s) {', '.join(missing)} "
-                f"that the fit of '{target}' was trained on"
-            )
         weights = out[[f"h_{d}" for d in posterior.domains]].to_numpy(float)
         key, sub = jax.random.split(key)
         mean = predict_draws(posterior, table.frame["N"], table.frame["D"], weights)

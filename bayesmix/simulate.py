@@ -14,12 +14,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from numpyro import handlers
 
 from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
 from bayesmix.laws import Law
 from bayesmix.model import Scales, centred_inputs, law_params, n_law_domains
+from bayesmix.prior import sampled_values, traced_with_factors
 from bayesmix.runs import RunTable, load_runs
 
 __all__ = ["SimulatedRuns", "design", "draw_law_params", "simplex_grid_mixtures",
@@ -110,23 +110,12 @@ def _prior_draw_by_resampling(
 ) -> dict[str, np.ndarray]:
     """Trace seeded prior draws, sum their factor log-densities, resample one.
 
-    ``k`` is the law's own domain count. The prior module has the shared copy of this
-    step; this one stays until they are unified (same keys, same numbers).
+    ``k`` is the law's own domain count.
     """
 
     def proposal(key_one: jax.Array):
-        tr = handlers.trace(handlers.seed(law.sample_params, key_one)).get_trace(k, loss_scale)
-        sites = {
-            name: site["value"]
-            for name, site in tr.items()
-            if site["type"] == "sample" and not site["is_observed"]
-        }
-        log_factor = sum(
-            (jnp.sum(site["fn"].log_prob(site["value"])) for site in tr.values()
-             if site["type"] == "sample" and site["is_observed"]),
-            start=jnp.zeros(()),
-        )
-        return sites, log_factor
+        tr, log_factor = traced_with_factors(law.sample_params, key_one, k, loss_scale)
+        return sampled_values(tr), log_factor
 
     key_prop, key_pick = jax.random.split(key)
     sites, log_factor = jax.vmap(proposal)(jax.random.split(key_prop, n_proposals))

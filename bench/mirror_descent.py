@@ -32,12 +32,12 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.optimize  # noqa: E402
-from numpyro import handlers  # noqa: E402
 
 from bayesmix.decision import optimal_mixture_draws  # noqa: E402
 from bayesmix.laws import Law, load_law  # noqa: E402
 from bayesmix.model import Scales, TargetPosterior, law_params  # noqa: E402
 from bayesmix.objective import mixture_objective  # noqa: E402
+from bayesmix.prior import sampled_values, traced_with_factors  # noqa: E402
 
 
 def prior_draws(key: jax.Array, law: Law, k: int, loss_scale: float, n_draws: int,
@@ -45,12 +45,8 @@ def prior_draws(key: jax.Array, law: Law, k: int, loss_scale: float, n_draws: in
     """``n_draws`` of the law's full parameters from its prior, factors included."""
 
     def proposal(key):
-        tr = handlers.trace(handlers.seed(law.sample_params, key)).get_trace(k, loss_scale)
-        sites = {n: s["value"] for n, s in tr.items()
-                 if s["type"] == "sample" and not s["is_observed"]}
-        log_factor = sum((jnp.sum(s["fn"].log_prob(s["value"])) for s in tr.values()
-                          if s["type"] == "sample" and s["is_observed"]), jnp.zeros(()))
-        return sites, log_factor
+        tr, log_factor = traced_with_factors(law.sample_params, key, k, loss_scale)
+        return sampled_values(tr), log_factor
 
     key_prop, key_pick = jax.random.split(key)
     sites, log_factor = jax.jit(jax.vmap(proposal))(jax.random.split(key_prop, n_proposals))

@@ -45,7 +45,7 @@ from _paper import (
 
 def evaluate(fit_dir: Path, target: str) -> dict[str, float]:
     """Train/eval MRE of the posterior median and eval coverage of the 90 % PP interval."""
-    from bayesmix.fit import load_fit
+    from bayesmix.store import load_fit
 
     result = load_fit(fit_dir)
     posterior = result.targets[target].posterior
@@ -89,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             if proc.returncode != 0:
                 print(f"{target:<14} {law:<9} failed: {proc.stderr.strip().splitlines()[-1]}")
                 continue
-            from bayesmix.fit import load_fit
+            from bayesmix.store import load_fit
 
-            d = load_fit(out).targets[target].diagnostics
+            d = load_fit(out).targets[target].diagnostics.to_dict()
             ev = evaluate(out, target)
             paper = PAPER_MRE.get(law, {}).get(target, (float("nan"), float("nan")))
             rows.append({"law": law, "target": target, "seconds": seconds, **d, **ev})

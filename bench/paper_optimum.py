@@ -60,9 +60,9 @@ def fitted_posteriors(law_name: str, table, args) -> dict:
     """Fit (or load the cached fit of) every target; returns {target: TargetPosterior}."""
     import jax
 
-    from bayesmix.fit import fit, save_fit
-    from bayesmix.fitdir import load_posteriors
+    from bayesmix.fit import fit
     from bayesmix.laws import load_law
+    from bayesmix.store import load_posteriors, save_fit
 
     law = load_law(law_name)
     posteriors = {}
@@ -86,16 +86,16 @@ def baseline_posteriors(law_name: str, table, args) -> dict:
     """The paper's Huber point fit (``bayesmix.baseline``), cached; {target: S=1 posterior}."""
     import jax
 
-    from bayesmix.baseline import baseline_fit, save_baseline
-    from bayesmix.fitdir import load_posteriors
+    from bayesmix.baseline import baseline_fit
     from bayesmix.laws import load_law
+    from bayesmix.store import load_posteriors, save_baseline
 
     path = CACHE / f"{law_name}_baseline"
     if not (path.is_dir() and not args.refit):
         t0 = time.perf_counter()
         law = load_law(law_name)
         results = baseline_fit(jax.random.key(args.seed), law, table, list(table.targets))
-        save_baseline(results, path, law, source=str(DATA))
+        save_baseline(results, path, source=str(DATA))
         print(f"  Huber baseline fitted in {time.perf_counter() - t0:.0f} s", flush=True)
     else:
         print(f"  Huber baseline: loaded cached fit from {path.relative_to(ROOT)}", flush=True)

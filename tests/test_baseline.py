@@ -8,19 +8,14 @@ import numpy as np
 import pytest
 
 from bayesmix._errors import BayesmixError
-from bayesmix.baseline import (
-    BaselineResult,
-    baseline_fit,
-    fit_target_baseline,
-    huber,
-    load_baseline,
-    save_baseline,
-)
+from bayesmix.baseline import BaselineResult, baseline_fit, fit_target_baseline
 from bayesmix.cli import main
+from bayesmix.huber import huber
 from bayesmix.laws import load_law
 from bayesmix.predict import predict_draws
 from bayesmix.runs import load_runs, write_runs
 from bayesmix.simulate import simulate_runs
+from bayesmix.store import FORMAT, load_baseline, load_posteriors, save_baseline
 
 NOISE = 2e-4  # relative noise of the simulated losses
 FAST = {"n_random": 1000, "n_starts": 2, "n_hops": 3}
@@ -88,16 +83,41 @@ def test_recovers_truth_on_nearly_noiseless_runs(simulated, fitted):
             np.testing.assert_allclose(result.params[name], true_params[name], rtol=0.05)
 
 
-def test_trace_is_monotone_and_ends_at_the_result(fitted):
-    for result in fitted.values():
-        trace = result.trace
-        assert trace.shape == (result.n_lbfgs_calls + 1, 2)
-        np.testing.assert_array_equal(trace[:, 0], np.arange(result.n_lbfgs_calls + 1))
-        assert np.all(np.diff(trace[:, 1]) <= 0)
-        assert trace[-1, 1] < trace[0, 1]  # L-BFGS improves on the random search
-        np.testing.assert_allclose(trace[-1, 1], result.huber, rtol=1e-9)
-        assert 0 < result.seconds_to_best <= result.seconds
+def _numpy_huber(residuals: np.ndarray, delta: float) -> float:
+    """The mean Huber loss, transcribed in NumPy from its definition."""
+    r = np.abs(residuals)
+    return float(np.mean(np.where(r <= delta, 0.5 * r**2, delta * (r - 0.5 * delta))))
+
+
+def test_trace_ends_at_the_recomputed_huber_loss(simulated, fitted):
+    """The trace's last value and ``huber`` equal the Huber loss recomputed from the
+    reported parameters at the reported rows; the call counts add up."""
+    law, table, _, _ = simulated
+    for target, result in fitted.items():
+        data = table.target_data(target)
+        np.testing.assert_array_equal(result.rows, data.rows)
+        pred = predict_draws(result.to_posterior(law), data.n_params, data.n_tokens,
+                             data.weights)[0]
+        recomputed = _numpy_huber(np.log(data.loss) - np.log(pred), result.delta)
+        np.testing.assert_allclose(result.huber, recomputed, rtol=1e-9)
+        np.testing.assert_allclose(result.trace[-1, 1], recomputed, rtol=1e-9)
+        np.testing.assert_allclose(result.train_mre,
+                                   np.mean(np.abs(pred - data.loss) / data.loss), rtol=1e-9)
+        # negative control: the same recomputation at parameters nudged off the optimum
+        nudged = dict(result.params, alpha=result.params["alpha"] * 1.01)
+        off = predict_draws(type(result.to_posterior(law))(
+            law=law, target=target, domains=table.domains, scales=result.scales,
+            params={k: np.asarray(v)[None] for k, v in nudged.items()}),
+            data.n_params, data.n_tokens, data.weights)[0]
+        assert _numpy_huber(np.log(data.loss) - np.log(off), result.delta) > 1.01 * recomputed
+        # counts: one L-BFGS run to start and one per hop for every start, one trace row
+        # per run after the random search's, and every run evaluates at least once
         assert result.n_lbfgs_calls == FAST["n_starts"] * (FAST["n_hops"] + 1)
+        assert result.trace.shape == (result.n_lbfgs_calls + 1, 2)
+        np.testing.assert_array_equal(result.trace[:, 0], np.arange(result.n_lbfgs_calls + 1))
+        assert result.n_evaluations >= result.n_lbfgs_calls
+        assert result.trace[-1, 1] < result.trace[0, 1]  # L-BFGS improves on the search
+        assert 0 < result.seconds_to_best <= result.seconds
 
 
 def test_result_prints_like_optimize_result(fitted):
@@ -106,18 +126,45 @@ def test_result_prints_like_optimize_result(fitted):
         assert f"{name}:" in text
 
 
-def test_save_load_predict_round_trip(simulated, fitted, tmp_path):
+def _assert_results_equal(a: BaselineResult, b: BaselineResult) -> None:
+    import dataclasses
+
+    for f in dataclasses.fields(BaselineResult):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, dict):
+            assert set(x) == set(y), f.name
+            for name in x:
+                np.testing.assert_array_equal(x[name], y[name], err_msg=f"{f.name}.{name}")
+                assert np.shape(x[name]) == np.shape(y[name]), f"{f.name}.{name}"
+        elif isinstance(x, np.ndarray):
+            np.testing.assert_array_equal(x, y, err_msg=f.name)
+            assert x.shape == y.shape and x.dtype.kind == y.dtype.kind, f.name
+        else:
+            assert x == y and type(x) is type(y), f.name
+
+
+def test_save_load_round_trip_is_equal(simulated, fitted, tmp_path):
     law, table, _, _ = simulated
-    path = save_baseline(fitted, tmp_path / "base")
+    path = save_baseline(fitted, tmp_path / "base", settings={"seed": 0}, source="runs.csv")
     assert path.name == "baseline.json"
     payload = json.loads(path.read_text())
-    assert payload["format"] == 1 and payload["kind"] == "baseline"
+    assert payload["format"] == FORMAT == 2 and payload["kind"] == "baseline"
     assert payload["law"] == {"name": "additive", "path": str(law.path)}
-    assert payload["targets"] == ["d0", "d2"]
-    assert set(payload["results"]["d0"]["sites"]) == set(law.site_shapes(3))
+    assert payload["targets"] == ["d0", "d2"] and payload["seed"] == 0
+    assert set(payload["versions"]) == {"bayesmix", "numpyro", "jax", "arviz", "scipy"}
+    assert set(payload["per_target"]["d0"]["sites"]) == set(law.site_shapes(3))
     loaded = load_baseline(tmp_path / "base")
-    assert set(loaded) == {"d0", "d2"}
-    for target, posterior in loaded.items():
+    assert list(loaded) == ["d0", "d2"]
+    for target, result in loaded.items():
+        _assert_results_equal(result, fitted[target])
+    # negative control: the comparison catches a changed field
+    import dataclasses
+
+    with pytest.raises(AssertionError):
+        _assert_results_equal(dataclasses.replace(loaded["d0"], huber=loaded["d0"].huber * 2),
+                              fitted["d0"])
+    posteriors = load_posteriors(tmp_path / "base")
+    for target, posterior in posteriors.items():
         assert posterior.n_draws == 1 and posterior.noise is None
         direct = predict_draws(fitted[target].to_posterior(law), table.frame["N"],
                                table.frame["D"], table.weights)
@@ -126,14 +173,14 @@ def test_save_load_predict_round_trip(simulated, fitted, tmp_path):
 
 
 def test_load_refuses_other_formats(simulated, fitted, tmp_path):
-    law = simulated[0]
-    path = save_baseline(fitted, tmp_path / "base", law)
+    path = save_baseline(fitted, tmp_path / "base")
     payload = json.loads(path.read_text())
-    payload["format"] = 2
+    payload["format"] = 1
     path.write_text(json.dumps(payload))
-    with pytest.raises(BayesmixError, match="format") as info:
+    with pytest.raises(BayesmixError, match="format 1") as info:
         load_baseline(tmp_path / "base")
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and "refit" in str(info.value)
+    payload["format"] = FORMAT
     payload["kind"] = "fit"
     path.write_text(json.dumps(payload))
     with pytest.raises(BayesmixError, match="not a bayesmix baseline"):
@@ -179,7 +226,7 @@ def test_fixed_parameter_is_held_and_the_rest_refit(fitted, profiled, tmp_path):
         assert result.train_mre < 3 * NOISE
         assert "fixed:" in repr(result)
         payload = json.loads(save_baseline({"d0": result}, tmp_path / f"p{e}").read_text())
-        assert payload["results"]["d0"]["fixed"] == {"E": e}
+        assert payload["per_target"]["d0"]["fixed"] == {"E": e}
     # negative control: the free fit is held at nothing and prints no "fixed" line
     assert free.fixed == {} and "fixed:" not in repr(free)
 
@@ -211,8 +258,8 @@ def test_cli_writes_baseline_json(simulated, tmp_path, capsys):
     payload = json.loads((out / "baseline.json").read_text())
     assert payload["targets"] == ["d1"]
     assert payload["settings"]["hops"] == 2
-    assert payload["settings"]["fixed"] == {} and payload["results"]["d1"]["fixed"] == {}
-    assert payload["results"]["d1"]["n_rows"] == 3 * 10 * 4  # three sizes kept
+    assert payload["settings"]["fixed"] == {} and payload["per_target"]["d1"]["fixed"] == {}
+    assert payload["per_target"]["d1"]["n_rows"] == 3 * 10 * 4  # three sizes kept
 
 
 @pytest.mark.parametrize(
@@ -241,16 +288,3 @@ def test_bimix_fits_from_the_target_weight_only(tmp_path):
     result = baseline_fit(jax.random.key(1), law, table, ["d1"], **FAST)["d1"]
     assert result.train_mre < 3 * NOISE
     assert set(result.params) == {"a", "alpha", "b", "beta"}
-
-
-def test_fit_directories_reader_takes_baseline_dirs(simulated, fitted, tmp_path):
-    """``bayesmix predict`` reads fits through bayesmix.fitdir; baselines go through too."""
-    fitdir = pytest.importorskip("bayesmix.fitdir")
-    law, table, _, _ = simulated
-    save_baseline(fitted, tmp_path / "base")
-    posteriors = fitdir.load_posteriors(tmp_path / "base")
-    assert set(posteriors) == set(fitted)
-    direct = predict_draws(fitted["d2"].to_posterior(law), table.frame["N"], table.frame["D"],
-                           table.weights)
-    again = predict_draws(posteriors["d2"], table.frame["N"], table.frame["D"], table.weights)
-    np.testing.assert_allclose(again, direct, rtol=1e-12)

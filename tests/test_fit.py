@@ -8,7 +8,9 @@ fit once per module. The full calibration is marked ``slow``.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 
 import jax
 import jax.numpy as jnp
@@ -16,27 +18,22 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
+import scipy.optimize
 import scipy.stats
 from numpyro.infer import MCMC, NUTS, init_to_median
 
 from bayesmix import BayesmixError
 from bayesmix.cli import main
-from bayesmix.fit import (
-    _model,
-    _warmed_up,
-    find_start,
-    fit,
-    fit_target,
-    load_fit,
-    prior_predictive,
-    save_fit,
-)
-from bayesmix.fitdir import load_posteriors
+from bayesmix.fit import fit, fit_target
 from bayesmix.laws import load_law
-from bayesmix.model import Scales, centred_inputs, law_params
-from bayesmix.predict import predict_table
+from bayesmix.model import Scales, bound_model, centred_inputs, law_params
+from bayesmix.predict import predict_draws, predict_table
+from bayesmix.prior import prior_predictive
 from bayesmix.runs import load_runs
+from bayesmix.sampling import warmed_up
 from bayesmix.simulate import design, draw_law_params, simulate_runs
+from bayesmix.start import _prior_draws, find_start
+from bayesmix.store import FORMAT, load_fit, load_posteriors, save_fit
 
 TRUTH = {"loss_ref": 3.0, "a": -1.2, "alpha": 0.35, "b": -1.0, "beta": 0.3}
 SITES = ("loss_ref", "a", "alpha", "b", "beta")
@@ -66,10 +63,10 @@ def chinchilla_fit(chinchilla_table):
 def test_fit_converges_and_reports(chinchilla_fit):
     result = chinchilla_fit.targets["d0"]
     d = result.diagnostics
-    assert d["max_rhat"] < 1.02
-    assert d["divergences"] == 0
-    assert d["saturation"] == 0.0
-    assert min(d["bfmi"]) > 0.3
+    assert d.max_rhat < 1.02
+    assert d.divergences == 0
+    assert d.saturation == 0.0
+    assert min(d.bfmi) > 0.3
     text = str(chinchilla_fit)
     assert "d0" in text and "R-hat" in text
     assert "max_rhat" in repr(result)
@@ -78,19 +75,22 @@ def test_fit_converges_and_reports(chinchilla_fit):
             "observed_data", "constant_data"} <= groups
     step = result.idata.sample_stats["step_size"].values
     assert np.all(step == step[0, 0])  # one step size, shared by the chains
-    kept = result.settings["kept_draws"]
+    kept = result.settings.kept_draws
     assert 400 <= kept <= 800 and (kept - 400) % 200 == 0
     assert result.idata.log_likelihood["obs"].shape == (2, kept, len(result.rows))
 
 
-def test_parameter_recovery(chinchilla_fit):
-    """ESS first; then the two halves of the chains agree within MCMC error, and the
-    truth sits within 4 posterior sd (plus MCMC error) of the mean."""
+SHIFTED = {**TRUTH, "loss_ref": 3.1}  # the negative control's truth (posterior sd ~0.003)
+
+
+def _covers(posterior, truth: dict[str, float]) -> dict[str, bool]:
+    """Per site: ESS above 200, the two halves of the chains agree within MCMC error,
+    and ``truth`` sits within 4 posterior sd (plus MCMC error) of the mean."""
     import arviz as az
 
-    post = chinchilla_fit.targets["d0"].idata.posterior
+    out = {}
     for site in SITES:
-        draws = np.asarray(post[site].values)
+        draws = np.asarray(posterior[site].values)
         ess = float(az.ess(draws))
         assert ess > 200, site
         mean, sd = draws.mean(), draws.std()
@@ -98,9 +98,30 @@ def test_parameter_recovery(chinchilla_fit):
         half = draws.shape[1] // 2
         first, second = draws[:, :half].mean(), draws[:, half:].mean()
         assert abs(first - second) < 5 * np.sqrt(2) * sd / np.sqrt(ess / 2), site
-        assert abs(mean - TRUTH[site]) < 4 * np.hypot(sd, mcse), site
-        # negative control: a truth shifted by 8 posterior sd must be caught
-        assert not abs(mean - (TRUTH[site] + 8 * sd)) < 4 * np.hypot(sd, mcse), site
+        out[site] = bool(abs(mean - truth[site]) < 4 * np.hypot(sd, mcse))
+    return out
+
+
+@pytest.fixture(scope="module")
+def shifted_fit(tmp_path_factory):
+    """The same design and seed as ``chinchilla_table``, simulated from ``SHIFTED``."""
+    law = load_law("chinchilla")
+    frame, _ = simulate_runs(jax.random.key(7), law, 2, targets=["d0"],
+                             sites={"d0": SHIFTED}, noise=0.003, run_noise=0.004)
+    path = tmp_path_factory.mktemp("shifted") / "runs.csv"
+    frame.to_csv(path, index=False)
+    return fit_target(jax.random.key(0), law, load_runs(path), "d0", chains=2, warmup=300,
+                      draws=400)
+
+
+def test_parameter_recovery(chinchilla_fit, shifted_fit):
+    """The posterior covers the truth the runs were simulated from, for every site."""
+    assert all(_covers(chinchilla_fit.targets["d0"].idata.posterior, TRUTH).values())
+    # negative control: a fit to runs simulated from a shifted truth covers that truth
+    # but is caught not covering the original one at the shifted site
+    shifted = shifted_fit.idata.posterior
+    assert all(_covers(shifted, SHIFTED).values())
+    assert not _covers(shifted, TRUTH)["loss_ref"]
 
 
 def test_clustered_runs_widen_the_posterior(chinchilla_fit, chinchilla_table):
@@ -111,11 +132,11 @@ def test_clustered_runs_widen_the_posterior(chinchilla_fit, chinchilla_table):
     2.0 against sqrt(2.7) = 1.65 for a) move the ratio off it."""
     _, table, _ = chinchilla_table
     clustered = chinchilla_fit.targets["d0"]
-    deff = clustered.diagnostics["design_effect"]
+    deff = clustered.diagnostics.design_effect
     assert deff > 2.0
     independent = fit_target(jax.random.key(0), load_law("chinchilla"), table, "d0",
                              chains=2, warmup=300, draws=400, cluster_runs=False)
-    assert independent.diagnostics["design_effect"] == 1.0
+    assert independent.diagnostics.design_effect == 1.0
     for site in ("a", "b"):
         ratio = float(clustered.idata.posterior[site].std()
                       / independent.idata.posterior[site].std())
@@ -133,8 +154,8 @@ def test_float64_sampling_agrees(chinchilla_fit, chinchilla_table):
     single = chinchilla_fit.targets["d0"]
     double = fit_target(jax.random.key(0), load_law("chinchilla"), table, "d0",
                         chains=2, warmup=300, draws=400, precision="float64")
-    assert single.settings["precision"] == "float32"
-    assert double.settings["precision"] == "float64"
+    assert single.settings.precision == "float32"
+    assert double.settings.precision == "float64"
     for site in SITES:
         a = np.asarray(single.idata.posterior[site].values)
         b = np.asarray(double.idata.posterior[site].values)
@@ -146,6 +167,12 @@ def test_float64_sampling_agrees(chinchilla_fit, chinchilla_table):
 
 
 def test_find_start_beats_prior_draws(chinchilla_table):
+    """The start's potential is the potential at the start point, lower than that of
+    any of 200 fresh prior draws, and no higher than an independent optimiser's (Powell,
+    derivative-free, from the truth) minimum; the best prior draw fails that check."""
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer.util import potential_energy, unconstrain_fn
+
     _, table, _ = chinchilla_table
     law = load_law("chinchilla")
     data = table.target_data("d0")
@@ -153,14 +180,33 @@ def test_find_start_beats_prior_draws(chinchilla_table):
                     float(np.exp(np.log(data.n_tokens).mean())), float(np.median(data.loss)))
     log_n, log_d, h = centred_inputs(law, scales, data.n_params, data.n_tokens, data.weights,
                                      0)
-    start = find_start(jax.random.key(3), law, 1, scales, log_n, log_d, h,
-                       jnp.asarray(data.loss), n_starts=5)
-    assert np.isfinite(start.potential)
-    assert start.potential == np.min(start.potentials)
+    loss = jnp.asarray(data.loss)
+    start = find_start(jax.random.key(3), law, 1, scales, log_n, log_d, h, loss, n_starts=5)
     assert start.covariance.shape == (7, 7)
     assert np.all(np.linalg.eigvalsh(start.covariance) > 0)
     assert abs(float(start.constrained["alpha"]) - TRUTH["alpha"]) < 0.1
     assert "StartPoint" in repr(start)
+
+    model = bound_model(law, 1, scales, "log")
+    args = (log_n, log_d, h, loss)
+    potential = jax.jit(lambda z: potential_energy(model, args, {}, z))
+    np.testing.assert_allclose(float(potential(start.unconstrained)), start.potential,
+                               rtol=1e-9)
+    with numpyro.validation_enabled(False):
+        fresh = _prior_draws(jax.random.key(99), model, args, 200)
+    prior_values = np.asarray(jax.vmap(potential)(fresh))
+    best_prior = float(np.min(np.where(np.isfinite(prior_values), prior_values, np.inf)))
+    assert start.potential < best_prior
+
+    with numpyro.validation_enabled(False):
+        z_truth = unconstrain_fn(model, args, {}, {**TRUTH, "sigma": 0.005, "nu": 10.0})
+    x_truth, unravel = ravel_pytree(z_truth)
+    powell = scipy.optimize.minimize(
+        lambda x: float(potential(unravel(jnp.asarray(x)))), np.asarray(x_truth),
+        method="Powell", options={"xtol": 1e-8, "ftol": 1e-12, "maxiter": 50_000})
+    tolerance = 1e-3  # nats: far below any difference between modes
+    assert start.potential <= powell.fun + tolerance
+    assert not best_prior <= powell.fun + tolerance  # negative control
 
 
 # ----------------------------------------------------------------------- calibration
@@ -188,7 +234,7 @@ def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int 
     scales = Scales(float(np.exp(np.log(frame["N"]).mean())),
                     float(np.exp(np.log(frame["D"]).mean())), 3.0)
     log_n, log_d, h = centred_inputs(law, scales, frame["N"], frame["D"], weights, 0)
-    model = _model(law, 1, scales, "log")
+    model = bound_model(law, 1, scales, "log")
     kernel = NUTS(model, dense_mass=True, init_strategy=init_to_median(num_samples=15))
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=1,
                 progress_bar=False, jit_model_args=True)
@@ -255,9 +301,9 @@ def test_save_load_predict_identical(chinchilla_fit, chinchilla_table, tmp_path)
     _, table, _ = chinchilla_table
     out = save_fit(chinchilla_fit, tmp_path / "fit")
     meta = json.loads((out / "fit.json").read_text())
-    assert meta["format"] == 1 and meta["kind"] == "bayes"
-    assert meta["law"] == "chinchilla" and meta["law_path"].endswith("chinchilla.py")
-    assert set(meta["versions"]) == {"bayesmix", "numpyro", "jax", "arviz"}
+    assert meta["format"] == FORMAT == 2 and meta["kind"] == "fit"
+    assert meta["law"]["name"] == "chinchilla" and meta["law"]["path"].endswith("chinchilla.py")
+    assert set(meta["versions"]) == {"bayesmix", "numpyro", "jax", "arviz", "scipy"}
     assert (out / "d0.nc").is_file()
     loaded = load_fit(out)
     before = predict_table(jax.random.key(5), chinchilla_fit.posteriors, table)
@@ -266,6 +312,9 @@ def test_save_load_predict_identical(chinchilla_fit, chinchilla_table, tmp_path)
     via_dir = predict_table(jax.random.key(5), load_posteriors(out), table)
     np.testing.assert_array_equal(before.to_numpy(), via_dir.to_numpy())
     assert loaded.targets["d0"].scales == chinchilla_fit.targets["d0"].scales
+    assert loaded.targets["d0"].diagnostics == chinchilla_fit.targets["d0"].diagnostics
+    assert loaded.targets["d0"].settings == chinchilla_fit.targets["d0"].settings
+    assert loaded.targets["d0"].timings == chinchilla_fit.targets["d0"].timings
     np.testing.assert_array_equal(loaded.targets["d0"].rows, chinchilla_fit.targets["d0"].rows)
 
 
@@ -357,7 +406,7 @@ def test_fit_dir_from_other_version(chinchilla_fit, chinchilla_table, tmp_path, 
     shutil.copytree(good, old)
     meta = json.loads((old / "fit.json").read_text())
     meta["versions"]["bayesmix"] = "0.0.9"
-    meta["format"] = 0
+    meta["format"] = 1
     (old / "fit.json").write_text(json.dumps(meta))
     status = main(["predict", str(old), "--runs", str(path), "--json"])
     assert status == 2
@@ -367,6 +416,90 @@ def test_fit_dir_from_other_version(chinchilla_fit, chinchilla_table, tmp_path, 
     assert "not a fit directory" in _one_line_error(capsys)
 
 
+@pytest.fixture(scope="module")
+def bad_fit_dirs(chinchilla_fit, tmp_path_factory):
+    """A truncated netCDF, a fit.json of format 1, an empty directory, a missing netCDF
+    and a fit.json that is not JSON, each beside a good fit."""
+    root = tmp_path_factory.mktemp("bad")
+    good = save_fit(chinchilla_fit, root / "good")
+    dirs = {}
+    for name in ("truncated", "format", "missing_nc", "not_json"):
+        dirs[name] = root / name
+        shutil.copytree(good, dirs[name])
+    nc = dirs["truncated"] / "d0.nc"
+    nc.write_bytes(nc.read_bytes()[: nc.stat().st_size // 2])
+    meta = json.loads((good / "fit.json").read_text())
+    (dirs["format"] / "fit.json").write_text(json.dumps({**meta, "format": 1}))
+    (dirs["missing_nc"] / "d0.nc").unlink()
+    (dirs["not_json"] / "fit.json").write_text('{"kind": "fit", ')
+    dirs["empty"] = root / "empty"
+    dirs["empty"].mkdir()
+    return dirs
+
+
+@pytest.mark.parametrize("command", ["predict", "optimize"])
+@pytest.mark.parametrize(("case", "needle"), [
+    ("truncated", "d0.nc is corrupt or truncated"),
+    ("format", "format 1); refit with this version"),
+    ("empty", "is empty"),
+    ("missing_nc", "lacks d0.nc named in fit.json"),
+    ("not_json", "cannot read"),
+])
+def test_cli_bad_fit_dir_one_line_exit_2(bad_fit_dirs, chinchilla_table, capsys, command,
+                                         case, needle):
+    path, _, _ = chinchilla_table
+    fit_dir = str(bad_fit_dirs[case])
+    argv = (["predict", fit_dir, "--runs", str(path), "--json"] if command == "predict"
+            else ["optimize", fit_dir, "--N", "1e9", "--D", "2e10", "--json"])
+    assert main(argv) == 2
+    line = _one_line_error(capsys)
+    assert needle in line, line
+    assert capsys.readouterr().out == ""
+
+
+def test_saved_fit_follows_the_umask(chinchilla_fit, tmp_path):
+    """A fit directory and its files are readable by the group and others under umask
+    0o022 (not mode 0700 as ``mkdtemp`` makes them)."""
+    old = os.umask(0o022)
+    try:
+        out = save_fit(chinchilla_fit, tmp_path / "fit")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    for file in out.iterdir():
+        assert stat.S_IMODE(file.stat().st_mode) == 0o644, file.name
+
+
+def test_float32_path_matches_float64_arithmetic(chinchilla_fit, chinchilla_table, tmp_path):
+    """The default NUTS path runs in float32; its saved draws are float64, and the
+    pointwise log-likelihood it stored agrees with one recomputed in float64 from the
+    saved draws within a tolerance set by float32's epsilon (and not float64's)."""
+    _, table, _ = chinchilla_table
+    result = load_fit(save_fit(chinchilla_fit, tmp_path / "fit")).targets["d0"]
+    assert result.settings.precision == "float32"
+    for name in (*SITES, "sigma", "nu"):
+        assert result.idata.posterior[name].dtype == np.float64, name
+    posterior = result.posterior
+    data = table.target_data("d0")
+    mu = predict_draws(posterior, data.n_params, data.n_tokens, data.weights)  # float64
+    loc = np.log(mu)
+    y = np.log(data.loss)
+    sigma, nu = posterior.noise["sigma"][:, None], posterior.noise["nu"][:, None]
+    expected = scipy.stats.t.logpdf(y, nu, loc, sigma)
+    stored = np.asarray(result.idata.log_likelihood["obs"].values).reshape(expected.shape)
+    r = y - loc
+    slope = np.abs((nu + 1) * r / (nu * sigma**2 + r**2))  # |d log-lik / d loc|
+
+    def within(eps: float) -> bool:
+        # the law's mean rounded in NUTS (a few eps relative, so eps * |loc| and eps on
+        # log mu), then the log-likelihood itself stored in float32
+        tolerance = 64 * eps * (slope * (1 + np.abs(loc)) + np.abs(expected) + 1)
+        return bool(np.all(np.abs(stored - expected) <= tolerance))
+
+    assert within(float(jnp.finfo(jnp.float32).eps))
+    assert not within(float(jnp.finfo(jnp.float64).eps))  # negative control
+
+
 def test_chains_run_on_until_mixed(chinchilla_table):
     """40 draws per chain cannot give bulk ESS 400, so the chains run on in blocks of 20
     up to max_draws; with max_draws = draws they stop at once (negative control)."""
@@ -374,15 +507,16 @@ def test_chains_run_on_until_mixed(chinchilla_table):
     law = load_law("chinchilla")
     short = fit_target(jax.random.key(1), law, table, "d0", chains=2, warmup=100, draws=40,
                        max_draws=80)
-    assert short.settings["kept_draws"] == 80
+    assert short.settings.kept_draws == 80
     assert short.idata.posterior["alpha"].shape == (2, 80)
     assert short.idata.sample_stats["diverging"].shape == (2, 80)
-    assert short.diagnostics["draws"] == 160
+    assert short.diagnostics.draws == 160
     stopped = fit_target(jax.random.key(1), law, table, "d0", chains=2, warmup=100, draws=40,
                          max_draws=40)
-    assert stopped.settings["kept_draws"] == 40
-    with pytest.raises(BayesmixError, match="--max-draws must be at least 40"):
+    assert stopped.settings.kept_draws == 40
+    with pytest.raises(BayesmixError, match="max_draws must be at least 40") as info:
         fit_target(jax.random.key(1), law, table, "d0", draws=40, max_draws=20)
+    assert "--" not in str(info.value)  # the library speaks of arguments, not CLI flags
 
 
 def test_warmup_shares_metric_and_step_size():
@@ -391,7 +525,7 @@ def test_warmup_shares_metric_and_step_size():
     def model():
         numpyro.sample("x", dist.Normal(0.0, jnp.array([1.0, 10.0, 0.1])).to_event(1))
 
-    mcmc = _warmed_up(jax.random.key(0), model, (), {"x": jnp.zeros((2, 3))}, jnp.eye(3),
+    mcmc = warmed_up(jax.random.key(0), model, (), {"x": jnp.zeros((2, 3))}, jnp.eye(3),
                       chains=2, chain_method="sequential", warmup=200, draws=10,
                       dense_mass=True, target_accept=0.8, max_tree_depth=8, progress=False)
     state = mcmc.post_warmup_state
@@ -412,7 +546,7 @@ def test_fit_target_bad_likelihood_or_precision(chinchilla_table):
 def test_worst_rhat_names_the_parameters():
     import xarray as xr
 
-    from bayesmix.fit import _worst
+    from bayesmix.diagnostics import _worst
 
     ds = xr.Dataset({"c": ("domain", [1.001, 1.4, 1.02]), "alpha": ((), 1.2)},
                     coords={"domain": ["web", "code", "books"]})

@@ -116,7 +116,7 @@ def _references(items: list[str] | None, domains: tuple[str, ...],
 
 
 def _load_posteriors(path: str) -> dict:
-    from bayesmix.fitdir import load_posteriors
+    from bayesmix.store import load_posteriors
 
     return load_posteriors(path)
 

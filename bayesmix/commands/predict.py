@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from bayesmix._errors import BayesmixError
 from bayesmix.commands.common import add_input_options, emit_json, key_from_args, table_from_args
 
 
@@ -28,18 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bayesmix.fitdir import load_posteriors
     from bayesmix.predict import predict_table
     from bayesmix.runs import write_runs
+    from bayesmix.store import load_posteriors
 
     posteriors = load_posteriors(args.fit)
     table = table_from_args(args, path=args.runs)
-    for target, posterior in posteriors.items():
-        if set(table.domains) != set(posterior.domains):
-            raise BayesmixError(
-                f"{args.runs} has domains ({', '.join(table.domains)}) but the fit of "
-                f"'{target}' was trained on ({', '.join(posterior.domains)})"
-            )
     frame = predict_table(key_from_args(args), posteriors, table)
     if args.out:
         write_runs(frame, args.out)

@@ -1,0 +1,416 @@
+"""Every save and load of fits and baselines: one metadata schema, one format version.
+
+A fit directory holds ``fit.json`` and one ArviZ netCDF per target (from
+:func:`save_fit`); a baseline directory holds ``baseline.json`` (from
+:func:`save_baseline`). Both metadata files share one schema::
+
+    {"kind": "fit" | "baseline", "format": 2,
+     "versions": {"bayesmix": ..., "numpyro": ..., "jax": ..., "arviz": ..., "scipy": ...},
+     "law": {"name": ..., "path": ...}, "source": ..., "targets": [...],
+     "domains": [...], "seed": ..., "settings": {...},
+     "per_target": {target: {...}}}
+
+Every consumer of a fit (``predict``, ``optimize``, ...) calls :func:`load_posteriors`,
+which returns one :class:`~bayesmix.model.TargetPosterior` per target whatever the
+method. A missing, empty, foreign, older or corrupt directory gives a one-line
+:class:`~bayesmix.BayesmixError` naming the file. This module sits above
+:mod:`bayesmix.fit` and :mod:`bayesmix.baseline`, which do no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from bayesmix._errors import BayesmixError
+from bayesmix._io import atomic_dir
+from bayesmix.baseline import BaselineResult
+from bayesmix.diagnostics import Diagnostics
+from bayesmix.fit import Fit, NutsSettings, TargetFit, Timings
+from bayesmix.laws import Law, load_law
+from bayesmix.model import Scales, TargetPosterior
+
+__all__ = [
+    "BASELINE_FILE",
+    "FIT_FILE",
+    "FORMAT",
+    "law_of_fit",
+    "load_baseline",
+    "load_fit",
+    "load_posteriors",
+    "read_metadata",
+    "save_baseline",
+    "save_fit",
+]
+
+FORMAT = 2
+"""Version of the layout of fit and baseline directories (the metadata's ``"format"``)."""
+FIT_FILE = "fit.json"
+BASELINE_FILE = "baseline.json"
+_KINDS = {FIT_FILE: "fit", BASELINE_FILE: "baseline"}
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def _versions() -> dict[str, str]:
+    from bayesmix import __version__
+
+    out = {"bayesmix": __version__}
+    for package in ("numpyro", "jax", "arviz", "scipy"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:  # pragma: no cover - installed with bayesmix
+            out[package] = "unknown"
+    return out
+
+
+def _metadata(kind: str, law_name: str, law_path: str, source: str | None,
+              targets: list[str], domains: list[str], seed: int | None,
+              settings: dict[str, Any], per_target: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": kind, "format": FORMAT, "versions": _versions(),
+            "law": {"name": law_name, "path": law_path}, "source": source,
+            "targets": targets, "domains": domains, "seed": seed, "settings": settings,
+            "per_target": per_target}
+
+
+def _major_minor(version: str) -> str:
+    return ".".join(str(version).split(".")[:2])
+
+
+def _checked_dir(path: Path) -> None:
+    if not path.exists():
+        raise BayesmixError(f"fit directory {path} does not exist")
+    if not path.is_dir():
+        raise BayesmixError(f"{path} is not a fit directory (not a directory)")
+    if not any(path.iterdir()):
+        raise BayesmixError(f"fit directory {path} is empty")
+
+
+def read_metadata(path: str | Path, name: str) -> dict[str, Any]:
+    """Read ``path/name`` and check its kind, format and bayesmix version.
+
+    Parameters
+    ----------
+    path : str or Path
+        The directory.
+    name : {"fit.json", "baseline.json"}
+
+    Returns
+    -------
+    dict
+        The metadata.
+
+    Raises
+    ------
+    BayesmixError
+        Missing or empty directory; missing, unreadable or non-JSON file; a file of
+        another kind, format or bayesmix major.minor version.
+    """
+    from bayesmix import __version__
+
+    path = Path(path)
+    _checked_dir(path)
+    meta_path = path / name
+    if not meta_path.is_file():
+        raise BayesmixError(f"{path} is not a fit directory (no {name})")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BayesmixError(f"cannot read {meta_path}: {_first_line(exc)}") from None
+    if not isinstance(meta, dict):
+        raise BayesmixError(f"{meta_path} is not a bayesmix {_KINDS[name]} file")
+    versions = meta.get("versions")
+    written = str(versions.get("bayesmix", "unknown") if isinstance(versions, dict)
+                  else "unknown")
+    fmt = meta.get("format")
+    if fmt != FORMAT or _major_minor(written) != _major_minor(__version__):
+        raise BayesmixError(
+            f"{meta_path} was written by bayesmix {written} (format {fmt}); "
+            f"refit with this version ({__version__}, format {FORMAT})"
+        )
+    if meta.get("kind") != _KINDS[name]:
+        raise BayesmixError(f"{meta_path} is not a bayesmix {_KINDS[name]} file "
+                            f"(kind {meta.get('kind')!r})")
+    return meta
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def law_of_fit(name: str, path: str | None) -> Law:
+    """The law a fit was made with: its file if it is still there, else the built-in name.
+
+    Raises
+    ------
+    BayesmixError
+        The file now defines a law of another name.
+    """
+    file = Path(path) if path else None
+    law = load_law(file) if file is not None and file.is_file() else load_law(name)
+    if law.name != name:
+        raise BayesmixError(
+            f"law file {law.path} now defines law '{law.name}'; the fit was made with '{name}'"
+        )
+    return law
+
+
+# --------------------------------------------------------------------------- fits
+
+
+def save_fit(fit: Fit, out_dir: str | Path) -> Path:
+    """Write ``<target>.nc`` per target and ``fit.json`` into ``out_dir``, atomically.
+
+    The directory appears whole or not at all: an interrupted save leaves ``out_dir``
+    as it was.
+
+    Parameters
+    ----------
+    fit : Fit
+    out_dir : str or Path
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    per_target = {}
+    for target, f in fit.targets.items():
+        per_target[target] = {
+            "file": f"{target}.nc",
+            "scales": f.scales.to_dict(),
+            "rows": [int(r) for r in f.rows],
+            "param_names": list(f.param_names),
+            "likelihood": f.likelihood,
+            "diagnostics": f.diagnostics.to_dict(),
+            "warnings": list(f.warnings),
+            "timings": f.timings._asdict(),
+            "settings": None if f.settings is None else f.settings.to_dict(),
+        }
+    first = next(iter(fit.targets.values()), None)
+    settings = {} if first is None or first.settings is None else {
+        name: value for name, value in first.settings.to_dict().items() if name != "kept_draws"}
+    meta = _metadata("fit", fit.law.name, str(fit.law.path), fit.source, list(fit.targets),
+                     list(fit.domains), fit.seed, settings, per_target)
+    with atomic_dir(out_dir) as tmp:
+        for target, f in fit.targets.items():
+            f.idata.to_netcdf(str(tmp / f"{target}.nc"))
+        (tmp / FIT_FILE).write_text(json.dumps(meta, indent=2, default=float) + "\n")
+    return out_dir
+
+
+def _read_netcdf(path: Path) -> Any:
+    import arviz as az
+
+    try:
+        idata = az.from_netcdf(str(path))
+        idata.load()
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise BayesmixError(f"{path} is corrupt or truncated ({type(exc).__name__}: "
+                            f"{_first_line(exc)}); refit or restore it") from None
+    if "posterior" not in idata.groups():
+        raise BayesmixError(f"{path} holds no posterior draws; refit or restore it")
+    return idata
+
+
+def load_fit(path: str | Path) -> Fit:
+    """Load a fit directory written by :func:`save_fit`.
+
+    Raises
+    ------
+    BayesmixError
+        See :func:`read_metadata`; also a netCDF named in ``fit.json`` that is missing,
+        truncated or corrupt.
+    """
+    path = Path(path)
+    meta = read_metadata(path, FIT_FILE)
+    try:
+        law = law_of_fit(meta["law"]["name"], meta["law"].get("path"))
+        domains = tuple(meta["domains"])
+        fits = {}
+        for target in meta["targets"]:
+            info = meta["per_target"][target]
+            nc = path / info["file"]
+            if not nc.is_file():
+                raise BayesmixError(f"fit directory {path} lacks {info['file']} named in "
+                                    f"{FIT_FILE}")
+            fits[target] = TargetFit(
+                target=target, law=law, domains=domains, scales=Scales(**info["scales"]),
+                rows=np.asarray(info["rows"], int), likelihood=info["likelihood"],
+                idata=_read_netcdf(nc), param_names=list(info["param_names"]),
+                diagnostics=Diagnostics.from_dict(info["diagnostics"]),
+                warnings=list(info["warnings"]), timings=Timings(**info["timings"]),
+                settings=None if info["settings"] is None else NutsSettings(**info["settings"]),
+            )
+        seed = -1 if meta["seed"] is None else int(meta["seed"])
+    except BayesmixError:
+        raise
+    except _MALFORMED as exc:
+        raise BayesmixError(f"{path / FIT_FILE} is malformed ({type(exc).__name__}: "
+                            f"{_first_line(exc)}); refit") from None
+    return Fit(law=law, targets=fits, domains=domains, seed=seed,
+               source=str(meta.get("source") or "<unknown>"))
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+def _jsonable(values: dict[str, np.ndarray] | None) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    return {name: np.asarray(v, float).tolist() for name, v in values.items()}
+
+
+def _arrays(values: dict[str, Any] | None) -> dict[str, np.ndarray] | None:
+    if values is None:
+        return None
+    return {name: np.asarray(v, float) for name, v in values.items()}
+
+
+def save_baseline(
+    results: dict[str, BaselineResult],
+    out_dir: str | Path,
+    *,
+    settings: dict[str, Any] | None = None,
+    source: str | None = None,
+) -> Path:
+    """Write ``baseline.json`` into ``out_dir`` atomically; returns its path.
+
+    Every field of every :class:`~bayesmix.baseline.BaselineResult` is kept, so
+    :func:`load_baseline` gives the results back equal. ``settings`` (the options
+    used; its ``"seed"`` is recorded as the seed) and ``source`` (the run table) are
+    recorded as given.
+    """
+    if not results:
+        raise BayesmixError("no baseline result to save")
+    first = next(iter(results.values()))
+    per_target = {
+        target: {
+            "scales": r.scales.to_dict(),
+            "sites": _jsonable(r.sites),
+            "params": _jsonable(r.params),
+            "natural": _jsonable(r.natural),
+            "huber": r.huber,
+            "train_mre": r.train_mre,
+            "n_lbfgs_calls": r.n_lbfgs_calls,
+            "n_evaluations": r.n_evaluations,
+            "trace": np.asarray(r.trace, float).tolist(),
+            "seconds": r.seconds,
+            "seconds_to_best": r.seconds_to_best,
+            "success": r.success,
+            "message": r.message,
+            "residuals": r.residuals,
+            "delta": r.delta,
+            "n_rows": r.n_rows,
+            "rows": np.asarray(r.rows, int).tolist(),
+            "fixed": dict(r.fixed),
+        }
+        for target, r in results.items()
+    }
+    settings = dict(settings or {})
+    seed = settings.get("seed")
+    meta = _metadata("baseline", first.law, first.law_path, source, list(results),
+                     list(first.domains), None if seed is None else int(seed), settings,
+                     per_target)
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        (tmp / BASELINE_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return out_dir / BASELINE_FILE
+
+
+def _baseline_dir(path: str | Path) -> Path:
+    path = Path(path)
+    return path.parent if path.name == BASELINE_FILE and path.is_file() else path
+
+
+def load_baseline(path: str | Path) -> dict[str, BaselineResult]:
+    """Read a baseline directory written by :func:`save_baseline`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The directory (or its ``baseline.json``).
+
+    Returns
+    -------
+    dict of target -> BaselineResult
+        Equal, field by field, to the results that were saved.
+    """
+    path = _baseline_dir(path)
+    meta = read_metadata(path, BASELINE_FILE)
+    try:
+        law, domains = meta["law"], tuple(meta["domains"])
+        out = {}
+        for target in meta["targets"]:
+            e = meta["per_target"][target]
+            out[target] = BaselineResult(
+                target=target, law=law["name"], sites=_arrays(e["sites"]),
+                params=_arrays(e["params"]), natural=_arrays(e["natural"]),
+                huber=float(e["huber"]), train_mre=float(e["train_mre"]),
+                n_lbfgs_calls=int(e["n_lbfgs_calls"]), n_evaluations=int(e["n_evaluations"]),
+                trace=np.asarray(e["trace"], float).reshape(-1, 2),
+                seconds=float(e["seconds"]), seconds_to_best=float(e["seconds_to_best"]),
+                success=bool(e["success"]), message=str(e["message"]),
+                scales=Scales(**e["scales"]), domains=domains, residuals=e["residuals"],
+                delta=float(e["delta"]), n_rows=int(e["n_rows"]),
+                rows=np.asarray(e["rows"], int), law_path=str(law.get("path") or ""),
+                fixed={name: float(v) for name, v in e["fixed"].items()},
+            )
+    except BayesmixError:
+        raise
+    except _MALFORMED as exc:
+        raise BayesmixError(f"{path / BASELINE_FILE} is malformed ({type(exc).__name__}: "
+                            f"{_first_line(exc)}); refit") from None
+    return out
+
+
+def _baseline_posteriors(path: Path) -> dict[str, TargetPosterior]:
+    results = load_baseline(path)
+    first = next(iter(results.values()))
+    law = law_of_fit(first.law, first.law_path)
+    # the derived parameters are recomputed from the stored sites by the law file
+    return {target: TargetPosterior.from_sites(
+                law, target, r.domains, r.scales,
+                {name: jnp.asarray(v, float) for name, v in r.sites.items()},
+                likelihood=r.residuals)
+            for target, r in results.items()}
+
+
+# --------------------------------------------------------------------------- either
+
+
+def load_posteriors(path: str | Path) -> dict[str, TargetPosterior]:
+    """Posteriors (or one-draw point estimates) per target from a fit or baseline dir.
+
+    Parameters
+    ----------
+    path : str or Path
+        A directory holding ``fit.json`` (from :func:`save_fit`) or ``baseline.json``
+        (from :func:`save_baseline`).
+
+    Returns
+    -------
+    dict of target -> TargetPosterior
+
+    Raises
+    ------
+    BayesmixError
+        Missing or empty directory, neither metadata file, or any problem
+        :func:`load_fit` or :func:`load_baseline` reports.
+    """
+    path = _baseline_dir(path)
+    _checked_dir(path)
+    if (path / FIT_FILE).is_file():
+        return load_fit(path).posteriors
+    if (path / BASELINE_FILE).is_file():
+        return _baseline_posteriors(path)
+    raise BayesmixError(f"{path} is not a fit directory (no {FIT_FILE} or {BASELINE_FILE})")
