@@ -11,6 +11,7 @@ paper's point fit) → ``store`` (every save and load) → ``predict`` → ``sim
 """
 
 from bayesmix._errors import BayesmixError
+from bayesmix._version import __version__
 from bayesmix.baseline import BaselineResult, baseline_fit, fit_target_baseline
 from bayesmix.decision import OptimumReport, decide, mixture_bounds
 from bayesmix.diagnostics import Diagnostics
@@ -24,8 +25,6 @@ from bayesmix.runs import RunTable, TargetData, load_runs, runs_summary, write_r
 from bayesmix.simplex import MDResult, minimize_on_simplex
 from bayesmix.simulate import SimulatedRuns, simulate_runs
 from bayesmix.store import load_baseline, load_fit, load_posteriors, save_baseline, save_fit
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BaselineResult",

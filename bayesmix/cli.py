@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser with every subcommand."""
-    from bayesmix import __version__
+    from bayesmix._version import __version__
     from bayesmix.commands import command_modules
 
     parser = _Parser(

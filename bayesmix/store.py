@@ -60,7 +60,7 @@ _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def _versions() -> dict[str, str]:
-    from bayesmix import __version__
+    from bayesmix._version import __version__
 
     out = {"bayesmix": __version__}
     for package in ("numpyro", "jax", "arviz", "scipy"):
@@ -113,7 +113,7 @@ def read_metadata(path: str | Path, name: str) -> dict[str, Any]:
         Missing or empty directory; missing, unreadable or non-JSON file; a file of
         another kind, format or bayesmix major.minor version.
     """
-    from bayesmix import __version__
+    from bayesmix._version import __version__
 
     path = Path(path)
     _checked_dir(path)
