@@ -12,7 +12,7 @@
 # target_accept: divergences on the paper's runs fell from 3-14 per 4000 draws at
 # 0.85-0.9 (additive arxiv, book, openhermes; joint wikipedia) to 0-3 at 0.95, for
 # about 1.3 times the leapfrog steps; sampling in float32 (fit.PRECISIONS) pays for it.
-# The rest went with the shared warmup metric and step size (fit._warmed_up says how).
+# The rest went with the shared warmup metric and step size (bayesmix.sampling.warmed_up says how).
 CHAINS = 4
 WARMUP = 600
 DRAWS = 1000

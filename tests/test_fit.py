@@ -106,10 +106,10 @@ def _covers(posterior, truth: dict[str, float]) -> dict[str, bool]:
 def shifted_fit(tmp_path_factory):
     """The same design and seed as ``chinchilla_table``, simulated from ``SHIFTED``."""
     law = load_law("chinchilla")
-    frame, _ = simulate_runs(jax.random.key(7), law, 2, targets=["d0"],
+    table, _ = simulate_runs(jax.random.key(7), law, 2, targets=["d0"],
                              sites={"d0": SHIFTED}, noise=0.003, run_noise=0.004)
     path = tmp_path_factory.mktemp("shifted") / "runs.csv"
-    frame.to_csv(path, index=False)
+    table.frame.to_csv(path, index=False)
     return fit_target(jax.random.key(0), law, load_runs(path), "d0", chains=2, warmup=300,
                       draws=400)
 
