@@ -238,9 +238,12 @@ def test_init_starts_from_the_given_sites(simulated, fitted):
     resumed = fit_target_baseline(jax.random.key(1), law, table, "d0", init=free.sites,
                                   **one_run)
     np.testing.assert_allclose(resumed.huber, free.huber, rtol=1e-6)
-    # negative control: the same single run from a random draw ends far off (measured 33x)
+    # negative control: the same single run from a random draw (which on these runs may
+    # reach the same optimum) needs far more evaluations than one started at the optimum
     cold = fit_target_baseline(jax.random.key(1), law, table, "d0", **one_run)
-    assert cold.huber > 3 * free.huber
+    assert cold.huber >= free.huber * (1 - 1e-6)
+    assert resumed.n_evaluations * 5 < cold.n_evaluations, (resumed.n_evaluations,
+                                                             cold.n_evaluations)
     with pytest.raises(BayesmixError, match="init must give the sites") as info:
         fit_target_baseline(jax.random.key(1), law, table, "d0", init={"E": 1.0}, **one_run)
     assert "\n" not in str(info.value)
