@@ -55,7 +55,7 @@ from numpyro import handlers
 
 from bayesmix._errors import BayesmixError
 
-__all__ = ["Law", "builtin_law_names", "free_sites", "load_law"]
+__all__ = ["Law", "builtin_law_names", "count_formula", "free_sites", "load_law"]
 
 _REQUIRED = ("NAME", "EQUATION", "sample_params", "mean")
 _INPUTS = ("N", "D", "h")
@@ -122,6 +122,25 @@ class Law:
         """
         return int(sum(np.prod(s, dtype=int) for s in self.site_shapes(k).values()))
 
+    def natural_at_prior_draw(self, k: int) -> dict[str, Any]:
+        """What ``natural`` returns for one prior draw at ``k`` domains (``{}`` without it).
+
+        The names and shapes of the paper's parameters; the values are one prior draw
+        (reference scales 1), for listing, not for inference.
+        """
+        if self.natural is None:
+            return {}
+        k_seen = 1 if self.target_domain_only else k
+        params = handlers.seed(self.sample_params, jax.random.key(0))(k_seen, 1.0)
+        return self.natural(params, 1.0, 1.0, k_seen)
+
+    def n_paper_params(self, k: int) -> int | None:
+        """Number of the published form's parameters for ``k`` domains: the sizes of what
+        ``natural`` returns (None for a law without ``natural``)."""
+        if self.natural is None:
+            return None
+        return int(sum(np.size(v) for v in self.natural_at_prior_draw(k).values()))
+
     def domain_inputs(self, h: jax.Array, target_index: int | None) -> jax.Array:
         """The weights this law sees: all of ``h`` or the target's column, ``(..., k')``."""
         if not self.target_domain_only:
@@ -132,6 +151,19 @@ class Law:
                 "the target must also be a training domain"
             )
         return h[..., target_index : target_index + 1]
+
+
+def count_formula(count: Callable[[int], int]) -> str:
+    """A parameter count as a function of ``k``, written ``a + bk`` (laws are linear in
+    ``k``; checked at ``k = 2, 3, 4``, else the three values are listed)."""
+    counts = [count(k) for k in (2, 3, 4)]
+    slope = counts[1] - counts[0]
+    intercept = counts[0] - 2 * slope
+    if counts[2] != intercept + 4 * slope:
+        return ", ".join(f"k={k}: {c}" for k, c in zip((2, 3, 4), counts, strict=True))
+    if slope == 0:
+        return str(intercept)
+    return f"{intercept} + {slope}k" if slope != 1 else f"{intercept} + k"
 
 
 def _models_dir() -> Path:
