@@ -568,3 +568,23 @@ def test_cli_optimize_bad_run_size_is_one_line(posteriors4, tmp_path, monkeypatc
     assert status == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "must be positive and finite" in err
+
+
+def test_reference_mixtures_and_their_errors(tmp_path):
+    """The reference mixtures the decision is compared with, from the library."""
+    from bayesmix.references import reference_mixtures
+
+    domains = ("a", "b")
+    path = tmp_path / "mixes.csv"
+    path.write_text("name,h_a,weight_b\nmine,0.3,0.7\n")
+    out = reference_mixtures(["uniform", "natural", str(path)], domains,
+                             tokens={"a": 1.0, "b": 3.0})
+    np.testing.assert_allclose(out["uniform"], [0.5, 0.5])
+    np.testing.assert_allclose(out["natural"], [0.25, 0.75])
+    np.testing.assert_allclose(out["mine"], [0.3, 0.7])
+    assert list(reference_mixtures(None, domains)) == ["uniform"]
+    with pytest.raises(BayesmixError, match="needs tokens for every domain; missing b"):
+        reference_mixtures(["natural"], domains, tokens={"a": 1.0})
+    with pytest.raises(BayesmixError, match="no column for domain 'b'"):
+        path.write_text("h_a\n1.0\n")
+        reference_mixtures([str(path)], domains)

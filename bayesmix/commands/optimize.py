@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-import numpy as np
 
 from bayesmix._errors import BayesmixError
 from bayesmix.commands.common import emit_json, parse_assignments
@@ -74,47 +71,6 @@ def _number_or_assignments(text: str | None, option: str) -> float | dict[str, f
         return parse_assignments(text, option)
 
 
-def _read_reference_file(path: str, domains: tuple[str, ...]) -> dict[str, np.ndarray]:
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise BayesmixError(f"cannot read --reference {path}: {exc}") from None
-    columns = []
-    for d in domains:
-        found = [c for c in (d, f"h_{d}", f"weight_{d}") if c in frame.columns]
-        if not found:
-            raise BayesmixError(f"--reference {path} has no column for domain '{d}' "
-                                f"(expected {d}, h_{d} or weight_{d})")
-        columns.append(found[0])
-    values = frame[columns].to_numpy(float)
-    stem = Path(path).stem
-    names = (frame["name"].astype(str).tolist() if "name" in frame.columns
-             else [stem if len(frame) == 1 else f"{stem}[{i}]" for i in range(len(frame))])
-    return dict(zip(names, values, strict=True))
-
-
-def _references(items: list[str] | None, domains: tuple[str, ...],
-                tokens: dict[str, float]) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for item in items or ["uniform"]:
-        if item == "uniform":
-            out["uniform"] = np.full(len(domains), 1.0 / len(domains))
-        elif item == "natural":
-            missing = [d for d in domains if d not in tokens]
-            if missing:
-                raise BayesmixError(f"--reference natural needs --tokens for every domain; "
-                                    f"missing {', '.join(missing)}")
-            counts = np.array([tokens[d] for d in domains], float)
-            if counts.sum() <= 0:
-                raise BayesmixError("--reference natural: --tokens sum to zero")
-            out["natural"] = counts / counts.sum()
-        else:
-            out.update(_read_reference_file(item, domains))
-    return out
-
-
 def _load_posteriors(path: str) -> dict:
     from bayesmix.store import load_posteriors
 
@@ -134,6 +90,7 @@ def _load(paths: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from bayesmix._io import atomic_dir
     from bayesmix.decision import decide, mixture_bounds
+    from bayesmix.references import reference_mixtures
 
     posteriors = _load(args.fits)
     weights = parse_assignments(args.weights, "--weights") or None
@@ -150,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     baseline = _load([args.baseline]) if args.baseline else None
     report = decide(posteriors, args.n_params, args.n_tokens, target_weights=weights,
                     lower=lower, upper=upper,
-                    references=_references(args.reference, domains, tokens),
+                    references=reference_mixtures(args.reference, domains, tokens),
                     baseline=baseline, tol=args.tol, max_iter=args.max_iter)
     payload = report.to_dict()
     if args.path_flops:
