@@ -107,9 +107,13 @@ class Law:
     module: ModuleType
     natural: Callable[..., dict[str, Any]] | None = None
 
+    def domains_seen(self, k: int) -> int:
+        """How many weights the law sees for ``k`` training domains (1 or ``k``)."""
+        return 1 if self.target_domain_only else k
+
     def site_shapes(self, k: int, loss_scale: float = 1.0) -> dict[str, tuple[int, ...]]:
         """Shapes of the sampled (free) parameters for ``k`` domains, in model order."""
-        k_seen = 1 if self.target_domain_only else k
+        k_seen = self.domains_seen(k)
         sites = free_sites(self.sample_params, jax.random.key(0), k_seen, loss_scale)
         return {name: tuple(site["value"].shape) for name, site in sites.items()}
 
@@ -130,7 +134,7 @@ class Law:
         """
         if self.natural is None:
             return {}
-        k_seen = 1 if self.target_domain_only else k
+        k_seen = self.domains_seen(k)
         params = handlers.seed(self.sample_params, jax.random.key(0))(k_seen, 1.0)
         return self.natural(params, 1.0, 1.0, k_seen)
 

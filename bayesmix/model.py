@@ -101,7 +101,7 @@ def law_params(law: Law, k: int, loss_scale: float, sites: dict[str, Any]) -> di
 
 def n_law_domains(law: Law, k: int) -> int:
     """How many weights the law sees for ``k`` training domains."""
-    return 1 if law.target_domain_only else k
+    return law.domains_seen(k)
 
 
 def check_enough_rows(law: Law, table: RunTable, target: str, n_rows: int) -> None:

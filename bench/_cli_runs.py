@@ -62,12 +62,6 @@ def mre_percent(pred, obs) -> float:
     return float(100 * np.mean(np.abs(pred - obs) / obs))
 
 
-def _get(d, name):
-    if isinstance(d, dict):
-        return d.get(name)
-    return getattr(d, name, None)
-
-
 def convergence(fit_dir: Path) -> dict[str, tuple[float, float, int, list[str]]]:
     """Per target: (max R-hat, min bulk ESS, divergences, warnings) of a saved fit."""
     from bayesmix import load_fit
@@ -76,8 +70,8 @@ def convergence(fit_dir: Path) -> dict[str, tuple[float, float, int, list[str]]]
     out = {}
     for target, tf in fit.targets.items():
         d = tf.diagnostics
-        out[target] = (float(_get(d, "max_rhat")), float(_get(d, "min_ess_bulk")),
-                       int(_get(d, "divergences") or 0), list(getattr(tf, "warnings", [])))
+        out[target] = (float(d.max_rhat), float(d.min_ess_bulk),
+                       int(d.divergences or 0), list(getattr(tf, "warnings", [])))
     return out
 
 

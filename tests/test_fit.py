@@ -39,15 +39,19 @@ TRUTH = {"loss_ref": 3.0, "a": -1.2, "alpha": 0.35, "b": -1.0, "beta": 0.3}
 SITES = ("loss_ref", "a", "alpha", "b", "beta")
 
 
+def _chinchilla_runs(directory, sites):
+    """Chinchilla-law runs (2 domains, target d0 simulated from ``sites``) as a CSV."""
+    table, truth = simulate_runs(jax.random.key(7), load_law("chinchilla"), 2, targets=["d0"],
+                                 sites={"d0": sites}, noise=0.003, run_noise=0.004)
+    path = directory / "runs.csv"
+    table.frame.to_csv(path, index=False)
+    return path, load_runs(path), truth
+
+
 @pytest.fixture(scope="module")
 def chinchilla_table(tmp_path_factory):
     """Simulated Chinchilla-law runs (2 domains, target d0 with known sites)."""
-    law = load_law("chinchilla")
-    table, truth = simulate_runs(jax.random.key(7), law, 2, targets=["d0"],
-                                 sites={"d0": TRUTH}, noise=0.003, run_noise=0.004)
-    path = tmp_path_factory.mktemp("chin") / "runs.csv"
-    table.frame.to_csv(path, index=False)
-    return path, load_runs(path), truth
+    return _chinchilla_runs(tmp_path_factory.mktemp("chin"), TRUTH)
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +109,9 @@ def _covers(posterior, truth: dict[str, float]) -> dict[str, bool]:
 @pytest.fixture(scope="module")
 def shifted_fit(tmp_path_factory):
     """The same design and seed as ``chinchilla_table``, simulated from ``SHIFTED``."""
-    law = load_law("chinchilla")
-    table, _ = simulate_runs(jax.random.key(7), law, 2, targets=["d0"],
-                             sites={"d0": SHIFTED}, noise=0.003, run_noise=0.004)
-    path = tmp_path_factory.mktemp("shifted") / "runs.csv"
-    table.frame.to_csv(path, index=False)
-    return fit_target(jax.random.key(0), law, load_runs(path), "d0", chains=2, warmup=300,
-                      draws=400)
+    _, table, _ = _chinchilla_runs(tmp_path_factory.mktemp("shifted"), SHIFTED)
+    return fit_target(jax.random.key(0), load_law("chinchilla"), table, "d0", chains=2,
+                      warmup=300, draws=400)
 
 
 def test_parameter_recovery(chinchilla_fit, shifted_fit):
