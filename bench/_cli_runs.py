@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from _paper import mre_percent
 
 
 def run_cli(*args: str, quiet: bool = True) -> None:
@@ -27,17 +27,25 @@ def run_cli(*args: str, quiet: bool = True) -> None:
 
 
 def fit_and_baseline(runs: Path, law: str, targets: list[str], out: Path, columns: list[str],
-                     nuts: list[str], search: list[str], methods=("baseline", "posterior")):
-    """Fit ``law`` to ``targets`` of ``runs``; return ``{method: directory}``."""
+                     nuts: list[str], search: list[str], methods=("baseline", "posterior"),
+                     reuse: bool = False):
+    """Fit ``law`` to ``targets`` of ``runs``; return ``{method: directory}``.
+
+    With ``reuse``, a directory that already holds a finished fit of the same command
+    (``fit.json`` or ``baseline.json``, written last) is kept instead of refitted: a
+    benchmark stopped half-way carries on where it was.
+    """
     dirs = {}
     if "baseline" in methods:
         dirs["baseline"] = out / f"{law}_baseline"
-        run_cli("baseline", runs, *columns, "--law", law, "--target", *targets,
-                "--out", dirs["baseline"], *search)
+        if not (reuse and (dirs["baseline"] / "baseline.json").is_file()):
+            run_cli("baseline", runs, *columns, "--law", law, "--target", *targets,
+                    "--out", dirs["baseline"], *search)
     if "posterior" in methods:
         dirs["posterior"] = out / f"{law}_fit"
-        run_cli("fit", runs, *columns, "--law", law, "--target", *targets,
-                "--out", dirs["posterior"], *nuts)
+        if not (reuse and (dirs["posterior"] / "fit.json").is_file()):
+            run_cli("fit", runs, *columns, "--law", law, "--target", *targets,
+                    "--out", dirs["posterior"], *nuts)
     return dirs
 
 
@@ -54,12 +62,6 @@ def predict_frame(fit_dir: Path, runs: Path, columns: list[str], out: Path) -> p
 def target_mre(frame: pd.DataFrame, target: str) -> float:
     """MRE (%) of the ``T_median`` prediction against ``loss_T``."""
     return mre_percent(frame[f"{target}_median"], frame[f"loss_{target}"])
-
-
-def mre_percent(pred, obs) -> float:
-    """Mean relative error in percent."""
-    pred, obs = np.asarray(pred, float), np.asarray(obs, float)
-    return float(100 * np.mean(np.abs(pred - obs) / obs))
 
 
 def convergence(fit_dir: Path) -> dict[str, tuple[float, float, int, list[str]]]:

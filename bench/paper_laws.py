@@ -17,10 +17,12 @@ Usage::
     python bench/paper_laws.py [--laws simple,additive,joint,full]
         [--targets arxiv,github] [--methods baseline,posterior]
         [--chains 4 --warmup 600 --draws 1000] [--starts N --hops H] [--keep DIR]
+        [--reuse]
 
 Quick run: ``--laws additive --targets github --methods baseline``. Reads
 ``../shared/data/dmsl_slimpajama`` relative to the repository root; exits 0 with a
-message when it is absent.
+message when it is absent. ``--reuse`` (with ``--keep``) keeps the finished fits
+already in DIR, so a stopped run carries on.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def main() -> int:
     parser.add_argument("--hops", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", default=None, help="keep fit directories here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: keep the finished fits already there")
     args = parser.parse_args()
     if not DATA.is_file():
         print(f"skipped: {DATA} is absent (the paper's runs live in ../shared/data)")
@@ -95,7 +99,8 @@ def main() -> int:
     results = {}  # (law, method, target) -> (train, eval)
     conv = {}
     for law in laws:
-        dirs = fit_and_baseline(DATA, law, targets, work, train, nuts, search, methods)
+        dirs = fit_and_baseline(DATA, law, targets, work, train, nuts, search, methods,
+                                reuse=args.reuse and bool(args.keep))
         if "posterior" in dirs:
             conv[law] = convergence(dirs["posterior"])
         for method, fit_dir in dirs.items():
