@@ -11,6 +11,7 @@ paper's point fit) → ``store`` (every save and load) → ``predict`` → ``sim
 """
 
 from bayesmix._errors import BayesmixError
+from bayesmix._jaxutil import use_compilation_cache
 from bayesmix._version import __version__
 from bayesmix.baseline import BaselineResult, baseline_fit, fit_target_baseline
 from bayesmix.decision import OptimumReport, decide, mixture_bounds
@@ -65,5 +66,6 @@ __all__ = [
     "save_fit",
     "scales_for",
     "simulate_runs",
+    "use_compilation_cache",
     "write_runs",
 ]

@@ -1,23 +1,36 @@
-"""JAX and SciPy glue: released compilation caches, one BLAS thread, SciPy objectives.
+"""JAX and SciPy glue: compilation caches, one BLAS thread, SciPy objectives.
 
 Every optimiser in bayesmix (the start-point search of the Bayesian fit, the Huber
 baseline) hands SciPy a jitted value-and-gradient through :func:`scipy_value_and_grad`,
 and runs it under :func:`one_blas_thread`; every fit releases what it compiled with
-:func:`releasing_compiled`.
+:func:`releasing_compiled`; :func:`use_compilation_cache` keeps compiled programs on
+disk for the next fit and the next process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["NOT_FINITE", "one_blas_thread", "releasing_compiled", "scipy_value_and_grad"]
+__all__ = [
+    "CACHE_ENV",
+    "NOT_FINITE",
+    "one_blas_thread",
+    "releasing_compiled",
+    "scipy_value_and_grad",
+    "use_compilation_cache",
+]
+
+CACHE_ENV = "BAYESMIX_JAX_CACHE"
+"""Environment variable: the compilation cache's directory, or ``off``."""
 
 NOT_FINITE = 1e300
 """What :func:`scipy_value_and_grad` returns for a value or gradient that is not finite."""
@@ -38,6 +51,47 @@ def releasing_compiled() -> Iterator[None]:
     finally:
         jax.clear_caches()
         gc.collect()
+
+
+def use_compilation_cache(path: str | os.PathLike | None = None) -> Path | None:
+    """Keep compiled programs on disk (JAX's persistent compilation cache).
+
+    A fit's programs depend only on the law, the number of weights and rows, the
+    sampler's settings and the precision (the data are their arguments), so the second
+    fit of a study, and the next command, load them instead of compiling (about 80 %
+    of a small fit's time). The CLI calls this at program start; call it once, before
+    the first fit, from a notebook or script.
+
+    Parameters
+    ----------
+    path : str or PathLike, optional
+        Cache directory. Default: ``$BAYESMIX_JAX_CACHE``, else
+        ``$XDG_CACHE_HOME/bayesmix/jax`` (``~/.cache/bayesmix/jax``).
+        ``$BAYESMIX_JAX_CACHE=off`` turns the cache off.
+
+    Returns
+    -------
+    Path or None
+        The directory in use (None when off, or when JAX's cache was already set by the
+        caller, whose choice is kept).
+    """
+    import jax
+
+    env = os.environ.get(CACHE_ENV, "")
+    if path is None and env.lower() == "off":
+        return None
+    if jax.config.jax_compilation_cache_dir:  # set by the caller: keep it
+        return None
+    if path is None:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = env or Path(base) / "bayesmix" / "jax"
+    directory = Path(path).expanduser()
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    # every program, the small eager ones too: each fit compiles those again after
+    # releasing_compiled, and reading them back is faster (two simulated targets:
+    # 21 s with a 0.5 s floor, 15 s with none; the cache held 5.5 MB)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return directory
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager:

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _start_jax(args: argparse.Namespace) -> None:
-    """Program start: device count for parallel chains, and precision."""
+    """Program start: device count for parallel chains, precision, compilation cache."""
     chains = getattr(args, "chains", None)
     if "XLA_FLAGS" not in os.environ or "host_platform_device_count" not in os.environ.get(
         "XLA_FLAGS", ""
@@ -50,7 +50,10 @@ def _start_jax(args: argparse.Namespace) -> None:
         numpyro.set_host_device_count(max(int(chains or 1), os.cpu_count() or 1))
     import jax
 
+    from bayesmix._jaxutil import use_compilation_cache
+
     jax.config.update("jax_enable_x64", not args.float32)
+    use_compilation_cache()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -56,6 +56,9 @@ class Diagnostics:
         Potential energy at the start point (nan when unknown).
     design_effect : float
         Design effect of the residuals at the start (1 for independent rows).
+    gradients : int
+        Gradient evaluations (leapfrog steps) of warmup and sampling, all chains; 0
+        when unknown (fits saved before it was recorded).
     """
 
     max_rhat: float
@@ -69,6 +72,12 @@ class Diagnostics:
     worst_rhat: tuple[tuple[str, float], ...] = ()
     start_potential: float = float("nan")
     design_effect: float = 1.0
+    gradients: int = 0
+
+    @property
+    def ess_per_1000_gradients(self) -> float:
+        """Smallest bulk ESS per 1000 gradient evaluations (nan when unknown)."""
+        return 1000.0 * self.min_ess_bulk / self.gradients if self.gradients else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """The statistics as JSON-ready Python types (tuples become lists)."""

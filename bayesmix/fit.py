@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
 
 import jax
@@ -35,6 +35,7 @@ from bayesmix.model import (
     TargetPosterior,
     bound_model,
     design_effect,
+    model_args,
     on_likelihood_scale,
     param_names,
     target_inputs,
@@ -354,7 +355,7 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
                        inputs.h, loss, likelihood, n_starts=n_starts)
     t1 = time.perf_counter()
     deff = _start_design_effect(inputs, start, likelihood) if cluster_runs else 1.0
-    model = bound_model(law, inputs.k, inputs.scales, likelihood, weight=1.0 / deff)
+    model = bound_model(law, inputs.k, likelihood)
     # the likelihood dominates the curvature: the weighted posterior is ~deff wider
     covariance = start.covariance * deff
     covariance = covariance if dense_mass else np.diag(covariance)
@@ -363,14 +364,15 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
         def cast(x: Any) -> jax.Array:
             return jnp.asarray(np.asarray(x, dtype=precision))
 
-        init = {name: cast(v) if chains == 1 else jnp.broadcast_to(cast(v), (chains, *np.shape(v)))
+        init = {name: jnp.broadcast_to(cast(v), (chains, *np.shape(v)))
                 for name, v in start.unconstrained.items()}
-        args = (cast(inputs.log_n), cast(inputs.log_d), cast(inputs.h), cast(loss))
-        mcmc = warmed_up(key_mcmc, model, args, init, cast(covariance), chains=chains,
-                         chain_method=method, warmup=warmup, draws=draws,
-                         dense_mass=dense_mass, target_accept=target_accept,
-                         max_tree_depth=max_tree_depth, progress=progress)
-        samples, extra = sample(mcmc, args, draws=draws, max_draws=max_draws)
+        args = model_args(inputs, 1.0 / deff, dtype=precision)
+        warm = warmed_up(key_mcmc, model, args, init, cast(covariance), chains=chains,
+                         chain_method=method, warmup=warmup, dense_mass=dense_mass,
+                         target_accept=target_accept, max_tree_depth=max_tree_depth,
+                         progress=progress)
+        samples, extra = sample(warm, args, draws=draws, max_draws=max_draws)
+    gradients = warm.steps + int(np.sum(extra["num_steps"]))
     t2 = time.perf_counter()
     names = param_names(law, inputs.k, inputs.scales.loss_scale)
     param_domains = (target,) if law.target_domain_only else tuple(table.domains)
@@ -378,6 +380,7 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
                            extra, likelihood)
     diagnostics, warnings = diagnose(idata, max_tree_depth, start_potential=start.potential,
                                      design_effect=deff)
+    diagnostics = replace(diagnostics, gradients=gradients)
     t3 = time.perf_counter()
     return TargetFit(
         target=target, law=law, domains=tuple(table.domains), scales=inputs.scales,

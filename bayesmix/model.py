@@ -9,7 +9,6 @@ law's mean over the same sites; prediction and mirror descent call the same mean
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import partial
 from typing import Any
 
 import jax
@@ -35,6 +34,7 @@ __all__ = [
     "design_effect",
     "law_params",
     "loss_model",
+    "model_args",
     "noise",
     "noise_draws",
     "on_likelihood_scale",
@@ -178,7 +178,7 @@ def design_effect(residuals: Any, run: Any) -> float:
 def loss_model(
     law: Law,
     k: int,
-    scales: Scales,
+    loss_scale: Any,
     log_n: jax.Array,
     log_d: jax.Array,
     h: jax.Array,
@@ -215,21 +215,22 @@ def loss_model(
     law : Law
     k : int
         Number of weights the law sees.
-    scales : Scales
+    loss_scale : float or scalar Array
+        The target's typical loss (:attr:`Scales.loss_scale`), which scales the priors.
     log_n, log_d : Array, shape ``(n,)``
     h : Array, shape ``(n, k)``
     loss : Array, shape ``(n,)``, optional
         Observed losses (None for prior predictive draws).
     likelihood : {"log", "raw"}
-    weight : float
+    weight : float or scalar Array
         Power of every row's likelihood, in ``(0, 1]`` (``1 / design_effect``).
     """
     if likelihood not in LIKELIHOODS:
         raise BayesmixError(f"unknown likelihood '{likelihood}' (use one of {LIKELIHOODS})")
-    params = law.sample_params(k, scales.loss_scale)
+    params = law.sample_params(k, loss_scale)
     mu = law.mean(params, log_n, log_d, h)
     numpyro.deterministic("mu", mu)
-    noise_scale = 0.02 if likelihood == "log" else 0.02 * scales.loss_scale
+    noise_scale = 0.02 if likelihood == "log" else 0.02 * loss_scale
     sigma = numpyro.sample("sigma", dist.HalfNormal(noise_scale))
     nu = numpyro.sample("nu", dist.Gamma(2.0, 0.1))
     # A law's mean must be a positive loss: parameters that make it non-positive
@@ -345,10 +346,42 @@ def target_inputs(law: Law, table: RunTable, target: str) -> TargetInputs:
                         log_d, h, target_index)
 
 
-def bound_model(law: Law, k: int, scales: Scales, likelihood: str, weight: float = 1.0):
-    """:func:`loss_model` with the law fixed; the data are its arguments
-    ``(log_n, log_d, h, loss)``."""
-    return partial(loss_model, law, k, scales, likelihood=likelihood, weight=weight)
+def bound_model(law: Law, k: int, likelihood: str = "log"):
+    """:func:`loss_model` with the law fixed; every number is an argument.
+
+    The model's arguments are ``(log_n, log_d, h, loss, loss_scale, weight)``
+    (:func:`model_args` builds them). Nothing about a target is closed over, so a
+    jitted function of the model traces them and one compiled program serves every
+    target with the same number of rows, in this process and, through JAX's persistent
+    cache, in the next.
+    """
+    def model(log_n: jax.Array, log_d: jax.Array, h: jax.Array, loss: jax.Array | None,
+              loss_scale: jax.Array, weight: jax.Array) -> None:
+        loss_model(law, k, loss_scale, log_n, log_d, h, loss, likelihood, weight)
+
+    return model
+
+
+def model_args(inputs: TargetInputs, weight: float = 1.0, *, observed: bool = True,
+               dtype: Any = None) -> tuple:
+    """The arguments of :func:`bound_model` for a target's inputs.
+
+    Parameters
+    ----------
+    inputs : TargetInputs
+    weight : float
+        Likelihood weight, ``1 / design_effect``.
+    observed : bool
+        Pass the target's losses (default) or None (prior predictive draws).
+    dtype : NumPy dtype, optional
+        Cast every argument (the NUTS run's precision); default: as they are.
+    """
+    def cast(x: Any) -> jax.Array:
+        return jnp.asarray(x if dtype is None else np.asarray(x, dtype=dtype))
+
+    loss = cast(inputs.data.loss) if observed else None
+    return (cast(inputs.log_n), cast(inputs.log_d), cast(inputs.h), loss,
+            cast(inputs.scales.loss_scale), cast(weight))
 
 
 def param_names(law: Law, k: int, loss_scale: float) -> list[str]:

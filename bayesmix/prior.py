@@ -21,7 +21,7 @@ from numpyro import handlers
 from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
 from bayesmix.laws import Law
-from bayesmix.model import bound_model, target_inputs
+from bayesmix.model import bound_model, model_args, target_inputs
 from bayesmix.runs import RunTable
 
 __all__ = ["prior_predictive", "sampled_values", "traced_with_factors"]
@@ -104,12 +104,12 @@ def prior_predictive(
         mean, same shape), ``observed`` (shape ``(n,)``) and ``rows``.
     """
     inputs = target_inputs(law, table, target)
-    model = bound_model(law, inputs.k, inputs.scales, likelihood)
+    model = bound_model(law, inputs.k, likelihood)
+    args = model_args(inputs, observed=False)
     key_prop, key_pick = jax.random.split(key)
 
     def proposal(k: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        tr, log_factor = traced_with_factors(model, k, inputs.log_n, inputs.log_d, inputs.h,
-                                             None, exclude=("obs",))
+        tr, log_factor = traced_with_factors(model, k, *args, exclude=("obs",))
         return tr["mu"]["value"], tr["obs"]["value"], log_factor
 
     mean, obs, log_w = jax.jit(jax.vmap(proposal))(jax.random.split(key_prop, 4 * n_draws))

@@ -5,24 +5,42 @@ the first metric; :func:`warmed_up` adapts the mass matrix per chain, averages i
 adapts the step size under the shared metric; :func:`sample` draws, and while the
 chains fail the R-hat or bulk-ESS check (:func:`bayesmix.diagnostics.mixed`) they run
 on from where they stopped, without a new warmup.
+
+The chains are driven here, with NumPyro's NUTS kernel (``init`` and ``sample``), not
+through ``numpyro.infer.MCMC``: ``MCMC`` binds the model's arguments into the program
+it compiles, so every target (other losses, another ``loss_scale``) and every phase
+length compiled its own sampler. Here the model's arguments (the data, ``loss_scale``,
+the likelihood weight) and the first metric are arguments of the compiled programs and
+the chains advance in blocks of :data:`BLOCK` iterations, so a fit compiles one block
+per kernel (the warmup's mass-matrix phase; the step-size phase, which also draws),
+and another fit of the same law, settings and number of rows compiles none: JAX's
+persistent cache (:func:`bayesmix._jaxutil.use_compilation_cache`) holds them across
+fits and processes. The kernel, the keys per chain (``split(key, chains)``) and the
+states are those of ``MCMC``; the draws agree with ``MCMC``'s for the first iterations
+to rounding (1e-13 after 10 warmup iterations in float64) and then part, because NUTS
+turns a rounding difference into another trajectory; they are the same for the same
+key, run to run (``tests/test_fit.py``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import MCMC, NUTS
+from numpyro.infer import NUTS
 
 from bayesmix.diagnostics import mixed
 from bayesmix.idata import posterior_sites
 
 __all__ = [
+    "BLOCK",
     "EXTRA_FIELDS",
+    "Chains",
     "chain_method",
-    "draws_by_chain",
     "joined",
     "sample",
     "smallest_step_size",
@@ -32,6 +50,35 @@ __all__ = [
 EXTRA_FIELDS = ("diverging", "num_steps", "energy", "potential_energy", "accept_prob",
                 "adapt_state.step_size")
 """Per-draw sampler statistics kept beside the draws."""
+
+BLOCK = 50
+"""Iterations per compiled block; a phase of another length adds one program for its rest."""
+
+
+class Chains(NamedTuple):
+    """NUTS chains between calls: the kernel (its adaptation schedule) and every chain's state.
+
+    Attributes
+    ----------
+    kernel : numpyro.infer.NUTS
+        Initialised for the last warmup phase.
+    state : HMCState
+        Every chain's state, leading axis the chain.
+    chain_method : {"parallel", "sequential"}
+    progress : bool
+        Show a progress bar on stderr while the chains advance.
+    programs : dict
+        The kernel's compiled blocks by length (filled as the chains advance).
+    steps : int
+        Leapfrog steps (gradient evaluations) so far, all chains and phases.
+    """
+
+    kernel: NUTS
+    state: Any
+    chain_method: str
+    progress: bool
+    programs: dict
+    steps: int = 0
 
 
 def chain_method(chains: int) -> str:
@@ -45,10 +92,100 @@ def chain_method(chains: int) -> str:
     return "parallel" if jax.local_device_count() >= chains else "sequential"
 
 
+def _field(state: Any, name: str) -> jax.Array:
+    for part in name.split("."):
+        state = getattr(state, part)
+    return state
+
+
+def _block_program(kernel: NUTS, length: int, method: str):
+    """``(states, args) -> (states, z, fields)``: ``length`` NUTS iterations of every chain."""
+    def one_chain(state: Any, args: tuple) -> tuple[Any, Any, dict[str, jax.Array]]:
+        def step(s: Any, _: None) -> tuple[Any, tuple[Any, dict[str, jax.Array]]]:
+            s = kernel.sample(s, args, {})
+            return s, (s.z, {name: _field(s, name) for name in EXTRA_FIELDS})
+
+        state, (z, fields) = jax.lax.scan(step, state, None, length=length)
+        return state, z, fields
+
+    if method == "parallel":
+        return jax.pmap(one_chain, in_axes=(0, None))
+    return jax.jit(lambda states, args: jax.lax.map(lambda s: one_chain(s, args), states))
+
+
+def _advance(chains: Chains, args: tuple, n: int, *, label: str
+             ) -> tuple[Chains, Any, dict[str, jax.Array]]:
+    """Run every chain ``n`` iterations; returns the chains and the per-iteration
+    ``z`` and :data:`EXTRA_FIELDS`, shape ``(chains, n, ...)``."""
+    blocks = [BLOCK] * (n // BLOCK) + ([n % BLOCK] if n % BLOCK else [])
+    programs = chains.programs
+    for length in set(blocks) - set(programs):
+        programs[length] = _block_program(chains.kernel, length, chains.chain_method)
+    bar = _progress_bar(n, label) if chains.progress else None
+    state, parts = chains.state, []
+    for length in blocks:
+        state, z, fields = programs[length](state, args)
+        parts.append((z, fields))
+        if bar is not None:
+            bar.update(length)
+    if bar is not None:
+        bar.close()
+    z, fields = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *parts)
+    steps = chains.steps + int(np.sum(np.asarray(fields["num_steps"], np.int64)))
+    return chains._replace(state=state, steps=steps), z, fields
+
+
+def _progress_bar(total: int, label: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=label, file=sys.stderr, leave=False)
+
+
+def _initialised(make_kernel: Callable[[Any], NUTS], key: jax.Array, chains: int,
+                 num_warmup: int, init: dict, args: tuple, metric: Any) -> tuple[NUTS, Any]:
+    """A kernel and every chain's initial state (stacked), as ``MCMC`` makes them.
+
+    ``make_kernel(metric)`` builds the NUTS kernel with its first inverse mass matrix;
+    it is built and initialised (``kernel.init`` per chain) inside one jitted function
+    of the keys, the starts, the model's arguments and the metric, vmapped over chains,
+    as ``MCMC`` runs the same inside its map over chains. So the metric is an argument
+    of the compiled program, not a constant in it (a fit's metric is its own, and would
+    make every fit compile its own); and NumPyro's ``initialize_model`` does not search
+    the prior eagerly for values it then discards (it raised on the paper's commoncrawl
+    runs, whose valid region is small).
+    """
+    keys = jax.random.split(key, chains) if chains > 1 else key[None]  # as MCMC.run
+    kernels = []
+
+    def one(k: jax.Array, z: dict, model_args: tuple, m: Any) -> Any:
+        kernel = make_kernel(m)
+        kernels.append(kernel)
+        return kernel.init(k, num_warmup, z, model_args=model_args)
+
+    # values that come out of a parallel block are spread over the devices: copied
+    # to fresh arrays first, so that the stacked states carry no sharding of their own
+    states = jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))(
+        keys, _on_one_device(init), args, _on_one_device(metric))
+    return kernels[-1], _on_one_device(states)
+
+
+def _on_one_device(tree: Any) -> Any:
+    """The same values as fresh (uncommitted) arrays on the default device."""
+    def fresh(x: jax.Array) -> jax.Array:
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(np.asarray(jax.random.key_data(x)),
+                                            impl=jax.random.key_impl(x))
+        return jnp.asarray(np.asarray(x))
+
+    return jax.tree.map(fresh, tree)
+
+
 def warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.Array, *,
-              chains: int, chain_method: str, warmup: int, draws: int, dense_mass: bool,
-              target_accept: float, max_tree_depth: int, progress: bool) -> MCMC:
-    """An MCMC whose chains have finished warmup with one shared metric and step size.
+              chains: int, chain_method: str, warmup: int, dense_mass: bool,
+              target_accept: float, max_tree_depth: int, progress: bool) -> Chains:
+    """Chains that have finished warmup with one shared metric and step size.
+
+    ``Chains.steps`` of the result counts warmup's leapfrog steps.
 
     With several chains, warmup has two phases. The first ``warmup - warmup // 4``
     iterations adapt each chain's mass matrix (windowed, as NumPyro does) from the
@@ -62,27 +199,43 @@ def warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.A
     apart, and the divergences (up to 15 of 4000 on additive arxiv) came from the
     chains with the larger steps; with the shared metric and step size, the 32 fits of
     ``bench/paper_fit.py`` (two laws, eight targets, two seeds) had none.
+
+    Parameters
+    ----------
+    key : jax.Array
+    model : callable
+        A NumPyro model of ``args`` (:func:`bayesmix.model.bound_model`).
+    args : tuple of arrays
+        The model's arguments; traced, not compiled in.
+    init : dict of name -> array, shape ``(chains, ...)``
+        Every chain's start in unconstrained space.
+    metric : Array
+        The first inverse mass matrix.
     """
-    def mcmc_for(metric: Any, num_warmup: int, adapt_mass_matrix: bool) -> MCMC:
-        kernel = NUTS(model, dense_mass=dense_mass, target_accept_prob=target_accept,
-                      max_tree_depth=max_tree_depth, inverse_mass_matrix=metric,
-                      adapt_mass_matrix=adapt_mass_matrix)
-        return MCMC(kernel, num_warmup=num_warmup, num_samples=draws, num_chains=chains,
-                    chain_method=chain_method, progress_bar=progress)
+    def kernel(adapt_mass_matrix: bool) -> Callable[[Any], NUTS]:
+        return lambda metric: NUTS(
+            model, dense_mass=dense_mass, target_accept_prob=target_accept,
+            max_tree_depth=max_tree_depth, inverse_mass_matrix=metric,
+            adapt_mass_matrix=adapt_mass_matrix)
 
     tune = warmup // 4 if chains > 1 else 0
     if tune:
         key_metric, key = jax.random.split(key)
-        first = mcmc_for(metric, warmup - tune, True)
-        first.warmup(key_metric, *args, init_params=init)
-        state = first.post_warmup_state
+        first, state = _initialised(kernel(True), key_metric, chains, warmup - tune, init,
+                                    args, metric)
+        first_chains, _, _ = _advance(Chains(first, state, chain_method, progress, {}), args,
+                                      warmup - tune, label="warmup (metric)")
+        state, steps = first_chains.state, first_chains.steps
         metric = jax.tree.map(lambda m: jnp.mean(m, axis=0),
                               state.adapt_state.inverse_mass_matrix)
         init = state.z
-    mcmc = mcmc_for(metric, tune or warmup, not tune)
-    mcmc.warmup(key, *args, init_params=init)
-    mcmc.post_warmup_state = smallest_step_size(mcmc.post_warmup_state)
-    return mcmc
+    else:
+        steps = 0
+    last, state = _initialised(kernel(not tune), key, chains, tune or warmup, init, args,
+                               metric)
+    warm, _, _ = _advance(Chains(last, state, chain_method, progress, {}, steps), args,
+                          tune or warmup, label="warmup (step size)" if tune else "warmup")
+    return warm._replace(state=smallest_step_size(warm.state))
 
 
 def smallest_step_size(state: Any) -> Any:
@@ -98,23 +251,40 @@ def smallest_step_size(state: Any) -> Any:
         step_size=jnp.full_like(step, common)))
 
 
-def sample(mcmc: MCMC, args: tuple, *, draws: int, max_draws: int
+def _draws(chains: Chains, args: tuple, n: int
+           ) -> tuple[Chains, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``n`` draws of every chain: constrained sites and deterministics, and statistics."""
+    chains, z, fields = _advance(chains, args, n, label="draws")
+    postprocess = jax.jit(jax.vmap(jax.vmap(
+        lambda zi, a: chains.kernel.postprocess_fn(a, {})(zi), in_axes=(0, None)),
+        in_axes=(0, None)))
+    samples = postprocess(z, args)
+    return chains, _numpy64(samples), _numpy64(fields)
+
+
+def _numpy64(tree: dict[str, jax.Array]) -> dict[str, np.ndarray]:
+    """NumPy arrays, floats widened to float64."""
+    def numpy64(x: jax.Array) -> np.ndarray:
+        x = np.asarray(x)
+        return x.astype(np.float64) if np.issubdtype(x.dtype, np.floating) else x
+
+    return {name: numpy64(v) for name, v in tree.items()}
+
+
+def sample(chains: Chains, args: tuple, *, draws: int, max_draws: int
            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Draws of a warmed-up MCMC, run on in blocks of ``draws // 2`` until mixed.
+    """Draws of warmed-up chains, run on in blocks of ``draws // 2`` until mixed.
 
     Returns
     -------
     samples, extra : dict of name -> ndarray, shape ``(chains, kept, ...)``
         The draws and the sampler statistics :data:`EXTRA_FIELDS`, floats as float64.
     """
-    mcmc.run(mcmc.post_warmup_state.rng_key, *args, extra_fields=EXTRA_FIELDS)
-    samples, extra = draws_by_chain(mcmc)
+    chains, samples, extra = _draws(chains, args, draws)
     # not mixed yet: the chains run on from where they stopped (no new warmup)
     while extra["diverging"].shape[1] < max_draws and not mixed(posterior_sites(samples)):
-        mcmc.post_warmup_state = mcmc.last_state
-        mcmc.num_samples = min(max(draws // 2, 1), max_draws - extra["diverging"].shape[1])
-        mcmc.run(mcmc.post_warmup_state.rng_key, *args, extra_fields=EXTRA_FIELDS)
-        more_samples, more_extra = draws_by_chain(mcmc)
+        more = min(max(draws // 2, 1), max_draws - extra["diverging"].shape[1])
+        chains, more_samples, more_extra = _draws(chains, args, more)
         samples, extra = joined(samples, more_samples), joined(extra, more_extra)
     return samples, extra
 
@@ -122,13 +292,3 @@ def sample(mcmc: MCMC, args: tuple, *, draws: int, max_draws: int
 def joined(first: dict[str, np.ndarray], then: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Draws grouped by chain, ``then`` appended to ``first`` along the draw axis."""
     return {name: np.concatenate([v, then[name]], axis=1) for name, v in first.items()}
-
-
-def draws_by_chain(mcmc: MCMC) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The last run's samples and extra fields as NumPy, floats widened to float64."""
-    def numpy64(x: jax.Array) -> np.ndarray:
-        x = np.asarray(x)
-        return x.astype(np.float64) if np.issubdtype(x.dtype, np.floating) else x
-
-    return ({name: numpy64(v) for name, v in mcmc.get_samples(group_by_chain=True).items()},
-            {name: numpy64(v) for name, v in mcmc.get_extra_fields(group_by_chain=True).items()})

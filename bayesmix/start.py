@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import jax
@@ -115,15 +114,19 @@ def find_start(
     StartPoint
     """
     start = time.perf_counter()
-    model = bound_model(law, k, scales, likelihood)
-    args = (log_n, log_d, h, loss)
+    model = bound_model(law, k, likelihood)
+    # every number is an argument of the jitted functions below, not a constant in them
+    args = (log_n, log_d, h, loss, jnp.asarray(scales.loss_scale, float), jnp.asarray(1.0))
     # Prior draws can put E below zero; NumPyro's eager argument checks would raise on
     # them while the model is traced here (never inside jit), so they are off.
     with numpyro.validation_enabled(False):
         z0 = _prior_draws(key, model, args, n_starts)
-    potential_fn = partial(potential_energy, model, args, {})
     _, unravel = ravel_pytree(jax.tree.map(lambda x: x[0], z0))
-    objective = scipy_value_and_grad(lambda x: potential_fn(unravel(x)))
+
+    def potential(x: jax.Array, model_args: tuple) -> jax.Array:
+        return potential_energy(model, model_args, {}, unravel(x))
+
+    objective = scipy_value_and_grad(potential, args)
     flats = [np.asarray(ravel_pytree(jax.tree.map(lambda x, i=i: x[i], z0))[0])
              for i in range(n_starts)]
 
@@ -151,8 +154,7 @@ def find_start(
         )
     best = int(np.argmin(potentials))
     best_x, best_value = first[best].x, float(potentials[best])
-    hessian = np.asarray(jax.jit(jax.hessian(lambda x: potential_fn(unravel(x))))(
-        jnp.asarray(best_x)))
+    hessian = np.asarray(jax.jit(jax.hessian(potential))(jnp.asarray(best_x), args))
     unconstrained = jax.tree.map(np.asarray, unravel(jnp.asarray(best_x)))
     with numpyro.validation_enabled(False):
         constrained = jax.tree.map(np.asarray, constrain_fn(
@@ -167,11 +169,11 @@ def _prior_draws(key: jax.Array, model: Any, args: tuple, n: int) -> dict[str, j
     One jitted, vmapped trace of the model (1.7 s on the paper's runs, where NumPyro's
     ``initialize_model`` took 6 s for the same draws).
     """
-    def one(k: jax.Array) -> dict[str, jax.Array]:
+    def one(k: jax.Array, model_args: tuple) -> dict[str, jax.Array]:
         return {name: biject_to(site["fn"].support).inv(site["value"])
-                for name, site in free_sites(model, k, *args).items()}
+                for name, site in free_sites(model, k, *model_args).items()}
 
-    return jax.jit(jax.vmap(one))(jax.random.split(key, n))
+    return jax.jit(jax.vmap(one, in_axes=(0, None)))(jax.random.split(key, n), args)
 
 
 def laplace_covariance(hessian: np.ndarray, min_curvature: float = 1e-2) -> np.ndarray:

@@ -1,18 +1,32 @@
-"""Test set-up: program start (device count, float64) and shared session fixtures.
+"""Test set-up: program start (device count, float64, compilation cache) and shared
+session fixtures.
 
 JAX is configured here, before any test imports it: two host devices so that chains
-run in parallel, and float64 as the CLI uses by default.
+run in parallel, float64 as the CLI uses by default, and JAX's persistent compilation
+cache in a directory of this session only (so that fits of the same law, settings and
+number of rows compile once per session, in this process and in the CLI subprocesses
+that inherit the variable, and nothing is written to the user's cache).
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 os.environ.setdefault("MPLBACKEND", "Agg")
+_CACHE = tempfile.mkdtemp(prefix="bayesmix-test-jax-cache-")
+os.environ["BAYESMIX_JAX_CACHE"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+from bayesmix._jaxutil import use_compilation_cache  # noqa: E402
+
+use_compilation_cache()
 
 from bayesmix.laws import load_law  # noqa: E402
 from bayesmix.simulate import simulate_runs  # noqa: E402

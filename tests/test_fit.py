@@ -187,8 +187,8 @@ def test_find_start_beats_prior_draws(chinchilla_table):
     assert abs(float(start.constrained["alpha"]) - TRUTH["alpha"]) < 0.1
     assert "StartPoint" in repr(start)
 
-    model = bound_model(law, 1, scales, "log")
-    args = (log_n, log_d, h, loss)
+    model = bound_model(law, 1, "log")
+    args = (log_n, log_d, h, loss, jnp.asarray(scales.loss_scale), jnp.asarray(1.0))
     potential = jax.jit(lambda z: potential_energy(model, args, {}, z))
     np.testing.assert_allclose(float(potential(start.unconstrained)), start.potential,
                                rtol=1e-9)
@@ -234,7 +234,7 @@ def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int 
     scales = Scales(float(np.exp(np.log(frame["N"]).mean())),
                     float(np.exp(np.log(frame["D"]).mean())), 3.0)
     log_n, log_d, h = centred_inputs(law, scales, frame["N"], frame["D"], weights, 0)
-    model = bound_model(law, 1, scales, "log")
+    model = bound_model(law, 1, "log")
     kernel = NUTS(model, dense_mass=True, init_strategy=init_to_median(num_samples=15))
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=1,
                 progress_bar=False, jit_model_args=True)
@@ -252,7 +252,7 @@ def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int 
         mean = law.mean(params, log_n, log_d, h)
         loss = jnp.exp(jnp.log(mean) + truth["sigma"] * jax.random.t(key_obs, nu, mean.shape))
         with numpyro.validation_enabled(False):
-            mcmc.run(key_mcmc, log_n, log_d, h, loss)
+            mcmc.run(key_mcmc, log_n, log_d, h, loss, scales.loss_scale, 1.0)
         samples = mcmc.get_samples()
         for site in sites:
             values = np.asarray(samples[site])[::thin]
@@ -519,20 +519,66 @@ def test_chains_run_on_until_mixed(chinchilla_table):
     assert "--" not in str(info.value)  # the library speaks of arguments, not CLI flags
 
 
+def _gaussian_model(scale: jax.Array) -> None:
+    numpyro.sample("x", dist.Normal(0.0, scale).to_event(1))
+
+
+SCALES = jnp.array([1.0, 10.0, 0.1])
+
+
 def test_warmup_shares_metric_and_step_size():
     """After warmup the chains share one mass matrix (learnt: it spans the sd ratio of
     100 between two coordinates) and one step size."""
-    def model():
-        numpyro.sample("x", dist.Normal(0.0, jnp.array([1.0, 10.0, 0.1])).to_event(1))
-
-    mcmc = warmed_up(jax.random.key(0), model, (), {"x": jnp.zeros((2, 3))}, jnp.eye(3),
-                      chains=2, chain_method="sequential", warmup=200, draws=10,
-                      dense_mass=True, target_accept=0.8, max_tree_depth=8, progress=False)
-    state = mcmc.post_warmup_state
+    warm = warmed_up(jax.random.key(0), _gaussian_model, (SCALES,), {"x": jnp.zeros((2, 3))},
+                     jnp.eye(3), chains=2, chain_method="sequential", warmup=200,
+                     dense_mass=True, target_accept=0.8, max_tree_depth=8, progress=False)
+    state = warm.state
     assert state.adapt_state.step_size[0] == state.adapt_state.step_size[1]
     (metric,) = jax.tree.leaves(state.adapt_state.inverse_mass_matrix)
     np.testing.assert_array_equal(metric[0], metric[1])
     assert metric[0][1, 1] / metric[0][2, 2] > 1000
+
+
+def _moments_hold(draws: np.ndarray, sd: np.ndarray, z: float = 4.0) -> bool:
+    """Per coordinate, the draws' mean is 0 and their sd is ``sd``, each within ``z``
+    Monte Carlo standard errors from the draws' bulk ESS (the sd's error from the
+    squared draws' ESS, as sd(x^2) / (2 sd) / sqrt(ESS))."""
+    import arviz as az
+
+    for i, s in enumerate(sd):
+        x = draws[..., i]
+        ess_mean = float(az.ess(x, method="mean"))
+        ess_sq = float(az.ess(x**2, method="mean"))
+        mean_ok = abs(x.mean()) <= z * x.std() / np.sqrt(ess_mean)
+        sd_error = (x**2).std() / (2 * x.std()) / np.sqrt(ess_sq)
+        if not (mean_ok and abs(x.std() - s) <= z * sd_error):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("method", ["parallel", "sequential"])
+def test_driven_chains_sample_the_target(method):
+    """Warmup, then draws in blocks of 50 plus a rest (430 = 8 x 50 + 30): the
+    chains sample a Gaussian with sds 1, 10 and 0.1 (mean and sd within 4 Monte Carlo
+    errors); the same key gives the same draws, another key others. Negative control:
+    the same check refuses draws whose spread is 25 % off."""
+    from bayesmix.sampling import sample
+
+    def run(key: jax.Array) -> np.ndarray:
+        warm = warmed_up(key, _gaussian_model, (SCALES,), {"x": jnp.zeros((2, 3))},
+                         jnp.eye(3), chains=2, chain_method=method, warmup=200,
+                         dense_mass=True, target_accept=0.8, max_tree_depth=8,
+                         progress=False)
+        samples, extra = sample(warm, (SCALES,), draws=430, max_draws=430)
+        assert extra["diverging"].shape == (2, 430)
+        return samples["x"]
+
+    draws = run(jax.random.key(3))
+    assert draws.shape == (2, 430, 3)
+    assert _moments_hold(draws, np.asarray(SCALES))
+    assert not _moments_hold(1.25 * draws, np.asarray(SCALES))  # negative control
+    np.testing.assert_array_equal(run(jax.random.key(3)), draws)
+    assert not np.allclose(run(jax.random.key(4)), draws)
 
 
 def test_fit_target_bad_likelihood_or_precision(chinchilla_table):

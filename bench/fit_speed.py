@@ -1,0 +1,111 @@
+"""Fit speed on the paper's split (issue 17): the Huber baseline against NUTS, cold and warm.
+
+For each law and target, one run, side by side, every command a fresh process as a user
+runs it (``python -m bayesmix ...``, wall time of the whole command: start-up, the start
+search and compilation included):
+
+(a) ``bayesmix baseline`` for the target;
+(b) ``bayesmix fit`` for the target with an empty compilation cache (a first command);
+(b') the same command again (the cache holds (b)'s programs: a second command);
+(c) with ``--all-targets``: ``bayesmix fit`` of the 8 targets in one command.
+
+Prints wall seconds, leapfrog steps a draw, bulk and tail ESS, ESS per 1000 gradient
+evaluations (warmup and sampling, all chains) and the ratios (b)/(a), (b')/(a) and
+(c)/(b). The cache is a temporary directory of this run (``BAYESMIX_JAX_CACHE``), so
+(b) is cold whatever ran before. Machines here vary 2-5x from day to day: only ratios
+within one run compare.
+
+Usage::
+
+    python bench/fit_speed.py [--laws additive,joint] [--targets book,github]
+        [--all-targets] [--keep DIR]
+
+Reads ``../shared/data/dmsl_slimpajama``; exits 0 with a message when it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _paper import CLI_COLUMNS, DATA, TARGETS, TRAIN_WHERE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed_cli(env: dict[str, str], *args: object) -> float:
+    """Wall seconds of ``python -m bayesmix ARGS``; raises with stderr when it fails."""
+    cmd = [sys.executable, "-m", "bayesmix", *map(str, args)]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr}")
+    return wall
+
+
+def fit_rows(fit_dir: Path) -> dict[str, tuple[float, float, float, float, int]]:
+    """Per target: (steps a draw, bulk ESS, tail ESS, ESS per 1000 gradients, max R-hat
+    passes) of a saved fit."""
+    from bayesmix import load_fit
+
+    out = {}
+    for target, tf in load_fit(fit_dir).targets.items():
+        d = tf.diagnostics
+        out[target] = (d.mean_steps, d.min_ess_bulk, d.min_ess_tail,
+                       d.ess_per_1000_gradients, d.max_rhat)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--laws", default="additive,joint")
+    parser.add_argument("--targets", default="book,github")
+    parser.add_argument("--all-targets", action="store_true",
+                        help="also fit the 8 targets in one command, (c)")
+    parser.add_argument("--keep", default=None, help="keep fits here")
+    args = parser.parse_args()
+    if not DATA.is_file():
+        print(f"skipped: {DATA} is absent (the paper's runs live in ../shared/data)")
+        return 0
+    work = Path(args.keep or tempfile.mkdtemp(prefix="fit_speed_"))
+    work.mkdir(parents=True, exist_ok=True)
+    cache = tempfile.mkdtemp(prefix="fit_speed_cache_")
+    env = {**os.environ, "BAYESMIX_JAX_CACHE": cache}
+    runs = [DATA, *CLI_COLUMNS, "--where", TRAIN_WHERE]
+    print(f"paper split (1534 rows), default settings; compilation cache {cache}")
+    print(f"{'law':<9}{'target':<14}{'(a) base s':>11}{'(b) fit s':>10}{'(b2) warm s':>12}"
+          f"{'b/a':>6}{'b2/a':>6}{'steps':>7}{'bulk':>7}{'tail':>7}{'ESS/1k grad':>12}"
+          f"{'R-hat':>7}")
+    for law in args.laws.split(","):
+        for target in args.targets.split(","):
+            base = timed_cli(env, "baseline", *runs, "--law", law, "--target", target,
+                             "--out", work / f"{law}_{target}_baseline")
+            cold = timed_cli(env, "fit", *runs, "--law", law, "--target", target,
+                             "--out", work / f"{law}_{target}_fit")
+            warm = timed_cli(env, "fit", *runs, "--law", law, "--target", target,
+                             "--out", work / f"{law}_{target}_fit_again")
+            steps, bulk, tail, per_k, rhat = fit_rows(work / f"{law}_{target}_fit")[target]
+            print(f"{law:<9}{target:<14}{base:11.1f}{cold:10.1f}{warm:12.1f}"
+                  f"{cold / base:6.2f}{warm / base:6.2f}{steps:7.0f}{bulk:7.0f}{tail:7.0f}"
+                  f"{per_k:12.2f}{rhat:7.3f}", flush=True)
+        if args.all_targets:
+            wall = timed_cli(env, "fit", *runs, "--law", law, "--all-targets",
+                             "--out", work / f"{law}_all_fit")
+            rows = fit_rows(work / f"{law}_all_fit")
+            print(f"{law:<9}(c) all {len(TARGETS)} targets in one command: {wall:.1f} s "
+                  f"(warm cache: {law}'s programs from (b)); (c)/(b) = {wall / cold:.2f}")
+            for target, (steps, bulk, tail, per_k, rhat) in rows.items():
+                print(f"{'':<9}{target:<14}{'':>39}{steps:7.0f}{bulk:7.0f}{tail:7.0f}"
+                      f"{per_k:12.2f}{rhat:7.3f}")
+    print(f"\nfits in {work}" if args.keep else "")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
