@@ -40,8 +40,9 @@ NOT_FINITE = 1e300
 def releasing_compiled() -> Iterator[None]:
     """Clear JAX's compilation caches when the block ends.
 
-    Every fit traces a fresh model (the data's shape and the law are closed over), so
-    its compiled code is never reused. Each executable keeps ~1,400 memory maps; a
+    Every fit builds fresh jitted functions, so the in-memory caches keep executables
+    no later fit calls (the next fit loads its programs from the persistent cache of
+    :func:`use_compilation_cache`, when it is on). Each executable keeps ~1,400 memory maps; a
     process that fit ~45 targets hit Linux's ``vm.max_map_count`` (65,530) and LLVM
     failed with "Cannot allocate memory". Clearing the caches after each fit keeps the
     count flat; the cost is that other jitted functions compile again on next use.
@@ -72,8 +73,16 @@ def use_compilation_cache(path: str | os.PathLike | None = None) -> Path | None:
     Returns
     -------
     Path or None
-        The directory in use (None when off, or when JAX's cache was already set by the
-        caller, whose choice is kept).
+        The directory in use; None when off, when the directory cannot be created (the
+        fit then compiles as without a cache), or when JAX's cache directory was already
+        set (by the caller, ``JAX_COMPILATION_CACHE_DIR`` or an earlier call), whose
+        choice is kept.
+
+    Notes
+    -----
+    JAX loads executables from this directory: keep it private to your user (the
+    default is). Entries are not evicted; a law's programs take a few MB (5.5 MB for a
+    two-target study), so delete the directory to reclaim the space.
     """
     import jax
 
@@ -86,6 +95,10 @@ def use_compilation_cache(path: str | os.PathLike | None = None) -> Path | None:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         path = env or Path(base) / "bayesmix" / "jax"
     directory = Path(path).expanduser()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:  # unwritable: compile as without a cache rather than warn each time
+        return None
     jax.config.update("jax_compilation_cache_dir", str(directory))
     # every program, the small eager ones too: each fit compiles those again after
     # releasing_compiled, and reading them back is faster (two simulated targets:

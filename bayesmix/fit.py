@@ -298,7 +298,7 @@ def fit_target(
         (about 1e-7 of the loss) is far below the noise (about 3e-3); the L-BFGS
         start, the design effect, the saved draws and every summary are float64.
     progress : bool
-        Show NumPyro's progress bar.
+        Show a progress bar per phase on stderr.
 
     Returns
     -------

@@ -8,6 +8,7 @@ law's mean over the same sites; prediction and mirror descent call the same mean
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -184,7 +185,7 @@ def loss_model(
     h: jax.Array,
     loss: jax.Array | None = None,
     likelihood: str = "log",
-    weight: float = 1.0,
+    weight: Any = 1.0,
 ) -> None:
     """NumPyro model: the law's priors and a robust Student-t likelihood.
 
@@ -346,14 +347,26 @@ def target_inputs(law: Law, table: RunTable, target: str) -> TargetInputs:
                         log_d, h, target_index)
 
 
-def bound_model(law: Law, k: int, likelihood: str = "log"):
+def bound_model(law: Law, k: int, likelihood: str = "log") -> Callable[..., None]:
     """:func:`loss_model` with the law fixed; every number is an argument.
 
-    The model's arguments are ``(log_n, log_d, h, loss, loss_scale, weight)``
-    (:func:`model_args` builds them). Nothing about a target is closed over, so a
-    jitted function of the model traces them and one compiled program serves every
-    target with the same number of rows, in this process and, through JAX's persistent
-    cache, in the next.
+    Nothing about a target is closed over, so a jitted function of the model traces
+    the numbers, and its compiled program is the same for every target with the same
+    number of rows: JAX's persistent cache (:func:`bayesmix.use_compilation_cache`)
+    then serves it to the next fit and the next process.
+
+    Parameters
+    ----------
+    law : Law
+    k : int
+        Number of weights the law sees.
+    likelihood : {"log", "raw"}
+
+    Returns
+    -------
+    callable
+        ``model(log_n, log_d, h, loss, loss_scale, weight)``, a NumPyro model
+        (:func:`model_args` builds its arguments).
     """
     def model(log_n: jax.Array, log_d: jax.Array, h: jax.Array, loss: jax.Array | None,
               loss_scale: jax.Array, weight: jax.Array) -> None:
@@ -375,6 +388,12 @@ def model_args(inputs: TargetInputs, weight: float = 1.0, *, observed: bool = Tr
         Pass the target's losses (default) or None (prior predictive draws).
     dtype : NumPy dtype, optional
         Cast every argument (the NUTS run's precision); default: as they are.
+
+    Returns
+    -------
+    tuple
+        ``(log_n, log_d, h, loss, loss_scale, weight)`` as arrays (``loss`` None when
+        not ``observed``).
     """
     def cast(x: Any) -> jax.Array:
         return jnp.asarray(x if dtype is None else np.asarray(x, dtype=dtype))

@@ -13,13 +13,13 @@ length compiled its own sampler. Here the model's arguments (the data, ``loss_sc
 the likelihood weight) and the first metric are arguments of the compiled programs and
 the chains advance in blocks of :data:`BLOCK` iterations, so a fit compiles one block
 per kernel (the warmup's mass-matrix phase; the step-size phase, which also draws),
-and another fit of the same law, settings and number of rows compiles none: JAX's
-persistent cache (:func:`bayesmix._jaxutil.use_compilation_cache`) holds them across
-fits and processes. The kernel, the keys per chain (``split(key, chains)``) and the
-states are those of ``MCMC``; the draws agree with ``MCMC``'s for the first iterations
-to rounding (1e-13 after 10 warmup iterations in float64) and then part, because NUTS
-turns a rounding difference into another trajectory; they are the same for the same
-key, run to run (``tests/test_fit.py``).
+and with JAX's persistent cache on (:func:`bayesmix.use_compilation_cache`; the CLI
+turns it on) another fit of the same law, settings and number of rows loads them
+instead of compiling, in this process or the next. The kernel, the keys per chain
+(``split(key, chains)``) and the states are those of ``MCMC``; the draws agree with
+``MCMC``'s to rounding for the first iterations (1e-13 after 10 warmup iterations in
+float64) and then part, because NUTS turns a rounding difference into another
+trajectory; they are the same for the same key, run to run (``tests/test_fit.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import NUTS
 
+from bayesmix._errors import BayesmixError
 from bayesmix.diagnostics import mixed
 from bayesmix.idata import posterior_sites
 
@@ -65,6 +66,7 @@ class Chains(NamedTuple):
     state : HMCState
         Every chain's state, leading axis the chain.
     chain_method : {"parallel", "sequential"}
+        Chains ``pmap``ped over devices, or mapped one after the other on one.
     progress : bool
         Show a progress bar on stderr while the chains advance.
     programs : dict
@@ -98,7 +100,7 @@ def _field(state: Any, name: str) -> jax.Array:
     return state
 
 
-def _block_program(kernel: NUTS, length: int, method: str):
+def _block_program(kernel: NUTS, length: int, method: str) -> Callable[..., Any]:
     """``(states, args) -> (states, z, fields)``: ``length`` NUTS iterations of every chain."""
     def one_chain(state: Any, args: tuple) -> tuple[Any, Any, dict[str, jax.Array]]:
         def step(s: Any, _: None) -> tuple[Any, tuple[Any, dict[str, jax.Array]]]:
@@ -121,15 +123,19 @@ def _advance(chains: Chains, args: tuple, n: int, *, label: str
     programs = chains.programs
     for length in set(blocks) - set(programs):
         programs[length] = _block_program(chains.kernel, length, chains.chain_method)
+    if not blocks:
+        raise BayesmixError(f"{label or 'a phase'} needs at least one iteration, got {n}")
     bar = _progress_bar(n, label) if chains.progress else None
     state, parts = chains.state, []
-    for length in blocks:
-        state, z, fields = programs[length](state, args)
-        parts.append((z, fields))
+    try:
+        for length in blocks:
+            state, z, fields = programs[length](state, args)
+            parts.append((z, fields))
+            if bar is not None:
+                bar.update(length)
+    finally:
         if bar is not None:
-            bar.update(length)
-    if bar is not None:
-        bar.close()
+            bar.close()
     z, fields = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *parts)
     steps = chains.steps + int(np.sum(np.asarray(fields["num_steps"], np.int64)))
     return chains._replace(state=state, steps=steps), z, fields
@@ -166,7 +172,14 @@ def _initialised(make_kernel: Callable[[Any], NUTS], key: jax.Array, chains: int
     # to fresh arrays first, so that the stacked states carry no sharding of their own
     states = jax.jit(jax.vmap(one, in_axes=(0, 0, None, None)))(
         keys, _on_one_device(init), args, _on_one_device(metric))
-    return kernels[-1], _on_one_device(states)
+    # ``one`` is new, so it was traced once. The kernel built in that trace keeps its
+    # first metric as a dead tracer (``_inverse_mass_matrix``), which nothing reads
+    # again: ``sample`` takes the metric from the state, and ``init`` is not called
+    # on it twice. What its sampler closes over is static (the adaptation schedule,
+    # tree depth; NumPyro's heuristic step-size search, which would close over the
+    # model's arguments, is off by default and not used here).
+    assert len(kernels) == 1
+    return kernels[0], _on_one_device(states)
 
 
 def _on_one_device(tree: Any) -> Any:
@@ -184,8 +197,6 @@ def warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.A
               chains: int, chain_method: str, warmup: int, dense_mass: bool,
               target_accept: float, max_tree_depth: int, progress: bool) -> Chains:
     """Chains that have finished warmup with one shared metric and step size.
-
-    ``Chains.steps`` of the result counts warmup's leapfrog steps.
 
     With several chains, warmup has two phases. The first ``warmup - warmup // 4``
     iterations adapt each chain's mass matrix (windowed, as NumPyro does) from the
@@ -211,6 +222,21 @@ def warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.A
         Every chain's start in unconstrained space.
     metric : Array
         The first inverse mass matrix.
+    chains : int
+    chain_method : {"parallel", "sequential"}
+        See :func:`chain_method`.
+    warmup : int
+        Warmup iterations per chain, at least 1.
+    dense_mass : bool
+    target_accept : float
+    max_tree_depth : int
+    progress : bool
+        Show a progress bar per phase on stderr.
+
+    Returns
+    -------
+    Chains
+        Warmed up; ``Chains.steps`` counts warmup's leapfrog steps.
     """
     def kernel(adapt_mass_matrix: bool) -> Callable[[Any], NUTS]:
         return lambda metric: NUTS(

@@ -16,7 +16,8 @@ import tempfile
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 _CACHE = tempfile.mkdtemp(prefix="bayesmix-test-jax-cache-")
-os.environ["BAYESMIX_JAX_CACHE"] = _CACHE
+os.environ["BAYESMIX_JAX_CACHE"] = _CACHE  # CLI subprocesses
+os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 import jax  # noqa: E402
@@ -24,9 +25,10 @@ import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-from bayesmix._jaxutil import use_compilation_cache  # noqa: E402
-
-use_compilation_cache()
+# set here rather than through bayesmix.use_compilation_cache, which would keep a
+# JAX_COMPILATION_CACHE_DIR from the environment (the user's own cache)
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 from bayesmix.laws import load_law  # noqa: E402
 from bayesmix.simulate import simulate_runs  # noqa: E402

@@ -581,6 +581,37 @@ def test_driven_chains_sample_the_target(method):
     assert not np.allclose(run(jax.random.key(4)), draws)
 
 
+@pytest.mark.parametrize(("method", "chains"), [("parallel", 2), ("sequential", 2),
+                                              ("parallel", 1)])
+def test_driver_starts_as_numpyros_mcmc(method, chains):
+    """For the first iterations (10 of warmup, 5 draws) the driver's draws are NumPyro
+    MCMC's for the same kernel, key and starts, to float64 rounding; later they part
+    (NUTS turns rounding into another trajectory). Another key moves them (negative
+    control)."""
+    from bayesmix.sampling import Chains, _advance, _draws, _initialised
+
+    init = {"x": jnp.full((chains, 3), 0.5)}
+
+    def kernel(metric: jax.Array) -> NUTS:
+        return NUTS(_gaussian_model, dense_mass=True, inverse_mass_matrix=metric)
+
+    mcmc = MCMC(kernel(jnp.eye(3)), num_warmup=10, num_samples=5, num_chains=chains,
+                chain_method=method, progress_bar=False)
+    mcmc.run(jax.random.key(3), SCALES,
+             init_params=init if chains > 1 else {"x": init["x"][0]})
+    expected = np.asarray(mcmc.get_samples(group_by_chain=True)["x"])
+
+    def driven(key: jax.Array) -> np.ndarray:
+        nuts, state = _initialised(kernel, key, chains, 10, init, (SCALES,), jnp.eye(3))
+        warm, _, _ = _advance(Chains(nuts, state, method, False, {}), (SCALES,), 10,
+                              label="warmup")
+        return _draws(warm, (SCALES,), 5)[1]["x"]
+
+    assert np.abs(expected).max() > 0  # the chains moved
+    np.testing.assert_allclose(driven(jax.random.key(3)), expected, rtol=0, atol=1e-9)
+    assert not np.allclose(driven(jax.random.key(4)), expected, atol=1e-3)
+
+
 def test_fit_target_bad_likelihood_or_precision(chinchilla_table):
     _, table, _ = chinchilla_table
     with pytest.raises(BayesmixError, match="likelihood"):
