@@ -33,3 +33,30 @@ def test_releasing_compiled_keeps_memory_maps_flat():
         compile_new(i)
     kept = maps() - before - released
     assert released < kept
+
+
+def _cache_dir_in_fresh_process(env_value: str) -> str:
+    """What ``use_compilation_cache()`` returns in a new process with
+    ``BAYESMIX_JAX_CACHE=env_value`` (and no JAX cache directory of the caller's)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    env["BAYESMIX_JAX_CACHE"] = env_value
+    code = "import bayesmix; print(bayesmix.use_compilation_cache())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, check=True)
+    return done.stdout.strip()
+
+
+def test_use_compilation_cache_directory_off_and_unwritable(tmp_path):
+    """The directory is made and used; ``off`` turns the cache off; a directory that
+    cannot be made leaves it off instead of failing."""
+    target = tmp_path / "cache" / "jax"
+    assert _cache_dir_in_fresh_process(str(target)) == str(target)
+    assert target.is_dir()
+    assert _cache_dir_in_fresh_process("off") == "None"
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert _cache_dir_in_fresh_process(str(blocker / "jax")) == "None"
