@@ -120,11 +120,11 @@ def _advance(chains: Chains, args: tuple, n: int, *, label: str
     """Run every chain ``n`` iterations; returns the chains and the per-iteration
     ``z`` and :data:`EXTRA_FIELDS`, shape ``(chains, n, ...)``."""
     blocks = [BLOCK] * (n // BLOCK) + ([n % BLOCK] if n % BLOCK else [])
+    if not blocks:
+        raise BayesmixError(f"{label or 'a phase'} needs at least one iteration, got {n}")
     programs = chains.programs
     for length in set(blocks) - set(programs):
         programs[length] = _block_program(chains.kernel, length, chains.chain_method)
-    if not blocks:
-        raise BayesmixError(f"{label or 'a phase'} needs at least one iteration, got {n}")
     bar = _progress_bar(n, label) if chains.progress else None
     state, parts = chains.state, []
     try:

@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 from _paper import mre_percent
 
 
-def run_cli(*args: str, quiet: bool = True) -> None:
-    """``python -m bayesmix ARGS``; raises with the command's stderr when it fails."""
+def run_cli(*args: str, quiet: bool = True, env: dict[str, str] | None = None) -> float:
+    """``python -m bayesmix ARGS``; returns its wall seconds, raises with the command's
+    stderr when it fails. ``env``: the command's environment (default: this one's)."""
     cmd = [sys.executable, "-m", "bayesmix", *map(str, args)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr}")
     if not quiet:
         sys.stdout.write(done.stdout)
+    return wall
 
 
 def fit_and_baseline(runs: Path, law: str, targets: list[str], out: Path, columns: list[str],

@@ -27,31 +27,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _cli_runs import run_cli
 from _paper import CLI_COLUMNS, DATA, TARGETS, TRAIN_WHERE
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def timed_cli(env: dict[str, str], *args: object) -> float:
-    """Wall seconds of ``python -m bayesmix ARGS``; raises with stderr when it fails."""
-    cmd = [sys.executable, "-m", "bayesmix", *map(str, args)]
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    wall = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr}")
-    return wall
-
-
-def fit_rows(fit_dir: Path) -> dict[str, tuple[float, float, float, float, int]]:
-    """Per target: (steps a draw, bulk ESS, tail ESS, ESS per 1000 gradients, max R-hat
-    passes) of a saved fit."""
+def fit_rows(fit_dir: Path) -> dict[str, tuple[float, float, float, float, float]]:
+    """Per target: (steps a draw, bulk ESS, tail ESS, ESS per 1000 gradients, max R-hat)
+    of a saved fit."""
     from bayesmix import load_fit
 
     out = {}
@@ -84,19 +69,19 @@ def main() -> int:
           f"{'R-hat':>7}")
     for law in args.laws.split(","):
         for target in args.targets.split(","):
-            base = timed_cli(env, "baseline", *runs, "--law", law, "--target", target,
-                             "--out", work / f"{law}_{target}_baseline")
-            cold = timed_cli(env, "fit", *runs, "--law", law, "--target", target,
-                             "--out", work / f"{law}_{target}_fit")
-            warm = timed_cli(env, "fit", *runs, "--law", law, "--target", target,
-                             "--out", work / f"{law}_{target}_fit_again")
+            base = run_cli("baseline", *runs, "--law", law, "--target", target,
+                             "--out", work / f"{law}_{target}_baseline", env=env)
+            cold = run_cli("fit", *runs, "--law", law, "--target", target,
+                             "--out", work / f"{law}_{target}_fit", env=env)
+            warm = run_cli("fit", *runs, "--law", law, "--target", target,
+                             "--out", work / f"{law}_{target}_fit_again", env=env)
             steps, bulk, tail, per_k, rhat = fit_rows(work / f"{law}_{target}_fit")[target]
             print(f"{law:<9}{target:<14}{base:11.1f}{cold:10.1f}{warm:12.1f}"
                   f"{cold / base:6.2f}{warm / base:6.2f}{steps:7.0f}{bulk:7.0f}{tail:7.0f}"
                   f"{per_k:12.2f}{rhat:7.3f}", flush=True)
         if args.all_targets:
-            wall = timed_cli(env, "fit", *runs, "--law", law, "--all-targets",
-                             "--out", work / f"{law}_all_fit")
+            wall = run_cli("fit", *runs, "--law", law, "--all-targets",
+                             "--out", work / f"{law}_all_fit", env=env)
             rows = fit_rows(work / f"{law}_all_fit")
             print(f"{law:<9}(c) all {len(TARGETS)} targets in one command: {wall:.1f} s "
                   f"(warm cache: {law}'s programs from (b)); (c)/(b) = {wall / cold:.2f}")
