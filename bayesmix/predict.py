@@ -13,7 +13,10 @@ from bayesmix._errors import BayesmixError
 from bayesmix.model import TargetPosterior, centred_inputs, noise_draws, on_likelihood_scale
 from bayesmix.runs import RunTable
 
-__all__ = ["predict_draws", "predict_table", "predictive_draws"]
+QUANTILES = (0.05, 0.25, 0.75, 0.95)
+"""The quantiles :func:`predict_table` writes: the 90 % and 50 % central intervals."""
+
+__all__ = ["check_domains", "predict_draws", "predict_table", "predictive_draws"]
 
 
 def _mean_over_draws(law, params, log_n, log_d, h):
@@ -54,26 +57,37 @@ def predictive_draws(key: jax.Array, posterior: TargetPosterior, mean: np.ndarra
         return np.exp(draws)
 
 
+def check_domains(posterior: TargetPosterior, table: RunTable) -> None:
+    """Refuse a run table whose domains are not the ones ``posterior`` was trained on.
+
+    Raises
+    ------
+    BayesmixError
+        Naming the table, the target and both sets of domains.
+    """
+    if set(table.domains) != set(posterior.domains):
+        raise BayesmixError(
+            f"{table.source} has domains ({', '.join(table.domains)}) but the fit of "
+            f"'{posterior.target}' was trained on ({', '.join(posterior.domains)})"
+        )
+
+
 def predict_table(
     key: jax.Array, posteriors: dict[str, TargetPosterior], table: RunTable
 ) -> pd.DataFrame:
     """Summaries of predictions for every row of ``table`` and every target.
 
-    Columns after the input columns: ``T_mean``, ``T_median``, ``T_q05``, ``T_q95``
-    (the law's mean over draws) and ``T_pp_q05``, ``T_pp_q95`` (posterior predictive,
-    with noise) for each target ``T``.
+    Columns after the input columns: ``T_mean``, ``T_median``, ``T_q05``, ``T_q25``,
+    ``T_q75``, ``T_q95`` (the law's mean over draws) and ``T_pp_q05``, ``T_pp_q25``,
+    ``T_pp_q75``, ``T_pp_q95`` (posterior predictive, with noise) for each target ``T``.
 
     Raises
     ------
     BayesmixError
         ``table``'s domains are not the ones a posterior was trained on.
     """
-    for target, posterior in posteriors.items():
-        if set(table.domains) != set(posterior.domains):
-            raise BayesmixError(
-                f"{table.source} has domains ({', '.join(table.domains)}) but the fit of "
-                f"'{target}' was trained on ({', '.join(posterior.domains)})"
-            )
+    for posterior in posteriors.values():
+        check_domains(posterior, table)
     out = table.frame.copy()
     for target, posterior in posteriors.items():
         weights = out[[f"h_{d}" for d in posterior.domains]].to_numpy(float)
@@ -82,8 +96,7 @@ def predict_table(
         pp = predictive_draws(sub, posterior, mean)
         out[f"{target}_mean"] = mean.mean(axis=0)
         out[f"{target}_median"] = np.median(mean, axis=0)
-        out[f"{target}_q05"] = np.quantile(mean, 0.05, axis=0)
-        out[f"{target}_q95"] = np.quantile(mean, 0.95, axis=0)
-        out[f"{target}_pp_q05"] = np.quantile(pp, 0.05, axis=0)
-        out[f"{target}_pp_q95"] = np.quantile(pp, 0.95, axis=0)
+        for name, draws in (("", mean), ("_pp", pp)):
+            for q in QUANTILES:
+                out[f"{target}{name}_q{round(100 * q):02d}"] = np.quantile(draws, q, axis=0)
     return out

@@ -42,6 +42,7 @@ __all__ = [
     "law_of_fit",
     "load_baseline",
     "load_fit",
+    "load_fit_or_posteriors",
     "load_posteriors",
     "read_metadata",
     "save_baseline",
@@ -414,3 +415,19 @@ def load_posteriors(path: str | Path) -> dict[str, TargetPosterior]:
     if (path / BASELINE_FILE).is_file():
         return _baseline_posteriors(path)
     raise BayesmixError(f"{path} is not a fit directory (no {FIT_FILE} or {BASELINE_FILE})")
+
+
+def load_fit_or_posteriors(path: str | Path) -> Fit | dict[str, TargetPosterior]:
+    """A Bayesian fit as a :class:`Fit` (draws, log-likelihood, diagnostics), a baseline
+    as its point estimates per target (what :func:`load_posteriors` returns).
+
+    Raises
+    ------
+    BayesmixError
+        See :func:`load_posteriors`.
+    """
+    path = _baseline_dir(path)
+    _checked_dir(path)
+    if (path / FIT_FILE).is_file():
+        return load_fit(path)
+    return load_posteriors(path)

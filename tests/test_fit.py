@@ -360,8 +360,12 @@ def test_cli_fit_and_predict(chinchilla_table, tmp_path, capsys):
     import pandas as pd
 
     columns = list(pd.read_csv(preds).columns)
-    assert columns[-6:] == ["d0_mean", "d0_median", "d0_q05", "d0_q95", "d0_pp_q05",
-                            "d0_pp_q95"]
+    assert columns[-10:] == ["d0_mean", "d0_median", "d0_q05", "d0_q25", "d0_q75", "d0_q95",
+                             "d0_pp_q05", "d0_pp_q25", "d0_pp_q75", "d0_pp_q95"]
+    written = pd.read_csv(preds)
+    for name in ("d0", "d0_pp"):  # quantiles in order, row by row
+        q = written[[f"{name}_q{p}" for p in ("05", "25", "75", "95")]].to_numpy()
+        assert (np.diff(q, axis=1) >= 0).all()
     capsys.readouterr()
     assert main(["predict", str(out), "--runs", str(path), "--json"]) == 0
     records = json.loads(capsys.readouterr().out)

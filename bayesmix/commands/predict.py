@@ -12,9 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict", help="predict losses from a fit directory",
         description="For every row of RUNS and every target T of the fit: posterior mean, "
-                    "median, 5 % and 95 % quantiles of the law's mean (T_mean, T_median, "
-                    "T_q05, T_q95) and of the posterior predictive with noise (T_pp_q05, "
-                    "T_pp_q95), after the input columns.",
+                    "median, 5 %, 25 %, 75 % and 95 % quantiles of the law's mean (T_mean, "
+                    "T_median, T_q05, T_q25, T_q75, T_q95) and of the posterior predictive "
+                    "with noise (T_pp_q05 ... T_pp_q95), after the input columns.",
     )
     parser.add_argument("fit", help="fit directory (from bayesmix fit or bayesmix baseline)")
     parser.add_argument("--runs", required=True, help="run table to predict at")

@@ -1,0 +1,94 @@
+"""``bayesmix compare`` on the paper's split: which law the runs prefer, and how the
+posterior predictive intervals hold at the 2.718B eval runs.
+
+Fits each law (default additive and joint) to every target with ``bayesmix fit``
+(default settings) on N in {310M, 680M, 937M, 1.235B} (``bench/_paper.py``'s split),
+then runs ``bayesmix compare FITS --heldout DATA --where EVAL`` and prints its tables:
+PSIS-LOO per target with the ranking and stacking weights, then per target and pooled
+over the 8 targets the eval MRE, signed error, 50 % and 90 % coverage, median relative
+width of the 90 % interval and CRPS. Beside them: the paper's Table 4 ranking and the
+calibration bars of issue 22 (90 % coverage 80-97 %, 50 % coverage 35-65 %, width at
+most 5x the law's mean eval MRE).
+
+Usage::
+
+    python bench/paper_compare.py [--laws additive,joint] [--targets arxiv,book,...]
+        [--keep DIR] [--reuse]
+
+Reads ``../shared/data/dmsl_slimpajama``; exits 0 with a message when it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from _cli_runs import convergence, fit_and_baseline, format_convergence, run_cli
+from _paper import CLI_COLUMNS, DATA, DOMAINS, EVAL_WHERE, TARGETS, TRAIN_WHERE
+
+PAPER_TABLE4_LLM = {"simple": 1.70, "additive": 1.39, "joint": 1.30, "full": 1.21}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--laws", default="additive,joint")
+    parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", default=None, help="keep fit directories here")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --keep: keep the finished fits already there")
+    args = parser.parse_args()
+    if not DATA.is_file():
+        print(f"skipped: {DATA} is absent (the paper's runs live in ../shared/data)")
+        return 0
+    laws, targets = args.laws.split(","), args.targets.split(",")
+    work = Path(args.keep or tempfile.mkdtemp(prefix="paper_compare_"))
+    work.mkdir(parents=True, exist_ok=True)
+    train = [*CLI_COLUMNS, "--where", TRAIN_WHERE]
+    dirs, seconds = {}, {}
+    for law in laws:
+        done = (work / f"{law}_fit" / "fit.json").is_file()
+        t0 = time.perf_counter()
+        dirs[law] = fit_and_baseline(DATA, law, targets, work, train,
+                                     ["--seed", str(args.seed)], [], ("posterior",),
+                                     reuse=args.reuse and bool(args.keep))["posterior"]
+        seconds[law] = None if done and args.reuse else time.perf_counter() - t0
+    for law in laws:
+        took = "reused" if seconds[law] is None else f"{seconds[law]:.0f} s"
+        print(f"{law} fit ({took}):")
+        for target, conv in convergence(dirs[law]).items():
+            print(f"  {target:<14} {format_convergence(conv)}")
+    out = work / "compare"
+    fits = [str(dirs[law]) for law in laws]
+    run_cli("compare", *fits, "--heldout", DATA, *CLI_COLUMNS, "--where", EVAL_WHERE,
+            "--seed", str(args.seed), "--out", out, quiet=False)
+    result = json.loads((out / "comparison.json").read_text())
+    print("\nthe paper's Table 4 (LLM, mean eval MRE % of 7 domains): "
+          + " < ".join(f"{law} {v:.2f}" for law, v in sorted(PAPER_TABLE4_LLM.items(),
+                                                               key=lambda kv: kv[1])))
+    pooled = [r for r in result["heldout"] if r["target"] == "all"]
+    for row in pooled:
+        law = row["law"]
+        mine = [r for r in result["heldout"] if r["label"] == row["label"]
+                and r["target"] in DOMAINS]
+        mre7 = 100 * sum(r["mre"] for r in mine) / max(len(mine), 1)
+        cov90, cov50 = row["coverage"]["0.9"], row["coverage"]["0.5"]
+        width = 100 * row["width90"]
+        print(f"{law}: mean eval MRE of the 7 domains {mre7:.2f} %; pooled over "
+              f"{row['rows']} rows 90 % coverage {100 * cov90:.0f} % (bar 80-97), 50 % "
+              f"{100 * cov50:.0f} % (bar 35-65), width {width:.2f} % = "
+              f"{width / mre7:.1f}x the MRE (bar <= 5)")
+    ranked = [r for r in result["ranking"] if r["target"] == "all"]
+    if ranked:
+        print("LOO over all targets: " + " > ".join(
+            f"{r['label']} ({r['elpd_diff']:.0f} ± {r['dse']:.0f} below the best)"
+            if r["rank"] else r["label"] for r in ranked))
+    print(f"fits and comparison in {work}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""Comparing laws: CRPS, interval coverage (with a negative control), PSIS-LOO ranking,
+held-out scores and the ``compare`` command."""
+
+import dataclasses
+import json
+
+import jax
+import numpy as np
+import pytest
+import scipy.stats
+
+from bayesmix.cli import main
+from bayesmix.compare import LEVELS, compare, crps_from_draws, heldout_scores, stacking_weights
+from bayesmix.fit import fit
+from bayesmix.laws import load_law
+from bayesmix.model import Scales, TargetPosterior
+from bayesmix.predict import predict_draws, predictive_draws
+from bayesmix.runs import RunTable
+from bayesmix.simulate import simulate_runs
+from bayesmix.store import save_fit
+
+LARGEST = 8.0e8  # simulate's largest default size: the held-out one
+
+
+def test_crps_matches_its_definition():
+    rng = np.random.default_rng(0)
+    draws, observed = rng.normal(size=(300, 4)), np.array([-1.0, 0.0, 0.5, 3.0])
+    brute = (np.abs(draws - observed).mean(0)
+             - 0.5 * np.abs(draws[:, None, :] - draws[None, :, :]).mean((0, 1)))
+    np.testing.assert_allclose(crps_from_draws(draws, observed), brute, rtol=1e-12)
+    # one repeated value: the absolute error
+    np.testing.assert_allclose(crps_from_draws(np.full((5, 1), 2.0), np.array([0.5])), [1.5])
+    # Gaussian closed form, within Monte Carlo error of 20000 draws
+    z = rng.normal(size=(20000, 1))
+    y = np.array([0.7])
+    exact = 0.7 * (2 * scipy.stats.norm.cdf(0.7) - 1) + 2 * scipy.stats.norm.pdf(0.7) \
+        - 1 / np.sqrt(np.pi)
+    np.testing.assert_allclose(crps_from_draws(z, y), [exact], atol=0.01)
+
+
+def test_stacking_weights_maximise_the_stacked_score():
+    rng = np.random.default_rng(1)
+    # each model predicts half of the rows well: stacking mixes them
+    good, bad = rng.normal(1.0, 0.1, 40), rng.normal(-3.0, 0.1, 40)
+    lpd = np.column_stack([np.r_[good, bad], np.r_[bad, good[:25] + 0.2, bad[:15]],
+                           np.full(80, -10.0)])
+    w = stacking_weights(lpd)
+    grid = np.linspace(0, 1, 2001)
+    score = [np.log(np.exp(lpd[:, :2]) @ np.array([g, 1 - g])).sum() for g in grid]
+    assert abs(w[0] - grid[int(np.argmax(score))]) < 2e-3 and w[2] < 1e-6
+    assert abs(w.sum() - 1) < 1e-12
+    # negative control: a model better on every row takes all the weight
+    dominant = stacking_weights(np.column_stack([good, good - 1.0]))
+    assert dominant[0] > 1 - 1e-6
+
+
+# ------------------------------------------------------------ coverage, no sampler
+
+
+@pytest.fixture(scope="module")
+def world():
+    """Runs from the additive law and each target's true law as a point posterior."""
+    law = load_law("additive")
+    table, truth = simulate_runs(jax.random.key(11), law, 3, n_mixtures=30)
+    frame = table.frame
+    scales = Scales(n_ref=float(np.exp(np.log(frame["N"]).mean())),
+                    d_ref=float(np.exp(np.log(frame["D"]).mean())), loss_scale=3.0)
+    points = {t: TargetPosterior.from_sites(law, t, table.domains, scales, truth[t])
+              for t in table.targets}
+    return table, points
+
+
+def _with_noise(point, sigma, nu=8.0, draws=4000):
+    """``point`` with ``draws`` Student-t noise draws (every draw the true parameters)."""
+    return dataclasses.replace(point, noise={"sigma": np.full(draws, sigma),
+                                             "nu": np.full(draws, nu)})
+
+
+def _resimulated(key, table, posterior):
+    """The table with ``posterior.target``'s losses drawn from ``posterior``'s predictive."""
+    data = table.target_data(posterior.target)
+    mean = predict_draws(posterior, data.n_params, data.n_tokens, data.weights)
+    one = dataclasses.replace(posterior, noise={name: v[:1] for name, v in
+                                                posterior.noise.items()})
+    frame = table.frame.copy()
+    frame.loc[data.rows, f"loss_{posterior.target}"] = predictive_draws(key, one, mean)[0]
+    return RunTable(frame, table.domains, table.targets, "resimulated")
+
+
+def test_coverage_of_the_true_predictive_is_nominal(world):
+    table, points = world
+    sigma = 0.01
+    posteriors = {t: _with_noise(p, sigma) for t, p in points.items()}
+    held = table
+    for i, posterior in enumerate(posteriors.values()):
+        held = _resimulated(jax.random.key(100 + i), held, posterior)
+    scores = heldout_scores(jax.random.key(3), {"truth": posteriors}, held)
+    rows = sum(s.rows for s in scores)
+    pooled = np.average([s.coverage for s in scores], axis=0, weights=[s.rows for s in scores])
+    # each level within the binomial 99.9 % range of a calibrated predictive for these rows
+    lo, hi = scipy.stats.binom.interval(0.999, rows, np.asarray(LEVELS))
+    assert np.all((lo / rows <= pooled) & (pooled <= hi / rows)), pooled
+    # negative control: intervals of a third the width are caught
+    narrow = {t: _with_noise(p, sigma / 3) for t, p in points.items()}
+    bad = heldout_scores(jax.random.key(3), {"narrow": narrow}, held)
+    bad_pooled = np.average([s.coverage for s in bad], axis=0, weights=[s.rows for s in bad])
+    assert np.any(bad_pooled < lo / rows)
+    assert bad_pooled[LEVELS.index(0.9)] < 0.6
+    # the true mean's relative error is the noise's: E|t_8| sigma ~ 0.85 sigma, no sign
+    # (|mean of n t_8 draws| < 4 standard errors, sd(t_8) = sqrt(8 / 6))
+    for s in scores:
+        assert 0.6 * sigma < s.mre < 1.1 * sigma
+        assert abs(s.signed) < 4 * sigma * np.sqrt(8 / 6) / np.sqrt(s.rows)
+
+
+# ------------------------------------------------------------ LOO with NUTS fits
+
+
+@pytest.fixture(scope="module")
+def two_laws(tmp_path_factory):
+    """The additive law (right) and Chinchilla's (no mixture term: wrong) fitted to one
+    target of additive-law runs below the largest size; the largest size held out."""
+    table, _ = simulate_runs(jax.random.key(21), load_law("additive"), 3, targets=["d1"])
+    train = table.select(f"N < {LARGEST}")
+    fits = {name: fit(jax.random.key(0), load_law(name), train, ["d1"], seed=0,
+                      chains=2, warmup=300, draws=400)
+            for name in ("additive", "chinchilla")}
+    root = tmp_path_factory.mktemp("compare")
+    path = root / "runs.csv"
+    table.frame.to_csv(path, index=False)
+    dirs = {name: save_fit(f, root / name) for name, f in fits.items()}
+    return fits, table, path, dirs
+
+
+def test_loo_prefers_the_right_law(two_laws):
+    fits, table, _, _ = two_laws
+    result = compare(jax.random.key(0), fits, table.select(f"N >= {LARGEST}"))
+    assert result.preferred("d1") == "additive"
+    ranks = {r.label: r for r in result.ranking if r.target == "d1"}
+    assert ranks["chinchilla"].elpd_diff > 4 * ranks["chinchilla"].dse
+    assert ranks["additive"].weight > 0.9
+    assert {s.label for s in result.loo} == {"additive", "chinchilla"}
+    held = {s.label: s for s in result.heldout}
+    assert held["additive"].mre < held["chinchilla"].mre
+    assert held["additive"].crps < held["chinchilla"].crps
+    assert held["additive"].rows == int((table.frame["N"] >= LARGEST).sum())
+    # the order of the fits does not change the answer
+    again = compare(jax.random.key(0), dict(reversed(fits.items())))
+    assert again.preferred("d1") == "additive"
+
+
+def test_compare_command(two_laws, tmp_path, capsys):
+    _, _, path, dirs = two_laws
+    base = [str(dirs["additive"]), str(dirs["chinchilla"])]
+    held = ["--heldout", str(path), "--where", f"N >= {LARGEST}"]
+    assert main(["compare", *base, *held, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {"loo", "ranking", "heldout", "levels"} <= set(payload)
+    assert [r["label"] for r in payload["ranking"] if r["rank"] == 0] == ["additive"]
+    out = tmp_path / "cmp"
+    assert main(["compare", *base, *held, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "elpd_loo" in printed and "cov90" in printed
+    assert (out / "comparison.json").is_file() and (out / "coverage.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--where", "N > 1"], "--where selects held-out rows"),
+    (["--heldout", "missing.csv"], "missing.csv"),
+])
+def test_compare_bad_input(two_laws, capsys, extra, message):
+    _, _, _, dirs = two_laws
+    assert main(["compare", str(dirs["additive"]), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_compare_refuses_a_directory_that_is_no_fit(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "x.txt").write_text("x")
+    assert main(["compare", str(tmp_path / "empty")]) == 2
+    assert "not a fit directory" in capsys.readouterr().err
