@@ -18,7 +18,7 @@ Two questions, kept apart because they answer different things:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -41,6 +41,7 @@ __all__ = [
     "crps_from_draws",
     "heldout_scores",
     "loo_scores",
+    "pool_scores",
     "rank_laws",
     "stacking_weights",
 ]
@@ -316,6 +317,31 @@ def rank_laws(fits: Mapping[str, Fit],
     return out
 
 
+def pool_scores(scores: Sequence[HeldoutScore], label: str, target: str) -> HeldoutScore:
+    """One score for several (targets, or folds): means weighted by rows, exact for the
+    error, coverage and CRPS; the width is the median of the scores' medians.
+
+    Raises
+    ------
+    BayesmixError
+        No score to pool.
+    """
+    if not scores:
+        raise BayesmixError(f"no held-out score to pool for {label} ({target})")
+    w = np.array([s.rows for s in scores], float)
+
+    def avg(values: Any) -> Any:
+        return np.average(np.asarray(values, float), axis=0, weights=w)
+
+    return HeldoutScore(
+        label=label, law=scores[0].law, target=target, rows=int(w.sum()),
+        mre=float(avg([s.mre for s in scores])), signed=float(avg([s.signed for s in scores])),
+        coverage=tuple(float(c) for c in avg([s.coverage for s in scores])),
+        width90=float(np.median([s.width90 for s in scores])),
+        crps=float(avg([s.crps for s in scores])),
+    )
+
+
 # --------------------------------------------------------------------------- result
 
 
@@ -331,12 +357,18 @@ class Comparison:
     heldout : tuple of HeldoutScore
         Empty without held-out runs.
     heldout_source : str or None
+    cv : tuple of HeldoutScore
+        Cross-validation scores per fit and target, pooled over folds
+        (:func:`bayesmix.crossval.with_cross_validation`); empty when not run.
+    cv_kind : {"scale", "mixture"} or None
     """
 
     loo: tuple[LooScore, ...]
     ranking: tuple[RankEntry, ...]
     heldout: tuple[HeldoutScore, ...] = ()
     heldout_source: str | None = None
+    cv: tuple[HeldoutScore, ...] = ()
+    cv_kind: str | None = None
 
     def preferred(self, target: str = "all") -> str | None:
         """The label the training runs prefer for ``target`` (None if not ranked)."""
@@ -344,34 +376,32 @@ class Comparison:
         return top[0] if top else None
 
     def pooled(self) -> list[HeldoutScore]:
-        """Held-out scores pooled over each fit's targets (row-weighted means)."""
-        out = []
-        for label in dict.fromkeys(s.label for s in self.heldout):
-            mine = [s for s in self.heldout if s.label == label]
-            w = np.array([s.rows for s in mine], float)
-
-            def avg(values: Any, w: np.ndarray = w) -> float:
-                return float(np.average(np.asarray(values, float), axis=0, weights=w))
-
-            out.append(HeldoutScore(
-                label=label, law=mine[0].law, target="all", rows=int(w.sum()),
-                mre=avg([s.mre for s in mine]), signed=avg([s.signed for s in mine]),
-                coverage=tuple(np.average([s.coverage for s in mine], axis=0, weights=w)),
-                width90=float(np.median([s.width90 for s in mine])),
-                crps=avg([s.crps for s in mine]),
-            ))
-        return out
+        """Held-out scores pooled over each fit's targets (see :func:`pool_scores`)."""
+        return [pool_scores([s for s in self.heldout if s.label == label], label, "all")
+                for label in dict.fromkeys(s.label for s in self.heldout)]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and floats for JSON."""
         def rows(items: Any) -> list[dict[str, Any]]:
             return [dict(item._asdict()) for item in items]
 
-        held = rows(self.heldout) + rows(self.pooled())
-        for row in held:
-            row["coverage"] = dict(zip([str(v) for v in LEVELS], row["coverage"], strict=True))
-        return {"loo": rows(self.loo), "ranking": rows(self.ranking), "heldout": held,
-                "heldout_source": self.heldout_source, "levels": list(LEVELS)}
+        def scored(items: Any) -> list[dict[str, Any]]:
+            out = rows(items)
+            for row in out:
+                row["coverage"] = dict(zip([str(v) for v in LEVELS], row["coverage"],
+                                           strict=True))
+            return out
+
+        return {"loo": rows(self.loo), "ranking": rows(self.ranking),
+                "heldout": scored([*self.heldout, *self.pooled()]),
+                "heldout_source": self.heldout_source,
+                "cv": scored([*self.cv, *self.cv_pooled()]), "cv_kind": self.cv_kind,
+                "levels": list(LEVELS)}
+
+    def cv_pooled(self) -> list[HeldoutScore]:
+        """Cross-validation scores pooled over each fit's targets."""
+        return [pool_scores([s for s in self.cv if s.label == label], label, "all")
+                for label in dict.fromkeys(s.label for s in self.cv)]
 
     def table(self) -> str:
         """The comparison for a person: LOO and ranking per target, held-out scores."""
@@ -384,25 +414,31 @@ class Comparison:
                     else f"{'-':>8} {'-':>7} {'-':>6}")
             lines.append(f"{s.target:<14} {s.label:<18} {s.elpd:10.1f} {s.se:7.1f} {rank} "
                          f"{s.p_loo:6.1f} {s.bad_k:5d}")
-        best = self.preferred()
-        if best is not None:
-            entries = [r for r in self.ranking if r.target == "all"]
-            second = entries[1]
-            lines.append(f"the training runs prefer {best} over all shared targets "
-                         f"(elpd {second.elpd_diff:.1f} ± {second.dse:.1f} above "
-                         f"{second.label})")
+        ranked = list(dict.fromkeys(r.target for r in self.ranking))
+        for target in ["all"] if "all" in ranked else ranked:
+            first, second = [r for r in self.ranking if r.target == target][:2]
+            where = "over all shared targets" if target == "all" else f"on {target}"
+            lines.append(f"the training runs prefer {first.label} {where} (elpd "
+                         f"{second.elpd_diff:.1f} ± {second.dse:.1f} above {second.label})")
         if self.heldout:
             lines += ["", f"held out: {self.heldout_source}",
-                      f"{'target':<14} {'fit':<18} {'rows':>5} {'MRE %':>6} {'signed %':>8} "
-                      f"{'cov50':>6} {'cov90':>6} {'width90 %':>9} {'CRPS':>8}"]
-            for s in [*self.heldout, *self.pooled()]:
-                lines.append(
-                    f"{s.target:<14} {s.label:<18} {s.rows:5d} {100 * s.mre:6.2f} "
-                    f"{100 * s.signed:+8.2f} {100 * s.cover50:5.0f}% {100 * s.cover90:5.0f}% "
-                    f"{100 * s.width90:9.2f} {s.crps:8.5f}")
+                      *_score_lines([*self.heldout, *self.pooled()])]
+        if self.cv:
+            lines += ["", f"cross-validation ({self.cv_kind}): refits without each fold, "
+                          "scored on it", *_score_lines([*self.cv, *self.cv_pooled()])]
         return "\n".join(lines)
 
     __str__ = table
+
+
+def _score_lines(scores: Sequence[HeldoutScore]) -> list[str]:
+    lines = [f"{'target':<14} {'fit':<18} {'rows':>5} {'MRE %':>6} {'signed %':>8} "
+             f"{'cov50':>6} {'cov90':>6} {'width90 %':>9} {'CRPS':>8}"]
+    for s in scores:
+        lines.append(f"{s.target:<14} {s.label:<18} {s.rows:5d} {100 * s.mre:6.2f} "
+                     f"{100 * s.signed:+8.2f} {100 * s.cover50:5.0f}% "
+                     f"{100 * s.cover90:5.0f}% {100 * s.width90:9.2f} {s.crps:8.5f}")
+    return lines
 
 
 def compare(key: jax.Array, fits: Mapping[str, Fit], heldout: RunTable | None = None,

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from bayesmix import BayesmixError
 from bayesmix.cli import main
 from bayesmix.compare import LEVELS, compare, crps_from_draws, heldout_scores, stacking_weights
+from bayesmix.crossval import mixture_folds, scale_folds, training_rows
 from bayesmix.fit import fit
 from bayesmix.laws import load_law
 from bayesmix.model import Scales, TargetPosterior
@@ -180,3 +182,68 @@ def test_compare_refuses_a_directory_that_is_no_fit(tmp_path, capsys):
     (tmp_path / "empty" / "x.txt").write_text("x")
     assert main(["compare", str(tmp_path / "empty")]) == 2
     assert "not a fit directory" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ cross-validation
+
+
+def test_folds_partition_the_training_rows(two_laws):
+    fits, table, _, _ = two_laws
+    train = table.select(f"N < {LARGEST}")
+    rows = training_rows(fits["additive"], train)
+    assert rows.all()
+    (scale,) = scale_folds(train, rows)
+    n = train.frame["N"].to_numpy()
+    assert set(n[scale.test]) == {n.max()} and n.max() not in set(n[scale.train])
+    folds = mixture_folds(jax.random.key(0), train, rows, 3)
+    tests = np.array([f.test for f in folds])
+    assert (tests.sum(axis=0) == 1).all()  # every row held out exactly once
+    h = np.round(train.weights, 9)
+    for f in folds:
+        assert not ({tuple(r) for r in h[f.test]} & {tuple(r) for r in h[f.train]})
+    # the same key, the same folds; another key, others
+    again = mixture_folds(jax.random.key(0), train, rows, 3)
+    assert all((a.test == b.test).all() for a, b in zip(folds, again, strict=True))
+    other = mixture_folds(jax.random.key(1), train, rows, 3)
+    assert any((a.test != b.test).any() for a, b in zip(folds, other, strict=True))
+
+
+def test_folds_refuse_too_little(two_laws):
+    fits, table, _, _ = two_laws
+    small = table.select("N < 3e8")
+    with pytest.raises(BayesmixError, match="at least 3 model sizes"):
+        scale_folds(small, np.ones(len(small.frame), bool))
+    with pytest.raises(BayesmixError, match="too few for 500 folds"):
+        mixture_folds(jax.random.key(0), small, np.ones(len(small.frame), bool), 500)
+    with pytest.raises(BayesmixError, match="lacks .* row"):
+        training_rows(fits["additive"], small)
+
+
+def test_compare_cv_scale_command(two_laws, capsys):
+    """Refit without the largest training size: the right law extrapolates better."""
+    _, table, path, dirs = two_laws
+    assert main(["compare", str(dirs["additive"]), str(dirs["chinchilla"]), "--cv", "scale",
+                 "--runs", str(path), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["cv_kind"] == "scale"
+    cv = {r["label"]: r for r in payload["cv"] if r["target"] == "d1"}
+    n = table.frame["N"]
+    assert cv["additive"]["rows"] == int((n == n[n < LARGEST].max()).sum())
+    assert cv["additive"]["mre"] < cv["chinchilla"]["mre"]
+    assert cv["additive"]["crps"] < cv["chinchilla"]["crps"]
+    assert main(["compare", str(dirs["additive"]), "--cv", "scale"]) == 2
+    assert "--runs" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_mixture_cv_coverage_inside_the_training_range(tmp_path):
+    """Issue 22, bar 2 on simulated runs: 90 % intervals for held-out mixtures at the
+    training sizes hold 85-95 % of the rows, with the right law."""
+    from bayesmix.crossval import cross_validate
+
+    law = load_law("additive")
+    table, _ = simulate_runs(jax.random.key(31), law, 3, n_mixtures=20, run_noise=0.002)
+    fitted = fit(jax.random.key(0), law, table, list(table.targets), seed=0)
+    scores = cross_validate(jax.random.key(1), "additive", fitted, table, "mixture")
+    pooled = np.average([s.cover90 for s in scores], weights=[s.rows for s in scores])
+    assert 0.85 <= pooled <= 0.95, pooled

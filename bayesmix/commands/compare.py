@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from bayesmix.commands.common import add_input_options, emit_json, key_from_args, table_from_args
@@ -25,6 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "runs only)")
     parser.add_argument("--heldout", default=None, metavar="RUNS",
                         help="run table none of the fits saw (select rows with --where)")
+    parser.add_argument("--cv", choices=("scale", "mixture"), default=None,
+                        help="also refit each fit without its largest model size (scale) "
+                             "or without each of --folds folds of its mixtures (mixture), "
+                             "and score the rows left out; needs --runs")
+    parser.add_argument("--runs", default=None, metavar="RUNS",
+                        help="with --cv: the run table the fits were made from (the "
+                             "fits' rows are found by row number)")
+    parser.add_argument("--folds", type=int, default=5, help="folds of --cv mixture")
     add_input_options(parser, runs_arg=False)
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true",
@@ -42,6 +51,11 @@ def _labels(paths: list[str]) -> list[str]:
     return [n if names.count(n) == 1 else p for n, p in zip(names, paths, strict=True)]
 
 
+def _progress(name: str, index: int, count: int) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"cross-validation: refit {index + 1} of {count} ({name})\n")
+
+
 def run(args: argparse.Namespace) -> int:
     from bayesmix._errors import BayesmixError
     from bayesmix._io import atomic_dir
@@ -55,8 +69,18 @@ def run(args: argparse.Namespace) -> int:
         (fits if isinstance(loaded, Fit) else points)[label] = loaded
     if args.where and not args.heldout:
         raise BayesmixError("--where selects held-out rows: give --heldout RUNS")
+    if args.cv and not args.runs:
+        raise BayesmixError("--cv refits the fits: give --runs RUNS, the table they were "
+                            "made from")
     heldout = table_from_args(args, path=args.heldout) if args.heldout else None
     result = compare(key_from_args(args), fits, heldout, point_fits=points)
+    if args.cv:
+        from bayesmix.crossval import with_cross_validation
+
+        training = table_from_args(argparse.Namespace(**{**vars(args), "where": None}),
+                                   path=args.runs)
+        result = with_cross_validation(key_from_args(args), result, fits, training, args.cv,
+                                       folds=args.folds, on_fold=_progress)
     if args.json:
         emit_json(result.to_dict())
         return 0
