@@ -146,7 +146,7 @@ def _score(label: str, posterior: TargetPosterior, mean: np.ndarray, pp: np.ndar
            observed: np.ndarray) -> HeldoutScore:
     median = np.median(mean, axis=0)
     relative = (median - observed) / observed
-    q05, q50, q95 = np.quantile(pp, [0.05, 0.5, 0.95], axis=0)
+    q05, q50, q95 = np.quantile(pp, [0.05, 0.5, 0.95], axis=0)  # the width's interval
     with np.errstate(divide="ignore", invalid="ignore"):
         log_pp = np.log(pp)  # a draw <= 0 (raw likelihood) scores as -inf: the worst
     return HeldoutScore(
@@ -342,6 +342,12 @@ def pool_scores(scores: Sequence[HeldoutScore], label: str, target: str) -> Held
     )
 
 
+def _pooled_per_label(scores: Sequence[HeldoutScore]) -> list[HeldoutScore]:
+    """One pooled score (``target="all"``) per label, in order of first appearance."""
+    return [pool_scores([s for s in scores if s.label == label], label, "all")
+            for label in dict.fromkeys(s.label for s in scores)]
+
+
 # --------------------------------------------------------------------------- result
 
 
@@ -377,8 +383,7 @@ class Comparison:
 
     def pooled(self) -> list[HeldoutScore]:
         """Held-out scores pooled over each fit's targets (see :func:`pool_scores`)."""
-        return [pool_scores([s for s in self.heldout if s.label == label], label, "all")
-                for label in dict.fromkeys(s.label for s in self.heldout)]
+        return _pooled_per_label(self.heldout)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and floats for JSON."""
@@ -400,8 +405,7 @@ class Comparison:
 
     def cv_pooled(self) -> list[HeldoutScore]:
         """Cross-validation scores pooled over each fit's targets."""
-        return [pool_scores([s for s in self.cv if s.label == label], label, "all")
-                for label in dict.fromkeys(s.label for s in self.cv)]
+        return _pooled_per_label(self.cv)
 
     def table(self) -> str:
         """The comparison for a person: LOO and ranking per target, held-out scores."""
