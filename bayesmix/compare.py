@@ -28,7 +28,7 @@ import numpy as np
 from bayesmix._errors import BayesmixError
 from bayesmix.fit import Fit
 from bayesmix.model import TargetPosterior
-from bayesmix.predict import check_domains, predict_draws, predictive_draws
+from bayesmix.predict import check_domains, predict_draws, predictive_draws, with_discrepancy
 from bayesmix.runs import RunTable
 
 __all__ = [
@@ -168,7 +168,9 @@ def heldout_scores(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetP
         PRNG key of the posterior predictive noise (split per fit and target).
     posteriors : mapping of label -> (mapping of target -> TargetPosterior)
         One entry per fit; point fits (one draw, no noise) score too, with intervals of
-        width 0.
+        width 0. The intervals and CRPS are of the posterior predictive with the
+        posterior's discrepancy term when it has one; the error (MRE, signed) is of the
+        law's median.
     table : RunTable
         Held-out runs; their loss columns name the targets scored.
 
@@ -198,6 +200,8 @@ def heldout_scores(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetP
             mean = predict_draws(posterior, data.n_params, data.n_tokens,
                                  weights.to_numpy(float))
             pp = predictive_draws(sub, posterior, mean)
+            (pp,) = with_discrepancy(jax.random.fold_in(sub, 1), posterior, data.n_params,
+                                     data.n_tokens, pp)
             out.append(_score(label, posterior, mean, pp, np.asarray(data.loss, float)))
     return out
 

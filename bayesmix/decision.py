@@ -160,6 +160,11 @@ def _solve_mean(objective, params, n_params, n_tokens, lower, upper, *, tol, max
 
 
 @partial(jax.jit, static_argnames=("objective",))
+def _own_values(objective, params, n_params, n_tokens, h_draws):
+    return jax.vmap(lambda h, p: objective(h, p, n_params, n_tokens))(h_draws, params)
+
+
+@partial(jax.jit, static_argnames=("objective",))
 def _values(objective, params, n_params, n_tokens, mixtures):
     per_draw = jax.vmap(lambda h, p: objective(h, p, n_params, n_tokens), (None, 0))
     return jax.vmap(lambda h: per_draw(h, params))(mixtures)
@@ -399,6 +404,7 @@ def decide(
     upper: Any = None,
     references: Mapping[str, Any] | None = None,
     baseline: Mapping[str, TargetPosterior] | None = None,
+    key: jax.Array | None = None,
     tol: float = 1e-9,
     max_iter: int = 3000,
 ) -> OptimumReport:
@@ -418,6 +424,20 @@ def decide(
     baseline : dict target -> TargetPosterior with ``S = 1``, optional
         A point fit; its optimum (under the same weights and bounds) is compared as
         ``baseline_h_star``, judged by the Bayesian posterior.
+    key : jax.Array, optional
+        PRNG key of the discrepancy draws (default ``jax.random.key(0)``); used only
+        when a posterior has a learnt discrepancy.
+
+    Notes
+    -----
+    A posterior's discrepancy term (:mod:`bayesmix.discrepancy`) is one draw of
+    ``exp(delta_t)`` per posterior draw and target at ``(N, D)``, the same for every
+    mixture. It multiplies the objective's values (so their intervals, the expected
+    regret and the per-draw optimum's value carry it) but not the solves: ``h*`` and
+    ``h_bayes`` are the law's. For one target this is exact, a common positive factor
+    cannot reorder mixtures, so ``h*`` and ``P(h_bayes better)`` are unchanged; for
+    several targets it reweights them by ``exp(delta_t)``, about ``1 +- s_t``, and
+    the solves ignore that second-order effect.
 
     Returns
     -------
@@ -460,11 +480,19 @@ def decide(
                                 f"{k}-domain simplex: {mixture.tolist()}")
         mixtures[name] = mixture / mixture.sum()
     names = list(mixtures)
+    h_star_values = np.asarray(draws.value)
+    factors = objective.discrepancy_factors(jax.random.key(0) if key is None else key,
+                                            n_params, n_tokens)
+    if factors:
+        objective = objective.with_factors(factors)
+        h_star_values = np.asarray(_own_values(
+            objective, objective.jax_params(), jnp.asarray(float(n_params)),
+            jnp.asarray(float(n_tokens)), draws.h))
     values = objective_draws(objective, n_params, n_tokens, np.stack([mixtures[n] for n in names]))
     return OptimumReport(
         domains=objective.domains, n_params=float(n_params), n_tokens=float(n_tokens),
         target_weights=dict(objective.target_weights), lower=lo, upper=hi,
-        h_star_draws=np.asarray(draws.h), h_star_values=np.asarray(draws.value),
+        h_star_draws=np.asarray(draws.h), h_star_values=h_star_values,
         h_bayes=np.asarray(bayes.h), objective=dict(zip(names, values, strict=True)),
         mixtures=mixtures, converged=float(np.mean(np.asarray(draws.converged))),
         max_gap=float(np.max(np.asarray(draws.gap))),

@@ -14,7 +14,7 @@ live in :mod:`bayesmix.store`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -26,6 +26,7 @@ from bayesmix._errors import BayesmixError
 from bayesmix._jaxutil import releasing_compiled
 from bayesmix._nuts_defaults import CHAINS, DRAWS, TARGET_ACCEPT, WARMUP
 from bayesmix.diagnostics import Diagnostics, diagnose
+from bayesmix.discrepancy import Discrepancy
 from bayesmix.idata import inference_data
 from bayesmix.laws import Law
 from bayesmix.model import (
@@ -122,6 +123,9 @@ class TargetFit:
         Seconds for ``start``, ``sampling``, ``diagnostics``, ``total``.
     settings : NutsSettings or None
         Sampler settings used.
+    discrepancy : Discrepancy or None
+        The term beyond the training range learnt for this target
+        (:func:`bayesmix.calibrate.learn_discrepancy`); None when not learnt.
     """
 
     target: str
@@ -136,6 +140,7 @@ class TargetFit:
     warnings: list[str]
     timings: Timings = field(default_factory=Timings)
     settings: NutsSettings | None = None
+    discrepancy: Discrepancy | None = None
 
     @property
     def converged(self) -> bool:
@@ -154,7 +159,7 @@ class TargetFit:
             law=self.law, target=self.target, domains=self.domains, scales=self.scales,
             params={name: stacked(name) for name in self.param_names},
             noise={"sigma": stacked("sigma"), "nu": stacked("nu")},
-            likelihood=self.likelihood,
+            likelihood=self.likelihood, discrepancy=self.discrepancy,
         )
 
     def summary(self) -> Any:
@@ -211,6 +216,12 @@ class Fit:
     @property
     def warnings(self) -> list[str]:
         return [f"{t}: {w}" for t, f in self.targets.items() for w in f.warnings]
+
+    def with_discrepancy(self, discrepancy: Mapping[str, Discrepancy | None]) -> Fit:
+        """The same fit with these targets' discrepancy terms (None removes one)."""
+        return replace(self, targets={
+            t: replace(f, discrepancy=discrepancy.get(t, f.discrepancy))
+            for t, f in self.targets.items()})
 
     def diagnostics_table(self) -> str:
         """One line per target: R-hat, ESS, divergences, saturation, E-BFMI, steps per

@@ -21,6 +21,7 @@ from numpyro import handlers
 
 from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
+from bayesmix.discrepancy import Discrepancy
 from bayesmix.laws import Law
 from bayesmix.runs import RunTable, TargetData
 
@@ -261,6 +262,9 @@ class TargetPosterior:
     noise : dict with ``sigma`` and ``nu``, each shape ``(S,)``, or None
         Likelihood parameters for posterior predictive draws (None for point fits).
     likelihood : {"log", "raw"}
+    discrepancy : Discrepancy or None
+        The learnt term beyond the training range (:mod:`bayesmix.discrepancy`); None
+        gives the law's own predictive.
     """
 
     law: Law
@@ -270,6 +274,7 @@ class TargetPosterior:
     params: dict[str, np.ndarray]
     noise: dict[str, np.ndarray] | None = None
     likelihood: str = "log"
+    discrepancy: Discrepancy | None = None
 
     @classmethod
     def from_sites(

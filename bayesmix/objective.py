@@ -19,9 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesmix._errors import BayesmixError
+from bayesmix.discrepancy import discrepancy_draws
 from bayesmix.model import TargetPosterior, centred_inputs
 
-__all__ = ["MixtureObjective", "mixture_objective", "paired_draws"]
+__all__ = ["FACTOR", "MixtureObjective", "mixture_objective", "paired_draws"]
+
+FACTOR = "discrepancy_factor"
+"""The name under which :meth:`MixtureObjective.with_factors` stores a target's factors."""
 
 
 def paired_draws(posteriors: Mapping[str, TargetPosterior]) -> dict[str, dict[str, np.ndarray]]:
@@ -99,8 +103,31 @@ class MixtureObjective:
                 posterior.law, posterior.scales, jnp.reshape(n_params, (1,)),
                 jnp.reshape(n_tokens, (1,)), h[None, :], posterior.target_index)
             loss = posterior.law.mean(params[target], log_n, log_d, inputs)
+            if FACTOR in params[target]:  # a discrepancy draw (see with_factors)
+                loss = loss * params[target][FACTOR]
             total = total + weight * jnp.reshape(loss, ())
         return total
+
+    def discrepancy_factors(self, key: jax.Array, n_params: float,
+                            n_tokens: float) -> dict[str, np.ndarray]:
+        """``exp(delta_t)`` per draw at ``(N, D)`` for each target with a learnt term."""
+        out = {}
+        for i, (target, posterior) in enumerate(self.posteriors.items()):
+            if posterior.discrepancy is not None:
+                delta = discrepancy_draws(jax.random.fold_in(key, i), posterior.discrepancy,
+                                          [n_params], [n_tokens], self.n_draws)
+                out[target] = np.exp(delta[:, 0])
+        return out
+
+    def with_factors(self, factors: Mapping[str, np.ndarray]) -> MixtureObjective:
+        """The objective with target ``t``'s loss of draw ``s`` times ``factors[t][s]``.
+
+        How a discrepancy term at one ``(N, D)`` (``exp(delta)``, the same for every
+        mixture) enters the objective's values; see :func:`bayesmix.decision.decide`.
+        """
+        params = {t: {**p, FACTOR: np.asarray(factors[t], float)} if t in factors else p
+                  for t, p in self.params.items()}
+        return MixtureObjective(self.posteriors, self.target_weights, self.domains, params)
 
     def draw(self, s: int) -> dict[str, dict[str, jax.Array]]:
         """The parameters of draw ``s`` (no draw dimension)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from functools import partial
 
 import jax
@@ -10,13 +12,15 @@ import numpy as np
 import pandas as pd
 
 from bayesmix._errors import BayesmixError
+from bayesmix.discrepancy import discrepancy_draws
 from bayesmix.model import TargetPosterior, centred_inputs, noise_draws, on_likelihood_scale
 from bayesmix.runs import RunTable
 
 QUANTILES = (0.05, 0.25, 0.75, 0.95)
 """The quantiles :func:`predict_table` writes: the 90 % and 50 % central intervals."""
 
-__all__ = ["check_domains", "predict_draws", "predict_table", "predictive_draws"]
+__all__ = ["check_domains", "law_only", "predict_draws", "predict_table", "predictive_draws",
+           "with_discrepancy"]
 
 
 def _mean_over_draws(law, params, log_n, log_d, h):
@@ -57,6 +61,27 @@ def predictive_draws(key: jax.Array, posterior: TargetPosterior, mean: np.ndarra
         return np.exp(draws)
 
 
+def with_discrepancy(key: jax.Array, posterior: TargetPosterior, n_params, n_tokens,
+                     *draws: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``draws`` (each ``(S, n)``) times ``exp(delta)``, one draw of ``delta`` for all.
+
+    The same ``delta`` multiplies every array (the law's mean and its posterior
+    predictive share it); without a learnt discrepancy the draws come back as they
+    are. Inside the training range ``delta`` is zero.
+    """
+    if posterior.discrepancy is None:
+        return draws
+    delta = discrepancy_draws(key, posterior.discrepancy, n_params, n_tokens,
+                              draws[0].shape[0])
+    factor = np.exp(delta)
+    return tuple(d * factor for d in draws)
+
+
+def law_only(posteriors: Mapping[str, TargetPosterior]) -> dict[str, TargetPosterior]:
+    """The posteriors without their discrepancy terms: the law's own predictive."""
+    return {t: replace(p, discrepancy=None) for t, p in posteriors.items()}
+
+
 def check_domains(posterior: TargetPosterior, table: RunTable) -> None:
     """Refuse a run table whose domains are not the ones ``posterior`` was trained on.
 
@@ -80,6 +105,8 @@ def predict_table(
     Columns after the input columns: ``T_mean``, ``T_median``, ``T_q05``, ``T_q25``,
     ``T_q75``, ``T_q95`` (the law's mean over draws) and ``T_pp_q05``, ``T_pp_q25``,
     ``T_pp_q75``, ``T_pp_q95`` (posterior predictive, with noise) for each target ``T``.
+    A posterior with a learnt discrepancy has it in both (:func:`with_discrepancy`);
+    remove it (``dataclasses.replace(p, discrepancy=None)``) for the law's own.
 
     Raises
     ------
@@ -94,6 +121,8 @@ def predict_table(
         key, sub = jax.random.split(key)
         mean = predict_draws(posterior, table.frame["N"], table.frame["D"], weights)
         pp = predictive_draws(sub, posterior, mean)
+        mean, pp = with_discrepancy(jax.random.fold_in(sub, 1), posterior,
+                                    table.frame["N"], table.frame["D"], mean, pp)
         out[f"{target}_mean"] = mean.mean(axis=0)
         out[f"{target}_median"] = np.median(mean, axis=0)
         for name, draws in (("", mean), ("_pp", pp)):

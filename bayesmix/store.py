@@ -31,6 +31,7 @@ from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
 from bayesmix.baseline import BaselineResult
 from bayesmix.diagnostics import Diagnostics
+from bayesmix.discrepancy import Discrepancy
 from bayesmix.fit import Fit, NutsSettings, TargetFit, Timings
 from bayesmix.laws import Law, load_law
 from bayesmix.model import Scales, TargetPosterior
@@ -196,6 +197,7 @@ def save_fit(fit: Fit, out_dir: str | Path) -> Path:
             "warnings": list(f.warnings),
             "timings": f.timings._asdict(),
             "settings": None if f.settings is None else f.settings.to_dict(),
+            "discrepancy": None if f.discrepancy is None else f.discrepancy.to_dict(),
         }
     first = next(iter(fit.targets.values()), None)
     settings = {} if first is None or first.settings is None else {
@@ -221,6 +223,10 @@ def _read_netcdf(path: Path) -> Any:
     if "posterior" not in idata.groups():
         raise BayesmixError(f"{path} holds no posterior draws; refit or restore it")
     return idata
+
+
+def _discrepancy(data: Any, where: Path, target: str) -> Discrepancy | None:
+    return None if data is None else Discrepancy.from_dict(data, f"{where} ({target})")
 
 
 def load_fit(path: str | Path) -> Fit:
@@ -251,6 +257,7 @@ def load_fit(path: str | Path) -> Fit:
                 diagnostics=Diagnostics.from_dict(info["diagnostics"]),
                 warnings=list(info["warnings"]), timings=Timings(**info["timings"]),
                 settings=None if info["settings"] is None else NutsSettings(**info["settings"]),
+                discrepancy=_discrepancy(info.get("discrepancy"), path / FIT_FILE, target),
             )
         seed = -1 if meta["seed"] is None else int(meta["seed"])
     except BayesmixError:

@@ -13,8 +13,10 @@ from bayesmix._io import atomic_file
 from bayesmix.runs import RunTable, load_runs
 
 __all__ = [
+    "add_discrepancy_option",
     "add_input_options",
     "add_law_and_targets",
+    "chosen_posteriors",
     "emit_json",
     "key_from_args",
     "parse_assignments",
@@ -69,6 +71,20 @@ def table_from_args(args: argparse.Namespace, path: str | None = None) -> RunTab
         n_value=args.n_value,
         d_value=args.d_value,
     )
+
+
+def add_discrepancy_option(parser: argparse.ArgumentParser) -> None:
+    """``--no-discrepancy``: the law's own predictive, without the learnt term."""
+    parser.add_argument("--no-discrepancy", action="store_true",
+                        help="leave out the discrepancy term learnt beyond the training "
+                             "range (the law's own predictive; see docs/calibration.md)")
+
+
+def chosen_posteriors(args: argparse.Namespace, posteriors: dict) -> dict:
+    """``posteriors`` as ``--no-discrepancy`` asks."""
+    from bayesmix.predict import law_only
+
+    return law_only(posteriors) if args.no_discrepancy else posteriors
 
 
 def key_from_args(args: argparse.Namespace) -> jax.Array:

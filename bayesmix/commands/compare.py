@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from bayesmix.commands.common import add_input_options, emit_json, key_from_args, table_from_args
+from bayesmix.commands.common import (
+    add_discrepancy_option,
+    add_input_options,
+    chosen_posteriors,
+    emit_json,
+    key_from_args,
+    table_from_args,
+)
 
 __all__ = ["register", "run"]
 
@@ -42,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write DIR/comparison.json (and DIR/coverage.png with "
                              "--heldout) and print the tables")
     parser.add_argument("--seed", type=int, default=0, help="seed of the predictive noise")
+    add_discrepancy_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -66,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     fits, points = {}, {}
     for label, path in zip(_labels(args.fits), args.fits, strict=True):
         loaded = load_fit_or_posteriors(path)
+        if args.no_discrepancy:
+            loaded = (loaded.with_discrepancy(dict.fromkeys(loaded.targets))
+                      if isinstance(loaded, Fit) else chosen_posteriors(args, loaded))
         (fits if isinstance(loaded, Fit) else points)[label] = loaded
     if args.where and not args.heldout:
         raise BayesmixError("--where selects held-out rows: give --heldout RUNS")

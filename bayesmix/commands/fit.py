@@ -50,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "the start and all summaries are float64)")
     parser.add_argument("--diag-mass", action="store_true",
                         help="diagonal mass matrix instead of dense")
+    parser.add_argument("--no-discrepancy", action="store_true",
+                        help="do not learn the discrepancy term beyond the training range "
+                             "(by default: refits at the posterior mode on the smaller "
+                             "model sizes, predicting the larger ones; docs/calibration.md)")
     parser.add_argument("--prior-only", action="store_true",
                         help="prior predictive check: summarise losses drawn from the prior "
                              "at the training runs beside the observed ones; no fit")
@@ -79,6 +83,34 @@ def _prior_check(args: argparse.Namespace, law, table, targets) -> int:
         print(f"{target:<16} {o5:9.3f} - {o95:<8.3f} {p5:9.3f} - {p95:<8.3f} "
               f"{100 * inside:21.1f}%")
     return 0
+
+
+def _with_discrepancy(args: argparse.Namespace, result, table):
+    import jax
+
+    from bayesmix.calibrate import learn_discrepancy
+
+    def progress(name: str, index: int, count: int) -> None:
+        sys.stderr.write(f"discrepancy: fold {index + 1} of {count} ({name}), "
+                         f"{len(result.targets)} refit(s)...\n")
+        sys.stderr.flush()
+
+    learnt = learn_discrepancy(jax.random.fold_in(key_from_args(args), 1), result, table,
+                               on_fold=progress)
+    return result.with_discrepancy(learnt)
+
+
+def _print_discrepancy(result) -> None:
+    first = next(iter(result.targets.values())).discrepancy
+    if first is None:
+        print("discrepancy: none (it needs a law that reads N and at least 3 model sizes, "
+              "or --no-discrepancy was given); predictions beyond the training range "
+              "are the law's own")
+        return
+    s = first.summary()
+    print(f"discrepancy beyond the training range (from {len(first.folds)} fold(s): "
+          f"{'; '.join(first.folds)}): median tau_N {100 * s['tau_n']:.2f} %, "
+          f"tau_D {100 * s['tau_d']:.2f} % of the loss per (log unit)^p, p {s['growth']:.2f}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,8 +146,11 @@ def run(args: argparse.Namespace) -> int:
         target_accept=args.target_accept, cluster_runs=not args.independent_rows,
         precision=args.precision, progress=sys.stderr.isatty(),
     )
+    if not args.no_discrepancy:
+        result = _with_discrepancy(args, result, table)
     save_fit(result, args.out)
     print(result.diagnostics_table())
+    _print_discrepancy(result)
     for message in result.warnings:
         print(f"warning: {message}")
     print(f"wrote {len(targets)} target(s) to {args.out} in {time.perf_counter() - start:.1f} s")

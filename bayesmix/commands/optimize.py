@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from bayesmix._errors import BayesmixError
-from bayesmix.commands.common import emit_json, parse_assignments
+from bayesmix.commands.common import (
+    add_discrepancy_option,
+    chosen_posteriors,
+    emit_json,
+    key_from_args,
+    parse_assignments,
+)
 
 __all__ = ["format_report", "register", "run"]
 
@@ -53,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tol", type=float, default=1e-9,
                         help="relative Frank-Wolfe gap at which mirror descent stops")
     parser.add_argument("--max-iter", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the discrepancy draws (default 0)")
+    add_discrepancy_option(parser)
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true",
                         help="print JSON to stdout instead of the table")
@@ -92,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from bayesmix.decision import decide, mixture_bounds
     from bayesmix.references import reference_mixtures
 
-    posteriors = _load(args.fits)
+    posteriors = chosen_posteriors(args, _load(args.fits))
     weights = parse_assignments(args.weights, "--weights") or None
     domains = next(iter(posteriors.values())).domains
     tokens = parse_assignments(args.tokens, "--tokens")
@@ -108,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     report = decide(posteriors, args.n_params, args.n_tokens, target_weights=weights,
                     lower=lower, upper=upper,
                     references=reference_mixtures(args.reference, domains, tokens),
-                    baseline=baseline, tol=args.tol, max_iter=args.max_iter)
+                    baseline=baseline, key=key_from_args(args), tol=args.tol,
+                    max_iter=args.max_iter)
     payload = report.to_dict()
     if args.path_flops:
         from bayesmix.decision import compute_grid, optimum_path

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from bayesmix.commands.common import add_input_options, emit_json, key_from_args, table_from_args
+from bayesmix.commands.common import (
+    add_discrepancy_option,
+    add_input_options,
+    chosen_posteriors,
+    emit_json,
+    key_from_args,
+    table_from_args,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--out", help="write predictions to this CSV")
     output.add_argument("--json", action="store_true", help="print predictions as JSON")
     parser.add_argument("--seed", type=int, default=0, help="seed of the predictive noise")
+    add_discrepancy_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -31,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from bayesmix.runs import write_runs
     from bayesmix.store import load_posteriors
 
-    posteriors = load_posteriors(args.fit)
+    posteriors = chosen_posteriors(args, load_posteriors(args.fit))
     table = table_from_args(args, path=args.runs)
     frame = predict_table(key_from_args(args), posteriors, table)
     if args.out:

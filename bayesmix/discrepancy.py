@@ -1,0 +1,125 @@
+"""Model discrepancy beyond the training range: what a law gets wrong where no run was.
+
+A posterior fitted to small runs is sure of a law that may be wrong at a larger size.
+The predictive distribution bayesmix uses by default adds, on the log-loss of each
+target, a term that is zero inside the training range and grows with the distance
+beyond it::
+
+    log L(N, D, h) = log mu_theta(N, D, h) + delta(N, D) + noise
+    delta(N, D)    = tau_N d_N^p z_N + tau_D d_D^p z_D,     z ~ Normal(0, I_2)
+    d_N = max(0, log N - log N_max),  d_D = max(0, log D - log D_max)
+
+``N_max`` and ``D_max`` are the largest training values of the target's fit. One
+``z`` per posterior draw and target is shared by every row, so ``delta`` shifts every
+mixture at one ``(N, D)`` together: it widens a predicted loss but cannot reorder
+mixtures of one target (see ``docs/calibration.md`` for the decisions). The
+hyperparameters ``(tau_N, tau_D, p)`` are learnt from the runs themselves by nested
+leave-one-size-out (:mod:`bayesmix.calibrate`) and carried as draws of their
+posterior, so their uncertainty widens the tails.
+
+This module holds the learnt term and its draws only; it imports nothing of bayesmix
+beyond errors and random numbers, so every stage can read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+
+from bayesmix._errors import BayesmixError
+from bayesmix._random import numpy_rng
+
+__all__ = ["Discrepancy", "discrepancy_draws"]
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """The learnt discrepancy of one target (see the module docstring).
+
+    Attributes
+    ----------
+    log_n_max, log_d_max : float
+        Natural log of the largest training parameters and tokens of the target.
+    tau_n, tau_d : ndarray, shape ``(H,)``
+        Draws of the scales per unit of ``d_N^p`` and ``d_D^p`` (log-loss).
+    growth : ndarray, shape ``(H,)``
+        Draws of the growth exponent ``p``.
+    folds : tuple of str
+        The folds it was learnt from (``"N<=680M -> 937M,1.235B"``).
+    """
+
+    log_n_max: float
+    log_d_max: float
+    tau_n: np.ndarray
+    tau_d: np.ndarray
+    growth: np.ndarray
+    folds: tuple[str, ...] = ()
+
+    def distances(self, n_params: Any, n_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(d_N, d_D)``: how far beyond the training range each run is, in log units."""
+        n, d = np.asarray(n_params, float), np.asarray(n_tokens, float)
+        return (np.maximum(0.0, np.log(n) - self.log_n_max),
+                np.maximum(0.0, np.log(d) - self.log_d_max))
+
+    def scale(self, n_params: Any, n_tokens: Any) -> np.ndarray:
+        """Root-mean-square of ``delta`` at each run, averaged over the hyper draws."""
+        d_n, d_d = self.distances(n_params, n_tokens)
+        p = self.growth[:, None]
+        var = (self.tau_n[:, None] ** 2 * np.atleast_1d(d_n)[None] ** (2 * p)
+               + self.tau_d[:, None] ** 2 * np.atleast_1d(d_d)[None] ** (2 * p))
+        return np.sqrt(var.mean(axis=0))
+
+    def summary(self) -> dict[str, float]:
+        """Posterior medians of the hyperparameters (for reports)."""
+        return {"tau_n": float(np.median(self.tau_n)), "tau_d": float(np.median(self.tau_d)),
+                "growth": float(np.median(self.growth))}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists and floats (the form :mod:`bayesmix.store` writes)."""
+        return {"log_n_max": self.log_n_max, "log_d_max": self.log_d_max,
+                "tau_n": self.tau_n.tolist(), "tau_d": self.tau_d.tolist(),
+                "growth": self.growth.tolist(), "folds": list(self.folds)}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Discrepancy:
+        """The inverse of :meth:`to_dict`.
+
+        Raises
+        ------
+        BayesmixError
+            A field is missing or not finite, or the draws differ in length
+            (``where`` names the file).
+        """
+        try:
+            arrays = [np.asarray(data[name], float) for name in ("tau_n", "tau_d", "growth")]
+            bounds = float(data["log_n_max"]), float(data["log_d_max"])
+            folds = tuple(str(f) for f in data.get("folds", ()))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BayesmixError(f"{where}: not a discrepancy record ({exc!r})") from None
+        if (any(a.ndim != 1 or a.size == 0 for a in arrays)
+                or len({a.size for a in arrays}) != 1
+                or not all(np.all(np.isfinite(a)) for a in arrays)
+                or not np.all(np.isfinite(bounds)) or np.any(arrays[0] < 0)
+                or np.any(arrays[1] < 0)):
+            raise BayesmixError(f"{where}: discrepancy draws are missing, of unequal length, "
+                                f"negative or not finite")
+        return cls(bounds[0], bounds[1], *arrays, folds=folds)
+
+
+def discrepancy_draws(key: jax.Array, discrepancy: Discrepancy, n_params: Any,
+                      n_tokens: Any, n_draws: int) -> np.ndarray:
+    """Draws of ``delta`` (log-loss), shape ``(n_draws, n)``, one ``z`` per draw.
+
+    Draw ``s`` uses hyper draw ``s mod H``; every run of one draw shares its ``z``
+    (the term is a function of ``(N, D)``, not of the mixture).
+    """
+    d_n, d_d = (np.atleast_1d(x) for x in discrepancy.distances(n_params, n_tokens))
+    rng = numpy_rng(key)
+    pick = np.arange(n_draws) % discrepancy.tau_n.size
+    z = rng.standard_normal((2, n_draws, 1))
+    p = discrepancy.growth[pick, None]
+    return (discrepancy.tau_n[pick, None] * d_n[None] ** p * z[0]
+            + discrepancy.tau_d[pick, None] * d_d[None] ** p * z[1])
