@@ -1,0 +1,199 @@
+"""The discrepancy term beyond the training range: its draws, its learning, its use."""
+
+import dataclasses
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from bayesmix import BayesmixError
+from bayesmix.calibrate import (
+    GROWTH_GRID,
+    TAU_GRID,
+    FoldResidual,
+    hyper_posterior,
+    learn_discrepancy,
+    size_folds,
+)
+from bayesmix.cli import main
+from bayesmix.decision import decide
+from bayesmix.discrepancy import Discrepancy, discrepancy_draws
+from bayesmix.fit import fit
+from bayesmix.laws import load_law
+from bayesmix.predict import law_only, predict_table
+from bayesmix.simulate import simulate_runs
+from bayesmix.store import load_fit, save_fit
+
+N_MAX, D_MAX = 8e8, 1.6e10
+
+
+def _term(tau_n=0.02, tau_d=0.01, growth=1.0, h=4000) -> Discrepancy:
+    return Discrepancy(np.log(N_MAX), np.log(D_MAX), np.full(h, tau_n), np.full(h, tau_d),
+                       np.full(h, growth), folds=("test",))
+
+
+# ----------------------------------------------------------------------- the term
+
+
+def test_zero_inside_and_scale_beyond():
+    term = _term()
+    n = np.array([1e8, N_MAX, N_MAX * np.e, N_MAX * np.e ** 2])
+    d = np.array([1e9, D_MAX, D_MAX, D_MAX * np.e])
+    draws = discrepancy_draws(jax.random.key(0), term, n, d, 4000)
+    assert np.all(draws[:, :2] == 0.0)  # inside the training range: exactly the law
+    # d_N = 1: sd tau_N; d_N = 2, d_D = 1: sd sqrt((2 tau_N)^2 + tau_D^2)
+    expected = np.array([0.02, np.hypot(0.04, 0.01)])
+    se = expected / np.sqrt(2 * 4000)  # standard error of a sample sd
+    assert np.all(np.abs(draws[:, 2:].std(axis=0) - expected) < 4 * se)
+    np.testing.assert_allclose(term.scale(n, d)[2:], expected, rtol=1e-12)
+    # one z per draw for all runs at one (N, D): rows of a draw move together
+    same = discrepancy_draws(jax.random.key(0), term, [N_MAX * np.e] * 3, [D_MAX] * 3, 50)
+    assert np.all(same == same[:, :1])
+
+
+def test_record_round_trip_and_corrupt_record():
+    term = _term(h=5)
+    back = Discrepancy.from_dict(json.loads(json.dumps(term.to_dict())), "x")
+    assert back.folds == term.folds and np.array_equal(back.tau_n, term.tau_n)
+    for broken in ({**term.to_dict(), "tau_n": [0.1, -1.0, 0, 0, 0]},
+                   {**term.to_dict(), "growth": [1.0]},
+                   {k: v for k, v in term.to_dict().items() if k != "tau_d"},
+                   {**term.to_dict(), "log_n_max": "big"}):
+        with pytest.raises(BayesmixError, match="fit.json"):
+            Discrepancy.from_dict(broken, "fit.json")
+
+
+# ----------------------------------------------------------------------- learning
+
+
+def _residuals(key, tau_n, groups=60, rows=30, noise=0.002):
+    """Fold residuals simulated from the model with a known tau_N (tau_D = 0, p = 1)."""
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist())
+    out = []
+    for g in range(groups):
+        d_n = np.full(rows, rng.uniform(0.2, 0.7))
+        d_d = np.zeros(rows)
+        r = tau_n * d_n * rng.standard_normal() + noise * rng.standard_normal(rows)
+        out.append(FoldResidual(f"f{g}", "t", r, noise ** 2 * np.eye(rows), d_n, d_d))
+    return out
+
+
+def _median_tau_n(residuals):
+    w = hyper_posterior(residuals)
+    marginal = w.sum(axis=(0, 2))
+    return TAU_GRID[np.searchsorted(np.cumsum(marginal), 0.5)]
+
+
+def test_hyper_posterior_recovers_the_scale():
+    # 60 groups: the sd of tau's estimate is about tau / sqrt(2 * 60) = 9 % of tau
+    true = 0.02
+    got = _median_tau_n(_residuals(jax.random.key(1), true))
+    assert abs(np.log(got / true)) < 0.3
+    # no discrepancy in the residuals: the learnt scale is far below the true one above
+    assert _median_tau_n(_residuals(jax.random.key(2), 0.0)) < 0.1 * true
+    # negative control: residuals with twice the scale fail the same tolerance
+    doubled = _median_tau_n(_residuals(jax.random.key(1), 2 * true))
+    assert abs(np.log(doubled / true)) > 0.3
+
+
+def test_hyper_posterior_is_normalised_on_the_grid():
+    w = hyper_posterior(_residuals(jax.random.key(3), 0.01, groups=5))
+    assert w.shape == (GROWTH_GRID.size, TAU_GRID.size, TAU_GRID.size)
+    assert np.isclose(w.sum(), 1.0) and np.all(w >= 0)
+
+
+@pytest.fixture(scope="module")
+def small_fit():
+    """Additive runs at five sizes; fitted (2 targets) on the four smallest, 1.6B beyond."""
+    table, _ = simulate_runs(jax.random.key(11), load_law("additive"), 3,
+                             sizes=(1e8, 2e8, 4e8, 8e8, 1.6e9))
+    train = table.select("N < 1e9")
+    result = fit(jax.random.key(0), load_law("additive"), train, ["d0", "d1"], seed=0,
+                 chains=2, warmup=200, draws=200)
+    learnt = learn_discrepancy(jax.random.key(1), result, train)
+    return table, train, result.with_discrepancy(learnt)
+
+
+def test_learnt_from_nested_size_folds(small_fit):
+    table, train, result = small_fit
+    sizes = np.unique(train.frame["N"])
+    folds = size_folds(train, np.ones(len(train.frame), bool))
+    assert len(folds) == sizes.size - 2
+    for target, tf in result.targets.items():
+        term = tf.discrepancy
+        assert term is not None and term.folds == tuple(f.name for f in folds)
+        assert np.isclose(term.log_n_max, np.log(sizes.max()))
+        assert np.isclose(term.log_d_max, np.log(train.target_data(target).n_tokens.max()))
+    # the simulated law is the fitted one: the learnt scale is small (noise is 0.3 %)
+    assert result.targets["d0"].discrepancy.summary()["tau_n"] < 0.02
+
+
+def test_nothing_learnt_without_sizes_or_n(small_fit):
+    _, train, result = small_fit
+    two = train.select(f"N <= {np.unique(train.frame['N'])[1]}")
+    assert size_folds(two, np.ones(len(two.frame), bool)) == []
+    assert learn_discrepancy(jax.random.key(0), result, two) == {}
+    fixed = dataclasses.replace(result, law=load_law("additive_fixed_nd"))
+    assert learn_discrepancy(jax.random.key(0), fixed, train) == {}
+
+
+def test_store_round_trip(small_fit, tmp_path):
+    _, _, result = small_fit
+    back = load_fit(save_fit(result, tmp_path / "fit"))
+    for target, tf in result.targets.items():
+        assert np.array_equal(back.targets[target].discrepancy.tau_d, tf.discrepancy.tau_d)
+
+
+def test_corrupt_record_in_a_fit_file(small_fit, tmp_path, capsys):
+    _, table, result = small_fit
+    out = save_fit(result, tmp_path / "fit")
+    meta = json.loads((out / "fit.json").read_text())
+    meta["per_target"]["d0"]["discrepancy"]["tau_n"] = "lots"
+    (out / "fit.json").write_text(json.dumps(meta))
+    runs = tmp_path / "runs.csv"
+    table.frame.to_csv(runs, index=False)
+    assert main(["predict", str(out), "--runs", str(runs), "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fit.json" in err[0] and "d0" in err[0]
+
+
+# ----------------------------------------------------------------------- use
+
+
+def test_predict_widens_beyond_only(small_fit):
+    table, _, result = small_fit
+    with_term = predict_table(jax.random.key(5), result.posteriors, table)
+    without = predict_table(jax.random.key(5), law_only(result.posteriors), table)
+    inside = table.frame["N"].to_numpy() < 1e9
+    for name in ("d0_q05", "d0_q95", "d0_pp_q05", "d0_pp_q95"):
+        np.testing.assert_array_equal(with_term[name][inside], without[name][inside])
+    width = (with_term["d0_pp_q95"] - with_term["d0_pp_q05"])[~inside]
+    width0 = (without["d0_pp_q95"] - without["d0_pp_q05"])[~inside]
+    assert np.all(width >= width0 * (1 - 1e-9))
+    # the learnt term is small here; a term of 5 % per unit of log N must widen clearly
+    big = {t: dataclasses.replace(p, discrepancy=dataclasses.replace(
+        p.discrepancy, tau_n=np.full(100, 0.05))) for t, p in result.posteriors.items()}
+    wide = predict_table(jax.random.key(5), big, table)
+    assert np.median(((wide["d0_pp_q95"] - wide["d0_pp_q05"])[~inside]) / width0) > 1.5
+
+
+def test_decisions_of_one_target_unchanged(small_fit):
+    table, _, result = small_fit
+    term = dataclasses.replace(result.posteriors["d0"].discrepancy, tau_n=np.full(100, 0.05))
+    post = {"d0": dataclasses.replace(result.posteriors["d0"], discrepancy=term)}
+    uniform = {"uniform": np.full(3, 1 / 3)}
+    n, d = 4e9, 8e10  # beyond the training range in N and D
+    a = decide(post, n, d, references=uniform, key=jax.random.key(0)).to_dict()
+    b = decide(law_only(post), n, d, references=uniform).to_dict()
+    assert a["h_bayes"] == b["h_bayes"] and a["h_star"] == b["h_star"]
+    for name in ("h_bayes", "uniform"):
+        assert a["objective"][name]["p_h_bayes_better"] == b["objective"][name][
+            "p_h_bayes_better"]
+    width = {r: r_["objective"]["h_bayes"]["q95"] - r_["objective"]["h_bayes"]["q05"]
+             for r, r_ in (("with", a), ("without", b))}
+    assert width["with"] > 2 * width["without"]  # the predicted loss itself is wider
+    n_in, d_in = 2e8, float(np.median(table.frame["D"][table.frame["N"] == 2e8]))
+    inside = decide(post, n_in, d_in, references=uniform, key=jax.random.key(0)).to_dict()
+    plain = decide(law_only(post), n_in, d_in, references=uniform).to_dict()
+    assert inside["objective"] == plain["objective"]  # inside the range: the law's own
