@@ -3,55 +3,63 @@
 With training sizes ``N_1 < ... < N_K`` the fold ``m`` (``2 <= m < K``) refits the
 law on the ``m`` smallest sizes and predicts every larger training size: the
 extrapolation a user makes, at distances the runs themselves provide. Each refit is
-the Laplace approximation at the posterior mode (the same L-BFGS search and the
-same design effect as the NUTS fit's start, :func:`bayesmix.start.find_start`), which
-costs seconds where NUTS costs minutes. A fold's log residuals ``r`` (observed minus
-the median prediction) are modelled as
+the posterior mode (the best of :data:`FOLD_STARTS` L-BFGS runs, the NUTS fit's own
+start search, :func:`bayesmix.start.find_start`), which costs seconds where NUTS
+costs minutes. A fold's log residuals ``r`` (observed minus predicted) are modelled as
 
-    r ~ Normal(0, Sigma + tau_N^2 phi_N phi_N' + tau_D^2 phi_D phi_D'),
+    r ~ Normal(0, sigma^2 I + J C J' + tau_N^2 phi_N phi_N' + tau_D^2 phi_D phi_D'),
     phi_N = d_N^p, phi_D = d_D^p
 
-where ``Sigma`` is the refit's predictive covariance (parameter draws plus noise) and
-``d`` the distances of :class:`bayesmix.discrepancy.Discrepancy` from the fold's own
-training range. Every (fold, target) of a fit shares one ``(tau_N, tau_D, p)``
-(partial pooling in its strongest form: the targets share runs, architecture and
-recipe); their posterior is computed exactly on a grid under half-Cauchy priors on
-the scales and a uniform prior on ``p`` in [1, 2] (linear to quadratic growth), and
-kept as draws.
+with ``sigma`` the mode's noise scale, ``J C J'`` the refit's parameter uncertainty
+carried to the held-out rows to first order (so that what the refit's own posterior
+explains is not taken for discrepancy; Gaussian draws of the Laplace approximation
+instead leave the curved valley of ``E`` and predict non-positive losses, see
+``docs/calibration.md``) and ``d`` the distances of
+:class:`bayesmix.discrepancy.Discrepancy` from the fold's own training range. Each
+target has its own ``(tau_N, tau_D)``, partially pooled across the fit's targets
+(they share runs, architecture and recipe), and ``p`` is shared; the posterior is
+computed exactly on a grid (:func:`hyper_posterior`) and kept as draws.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
+from jax.flatten_util import ravel_pytree
+from numpyro.infer.util import constrain_fn
 
 from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
 from bayesmix.discrepancy import Discrepancy
-from bayesmix.fit import Fit
-from bayesmix.model import TargetPosterior, target_inputs
-from bayesmix.predict import predict_draws
+from bayesmix.fit import Fit, _start_design_effect
+from bayesmix.laws import Law
+from bayesmix.model import bound_model, centred_inputs, law_params, model_args, target_inputs
 from bayesmix.runs import RunTable
 from bayesmix.start import find_start
 
 __all__ = ["FoldResidual", "GROWTH_GRID", "TAU_GRID", "TAU_PRIOR_SCALE",
-           "hyper_posterior", "learn_discrepancy", "mode_posterior", "size_folds"]
+           "fold_residual", "hyper_posterior", "learn_discrepancy", "size_folds"]
 
 GROWTH_GRID = np.linspace(1.0, 2.0, 5)
 """Values of the growth exponent ``p`` (uniform prior)."""
 TAU_GRID = np.geomspace(1e-4, 1.0, 61)
 """Values of ``tau_N`` and ``tau_D`` (log-loss per unit distance^p)."""
 TAU_PRIOR_SCALE = 0.05
-"""Half-Cauchy scale of ``tau_N`` and ``tau_D``: 5 % of the loss per unit of log N is
-an error no one would call small, and the heavy tail lets the runs say more."""
+"""Half-Cauchy scale of the population medians of ``tau_N`` and ``tau_D``: 5 % of the
+loss per unit of log N is an error no one would call small, and the heavy tail lets
+the runs say more."""
 HYPER_DRAWS = 2000
 FOLD_STARTS = 10
 """L-BFGS starts of a fold's refit (at most the fit's own)."""
+POP_MEDIANS = np.geomspace(1e-3, 0.3, 25)
+"""Grid of the population medians ``mu_N``, ``mu_D`` of the targets' scales."""
+POP_SPREADS = np.array([0.25, 0.5, 1.0, 2.0])
+"""Grid of the population spread ``s`` of ``log tau`` (uniform prior)."""
 
 
 class SizeFold(NamedTuple):
@@ -91,40 +99,51 @@ def size_folds(table: RunTable, rows: np.ndarray) -> list[SizeFold]:
     return folds
 
 
-def mode_posterior(key: jax.Array, law, table: RunTable, target: str, *,
-                   likelihood: str = "log", n_starts: int = FOLD_STARTS) -> TargetPosterior:
-    """The posterior mode of ``target`` on ``table`` as a point posterior with its noise.
+def fold_residual(key: jax.Array, law: Law, train: RunTable, test: RunTable, target: str,
+                  fold: str = "", *, likelihood: str = "log",
+                  n_starts: int = FOLD_STARTS) -> FoldResidual:
+    """Refit ``target`` on ``train`` at its posterior mode and take the log residuals at
+    ``test``, with their covariance under the refit.
 
-    The best of ``n_starts`` L-BFGS runs (:func:`bayesmix.start.find_start`, the NUTS
-    fit's own start search); ``noise`` holds the mode's ``sigma`` and ``nu``.
+    The mode is the best of ``n_starts`` L-BFGS runs (:func:`bayesmix.start.find_start`,
+    the NUTS fit's own start search). The covariance is ``sigma^2 I + J C J'``: the
+    mode's noise plus the refit's parameter uncertainty carried to the held-out
+    predictions to first order (``J`` the Jacobian of the log predictions in the
+    unconstrained space, ``C`` the Laplace covariance times the design effect), so
+    that what the refit's own posterior explains is not taken for discrepancy.
+
+    Raises
+    ------
+    BayesmixError
+        The refit predicts a non-positive loss at a held-out run.
     """
-    inputs = target_inputs(law, table, target)
+    inputs = target_inputs(law, train, target)
     start = find_start(key, law, inputs.k, inputs.scales, inputs.log_n, inputs.log_d,
                        inputs.h, jnp.asarray(inputs.data.loss), likelihood, n_starts=n_starts)
-    sites = {name: value for name, value in start.constrained.items()
-             if name in start.unconstrained}
-    point = TargetPosterior.from_sites(law, target, tuple(table.domains), inputs.scales,
-                                       sites, likelihood)
-    noise = {name: np.atleast_1d(np.asarray(start.constrained[name], float))
-             for name in ("sigma", "nu")}
-    return replace(point, noise=noise)
+    deff = _start_design_effect(inputs, start, likelihood)
+    flat, unravel = ravel_pytree({k: jnp.asarray(v) for k, v in start.unconstrained.items()})
+    model, args = bound_model(law, inputs.k, likelihood), model_args(inputs)
+    data, trained = test.target_data(target), inputs.data
+    log_n, log_d, h = centred_inputs(law, inputs.scales, data.n_params, data.n_tokens,
+                                     data.weights, inputs.target_index)
 
+    def log_mean(x: jax.Array) -> jax.Array:
+        sites = constrain_fn(model, args, {}, unravel(x))
+        params = law_params(law, inputs.k, inputs.scales.loss_scale, sites)
+        return jnp.log(law.mean(params, log_n, log_d, h))
 
-def _fold_residual(posterior: TargetPosterior, fold: str, train: RunTable,
-                   test: RunTable, target: str) -> FoldResidual:
-    data = test.target_data(target)
-    trained = train.target_data(target)
-    mean = predict_draws(posterior, data.n_params, data.n_tokens, data.weights)[0]
-    if not np.all(mean > 0):
+    with numpyro.validation_enabled(False):
+        centre = np.asarray(log_mean(flat), float)
+        jac = np.asarray(jax.jacfwd(log_mean)(flat), float)
+    if not np.all(np.isfinite(centre)) or not np.all(np.isfinite(jac)):
         raise BayesmixError(f"fold {fold}: the refit of '{target}' predicts a non-positive "
                             f"loss at a held-out size")
-    centre = np.log(mean)
-    sigma = float(posterior.noise["sigma"][0])
-    if posterior.likelihood != "log":  # raw-scale noise, as a log-scale variance
+    sigma = float(start.constrained["sigma"])
+    if likelihood != "log":  # raw-scale noise, as a log-scale variance
         sigma = sigma / float(np.median(trained.loss))
-    covariance = sigma ** 2 * np.eye(centre.size)
+    covariance = sigma ** 2 * np.eye(centre.size) + jac @ (start.covariance * deff) @ jac.T
     return FoldResidual(
-        fold, target, np.log(data.loss) - centre, np.atleast_2d(covariance),
+        fold, target, np.log(data.loss) - centre, covariance,
         np.maximum(0.0, np.log(data.n_params) - np.log(trained.n_params.max())),
         np.maximum(0.0, np.log(data.n_tokens) - np.log(trained.n_tokens.max())))
 
@@ -157,19 +176,57 @@ def _log_marginal(residual: FoldResidual) -> np.ndarray:
     return np.stack(out)
 
 
-def hyper_posterior(residuals: Sequence[FoldResidual]) -> np.ndarray:
-    """Normalised posterior weights of ``(p, tau_N, tau_D)`` on the grid.
+def _log_prior_scale(tau: np.ndarray) -> np.ndarray:
+    """Half-Cauchy(:data:`TAU_PRIOR_SCALE`) on a log-spaced grid: density times ``tau``."""
+    return np.log(tau) - np.log1p((tau / TAU_PRIOR_SCALE) ** 2)
 
-    Priors: ``p`` uniform on :data:`GROWTH_GRID`; each scale half-Cauchy with scale
-    :data:`TAU_PRIOR_SCALE`, integrated over the log-spaced grid (density times
-    ``tau``).
+
+def _population_weights() -> np.ndarray:
+    """``W[i, m, s]``: Normal(log mu_m, s) on ``log tau_i``, normalised over ``i``."""
+    z = ((np.log(TAU_GRID)[:, None, None] - np.log(POP_MEDIANS)[None, :, None])
+         / POP_SPREADS[None, None, :])
+    w = np.exp(-0.5 * z ** 2)
+    return w / w.sum(axis=0, keepdims=True)
+
+
+def hyper_posterior(residuals: Sequence[FoldResidual]) -> dict[str, np.ndarray]:
+    """Posterior weights of ``(p, tau_N, tau_D)`` per target on the grid.
+
+    Each target has its own scales, drawn from one population: ``log tau_t ~ Normal(
+    log mu, s)`` for ``tau_N`` and ``tau_D`` (medians ``mu_N``, ``mu_D`` on
+    :data:`POP_MEDIANS` under the half-Cauchy prior of :data:`TAU_PRIOR_SCALE`, a common
+    spread ``s`` uniform on :data:`POP_SPREADS`), and ``p`` (uniform on
+    :data:`GROWTH_GRID`) is shared. The targets share runs, architecture and recipe, so
+    the population pins what a target's two or three folds leave loose, while a target
+    the law fits far worse than the others keeps its own larger scale instead of
+    widening every target's intervals. Computed exactly on the grid.
+
+    Returns
+    -------
+    dict target -> ndarray, shape ``(p, tau_N, tau_D)``
+        Normalised weights of each target's (marginal) posterior.
     """
-    log_post = sum(_log_marginal(r) for r in residuals)
-    s = TAU_PRIOR_SCALE
-    log_prior = np.log(TAU_GRID) - np.log1p((TAU_GRID / s) ** 2)
-    log_post = log_post + log_prior[None, :, None] + log_prior[None, None, :]
-    weights = np.exp(log_post - np.max(log_post))
-    return weights / weights.sum()
+    targets = list(dict.fromkeys(r.target for r in residuals))
+    lik = {}
+    for t in targets:
+        log_lik = sum(_log_marginal(r) for r in residuals if r.target == t)
+        lik[t] = np.exp(log_lik - np.max(log_lik))
+    w = _population_weights()
+    # Z[t][p, m_N, m_D, s] = sum_ij lik_t[p, i, j] W[i, m_N, s] W[j, m_D, s]
+    z = {t: np.einsum("ims,pij,jns->pmns", w, lik[t], w, optimize=True)
+         for t in targets}
+    log_pop = (sum(np.log(z[t] + 1e-300) for t in targets)
+               + _log_prior_scale(POP_MEDIANS)[None, :, None, None]
+               + _log_prior_scale(POP_MEDIANS)[None, None, :, None])
+    pop = np.exp(log_pop - np.max(log_pop))
+    pop /= pop.sum()
+    out = {}
+    for t in targets:
+        # sum over the population of pop * lik_t W W / Z_t
+        ratio = pop / (z[t] + 1e-300)
+        post = lik[t] * np.einsum("pmns,ims,jns->pij", ratio, w, w, optimize=True)
+        out[t] = post / post.sum()
+    return out
 
 
 def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,
@@ -213,14 +270,16 @@ def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,
         train, test = table.select(fold.train), table.select(fold.test)
         for j, target in enumerate(targets):
             sub = jax.random.fold_in(jax.random.fold_in(key_fit, i), j)
-            posterior = mode_posterior(sub, law, train, target, **options)
-            residuals.append(_fold_residual(posterior, fold.name, train, test, target))
-    weights = hyper_posterior(residuals).ravel()
-    pick = numpy_rng(key_draw).choice(weights.size, HYPER_DRAWS, p=weights)
-    ip, itn, itd = np.unravel_index(pick, (GROWTH_GRID.size, TAU_GRID.size, TAU_GRID.size))
+            residuals.append(fold_residual(sub, law, train, test, target, fold.name,
+                                           **options))
+    posterior = hyper_posterior(residuals)
     names = tuple(f.name for f in folds)
     out = {}
-    for target, tf in fit_result.targets.items():
+    for j, (target, tf) in enumerate(fit_result.targets.items()):
+        weights = posterior[target].ravel()
+        pick = numpy_rng(jax.random.fold_in(key_draw, j)).choice(weights.size, HYPER_DRAWS,
+                                                                 p=weights)
+        ip, itn, itd = np.unravel_index(pick, posterior[target].shape)
         mine = np.isin(index, tf.rows)
         out[target] = Discrepancy(
             log_n_max=float(np.log(table.frame["N"].to_numpy(float)[mine].max())),

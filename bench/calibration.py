@@ -51,11 +51,27 @@ def scores(frame: pd.DataFrame, targets: list[str]) -> dict[str, tuple[float, fl
     return out
 
 
+def _relearn(fit_dir: Path, runs: Path, seed: int) -> None:
+    import jax
+
+    from bayesmix import load_runs
+    from bayesmix.calibrate import learn_discrepancy
+    from bayesmix.store import load_fit, save_fit
+
+    fit = load_fit(fit_dir)
+    learnt = learn_discrepancy(jax.random.fold_in(jax.random.key(seed), 1), fit,
+                               load_runs(runs, where=TRAIN))
+    save_fit(fit.with_discrepancy(learnt), fit_dir)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--scenarios", default="right,wrong")
     parser.add_argument("--keep", default=None)
+    parser.add_argument("--relearn", action="store_true",
+                        help="learn the discrepancy of kept fits again, as `bayesmix fit "
+                             "--seed SEED` would (after a change to bayesmix/calibrate.py)")
     args = parser.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="calibration_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -71,6 +87,8 @@ def main() -> int:
             if not (base / "fit" / "fit.json").is_file():
                 run_cli("fit", runs, "--law", "additive", "--all-targets", "--where", TRAIN,
                         "--seed", seed, "--out", base / "fit", quiet=False)
+            elif args.relearn:
+                _relearn(base / "fit", runs, int(seed))
             for variant, extra in (("discrepancy", []), ("law only", ["--no-discrepancy"])):
                 out = base / f"pred_{variant.replace(' ', '_')}.csv"
                 run_cli("predict", base / "fit", "--runs", runs, "--out", out, *extra)

@@ -80,7 +80,7 @@ def _residuals(key, tau_n, groups=60, rows=30, noise=0.002):
 
 
 def _median_tau_n(residuals):
-    w = hyper_posterior(residuals)
+    w = hyper_posterior(residuals)["t"]
     marginal = w.sum(axis=(0, 2))
     return TAU_GRID[np.searchsorted(np.cumsum(marginal), 0.5)]
 
@@ -98,9 +98,26 @@ def test_hyper_posterior_recovers_the_scale():
 
 
 def test_hyper_posterior_is_normalised_on_the_grid():
-    w = hyper_posterior(_residuals(jax.random.key(3), 0.01, groups=5))
+    w = hyper_posterior(_residuals(jax.random.key(3), 0.01, groups=5))["t"]
     assert w.shape == (GROWTH_GRID.size, TAU_GRID.size, TAU_GRID.size)
     assert np.isclose(w.sum(), 1.0) and np.all(w >= 0)
+
+
+def test_partial_pooling_keeps_an_outlying_target_apart():
+    """Five targets with a small scale and one with a large one: the large one keeps
+    its own scale, the others stay near theirs (no common scale for all)."""
+    residuals = []
+    for i, tau in enumerate([0.005] * 5 + [0.1]):
+        residuals += [r._replace(target=f"t{i}")
+                      for r in _residuals(jax.random.key(10 + i), tau, groups=8)]
+    post = hyper_posterior(residuals)
+
+    def median(t):
+        marginal = post[t].sum(axis=(0, 2))
+        return TAU_GRID[np.searchsorted(np.cumsum(marginal), 0.5)]
+
+    assert median("t5") > 0.04
+    assert all(median(f"t{i}") < 0.012 for i in range(5))
 
 
 @pytest.fixture(scope="module")
