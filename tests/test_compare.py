@@ -164,6 +164,7 @@ def test_compare_command(two_laws, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "elpd_loo" in printed and "cov90" in printed
     assert (out / "comparison.json").is_file() and (out / "coverage.png").stat().st_size > 0
+    assert (out / "loo_pit.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -247,3 +248,22 @@ def test_mixture_cv_coverage_inside_the_training_range(tmp_path):
     scores = cross_validate(jax.random.key(1), "additive", fitted, table, "mixture")
     pooled = np.average([s.cover90 for s in scores], weights=[s.rows for s in scores])
     assert 0.85 <= pooled <= 0.95, pooled
+
+
+def test_plots_of_fit_and_heldout(two_laws):
+    import matplotlib.pyplot as plt
+
+    from bayesmix.plots import plot_loo_pit, plot_observed_vs_predicted
+
+    fits, table, _, _ = two_laws
+    fig, ax = plt.subplots()
+    assert plot_observed_vs_predicted(jax.random.key(0), fits["additive"].posteriors["d1"],
+                                      table, ax=ax) is fig
+    assert len(ax.containers) == table.frame["N"].nunique()  # one errorbar set a size
+    fig = plot_loo_pit({name: f.targets["d1"].idata for name, f in fits.items()})
+    lines = {line.get_label(): np.max(np.abs(line.get_ydata()))
+             for line in fig.axes[0].get_lines() if line.get_label() in fits}
+    # the right law's LOO-PIT is nearer uniform than the law without a mixture term's
+    # (which misses each mixture's level: its PIT piles up at the ends)
+    assert lines["additive"] < lines["chinchilla"]
+    plt.close("all")

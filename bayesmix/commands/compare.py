@@ -46,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--json", action="store_true",
                         help="print JSON to stdout instead of the tables")
     output.add_argument("--out", default=None, metavar="DIR",
-                        help="write DIR/comparison.json (and DIR/coverage.png with "
-                             "--heldout) and print the tables")
+                        help="write DIR/comparison.json, DIR/loo_pit.png (and "
+                             "DIR/coverage.png with --heldout) and print the tables")
     parser.add_argument("--seed", type=int, default=0, help="seed of the predictive noise")
     add_discrepancy_option(parser)
     parser.set_defaults(func=run)
@@ -105,5 +105,11 @@ def run(args: argparse.Namespace) -> int:
 
             fig = plot_coverage(result.pooled())
             fig.savefig(tmp / "coverage.png", dpi=120)
+        if fits:
+            from bayesmix.plots import plot_loo_pit
+
+            fig = plot_loo_pit({f"{label} ({target})": tf.idata for label, f in fits.items()
+                                for target, tf in f.targets.items()})
+            fig.savefig(tmp / "loo_pit.png", dpi=120)
     print(f"wrote the comparison to {args.out}")
     return 0
