@@ -122,11 +122,11 @@ def test_partial_pooling_keeps_an_outlying_target_apart():
 
 @pytest.fixture(scope="module")
 def small_fit():
-    """Additive runs at five sizes; fitted (2 targets) on the four smallest, 1.6B beyond."""
+    """Additive runs at five sizes; one target fitted on the four smallest, 1.6B beyond."""
     table, _ = simulate_runs(jax.random.key(11), load_law("additive"), 3,
                              sizes=(1e8, 2e8, 4e8, 8e8, 1.6e9))
     train = table.select("N < 1e9")
-    result = fit(jax.random.key(0), load_law("additive"), train, ["d0", "d1"], seed=0,
+    result = fit(jax.random.key(0), load_law("additive"), train, ["d0"], seed=0,
                  chains=2, warmup=200, draws=200)
     learnt = learn_discrepancy(jax.random.key(1), result, train)
     return table, train, result.with_discrepancy(learnt)
