@@ -247,7 +247,10 @@ def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,
     -------
     dict target -> Discrepancy
         Empty when the law does not read ``N`` or the runs have fewer than three model
-        sizes (nothing to extrapolate from).
+        sizes (nothing to extrapolate from). A fold whose refit of a target fails (too
+        few rows, or a non-positive predicted loss) is left out for that target; a
+        target with no fold left gets no entry, so a finished NUTS fit is never lost
+        to its discrepancy.
     """
     law = fit_result.law
     if "N" not in law.uses:
@@ -270,12 +273,19 @@ def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,
         train, test = table.select(fold.train), table.select(fold.test)
         for j, target in enumerate(targets):
             sub = jax.random.fold_in(jax.random.fold_in(key_fit, i), j)
-            residuals.append(fold_residual(sub, law, train, test, target, fold.name,
-                                           **options))
+            try:
+                residuals.append(fold_residual(sub, law, train, test, target, fold.name,
+                                               **options))
+            except BayesmixError:
+                continue  # too few rows in the fold, or a refit that cannot extrapolate
+    if not residuals:
+        return {}
     posterior = hyper_posterior(residuals)
     names = tuple(f.name for f in folds)
     out = {}
     for j, (target, tf) in enumerate(fit_result.targets.items()):
+        if target not in posterior:  # no fold of this target could be scored
+            continue
         weights = posterior[target].ravel()
         pick = numpy_rng(jax.random.fold_in(key_draw, j)).choice(weights.size, HYPER_DRAWS,
                                                                  p=weights)

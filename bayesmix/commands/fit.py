@@ -101,7 +101,12 @@ def _with_discrepancy(args: argparse.Namespace, result, table):
 
 
 def _print_discrepancy(result) -> None:
-    first = next(iter(result.targets.values())).discrepancy
+    learnt = {t: f.discrepancy for t, f in result.targets.items() if f.discrepancy}
+    missing = [t for t in result.targets if t not in learnt]
+    if learnt and missing:
+        print(f"discrepancy: none for {', '.join(missing)} (no fold of it could be refitted); "
+              f"their predictions beyond the training range are the law's own")
+    first = next(iter(learnt.values()), None)
     if first is None:
         print("discrepancy: none (it needs a law that reads N and at least 3 model sizes, "
               "or --no-discrepancy was given); predictions beyond the training range "
