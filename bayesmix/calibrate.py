@@ -142,6 +142,11 @@ def fold_residual(key: jax.Array, law: Law, train: RunTable, test: RunTable, tar
     if likelihood != "log":  # raw-scale noise, as a log-scale variance
         sigma = sigma / float(np.median(trained.loss))
     covariance = sigma ** 2 * np.eye(centre.size) + jac @ (start.covariance * deff) @ jac.T
+    try:
+        np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        raise BayesmixError(f"fold {fold}: the refit of '{target}' has a singular predictive "
+                            f"covariance at the held-out sizes") from None
     return FoldResidual(
         fold, target, np.log(data.loss) - centre, covariance,
         np.maximum(0.0, np.log(data.n_params) - np.log(trained.n_params.max())),
@@ -281,7 +286,6 @@ def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,
     if not residuals:
         return {}
     posterior = hyper_posterior(residuals)
-    names = tuple(f.name for f in folds)
     out = {}
     for j, (target, tf) in enumerate(fit_result.targets.items()):
         if target not in posterior:  # no fold of this target could be scored
@@ -290,9 +294,14 @@ def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,
         pick = numpy_rng(jax.random.fold_in(key_draw, j)).choice(weights.size, HYPER_DRAWS,
                                                                  p=weights)
         ip, itn, itd = np.unravel_index(pick, posterior[target].shape)
+        mine_folds = [r for r in residuals if r.target == target]
+        # no fold reached beyond the training D: nothing was learnt about tau_D
+        tau_d = (TAU_GRID[itd] if any(np.any(r.d_d > 0) for r in mine_folds)
+                 else np.zeros(HYPER_DRAWS))
         mine = np.isin(index, tf.rows)
         out[target] = Discrepancy(
             log_n_max=float(np.log(table.frame["N"].to_numpy(float)[mine].max())),
             log_d_max=float(np.log(table.frame["D"].to_numpy(float)[mine].max())),
-            tau_n=TAU_GRID[itn], tau_d=TAU_GRID[itd], growth=GROWTH_GRID[ip], folds=names)
+            tau_n=TAU_GRID[itn], tau_d=tau_d, growth=GROWTH_GRID[ip],
+            folds=tuple(dict.fromkeys(r.fold for r in mine_folds)))
     return out

@@ -103,9 +103,9 @@ class Discrepancy:
                 or len({a.size for a in arrays}) != 1
                 or not all(np.all(np.isfinite(a)) for a in arrays)
                 or not np.all(np.isfinite(bounds)) or np.any(arrays[0] < 0)
-                or np.any(arrays[1] < 0)):
+                or np.any(arrays[1] < 0) or np.any(arrays[2] <= 0)):
             raise BayesmixError(f"{where}: discrepancy draws are missing, of unequal length, "
-                                f"negative or not finite")
+                                f"negative (or a growth exponent not positive) or not finite")
         return cls(bounds[0], bounds[1], *arrays, folds=folds)
 
 

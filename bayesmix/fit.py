@@ -218,9 +218,9 @@ class Fit:
         return [f"{t}: {w}" for t, f in self.targets.items() for w in f.warnings]
 
     def with_discrepancy(self, discrepancy: Mapping[str, Discrepancy | None]) -> Fit:
-        """The same fit with these targets' discrepancy terms (None removes one)."""
+        """The same fit with these discrepancy terms; a target absent (or None) has none."""
         return replace(self, targets={
-            t: replace(f, discrepancy=discrepancy.get(t, f.discrepancy))
+            t: replace(f, discrepancy=discrepancy.get(t))
             for t, f in self.targets.items()})
 
     def diagnostics_table(self) -> str:

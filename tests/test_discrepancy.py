@@ -58,6 +58,7 @@ def test_record_round_trip_and_corrupt_record():
     assert back.folds == term.folds and np.array_equal(back.tau_n, term.tau_n)
     for broken in ({**term.to_dict(), "tau_n": [0.1, -1.0, 0, 0, 0]},
                    {**term.to_dict(), "growth": [1.0]},
+                   {**term.to_dict(), "growth": [0.0] * 5},  # d**0 = 1 inside the range
                    {k: v for k, v in term.to_dict().items() if k != "tau_d"},
                    {**term.to_dict(), "log_n_max": "big"}):
         with pytest.raises(BayesmixError, match="fit.json"):

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     for label, path in zip(_labels(args.fits), args.fits, strict=True):
         loaded = load_fit_or_posteriors(path)
         if args.no_discrepancy:
-            loaded = (loaded.with_discrepancy(dict.fromkeys(loaded.targets))
+            loaded = (loaded.with_discrepancy({})
                       if isinstance(loaded, Fit) else chosen_posteriors(args, loaded))
         (fits if isinstance(loaded, Fit) else points)[label] = loaded
     if args.where and not args.heldout:

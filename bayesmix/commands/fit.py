@@ -113,7 +113,8 @@ def _print_discrepancy(result) -> None:
               "are the law's own")
         return
     s = first.summary()
-    print(f"discrepancy beyond the training range (from {len(first.folds)} fold(s): "
+    print(f"discrepancy beyond the training range, {next(iter(learnt))} (every target has "
+          f"its own in fit.json; from {len(first.folds)} fold(s): "
           f"{'; '.join(first.folds)}): median tau_N {100 * s['tau_n']:.2f} %, "
           f"tau_D {100 * s['tau_d']:.2f} % of the loss per (log unit)^p, p {s['growth']:.2f}")
 
