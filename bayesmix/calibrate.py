@@ -3,9 +3,10 @@
 With training sizes ``N_1 < ... < N_K`` the fold ``m`` (``2 <= m < K``) refits the
 law on the ``m`` smallest sizes and predicts every larger training size: the
 extrapolation a user makes, at distances the runs themselves provide. Each refit is
-the posterior mode (the best of :data:`FOLD_STARTS` L-BFGS runs, the NUTS fit's own
-start search, :func:`bayesmix.start.find_start`), which costs seconds where NUTS
-costs minutes. A fold's log residuals ``r`` (observed minus predicted) are modelled as
+the posterior mode (the best of :data:`FOLD_STARTS` L-BFGS runs, or of the fit's own
+number when smaller: the NUTS fit's own start search, :func:`bayesmix.start.find_start`),
+which costs seconds where NUTS costs minutes. A fold's log residuals ``r`` (observed
+minus predicted) are modelled as
 
     r ~ Normal(0, sigma^2 I + J C J' + tau_N^2 phi_N phi_N' + tau_D^2 phi_D phi_D'),
     phi_N = d_N^p, phi_D = d_D^p
@@ -35,8 +36,9 @@ from numpyro.infer.util import constrain_fn
 
 from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
+from bayesmix.crossval import Fold
 from bayesmix.discrepancy import Discrepancy
-from bayesmix.fit import Fit, _start_design_effect
+from bayesmix.fit import Fit, start_design_effect
 from bayesmix.laws import Law
 from bayesmix.model import bound_model, centred_inputs, law_params, model_args, target_inputs
 from bayesmix.runs import RunTable
@@ -62,14 +64,6 @@ POP_SPREADS = np.array([0.25, 0.5, 1.0, 2.0])
 """Grid of the population spread ``s`` of ``log tau`` (uniform prior)."""
 
 
-class SizeFold(NamedTuple):
-    """Train on the sizes up to ``train_max``; predict the larger training sizes."""
-
-    name: str
-    train: np.ndarray
-    test: np.ndarray
-
-
 class FoldResidual(NamedTuple):
     """One (fold, target): log residuals, their covariance and the distances."""
 
@@ -85,7 +79,7 @@ def _size_label(n: float) -> str:
     return f"{n / 1e9:.4g}B" if n >= 1e9 else f"{n / 1e6:.4g}M"
 
 
-def size_folds(table: RunTable, rows: np.ndarray) -> list[SizeFold]:
+def size_folds(table: RunTable, rows: np.ndarray) -> list[Fold]:
     """The nested folds of the sizes among ``rows`` (empty when fewer than three)."""
     n = table.frame["N"].to_numpy(float)
     sizes = np.unique(n[rows])
@@ -93,7 +87,7 @@ def size_folds(table: RunTable, rows: np.ndarray) -> list[SizeFold]:
     for m in range(2, sizes.size):
         train = rows & (n <= sizes[m - 1])
         test = rows & (n > sizes[m - 1])
-        folds.append(SizeFold(
+        folds.append(Fold(
             f"N<={_size_label(sizes[m - 1])} -> "
             + ",".join(_size_label(s) for s in sizes[m:]), train, test))
     return folds
@@ -120,7 +114,7 @@ def fold_residual(key: jax.Array, law: Law, train: RunTable, test: RunTable, tar
     inputs = target_inputs(law, train, target)
     start = find_start(key, law, inputs.k, inputs.scales, inputs.log_n, inputs.log_d,
                        inputs.h, jnp.asarray(inputs.data.loss), likelihood, n_starts=n_starts)
-    deff = _start_design_effect(inputs, start, likelihood)
+    deff = start_design_effect(inputs, start, likelihood)
     flat, unravel = ravel_pytree({k: jnp.asarray(v) for k, v in start.unconstrained.items()})
     model, args = bound_model(law, inputs.k, likelihood), model_args(inputs)
     data, trained = test.target_data(target), inputs.data

@@ -53,6 +53,7 @@ __all__ = [
     "Timings",
     "fit",
     "fit_target",
+    "start_design_effect",
 ]
 
 # Arithmetic of the NUTS run (the start, the summaries and the saved draws are float64).
@@ -347,8 +348,9 @@ def _checked_options(*, chains: int = CHAINS, warmup: int = WARMUP, draws: int =
     return max_draws
 
 
-def _start_design_effect(inputs: TargetInputs, start: StartPoint, likelihood: str) -> float:
-    """Design effect of the residuals at the start point (the posterior mode)."""
+def start_design_effect(inputs: TargetInputs, start: StartPoint, likelihood: str) -> float:
+    """Design effect of the residuals at the start point (the posterior mode), the
+    likelihood weight of a fit and of the discrepancy's refits."""
     residuals = (on_likelihood_scale(inputs.data.loss, likelihood)
                  - on_likelihood_scale(start.constrained["mu"], likelihood))
     return design_effect(np.asarray(residuals), inputs.data.run)
@@ -365,7 +367,7 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
     start = find_start(key_start, law, inputs.k, inputs.scales, inputs.log_n, inputs.log_d,
                        inputs.h, loss, likelihood, n_starts=n_starts)
     t1 = time.perf_counter()
-    deff = _start_design_effect(inputs, start, likelihood) if cluster_runs else 1.0
+    deff = start_design_effect(inputs, start, likelihood) if cluster_runs else 1.0
     model = bound_model(law, inputs.k, likelihood)
     # the likelihood dominates the curvature: the weighted posterior is ~deff wider
     covariance = start.covariance * deff
