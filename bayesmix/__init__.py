@@ -6,15 +6,18 @@ The public API. Stages of the data's path, one module each (imports only go down
 (the chains' start point) → ``sampling`` (NUTS warmup and draws) → ``diagnostics`` →
 ``idata`` → ``fit`` (the Bayesian fit) / ``huber`` → ``search`` → ``baseline`` (the
 paper's point fit) → ``store`` (every save and load) → ``predict`` → ``simplex``
-(mirror descent) → ``objective`` → ``decision`` (h*, h_bayes, regret) → ``demo`` →
-``cli`` and ``commands``.
+(mirror descent) → ``objective`` → ``decision`` (h*, h_bayes, regret) →
+``candidates`` (runs one could launch) → ``fantasy`` → ``design`` (which run next) →
+``demo`` → ``cli`` and ``commands``.
 """
 
 from bayesmix._errors import BayesmixError
 from bayesmix._jaxutil import use_compilation_cache
 from bayesmix._version import __version__
 from bayesmix.baseline import BaselineResult, baseline_fit, fit_target_baseline
+from bayesmix.candidates import Candidates, candidate_runs, read_candidates
 from bayesmix.decision import OptimumReport, decide, mixture_bounds
+from bayesmix.design import DesignSettings, Suggestion, suggest_runs
 from bayesmix.diagnostics import Diagnostics
 from bayesmix.fit import Fit, TargetFit, fit, fit_target
 from bayesmix.laws import Law, builtin_law_names, load_law
@@ -30,6 +33,8 @@ from bayesmix.store import load_baseline, load_fit, load_posteriors, save_baseli
 __all__ = [
     "BaselineResult",
     "BayesmixError",
+    "Candidates",
+    "DesignSettings",
     "Diagnostics",
     "Fit",
     "Law",
@@ -39,12 +44,14 @@ __all__ = [
     "RunTable",
     "Scales",
     "SimulatedRuns",
+    "Suggestion",
     "TargetData",
     "TargetFit",
     "TargetPosterior",
     "__version__",
     "baseline_fit",
     "builtin_law_names",
+    "candidate_runs",
     "decide",
     "fit",
     "fit_target",
@@ -61,11 +68,13 @@ __all__ = [
     "predict_draws",
     "predict_table",
     "prior_predictive",
+    "read_candidates",
     "runs_summary",
     "save_baseline",
     "save_fit",
     "scales_for",
     "simulate_runs",
+    "suggest_runs",
     "use_compilation_cache",
     "write_runs",
 ]

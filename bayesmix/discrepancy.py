@@ -64,13 +64,25 @@ class Discrepancy:
         return (np.maximum(0.0, np.log(n) - self.log_n_max),
                 np.maximum(0.0, np.log(d) - self.log_d_max))
 
-    def scale(self, n_params: Any, n_tokens: Any) -> np.ndarray:
-        """Root-mean-square of ``delta`` at each run, averaged over the hyper draws."""
+    def components(self, n_params: Any, n_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Root-mean-square of the ``N`` and ``D`` parts of ``delta`` at each run.
+
+        ``sqrt(E[tau_N^2 d_N^(2p)])`` and ``sqrt(E[tau_D^2 d_D^(2p)])`` over the hyper
+        draws, each of shape ``(n,)``: the two columns of the Gaussian approximation
+        ``delta ~ Normal(0, U U')`` that :mod:`bayesmix.design` uses for the rows of
+        one run (the ``N`` part is shared by every row of the run, the ``D`` part
+        grows with each checkpoint's tokens).
+        """
         d_n, d_d = self.distances(n_params, n_tokens)
         p = self.growth[:, None]
-        var = (self.tau_n[:, None] ** 2 * np.atleast_1d(d_n)[None] ** (2 * p)
-               + self.tau_d[:, None] ** 2 * np.atleast_1d(d_d)[None] ** (2 * p))
-        return np.sqrt(var.mean(axis=0))
+        var_n = self.tau_n[:, None] ** 2 * np.atleast_1d(d_n)[None] ** (2 * p)
+        var_d = self.tau_d[:, None] ** 2 * np.atleast_1d(d_d)[None] ** (2 * p)
+        return np.sqrt(var_n.mean(axis=0)), np.sqrt(var_d.mean(axis=0))
+
+    def scale(self, n_params: Any, n_tokens: Any) -> np.ndarray:
+        """Root-mean-square of ``delta`` at each run, averaged over the hyper draws."""
+        sd_n, sd_d = self.components(n_params, n_tokens)
+        return np.sqrt(sd_n**2 + sd_d**2)
 
     def summary(self) -> dict[str, float]:
         """Posterior medians of the hyperparameters (for reports)."""

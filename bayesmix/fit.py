@@ -163,6 +163,12 @@ class TargetFit:
             likelihood=self.likelihood, discrepancy=self.discrepancy,
         )
 
+    @property
+    def training_runs(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, D)`` of the rows the fit was made from, each of shape ``(n,)``."""
+        data = self.idata.constant_data
+        return np.asarray(data["N"].values, float), np.asarray(data["D"].values, float)
+
     def summary(self) -> Any:
         """ArviZ summary table of the law's parameters and the noise."""
         import arviz as az

@@ -13,12 +13,15 @@ from bayesmix._io import atomic_file
 from bayesmix.runs import RunTable, load_runs
 
 __all__ = [
+    "add_decision_options",
     "add_discrepancy_option",
     "add_input_options",
     "add_law_and_targets",
+    "bounds_from_args",
     "chosen_posteriors",
     "emit_json",
     "key_from_args",
+    "load_merged",
     "parse_assignments",
     "table_from_args",
 ]
@@ -118,3 +121,68 @@ def emit_json(payload: Any, out: str | None = None) -> None:
             handle.write(text + "\n")
     else:
         sys.stdout.write(text + "\n")
+
+
+def add_decision_options(parser: argparse.ArgumentParser) -> None:
+    """The decision's goal: ``--N``, ``--D``, target weights and mixture constraints."""
+    parser.add_argument("--N", dest="n_params", type=float, required=True,
+                        help="parameters of the planned model")
+    parser.add_argument("--D", dest="n_tokens", type=float, required=True,
+                        help="training tokens of the planned run")
+    parser.add_argument("--weights", default=None, metavar="T=W,...",
+                        help="target weights w_t (default: equal weights on every target; "
+                             "targets not named get 0)")
+    parser.add_argument("--min-weight", default=None, metavar="W | D=W,...",
+                        help="minimum weight of every domain, or per domain")
+    parser.add_argument("--max-weight", default=None, metavar="W | D=W,...",
+                        help="maximum weight of every domain, or per domain")
+    parser.add_argument("--tokens", default=None, metavar="D=T,...",
+                        help="available tokens per domain (limits h_i * D <= epochs * T_i)")
+    parser.add_argument("--max-epochs", default=None, metavar="E | D=E,...",
+                        help="passes allowed over a domain's tokens (default 1 with --tokens)")
+
+
+def number_or_assignments(text: str | None, option: str) -> float | dict[str, float] | None:
+    """``W`` (one number) or ``name=W,...`` (per name), or None."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return parse_assignments(text, option)
+
+
+def bounds_from_args(args: argparse.Namespace, domains: Any, *, with_tokens: bool = True
+                     ) -> tuple[Any, Any]:
+    """``(lower, upper)`` of :func:`bayesmix.decision.mixture_bounds` from the options."""
+    from bayesmix.decision import mixture_bounds
+
+    tokens = parse_assignments(args.tokens, "--tokens") if with_tokens else {}
+    return mixture_bounds(
+        domains,
+        min_weight=number_or_assignments(args.min_weight, "--min-weight"),
+        max_weight=number_or_assignments(args.max_weight, "--max-weight"),
+        tokens=tokens or None,
+        max_epochs=(number_or_assignments(args.max_epochs, "--max-epochs")
+                    if with_tokens else None),
+        n_tokens=args.n_tokens,
+    )
+
+
+def load_merged(paths: list[str], loader: Any = None) -> dict:
+    """Per-target results of several FIT directories merged; a target in two is refused.
+
+    ``loader`` maps a path to ``{target: value}`` (default
+    :func:`bayesmix.store.load_posteriors`).
+    """
+    from bayesmix._errors import BayesmixError
+
+    if loader is None:
+        from bayesmix.store import load_posteriors as loader
+    merged: dict = {}
+    for path in paths:
+        for target, value in loader(path).items():
+            if target in merged:
+                raise BayesmixError(f"target '{target}' is in more than one FIT ({path})")
+            merged[target] = value
+    return merged

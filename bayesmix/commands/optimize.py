@@ -6,10 +6,13 @@ import argparse
 
 from bayesmix._errors import BayesmixError
 from bayesmix.commands.common import (
+    add_decision_options,
     add_discrepancy_option,
+    bounds_from_args,
     chosen_posteriors,
     emit_json,
     key_from_args,
+    load_merged,
     parse_assignments,
 )
 
@@ -27,21 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("fits", nargs="+", metavar="FIT",
                         help="fit directories (Bayesian fits or baselines); their targets "
                              "are merged")
-    parser.add_argument("--N", dest="n_params", type=float, required=True,
-                        help="parameters of the planned model")
-    parser.add_argument("--D", dest="n_tokens", type=float, required=True,
-                        help="training tokens of the planned run")
-    parser.add_argument("--weights", default=None, metavar="T=W,...",
-                        help="target weights w_t (default: equal weights on every target; "
-                             "targets not named get 0)")
-    parser.add_argument("--min-weight", default=None, metavar="W | D=W,...",
-                        help="minimum weight of every domain, or per domain")
-    parser.add_argument("--max-weight", default=None, metavar="W | D=W,...",
-                        help="maximum weight of every domain, or per domain")
-    parser.add_argument("--tokens", default=None, metavar="D=T,...",
-                        help="available tokens per domain (limits h_i * D <= epochs * T_i)")
-    parser.add_argument("--max-epochs", default=None, metavar="E | D=E,...",
-                        help="passes allowed over a domain's tokens (default 1 with --tokens)")
+    add_decision_options(parser)
     parser.add_argument("--reference", action="append", default=None,
                         metavar="uniform|natural|FILE",
                         help="mixture(s) to compare with: 'uniform', 'natural' (token "
@@ -71,49 +60,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _number_or_assignments(text: str | None, option: str) -> float | dict[str, float] | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return parse_assignments(text, option)
-
-
 def _load_posteriors(path: str) -> dict:
     from bayesmix.store import load_posteriors
 
     return load_posteriors(path)
 
 
-def _load(paths: list[str]) -> dict:
-    merged: dict = {}
-    for path in paths:
-        for target, posterior in _load_posteriors(path).items():
-            if target in merged:
-                raise BayesmixError(f"target '{target}' is in more than one FIT ({path})")
-            merged[target] = posterior
-    return merged
-
-
 def run(args: argparse.Namespace) -> int:
     from bayesmix._io import atomic_dir
-    from bayesmix.decision import decide, mixture_bounds
+    from bayesmix.decision import decide
     from bayesmix.references import reference_mixtures
 
-    posteriors = chosen_posteriors(args, _load(args.fits))
+    posteriors = chosen_posteriors(args, load_merged(args.fits, _load_posteriors))
     weights = parse_assignments(args.weights, "--weights") or None
     domains = next(iter(posteriors.values())).domains
     tokens = parse_assignments(args.tokens, "--tokens")
-    lower, upper = mixture_bounds(
-        domains,
-        min_weight=_number_or_assignments(args.min_weight, "--min-weight"),
-        max_weight=_number_or_assignments(args.max_weight, "--max-weight"),
-        tokens=tokens or None,
-        max_epochs=_number_or_assignments(args.max_epochs, "--max-epochs"),
-        n_tokens=args.n_tokens,
-    )
-    baseline = _load([args.baseline]) if args.baseline else None
+    lower, upper = bounds_from_args(args, domains)
+    baseline = load_merged([args.baseline], _load_posteriors) if args.baseline else None
     report = decide(posteriors, args.n_params, args.n_tokens, target_weights=weights,
                     lower=lower, upper=upper,
                     references=reference_mixtures(args.reference, domains, tokens),
@@ -130,10 +93,7 @@ def run(args: argparse.Namespace) -> int:
             raise BayesmixError(f"--path-flops expects comma-separated numbers, got "
                                 f"{args.path_flops!r}") from None
         grid_n, grid_d = compute_grid(flops, args.tokens_per_param)
-        path_lower, path_upper = mixture_bounds(
-            domains,
-            min_weight=_number_or_assignments(args.min_weight, "--min-weight"),
-            max_weight=_number_or_assignments(args.max_weight, "--max-weight"))
+        path_lower, path_upper = bounds_from_args(args, domains, with_tokens=False)
         payload["path"] = optimum_path(
             mixture_objective(posteriors, weights), grid_n, grid_d, lower=path_lower,
             upper=path_upper, tol=args.tol, max_iter=args.max_iter)

@@ -1,0 +1,142 @@
+"""``bayesmix suggest``: which runs to launch next, valued by what they would change."""
+
+from __future__ import annotations
+
+import argparse
+
+from bayesmix._errors import BayesmixError
+from bayesmix.commands.common import (
+    add_decision_options,
+    add_discrepancy_option,
+    bounds_from_args,
+    chosen_posteriors,
+    emit_json,
+    key_from_args,
+    load_merged,
+    parse_assignments,
+)
+
+__all__ = ["format_suggestion", "register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "suggest", help="the next runs to launch, by their value for the mixture decision",
+        description="Value candidate runs (N, D, h) by how much of the expected regret of "
+                    "the mixture decision at --N, --D each is expected to remove (fantasised "
+                    "checkpoints, posterior draws reweighted by their likelihood), and "
+                    "choose a batch within a FLOP budget (6 N D per run). Says so when the "
+                    "expected regret is already below --threshold.",
+    )
+    parser.add_argument("fits", nargs="+", metavar="FIT",
+                        help="Bayesian fit directories of one run table; their targets are "
+                             "merged")
+    add_decision_options(parser)
+    parser.add_argument("--batch", type=int, default=1, help="runs to choose together")
+    parser.add_argument("--budget", type=float, default=None, metavar="FLOPS",
+                        help="FLOPs the batch may cost (6 N D a run); without it runs are "
+                             "chosen by value alone")
+    parser.add_argument("--candidates", default=None, metavar="FILE",
+                        help="CSV of candidate runs: N, D (tokens the run is trained to) "
+                             "and one weight per domain (named by domain, h_<domain> or "
+                             "weight_<domain>); default: the sizes already run and one size "
+                             "up, with h_bayes, per-draw h* and random mixtures")
+    parser.add_argument("--threshold", type=float, default=1e-3,
+                        help="stop when the expected regret is below this fraction of the "
+                             "predicted objective (default 0.001)")
+    parser.add_argument("--mixtures", type=int, default=40,
+                        help="random mixtures among the default candidates (default 40)")
+    parser.add_argument("--fantasies", type=int, default=32,
+                        help="fantasised outcomes per run (default 32)")
+    parser.add_argument("--draws", type=int, default=1000,
+                        help="posterior draws used (evenly thinned; default 1000)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the candidates, fantasies and discrepancy draws")
+    add_discrepancy_option(parser)
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true",
+                        help="print JSON to stdout instead of the table")
+    output.add_argument("--out", default=None, metavar="DIR",
+                        help="write DIR/suggestion.json and DIR/candidates.csv (every "
+                             "candidate's value) and print the table")
+    parser.set_defaults(func=run)
+
+
+def _fit_targets(path: str) -> dict:
+    from bayesmix.fit import Fit
+    from bayesmix.store import load_fit_or_posteriors
+
+    fit = load_fit_or_posteriors(path)
+    if not isinstance(fit, Fit):
+        raise BayesmixError(f"{path} is a baseline (a point fit): suggest needs a Bayesian "
+                            f"fit's posterior draws")
+    return fit.targets
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from bayesmix._io import atomic_dir
+    from bayesmix.candidates import read_candidates
+    from bayesmix.design import DesignSettings, suggest_runs
+
+    targets = load_merged(args.fits, _fit_targets)
+    posteriors = chosen_posteriors(args, {t: f.posterior for t, f in targets.items()})
+    domains = next(iter(posteriors.values())).domains
+    train_n = np.concatenate([f.training_runs[0] for f in targets.values()])
+    train_d = np.concatenate([f.training_runs[1] for f in targets.values()])
+    lower, upper = bounds_from_args(args, domains)
+    candidates = (read_candidates(args.candidates, domains, train_n, train_d)
+                  if args.candidates else None)
+    suggestion = suggest_runs(
+        key_from_args(args), posteriors, args.n_params, args.n_tokens, train_n=train_n,
+        train_d=train_d, candidates=candidates,
+        target_weights=parse_assignments(args.weights, "--weights") or None,
+        lower=lower, upper=upper,
+        likelihood_weights={t: 1.0 / f.diagnostics.design_effect for t, f in targets.items()},
+        batch=args.batch, budget=args.budget, n_random=args.mixtures,
+        settings=DesignSettings(n_draws=args.draws, n_fantasies=args.fantasies,
+                                threshold=args.threshold))
+    payload = suggestion.to_dict()
+    if args.json:
+        emit_json(payload)
+        return 0
+    print(format_suggestion(payload))
+    if args.out is not None:
+        with atomic_dir(args.out) as tmp:
+            emit_json(payload, str(tmp / "suggestion.json"))
+            suggestion.candidate_table().to_csv(tmp / "candidates.csv", index_label="candidate")
+        print(f"wrote suggestion.json and candidates.csv to {args.out}")
+    return 0
+
+
+def format_suggestion(payload: dict) -> str:
+    """The human-readable table of a ``Suggestion.to_dict()``."""
+    lines = [f"mixture decision at N = {payload['N']:.4g}, D = {payload['D']:.4g}: expected "
+             f"regret of h_bayes {payload['expected_regret']:.3g} "
+             f"({100 * payload['relative_regret']:.3g} % of the predicted objective "
+             f"{payload['predicted_objective']:.4g}); {payload['n_candidates']} candidate runs",
+             payload["reason"]]
+    if not payload["runs"]:
+        return "\n".join(lines)
+    domains = list(payload["h_bayes"])
+    width = max(5, *(len(d) for d in domains))
+    lines.append("")
+    lines.append(f"{'#':>2}  {'N':>9}  {'D':>9}  {'FLOPs':>9}  "
+                 + "  ".join(f"{d:>{width}}" for d in domains)
+                 + f"  {'gain':>9}  {'± se':>8}  {'gain/EFLOP':>10}  reason")
+    for i, run in enumerate(payload["runs"], 1):
+        lines.append(f"{i:>2}  {run['N']:9.3g}  {run['D']:9.3g}  {run['cost_flops']:9.3g}  "
+                     + "  ".join(f"{run['mixture'][d]:>{width}.3f}" for d in domains)
+                     + f"  {run['expected_gain']:9.3g}  {run['gain_se']:8.2g}  "
+                     f"{1e18 * run['gain_per_flop']:10.3g}  {run['reason']}")
+    batch = payload["batch"]
+    lines.append("")
+    lines.append(f"batch: expected gain {batch['expected_gain']:.3g} ± {batch['gain_se']:.2g}, "
+                 f"expected regret after {batch['expected_regret_after']:.3g}, "
+                 f"{batch['cost_flops']:.3g} FLOPs, median ESS of the reweighted draws "
+                 f"{batch['median_ess']:.0f}")
+    if batch["median_ess"] < 20:
+        lines.append("note: the reweighted draws are few (ESS < 20), so the gains lean "
+                     "towards perfect information: refit with the runs to confirm")
+    return "\n".join(lines)

@@ -1,0 +1,425 @@
+"""Which run to launch next: the value of a run for the mixture decision, per FLOP.
+
+The decision
+------------
+At the target scale ``(N*, D*)`` the mixture to launch is ``h_bayes = argmin_h
+E[f(h)]`` (:mod:`bayesmix.decision`), and what committing to it may cost is its
+expected regret ``R = E[f(h_bayes; theta) - min_h f(h; theta)]`` over the posterior
+(with the learnt discrepancy, as ``optimize`` reports it).
+
+The value of a run
+------------------
+A run ``x`` (:mod:`bayesmix.candidates`), once made, gives its checkpoints' losses
+``y``, a new posterior, a new decision and a new expected regret ``R(y)``. Its value
+is the regret it is expected to remove::
+
+    V(x) = R - E_y[R(y)] = E[f(h_bayes)] - E_y[ min_h E[f(h) | y] ]
+
+the expected value of sample information (Raiffa and Schlaifer 1961), which is never
+negative. It values a run by what it would change in the decision, not by how much it
+would narrow the posterior: a run that pins a parameter the mixture does not depend on
+is worth nothing, and a run that could overturn ``h_bayes`` is worth much.
+
+Estimated without a refit per candidate
+---------------------------------------
+- ``S`` posterior draws (evenly thinned from the fit's, paired across targets) and
+  ``J`` candidate decisions ``H``: ``h_bayes`` and the per-draw ``h*`` of ``J - 1``
+  of those draws, with the objective ``F[j, s]`` at ``(N*, D*)``.
+- ``M`` fantasised outcomes per run: a draw ``s_m``, and each target's checkpoint
+  log-losses ``y = log mu_{s_m} + delta + sigma_{s_m} eps`` (the same ``s_m`` and
+  ``delta``'s normals for every run, so runs are compared on the same truths; each
+  run's row noise ``eps`` its own, so two runs are two observations).
+- The posterior after ``y`` is the draws reweighted by their likelihood of ``y``
+  (importance sampling, with the weights truncated at ``sqrt(S)`` times their mean,
+  Ionides 2008), so ``min_h E[f(h) | y] ~ min_j sum_s w_s F[j, s]``;
+  ``V ~ R_S - mean_m [min_j F w_m - f* . w_m]`` with its Monte Carlo standard
+  error, where ``f*_s`` is draw ``s``'s own optimum and ``R_S`` the regret on the
+  thinned draws.
+
+The likelihood of a fantasy is the Gaussian core of the fit's noise model on
+log-loss (``sigma`` per draw; the Student-t's tails discount outliers, which carry no
+information), raised to the fit's likelihood weight ``1 / design_effect`` as the fit
+does, plus the discrepancy beyond the training range integrated out: rows of one run
+share ``delta``, so their covariance is ``sigma^2 I + U U'`` with the two columns of
+:meth:`bayesmix.discrepancy.Discrepancy.components` (Woodbury's identity makes it a
+2 x 2 solve). A run one size up is thus worth what it tells beyond what the
+discrepancy could explain.
+
+Batches and budgets
+-------------------
+A batch's value is that of its runs observed together (their likelihoods multiply).
+Runs are added greedily by marginal value; with a FLOP budget, greedily by marginal
+value and, separately, by marginal value per FLOP, keeping the better batch (the
+cost-effective lazy-forward rule of Leskovec et al. 2007, after Khuller et al. 1999),
+so that a batch is worth at least its best single run that fits the budget, and
+never holds a run twice.
+
+Stop rule: when the expected regret is already below ``threshold`` times the
+predicted objective at ``h_bayes`` (0.1 % by default), no run is worth its cost and
+none is suggested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayesmix._errors import BayesmixError
+from bayesmix.candidates import Candidates, candidate_runs
+from bayesmix.decision import OptimumReport, decide, objective_draws
+from bayesmix.fantasy import Fantasies, fantasy_logliks, regrets_with_each
+from bayesmix.model import TargetPosterior
+from bayesmix.objective import mixture_objective
+
+__all__ = ["DesignSettings", "Suggestion", "suggest_runs"]
+
+
+class DesignSettings(NamedTuple):
+    """How :func:`suggest_runs` estimates values.
+
+    Attributes
+    ----------
+    n_draws : int
+        Posterior draws kept (evenly thinned), ``S``.
+    n_fantasies : int
+        Fantasised outcomes per run, ``M``.
+    n_decisions : int
+        Candidate decisions ``J`` (``h_bayes`` and ``J - 1`` per-draw ``h*``).
+    threshold : float
+        The stop rule's expected regret, relative to the predicted objective.
+    """
+
+    n_draws: int = 1000
+    n_fantasies: int = 32
+    n_decisions: int = 128
+    threshold: float = 1e-3
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What :func:`suggest_runs` found; ``to_dict()`` is the CLI's JSON.
+
+    Attributes
+    ----------
+    candidates : Candidates
+    chosen : tuple of int
+        Indices of the suggested runs, in the order chosen (empty when stopped).
+    marginal_gain : ndarray, shape ``(B,)``
+        What each chosen run adds to the runs before it.
+    gain, gain_se : ndarray, shape ``(C,)``
+        Each candidate's value alone and its Monte Carlo standard error.
+    batch_gain, batch_gain_se : float
+        The batch's value and its standard error.
+    batch_ess : float
+        Median effective sample size of the reweighted draws over the batch's fantasies.
+    expected_regret : float
+        Current expected regret of ``h_bayes`` (all draws).
+    predicted_objective : float
+        Posterior median of the objective at ``h_bayes``.
+    stop : bool
+        Whether the stop rule held (no run suggested).
+    reason : str
+    decision : OptimumReport
+        The current decision at ``(N*, D*)``.
+    budget : float or None
+        FLOPs allowed for the batch.
+    settings : DesignSettings
+    largest_training_size : float
+        The largest ``N`` of the runs already made (0 when unknown).
+    regret_thinned : float
+        The expected regret on the thinned draws and candidate decisions, from which
+        the values are differences.
+    fantasies : Fantasies
+        The fantasised log-likelihoods and decision values the values came from.
+    """
+
+    candidates: Candidates
+    chosen: tuple[int, ...]
+    marginal_gain: np.ndarray
+    gain: np.ndarray
+    gain_se: np.ndarray
+    batch_gain: float
+    batch_gain_se: float
+    batch_ess: float
+    expected_regret: float
+    predicted_objective: float
+    stop: bool
+    reason: str
+    decision: OptimumReport
+    budget: float | None
+    settings: DesignSettings
+    largest_training_size: float
+    regret_thinned: float
+    fantasies: Fantasies = field(repr=False)
+
+    def run_reason(self, index: int, marginal: float) -> str:
+        """One line on why candidate ``index`` is in the batch."""
+        c = self.candidates
+        n, largest = c.n_params[index], self.largest_training_size
+        if largest > 0 and n > largest * (1 + 1e-9):
+            size = f"{n / largest:.2g}x the largest size run so far"
+        else:
+            size = "a size already run"
+        share = 100 * marginal / self.expected_regret if self.expected_regret > 0 else 0.0
+        alone = 100 * self.gain[index] / self.expected_regret if self.expected_regret else 0.0
+        return (f"{size}, mixture from {c.origin[index]}: removes {share:.0f} % of the "
+                f"expected regret in this batch ({alone:.0f} % alone)")
+
+    def candidate_table(self) -> Any:
+        """Every candidate with its value alone: a DataFrame, one row per run."""
+        import pandas as pd
+
+        c = self.candidates
+        frame = pd.DataFrame(c.weights, columns=[f"h_{d}" for d in c.domains])
+        frame.insert(0, "D", c.n_tokens)
+        frame.insert(0, "N", c.n_params)
+        frame["checkpoints"] = c.mask.sum(axis=1)
+        frame["origin"] = list(c.origin)
+        frame["cost_flops"] = c.cost
+        frame["expected_gain"] = self.gain
+        frame["gain_se"] = self.gain_se
+        frame["gain_per_flop"] = self.gain / c.cost
+        frame["chosen"] = 0
+        frame.loc[list(self.chosen), "chosen"] = np.arange(1, len(self.chosen) + 1)
+        return frame
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.candidates
+        cost = c.cost
+        runs = []
+        for index, marginal in zip(self.chosen, self.marginal_gain, strict=True):
+            runs.append({
+                "N": float(c.n_params[index]), "D": float(c.n_tokens[index]),
+                "mixture": dict(zip(c.domains, c.weights[index].tolist(), strict=True)),
+                "checkpoints": c.checkpoints[index][c.mask[index]].tolist(),
+                "cost_flops": float(cost[index]),
+                "expected_gain": float(marginal),
+                "expected_gain_alone": float(self.gain[index]),
+                "gain_se": float(self.gain_se[index]),
+                "gain_per_flop": float(marginal / cost[index]),
+                "reason": self.run_reason(index, float(marginal)),
+            })
+        return {
+            "N": self.decision.n_params, "D": self.decision.n_tokens,
+            "h_bayes": dict(zip(c.domains, self.decision.h_bayes.tolist(), strict=True)),
+            "expected_regret": self.expected_regret,
+            "predicted_objective": self.predicted_objective,
+            "relative_regret": self.expected_regret / self.predicted_objective,
+            "threshold": self.settings.threshold,
+            "stop": self.stop, "reason": self.reason,
+            "budget_flops": self.budget,
+            "runs": runs,
+            "batch": {"expected_gain": self.batch_gain, "gain_se": self.batch_gain_se,
+                      "expected_regret_after": max(0.0, self.expected_regret
+                                                   - self.batch_gain),
+                      "cost_flops": float(cost[list(self.chosen)].sum()),
+                      "median_ess": self.batch_ess},
+            "n_candidates": len(c),
+            "settings": self.settings._asdict(),
+        }
+
+
+class _Batch(NamedTuple):
+    chosen: tuple[int, ...]
+    marginal: np.ndarray
+    gain: float
+    gain_se: float
+    ess: float
+
+
+def _greedy(fantasies: Fantasies, regret_now: float, cost: np.ndarray, batch: int,
+            budget: float | None, per_flop: bool, first: tuple[np.ndarray, np.ndarray]
+            ) -> _Batch:
+    """Add runs one at a time by marginal value (or value per FLOP) within the budget."""
+    values, optimum = jnp.asarray(fantasies.values), jnp.asarray(fantasies.optimum)
+    loglik = jnp.asarray(fantasies.loglik)
+    base = jnp.zeros(loglik.shape[1:])
+    chosen: list[int] = []
+    marginals: list[float] = []
+    gain, se, ess = 0.0, 0.0, float(loglik.shape[2])
+    left = np.inf if budget is None else float(budget)
+    for step in range(batch):
+        regrets, esses = first if step == 0 else (
+            np.asarray(a) for a in regrets_with_each(base, loglik, values, optimum))
+        gains = regret_now - regrets.mean(axis=1)
+        marginal = gains - gain
+        eligible = cost <= left * (1 + 1e-12)
+        eligible[chosen] = False
+        if not eligible.any():
+            break
+        score = np.where(eligible, marginal / cost if per_flop else marginal, -np.inf)
+        pick = int(np.argmax(score))
+        if marginal[pick] <= 0:
+            break
+        chosen.append(pick)
+        marginals.append(float(marginal[pick]))
+        gain = float(gains[pick])
+        se = float(np.std(regrets[pick], ddof=1) / np.sqrt(regrets.shape[1]))
+        ess = float(np.median(esses[pick]))
+        left -= float(cost[pick])
+        base = base + loglik[pick]
+    return _Batch(tuple(chosen), np.array(marginals), gain, se, ess)
+
+
+# --------------------------------------------------------------------------- the API
+
+
+def _check_posteriors(posteriors: Mapping[str, TargetPosterior]) -> None:
+    if not posteriors:
+        raise BayesmixError("no fitted targets given to suggest runs for")
+    for target, posterior in posteriors.items():
+        if posterior.n_draws < 2 or posterior.noise is None:
+            raise BayesmixError(
+                f"suggesting runs needs posterior draws, but the fit of '{target}' is a "
+                f"point fit (a baseline): use a Bayesian fit")
+
+
+def _check_settings(batch: int, budget: float | None, settings: DesignSettings) -> None:
+    if batch < 1:
+        raise BayesmixError(f"batch must be at least 1, got {batch}")
+    if budget is not None and not (np.isfinite(budget) and budget > 0):
+        raise BayesmixError(f"budget must be a positive number of FLOPs, got {budget}")
+    if min(settings.n_draws, settings.n_fantasies) < 2 or settings.n_decisions < 1:
+        raise BayesmixError(f"n_draws and n_fantasies must be at least 2 and n_decisions "
+                            f"at least 1, got {settings}")
+    if not (np.isfinite(settings.threshold) and settings.threshold >= 0):
+        raise BayesmixError(f"threshold must be >= 0, got {settings.threshold}")
+
+
+def suggest_runs(
+    key: jax.Array,
+    posteriors: Mapping[str, TargetPosterior],
+    n_params: float,
+    n_tokens: float,
+    *,
+    train_n: Any = None,
+    train_d: Any = None,
+    candidates: Candidates | None = None,
+    target_weights: Mapping[str, float] | None = None,
+    lower: Any = None,
+    upper: Any = None,
+    likelihood_weights: Mapping[str, float] | None = None,
+    batch: int = 1,
+    budget: float | None = None,
+    settings: DesignSettings | None = None,
+    n_random: int = 40,
+    sizes_up: int = 1,
+) -> Suggestion:
+    """The runs worth launching next for the mixture decision at ``(N*, D*)``.
+
+    Parameters
+    ----------
+    key : jax.Array
+        PRNG key (discrepancy draws, candidate mixtures, fantasies).
+    posteriors : dict target -> TargetPosterior
+        Bayesian fits (with draws and noise) sharing one run table's domains.
+    n_params, n_tokens : float
+        ``N*`` and ``D*`` of the planned large run.
+    train_n, train_d : array_like, shape ``(n,)``, optional
+        The runs already made (needed for the default candidates and checkpoints).
+    candidates : Candidates, optional
+        Runs to choose from (default :func:`bayesmix.candidates.candidate_runs` with
+        ``h_bayes``, eight per-draw ``h*`` and the uniform mixture among them).
+    target_weights : dict target -> float, optional
+        ``w_t`` of the objective (default equal).
+    lower, upper : array_like, shape ``(k,)``, optional
+        Weight bounds of the decision and of the candidate mixtures.
+    likelihood_weights : dict target -> float, optional
+        Each fit's likelihood weight ``1 / design_effect`` (default 1).
+    batch : int
+        Runs to choose together.
+    budget : float, optional
+        FLOPs the batch may cost (``6 N D`` a run); without it runs are chosen by
+        value alone.
+    settings : DesignSettings, optional
+        Default ``DesignSettings()``.
+    n_random, sizes_up : int
+        For the default candidates.
+
+    Returns
+    -------
+    Suggestion
+
+    Raises
+    ------
+    BayesmixError
+        A point fit, bad settings, no candidate within the budget, or what
+        :func:`bayesmix.decision.decide` refuses.
+    """
+    settings = DesignSettings() if settings is None else settings
+    _check_posteriors(posteriors)
+    _check_settings(batch, budget, settings)
+    key_decide, key_mixtures, key_fantasy = jax.random.split(key, 3)
+    report = decide(posteriors, n_params, n_tokens, target_weights=target_weights,
+                    lower=lower, upper=upper, key=key_decide)
+    regret = float(np.mean(report.objective["h_bayes"] - report.h_star_values))
+    predicted = float(np.median(report.objective["h_bayes"]))
+    n_all = report.h_star_values.shape[0]
+    index = np.unique(np.round(np.linspace(0, n_all - 1, min(settings.n_draws, n_all))
+                               ).astype(int))
+    if candidates is None:
+        if train_n is None or train_d is None:
+            raise BayesmixError("the default candidate runs need train_n and train_d")
+        spread = index[np.round(np.linspace(0, len(index) - 1, 8)).astype(int)]
+        named = {"h_bayes": report.h_bayes, "uniform": np.full(len(report.domains),
+                                                               1 / len(report.domains)),
+                 **{f"h* of draw {s}": report.h_star_draws[s] for s in spread}}
+        candidates = candidate_runs(key_mixtures, report.domains, train_n, train_d,
+                                    mixtures=named, lower=report.lower, upper=report.upper,
+                                    n_random=n_random, sizes_up=sizes_up)
+    elif tuple(candidates.domains) != tuple(report.domains):
+        raise BayesmixError(f"candidate runs have domains {candidates.domains} but the fits "
+                            f"have {report.domains}")
+    cost = candidates.cost
+    if budget is not None and not np.any(cost <= budget):
+        raise BayesmixError(f"no candidate run fits within the budget of {budget:.3g} FLOPs "
+                            f"(the cheapest costs {cost.min():.3g})")
+    objective = mixture_objective(posteriors, target_weights)
+    factors = objective.discrepancy_factors(key_decide, n_params, n_tokens)
+    valued = objective.with_factors(factors) if factors else objective
+    picks = index[np.round(np.linspace(0, len(index) - 1, settings.n_decisions - 1)
+                           ).astype(int)] if settings.n_decisions > 1 else index[:0]
+    decisions = np.concatenate([report.h_bayes[None], report.h_star_draws[picks]])
+    values = objective_draws(valued, n_params, n_tokens, decisions)[:, index]
+    used = {t: posteriors[t] for t in objective.target_weights}
+    paired = {t: replace(p, params=objective.params[t]) for t, p in used.items()}
+    loglik = fantasy_logliks(key_fantasy, paired, candidates, index, likelihood_weights or {},
+                        settings.n_fantasies)
+    fantasies = Fantasies(loglik, values, report.h_star_values[index])
+    regret_thinned = float(np.min(values.mean(axis=1)) - fantasies.optimum.mean())
+    first = tuple(np.asarray(a) for a in regrets_with_each(
+        jnp.zeros(loglik.shape[1:]), jnp.asarray(loglik), jnp.asarray(values),
+        jnp.asarray(fantasies.optimum)))
+    gain = regret_thinned - first[0].mean(axis=1)
+    gain_se = np.std(first[0], axis=1, ddof=1) / np.sqrt(first[0].shape[1])
+    best = _greedy(fantasies, regret_thinned, cost, batch, budget, False, first)
+    if budget is not None:
+        by_flop = _greedy(fantasies, regret_thinned, cost, batch, budget, True, first)
+        best = by_flop if by_flop.gain > best.gain else best
+    threshold = settings.threshold * predicted
+    stop = regret <= threshold
+    if stop:
+        reason = (f"the expected regret {regret:.3g} is already below the threshold "
+                  f"{threshold:.3g} ({100 * settings.threshold:.3g} % of the predicted "
+                  f"objective): no run is worth its cost")
+        best = _Batch((), np.zeros(0), 0.0, 0.0, float(len(index)))
+    elif not best.chosen:
+        reason = "no candidate run is expected to change the decision"
+    else:
+        reason = (f"{len(best.chosen)} run(s) expected to remove "
+                  f"{100 * best.gain / regret:.0f} % of the expected regret "
+                  f"{regret:.3g} ({100 * regret / predicted:.3g} % of the predicted "
+                  f"objective)")
+    out = Suggestion(
+        candidates=candidates, chosen=best.chosen, marginal_gain=best.marginal,
+        gain=gain, gain_se=gain_se, batch_gain=best.gain, batch_gain_se=best.gain_se,
+        batch_ess=best.ess, expected_regret=regret, predicted_objective=predicted,
+        stop=stop, reason=reason, decision=report, budget=budget, settings=settings,
+        largest_training_size=float(np.max(train_n)) if train_n is not None else 0.0,
+        regret_thinned=regret_thinned, fantasies=fantasies)
+    return out

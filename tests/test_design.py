@@ -1,0 +1,217 @@
+"""Which run to launch next: candidates, the value of a run, batches, the stop rule.
+
+The posteriors here are built by hand (no NUTS fit), so every check runs in seconds.
+"""
+
+import json
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+
+from bayesmix import BayesmixError
+from bayesmix.candidates import candidate_runs, checkpoint_tokens, read_candidates
+from bayesmix.decision import decide
+from bayesmix.design import DesignSettings, suggest_runs
+from bayesmix.fantasy import _run_loglik, batch_value
+from bayesmix.laws import load_law
+from bayesmix.model import Scales, TargetPosterior
+
+LAW = load_law("additive")
+SCALES = Scales(n_ref=1.4e8, d_ref=2.0e9, loss_scale=3.0)
+TRAIN_N = np.repeat([1e8, 2e8], 3)
+TRAIN_D = TRAIN_N * np.tile([5.0, 10.0, 20.0], 2)
+TARGET = (7e9, 1.5e11)
+SMALL = DesignSettings(n_draws=64, n_fantasies=16, n_decisions=32, threshold=0.0)
+
+
+def _posterior(u: np.ndarray, sigma: float, domains=("p", "q"), target="x"):
+    """Additive-law draws that differ only in the mixture shares ``u`` (shape (S, k))."""
+    n, k = u.shape
+    params = {"a": np.full(n, -2.0), "alpha": np.full(n, 0.3), "b": np.full(n, -1.5),
+              "beta": np.full(n, 0.3), "m": np.full(n, np.log(0.3)), "u": u,
+              "gamma": np.full((n, k), 0.5), "E": np.full(n, 2.0)}
+    return TargetPosterior(law=LAW, target=target, domains=domains, scales=SCALES,
+                           params=params, noise={"sigma": np.full(n, sigma),
+                                                 "nu": np.full(n, 30.0)})
+
+
+def _two_types(sigma: float, n: int = 64):
+    """Half the draws favour domain p, half q; both predict the same at h = (1/2, 1/2)."""
+    u = np.where((np.arange(n) % 2 == 0)[:, None], [1.5, -1.5], [-1.5, 1.5])
+    return {"x": _posterior(u, sigma)}
+
+
+@pytest.fixture(scope="module")
+def spread():
+    """Three domains, shares spread continuously: no single run settles the decision."""
+    rng = np.random.default_rng(5)
+    return {t: _posterior(rng.normal(0.0, 0.7, (96, 3)), 0.003, ("p", "q", "r"), t)
+            for t in ("p", "q")}
+
+
+def test_checkpoints_follow_the_runs_schedule():
+    assert checkpoint_tokens(TRAIN_N, TRAIN_D, 1e8, 1e9).tolist() == [5e8, 1e9]
+    assert checkpoint_tokens(TRAIN_N, TRAIN_D, 4e8, 8e9) == pytest.approx([2e9, 4e9, 8e9])
+    c = candidate_runs(jax.random.key(0), ("p", "q", "r"), TRAIN_N, TRAIN_D,
+                       mixtures={"h_bayes": [0.2, 0.3, 0.5], "corner": [0.9, 0.05, 0.05]},
+                       lower=np.full(3, 0.1), upper=np.full(3, 0.8), n_random=10)
+    assert sorted(set(c.n_params)) == [1e8, 2e8, 4e8]  # one size up, at the runs' step
+    assert "corner" not in c.origin  # outside the bounds
+    assert np.all(c.weights >= 0.1 - 1e-9) and np.all(c.weights <= 0.8 + 1e-9)
+    np.testing.assert_allclose(c.weights.sum(axis=1), 1.0, atol=1e-12)
+    assert np.allclose(np.nanmax(c.checkpoints, axis=1), c.n_tokens)
+    keys = {(n, d, *np.round(h, 6)) for n, d, h in zip(c.n_params, c.n_tokens, c.weights,
+                                                       strict=True)}
+    assert len(keys) == len(c)  # no run twice
+    assert c.cost == pytest.approx(6 * c.n_params * c.n_tokens)
+
+
+def test_run_likelihood_is_the_gaussian_with_the_discrepancy_integrated_out():
+    rng = np.random.default_rng(0)
+    t, s, r, m = 2, 5, 4, 3
+    log_mu, y = rng.normal(size=(t, s, r)), rng.normal(size=(m, t, r))
+    sigma, u_n, u_d = rng.uniform(0.1, 0.5, (t, s)), rng.uniform(0, 0.3, t), \
+        rng.uniform(0, 0.3, (t, r))
+    mask, weight = np.array([1.0, 1.0, 1.0, 0.0]), np.array([0.7, 1.0])
+    got = np.asarray(_run_loglik(*(jnp.asarray(a) for a in
+                                   (log_mu, y, sigma, u_n, u_d, mask, weight))))
+    keep = mask > 0
+
+    def dense(u_n, u_d):
+        out = np.zeros((m, s))
+        for j in range(t):
+            U = np.stack([np.full(r, u_n[j]), u_d[j]], axis=1)[keep]
+            for i in range(s):
+                cov = sigma[j, i] ** 2 * np.eye(keep.sum()) + U @ U.T
+                out[:, i] += weight[j] * scipy.stats.multivariate_normal(
+                    log_mu[j, i, keep], cov).logpdf(y[:, j, keep])
+        return out
+
+    want = dense(u_n, u_d)
+    constant = want - got  # the same for every draw: only 2 pi terms are left out
+    np.testing.assert_allclose(constant, constant[:, :1].repeat(s, 1), rtol=0, atol=1e-9)
+    wrong = dense(np.zeros(t), np.zeros((t, r))) - got  # a likelihood without the term
+    assert np.ptp(wrong, axis=1).max() > 1e-3
+
+
+def test_value_is_all_the_regret_or_none_on_a_known_problem():
+    posteriors = _two_types(0.001)
+    candidates = candidate_runs(jax.random.key(0), ("p", "q"), TRAIN_N, TRAIN_D,
+                                mixtures={"uniform": [0.5, 0.5], "skewed": [0.85, 0.15]},
+                                n_random=0, sizes_up=0)
+    s = suggest_runs(jax.random.key(1), posteriors, *TARGET, candidates=candidates,
+                     settings=SMALL)
+    uniform = np.array([o == "uniform" for o in s.candidates.origin])
+    assert s.regret_thinned > 1e-3
+    # both types predict the same loss at the uniform mixture: worth exactly nothing
+    np.testing.assert_allclose(s.gain[uniform], 0.0, atol=1e-12)
+    # a skewed run tells the types apart: it removes all the regret
+    np.testing.assert_allclose(s.gain[~uniform], s.regret_thinned, rtol=1e-6)
+    assert s.candidates.origin[s.chosen[0]] == "skewed"
+    # the values are differences from decide's own objective draws
+    report = decide(posteriors, *TARGET, key=jax.random.split(jax.random.key(1), 3)[0])
+    assert s.expected_regret == pytest.approx(
+        np.mean(report.objective["h_bayes"] - report.h_star_values))
+    # negative control: noise that swamps the difference leaves most of the regret
+    noisy = suggest_runs(jax.random.key(1), _two_types(3.0), *TARGET, candidates=candidates,
+                         settings=SMALL)
+    assert noisy.gain.max() < 0.3 * noisy.regret_thinned
+
+
+def test_a_batch_is_distinct_runs_worth_at_least_the_best_single_one(spread):
+    settings = DesignSettings(n_draws=96, n_fantasies=24, n_decisions=48, threshold=0.0)
+    s = suggest_runs(jax.random.key(2), spread, *TARGET, train_n=TRAIN_N, train_d=TRAIN_D,
+                     batch=4, settings=settings, n_random=12)
+    assert len(s.chosen) == 4 and len(set(s.chosen)) == 4
+    runs = {(s.candidates.n_params[i], s.candidates.n_tokens[i],
+             *np.round(s.candidates.weights[i], 6)) for i in s.chosen}
+    assert len(runs) == 4
+    # the batch's value, recomputed from the runs observed together
+    value, se = batch_value(s.fantasies, s.regret_thinned, list(s.chosen))
+    assert value == pytest.approx(s.batch_gain, rel=1e-9)
+    assert s.batch_gain >= s.gain.max() > 0
+    assert np.all(s.marginal_gain > 0)
+    # negative control: the four least valuable runs together are worth less
+    worst = list(np.argsort(s.gain)[:4])
+    assert batch_value(s.fantasies, s.regret_thinned, worst)[0] < s.batch_gain - 3 * se
+    # with a budget: within it, and still worth the best single run that fits it
+    budget = float(np.quantile(s.candidates.cost, 0.3))
+    b = suggest_runs(jax.random.key(2), spread, *TARGET, train_n=TRAIN_N, train_d=TRAIN_D,
+                     batch=4, budget=budget, settings=settings, n_random=12)
+    fits = b.candidates.cost <= budget
+    assert b.candidates.cost[list(b.chosen)].sum() <= budget * (1 + 1e-12)
+    assert b.batch_gain >= b.gain[fits].max()
+
+
+def test_stop_rule_and_bad_settings(spread):
+    s = suggest_runs(jax.random.key(3), spread, *TARGET, train_n=TRAIN_N, train_d=TRAIN_D,
+                     settings=SMALL._replace(threshold=0.5), n_random=4)
+    assert s.stop and s.chosen == () and "below the threshold" in s.reason
+    assert s.to_dict()["runs"] == []
+    with pytest.raises(BayesmixError, match="budget of"):
+        suggest_runs(jax.random.key(3), spread, *TARGET, train_n=TRAIN_N, train_d=TRAIN_D,
+                     budget=1.0, settings=SMALL, n_random=4)
+    point = {t: TargetPosterior(p.law, p.target, p.domains, p.scales,
+                                {n: v[:1] for n, v in p.params.items()})
+             for t, p in spread.items()}
+    with pytest.raises(BayesmixError, match="point fit"):
+        suggest_runs(jax.random.key(3), point, *TARGET, train_n=TRAIN_N, train_d=TRAIN_D)
+    with pytest.raises(BayesmixError, match="batch"):
+        suggest_runs(jax.random.key(3), spread, *TARGET, train_n=TRAIN_N, train_d=TRAIN_D,
+                     batch=0)
+
+
+def test_candidate_file_and_its_errors(tmp_path):
+    good = tmp_path / "runs.csv"
+    good.write_text("N,D,h_p,h_q,h_r\n4e8,8e9,0.2,0.3,0.5\n")
+    c = read_candidates(good, ("p", "q", "r"), TRAIN_N, TRAIN_D)
+    assert c.checkpoints[0].tolist() == pytest.approx([2e9, 4e9, 8e9])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("N,D,h_p,h_q,h_r\n4e8,8e9,0.2,0.3,0.5\n-1,8e9,0.2,0.3,0.5\n")
+    with pytest.raises(BayesmixError, match="N or D not a positive number in rows 2"):
+        read_candidates(bad, ("p", "q", "r"), TRAIN_N, TRAIN_D)
+
+
+def _fake_fits(spread):
+    return {t: SimpleNamespace(posterior=p, training_runs=(TRAIN_N, TRAIN_D),
+                               diagnostics=SimpleNamespace(design_effect=1.0))
+            for t, p in spread.items()}
+
+
+def test_cli_suggest(spread, tmp_path, monkeypatch, capsys):
+    import bayesmix.commands.suggest
+    from bayesmix.cli import main
+
+    fits = _fake_fits(spread)
+    monkeypatch.setattr(bayesmix.commands.suggest, "_fit_targets",
+                        lambda path: {t: f for t, f in fits.items() if path.endswith(t)})
+    small = ["--draws", "64", "--fantasies", "8", "--mixtures", "4", "--threshold", "0"]
+    dirs = [str(tmp_path / t) for t in fits]
+    assert main(["suggest", *dirs, "--N", "7e9", "--D", "1.5e11", "--batch", "2",
+                 *small, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["runs"]) == 2 and out["stop"] is False
+    assert {"N", "D", "mixture", "cost_flops", "expected_gain", "gain_per_flop",
+            "reason"} <= set(out["runs"][0])
+    assert main(["suggest", *dirs, "--N", "7e9", "--D", "1.5e11", *small, "--out",
+                 str(tmp_path / "next")]) == 0
+    printed = capsys.readouterr().out
+    assert "expected regret of h_bayes" in printed and "gain/EFLOP" in printed
+    table = (tmp_path / "next" / "candidates.csv").read_text().splitlines()
+    assert table[0].startswith("candidate,N,D,h_p") and len(table) > 10
+    assert main(["suggest", *dirs, "--N", "7e9", "--D", "1.5e11", *small,
+                 "--budget", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "budget" in err
+
+
+def test_cli_suggest_refuses_what_is_not_a_bayesian_fit(tmp_path, capsys):
+    from bayesmix.cli import main
+
+    assert main(["suggest", str(tmp_path / "nothing"), "--N", "7e9", "--D", "1.5e11"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing" in err
