@@ -1,7 +1,8 @@
 """bayesmix: Bayesian scaling laws for optimal pretraining data mixtures.
 
 The public API. Stages of the data's path, one module each (imports only go down):
-``runs`` (load, validate) and ``simulate`` → ``laws`` / ``lawkit`` (the law files in
+``ingest`` (wide and long tables, Olmix's ratios and metrics pair) → ``runs`` (load,
+validate) and ``simulate`` → ``laws`` / ``lawkit`` (the law files in
 ``models/``) → ``model`` (priors + likelihood) → ``prior`` (prior draws) → ``start``
 (the chains' start point) → ``sampling`` (NUTS warmup and draws) → ``diagnostics`` →
 ``idata`` → ``fit`` (the Bayesian fit) / ``huber`` → ``search`` → ``baseline`` (the

@@ -3,13 +3,13 @@
 A run table has one row per observed (run, checkpoint) and canonical columns ``N``
 (parameters), ``D`` (tokens), ``h_<domain>`` (domain weights, a point on the
 simplex), ``loss_<target>`` (one per target) and optionally ``run``. Files and data
-frames with other names load through :func:`load_runs`'s mapping options; every
+frames with other names load through :func:`load_runs`'s mapping options, and other
+layouts (a long table, Olmix's pair of files) through :mod:`bayesmix.ingest`; every
 :class:`RunTable` a user gets has been through :func:`load_runs`'s validation.
 """
 
 from __future__ import annotations
 
-import csv
 import fnmatch
 import re
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ import pandas as pd
 
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_file
+from bayesmix.ingest import Source, _names, _rows, read_table
 
 __all__ = ["RunTable", "TargetData", "load_runs", "run_index", "runs_summary", "write_runs"]
 
@@ -179,85 +180,17 @@ def _glob_names(pattern: str, columns: list[str], argument: str, source: str) ->
     return names
 
 
-def _read_file(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise BayesmixError(f"runs file {path} does not exist")
-    if path.stat().st_size == 0:
-        raise BayesmixError(f"runs file {path} is empty")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
-                raise BayesmixError(
-                    f"reading {path} needs pyarrow: pip install 'bayesmix[parquet]'"
-                ) from None
-            frame = pd.read_parquet(path)
-        else:
-            with open(path, newline="") as handle:
-                header = next(csv.reader(handle), [])
-            dupes = sorted({c for c in header if header.count(c) > 1})
-            if dupes:
-                raise BayesmixError(f"runs file {path} repeats column(s) {', '.join(dupes)}")
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except BayesmixError:
-        raise
-    except Exception as exc:  # unreadable: encoding, parser, permissions...
-        raise BayesmixError(f"cannot read runs file {path}: {type(exc).__name__}: {exc}") from None
-    _check_shape(frame, f"runs file {path}", "has a header but no rows")
-    return frame
+def _at(mask: np.ndarray, frame: pd.DataFrame) -> str:
+    """The rows, and their run ids when the table has them: ``3, 7 (runs a, b)``."""
+    rows = _rows(mask, frame.index)
+    if "run" not in frame:
+        return rows
+    runs = pd.unique(frame["run"].to_numpy()[mask])
+    return f"{rows} ({'run' if len(runs) == 1 else 'runs'} {_names(runs)})"
 
 
-def _check_shape(frame: pd.DataFrame, what: str, empty: str) -> None:
-    if frame.columns.duplicated().any():
-        dupes = sorted(set(map(str, frame.columns[frame.columns.duplicated()])))
-        raise BayesmixError(f"{what} repeats column(s) {', '.join(dupes)}")
-    if len(frame) == 0:
-        raise BayesmixError(f"{what} {empty}")
-
-
-def _read_source(source: str | Path | pd.DataFrame, name: str | None) -> tuple[pd.DataFrame,
-                                                                               str, str]:
-    """The raw table with 1-based row numbers, its name and how messages call it."""
-    if isinstance(source, pd.DataFrame):
-        label = name or "<DataFrame>"
-        what = f"run table {label}"
-        raw = source.copy()
-        raw.columns = [str(c) for c in raw.columns]
-        _check_shape(raw, what, "has no rows")
-    else:
-        path = Path(source)
-        label = name or str(path)
-        what = f"runs file {label}"
-        raw = _read_file(path)
-    raw.index = pd.RangeIndex(1, len(raw) + 1)
-    return raw, label, what
-
-
-def _rows(mask: np.ndarray, index: pd.Index, limit: int = 5) -> str:
-    rows = [str(r) for r in index[mask][:limit]]
-    more = int(mask.sum()) - len(rows)
-    return ", ".join(rows) + (f" and {more} more" if more > 0 else "")
-
-
-def _to_number(series: pd.Series, column: str, source: str) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        return series.astype(float)  # a frame's numbers, taken as they are
-    text = series.astype(str).str.strip()
-    missing = text.isin(["", "nan", "NaN", "NA", "null", "None"]) | series.isna()
-    numbers = pd.to_numeric(text.where(~missing, None), errors="coerce")
-    bad = numbers.isna().to_numpy() & ~missing.to_numpy()
-    if bad.any():
-        first = series.index[bad][0]
-        raise BayesmixError(
-            f"column '{column}' of {source} has non-numeric cells in rows "
-            f"{_rows(bad, series.index)} (row {first}: {series[first]!r})"
-        )
-    return numbers.astype(float)
-
-
-def _check_finite_positive(values: pd.Series, column: str, what: str, source: str) -> None:
-    arr = values.to_numpy(float)
+def _check_finite_positive(frame: pd.DataFrame, column: str, what: str, source: str) -> None:
+    arr = frame[column].to_numpy(float)
     for mask, problem in (
         (np.isnan(arr), "missing or NaN"),
         (np.isinf(arr), "infinite"),
@@ -266,13 +199,16 @@ def _check_finite_positive(values: pd.Series, column: str, what: str, source: st
         if mask.any():
             raise BayesmixError(
                 f"column '{column}' ({what}) of {source} is {problem} in rows "
-                f"{_rows(mask, values.index)}"
+                f"{_at(mask, frame)}"
             )
 
 
 def load_runs(
-    source: str | Path | pd.DataFrame,
+    source: Source | None = None,
     *,
+    ratios: Source | None = None,
+    metrics: Source | None = None,
+    tokens_per_step: float | None = None,
     n_col: str = "N",
     d_col: str = "D",
     weight_cols: str = "h_*",
@@ -286,29 +222,44 @@ def load_runs(
 ) -> RunTable:
     """Load and validate a run table: a file (CSV, or Parquet with pyarrow) or a frame.
 
+    The table is wide (one row per run and checkpoint), long (one row per run,
+    checkpoint and metric; it has a ``metric`` column), or an Olmix-style pair of
+    ``ratios`` and ``metrics`` joined on the run id (see :mod:`bayesmix.ingest`). The
+    column options apply to the wide table a long one pivots to, or a pair joins to.
+
     Parameters
     ----------
     source : str, Path or DataFrame
         The file, or a pandas DataFrame with the same columns a file would have. A
         frame gets the same checks and messages as a file; its rows are numbered
         from 1 in its order (its own index is not used).
+    ratios, metrics : str, Path or DataFrame, optional
+        Instead of ``source``: a ratios table (``run_col`` and the domain weights, one
+        row per run) and a metrics table (``run_col`` with N, D and losses, one or more
+        rows per run; wide or long). Rows are numbered as in the metrics table.
+    tokens_per_step : float, optional
+        For a long table with a ``step`` column instead of ``tokens``: D = step *
+        tokens_per_step.
     n_col, d_col : str
         Columns holding parameters ``N`` and tokens ``D``.
     weight_cols, loss_cols : str
         Globs for the domain-weight and loss columns; a domain's (target's) name is
         what the glob's ``*`` matched.
     run_col : str
-        Optional run-id column.
+        The run-id column: optional in a wide table; a long table and both tables of a
+        pair need it.
     where : str, optional
         A pandas query on the canonical names (``N``, ``D``, ``h_x``, ``loss_x``).
     renormalize : bool
         Divide each row's weights by their sum instead of rejecting rows off the
         simplex.
     n_value, d_value : float, optional
-        Constant ``N`` (``D``) for files with no such column (fixed-scale sweeps).
+        Constant ``N`` (``D``) for files with no such column (fixed-scale sweeps); a
+        long table takes D from its tokens.
     name : str, optional
         How messages and :attr:`RunTable.source` name the table; default the path,
-        or ``"<DataFrame>"`` for a frame.
+        or ``"<DataFrame>"`` for a frame (for a pair, the metrics table's name joined
+        with the ratios table's).
 
     Returns
     -------
@@ -326,12 +277,21 @@ def load_runs(
         load_runs("dmsl_llm_slimpajama.csv", n_col="model_size", d_col="n_tokens",
                   weight_cols="weight_*", loss_cols="*_loss")
 
+    Olmix's pair of files, and a long table of losses per step::
+
+        load_runs(ratios="ratios.csv", metrics="metrics.csv")
+        load_runs("losses_long.csv", tokens_per_step=4 * 2048 * 256)
+
     A frame in a notebook::
 
         load_runs(pd.DataFrame({"N": [1e8, 2e8], "D": [2e9, 4e9], "h_web": [0.3, 0.6],
                                 "h_code": [0.7, 0.4], "loss_web": [3.1, 2.9]}))
     """
-    raw, source, what = _read_source(source, name)
+    table = read_table(source, ratios=ratios, metrics=metrics, run_col=run_col, d_col=d_col,
+                       tokens_per_step=tokens_per_step, name=name)
+    if table.pivoted and d_value is not None:
+        raise BayesmixError(f"d_value does not apply to {table.what}: D is its tokens")
+    raw, source, what = table.frame, table.source, table.what
     columns = list(raw.columns)
     frame = pd.DataFrame(index=raw.index)
     for canon, col, value, meaning in (
@@ -347,7 +307,7 @@ def load_runs(
                 f"name it with {argument}_col or give a constant {argument}_value"
             )
         else:
-            frame[canon] = _to_number(raw[col], col, source)
+            frame[canon] = table.numbers(col)
     taken = {n_col, d_col, run_col}
     weights = _glob_names(weight_cols, [c for c in columns if c not in taken], "weight_cols",
                           source)
@@ -364,13 +324,17 @@ def load_runs(
                 )
             seen[name] = col
     for col, name in weights.items():
-        frame[f"h_{name}"] = _to_number(raw[col], col, source)
+        frame[f"h_{name}"] = table.numbers(col)
     for col, name in losses.items():
-        frame[f"loss_{name}"] = _to_number(raw[col], col, source)
+        frame[f"loss_{name}"] = table.numbers(col)
     if run_col in columns:
         frame["run"] = raw[run_col].astype(str)
-    table = RunTable(frame, tuple(weights.values()), tuple(losses.values()), source).select(where)
-    return _validated(table, renormalize, weights, losses)
+    runs = RunTable(frame, tuple(weights.values()), tuple(losses.values()), source).select(where)
+    per_run = table.per_run(list(weights), runs.frame.index)
+    if per_run is not None:  # a pair: check the weights where they are, one row per run
+        per_run = per_run.rename(columns={col: f"h_{name}" for col, name in weights.items()})
+        _checked_weights(per_run, weights, table.ratios_source, renormalize)
+    return _validated(runs, renormalize, weights, losses)
 
 
 def _validated(
@@ -378,32 +342,9 @@ def _validated(
 ) -> RunTable:
     frame = table.frame.copy()
     source = table.source
-    _check_finite_positive(frame["N"], "N", "parameters", source)
-    _check_finite_positive(frame["D"], "D", "tokens", source)
-    for col, name in weights.items():
-        values = frame[f"h_{name}"].to_numpy(float)
-        for mask, problem in ((~np.isfinite(values), "NaN or infinite"), (values < 0, "negative")):
-            if mask.any():
-                raise BayesmixError(
-                    f"weight column '{col}' of {source} is {problem} in rows "
-                    f"{_rows(mask, frame.index)}"
-                )
-    h_cols = [f"h_{d}" for d in table.domains]
-    sums = frame[h_cols].sum(axis=1).to_numpy(float)
-    off = np.abs(sums - 1.0) > SIMPLEX_TOL
-    if off.any() and not renormalize:
-        first = frame.index[off][0]
-        raise BayesmixError(
-            f"weights of {source} do not sum to 1 (within {SIMPLEX_TOL:g}) in rows "
-            f"{_rows(off, frame.index)} (row {first} sums to {sums[off][0]:.6g}); "
-            "fix the file or load it with renormalize"
-        )
-    if renormalize:
-        if (sums <= 0).any():
-            raise BayesmixError(
-                f"weights of {source} are all zero in rows {_rows(sums <= 0, frame.index)}"
-            )
-        frame[h_cols] = frame[h_cols].div(sums, axis=0)
+    _check_finite_positive(frame, "N", "parameters", source)
+    _check_finite_positive(frame, "D", "tokens", source)
+    frame = _checked_weights(frame, weights, source, renormalize)
     for col, name in losses.items():
         values = frame[f"loss_{name}"].to_numpy(float)
         present = ~np.isnan(values)
@@ -412,11 +353,41 @@ def _validated(
             if mask.any():
                 raise BayesmixError(
                     f"loss column '{col}' of {source} is {problem} in rows "
-                    f"{_rows(mask, frame.index)}"
+                    f"{_at(mask, frame)}"
                 )
         if not present.any():
             raise BayesmixError(f"loss column '{col}' of {source} has no values")
     return RunTable(frame, table.domains, table.targets, source)
+
+
+def _checked_weights(frame: pd.DataFrame, weights: dict[str, str], source: str,
+                     renormalize: bool) -> pd.DataFrame:
+    """``frame`` with its weights checked, and divided by their sum with ``renormalize``."""
+    for col, name in weights.items():
+        values = frame[f"h_{name}"].to_numpy(float)
+        for mask, problem in ((~np.isfinite(values), "NaN or infinite"), (values < 0, "negative")):
+            if mask.any():
+                raise BayesmixError(
+                    f"weight column '{col}' of {source} is {problem} in rows "
+                    f"{_at(mask, frame)}"
+                )
+    h_cols = [f"h_{name}" for name in weights.values()]
+    sums = frame[h_cols].sum(axis=1).to_numpy(float)
+    off = np.abs(sums - 1.0) > SIMPLEX_TOL
+    if off.any() and not renormalize:
+        first = frame.index[off][0]
+        raise BayesmixError(
+            f"weights of {source} do not sum to 1 (within {SIMPLEX_TOL:g}) in rows "
+            f"{_at(off, frame)} (row {first} sums to {sums[off][0]:.6g}); "
+            "fix the file or load it with renormalize"
+        )
+    if renormalize:
+        if (sums <= 0).any():
+            raise BayesmixError(
+                f"weights of {source} are all zero in rows {_at(sums <= 0, frame)}"
+            )
+        frame[h_cols] = frame[h_cols].div(sums, axis=0)
+    return frame
 
 
 def runs_summary(table: RunTable) -> dict[str, Any]:

@@ -20,6 +20,7 @@ __all__ = [
     "bounds_from_args",
     "chosen_posteriors",
     "emit_json",
+    "has_table",
     "key_from_args",
     "load_merged",
     "parse_assignments",
@@ -27,10 +28,33 @@ __all__ = [
 ]
 
 
-def add_input_options(parser: argparse.ArgumentParser, runs_arg: bool = True) -> None:
-    """The run-table options every subcommand that reads runs accepts."""
-    if runs_arg:
-        parser.add_argument("runs", help="run table (CSV, or Parquet with pyarrow)")
+def add_input_options(parser: argparse.ArgumentParser, runs: str = "runs", *,
+                      required: bool = True, runs_help: str | None = None) -> None:
+    """The run-table options every subcommand that reads runs accepts.
+
+    ``runs`` is the argument naming the command's run table (the positional ``runs``,
+    or an option such as ``--runs``); ``--ratios`` with ``--metrics`` may stand for it.
+    """
+    table = parser.add_argument_group("run table (one file, or a ratios and metrics pair)")
+    source = table.add_mutually_exclusive_group(required=required)
+    runs_help = runs_help or ("run table (CSV, or Parquet with pyarrow): wide, or long "
+                              "(with a metric column)")
+    if runs.startswith("-"):
+        source.add_argument(runs, default=None, metavar="RUNS", help=runs_help)
+    else:
+        source.add_argument(runs, nargs="?", default=None, metavar="RUNS", help=runs_help)
+    instead = "RUNS" if not runs.startswith("-") else runs
+    source.add_argument("--ratios", default=None, metavar="FILE",
+                        help=f"with --metrics, instead of {instead}: Olmix-style ratios "
+                             "file (the run id and domain weights, one row per run)")
+    table.add_argument("--metrics", default=None, metavar="FILE",
+                       help="with --ratios: the metrics file (the run id with N, D and "
+                            "losses; one or more rows per run; wide or long)")
+    table.add_argument("--run-col", default="run", metavar="NAME",
+                       help="column of run ids, joining --ratios and --metrics (default: run)")
+    table.add_argument("--tokens-per-step", type=float, default=None, metavar="T",
+                       help="a long table's tokens per step, when it has a step column "
+                            "instead of tokens (D = step * T)")
     group = parser.add_argument_group("run-table columns")
     group.add_argument("--n-col", default="N", help="column of parameters N (default: N)")
     group.add_argument("--d-col", default="D", help="column of tokens D (default: D)")
@@ -49,6 +73,12 @@ def add_input_options(parser: argparse.ArgumentParser, runs_arg: bool = True) ->
     group.add_argument("--renormalize", action="store_true",
                        help="divide each row's weights by their sum instead of rejecting rows "
                             "off the simplex")
+    parser.set_defaults(runs_dest=runs.lstrip("-").replace("-", "_"))  # see table_from_args
+
+
+def has_table(args: argparse.Namespace) -> bool:
+    """Whether the command line names a run table (its file, or either file of a pair)."""
+    return bool(getattr(args, args.runs_dest) or args.ratios or args.metrics)
 
 
 def add_law_and_targets(parser: argparse.ArgumentParser, out_help: str) -> None:
@@ -62,13 +92,31 @@ def add_law_and_targets(parser: argparse.ArgumentParser, out_help: str) -> None:
 
 
 def table_from_args(args: argparse.Namespace, path: str | None = None) -> RunTable:
-    """Load the run table named on the command line with the shared options."""
+    """Load the command's run table (``path``, a file, instead) with the shared options."""
+    from bayesmix._errors import BayesmixError
+
+    flag = "RUNS" if args.runs_dest == "runs" else f"--{args.runs_dest.replace('_', '-')}"
+    if path is None and (args.ratios or args.metrics):
+        if getattr(args, args.runs_dest):
+            raise BayesmixError(f"give {flag} or --ratios and --metrics, not both")
+        if not (args.ratios and args.metrics):
+            given, missing = ("--ratios", "--metrics") if args.ratios else ("--metrics",
+                                                                              "--ratios")
+            raise BayesmixError(
+                f"{given} needs {missing}: the pair is a ratios file (run id, domain weights) "
+                "and a metrics file (run id, N, D, losses)"
+            )
+        sources = {"ratios": args.ratios, "metrics": args.metrics}
+    else:
+        sources = {"source": path if path is not None else getattr(args, args.runs_dest)}
     return load_runs(
-        path if path is not None else args.runs,
+        **sources,
         n_col=args.n_col,
         d_col=args.d_col,
         weight_cols=args.weight_cols,
         loss_cols=args.loss_cols,
+        run_col=args.run_col,
+        tokens_per_step=args.tokens_per_step,
         where=args.where,
         renormalize=args.renormalize,
         n_value=args.n_value,

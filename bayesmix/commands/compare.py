@@ -11,6 +11,7 @@ from bayesmix.commands.common import (
     add_input_options,
     chosen_posteriors,
     emit_json,
+    has_table,
     key_from_args,
     table_from_args,
 )
@@ -31,8 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("fits", nargs="+", metavar="FIT",
                         help="fit directories (Bayesian fits; baselines score on held-out "
                              "runs only)")
-    parser.add_argument("--heldout", default=None, metavar="RUNS",
-                        help="run table none of the fits saw (select rows with --where)")
     parser.add_argument("--cv", choices=("scale", "mixture"), default=None,
                         help="also refit each fit without its largest model size (scale) "
                              "or without each of --folds folds of its mixtures (mixture), "
@@ -41,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --cv: the run table the fits were made from (the "
                              "fits' rows are found by row number)")
     parser.add_argument("--folds", type=int, default=5, help="folds of --cv mixture")
-    add_input_options(parser, runs_arg=False)
+    add_input_options(parser, "--heldout", required=False,
+                      runs_help="run table none of the fits saw (select rows with --where)")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true",
                         help="print JSON to stdout instead of the tables")
@@ -78,12 +78,13 @@ def run(args: argparse.Namespace) -> int:
             loaded = (loaded.with_discrepancy({})
                       if isinstance(loaded, Fit) else chosen_posteriors(args, loaded))
         (fits if isinstance(loaded, Fit) else points)[label] = loaded
-    if args.where and not args.heldout:
-        raise BayesmixError("--where selects held-out rows: give --heldout RUNS")
+    if args.where and not has_table(args):
+        raise BayesmixError("--where selects held-out rows: give --heldout RUNS (or "
+                            "--ratios and --metrics)")
     if args.cv and not args.runs:
         raise BayesmixError("--cv refits the fits: give --runs RUNS, the table they were "
                             "made from")
-    heldout = table_from_args(args, path=args.heldout) if args.heldout else None
+    heldout = table_from_args(args) if has_table(args) else None
     result = compare(key_from_args(args), fits, heldout, point_fits=points)
     if args.cv:
         from bayesmix.crossval import with_cross_validation

@@ -24,8 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "with noise (T_pp_q05 ... T_pp_q95), after the input columns.",
     )
     parser.add_argument("fit", help="fit directory (from bayesmix fit or bayesmix baseline)")
-    parser.add_argument("--runs", required=True, help="run table to predict at")
-    add_input_options(parser, runs_arg=False)
+    add_input_options(parser, "--runs", runs_help="run table to predict at")
     output = parser.add_mutually_exclusive_group(required=True)
     output.add_argument("--out", help="write predictions to this CSV")
     output.add_argument("--json", action="store_true", help="print predictions as JSON")
@@ -40,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from bayesmix.store import load_posteriors
 
     posteriors = chosen_posteriors(args, load_posteriors(args.fit))
-    table = table_from_args(args, path=args.runs)
+    table = table_from_args(args)
     frame = predict_table(key_from_args(args), posteriors, table)
     if args.out:
         write_runs(frame, args.out)
