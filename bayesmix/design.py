@@ -22,28 +22,34 @@ is worth nothing, and a run that could overturn ``h_bayes`` is worth much.
 
 Estimated without a refit per candidate
 ---------------------------------------
+By regression over the posterior draws (Strong, Oakley, Brennan and Breeze 2015, the
+nonparametric-regression estimator of the expected value of sample information, here
+with a linear regression):
+
 - ``S`` posterior draws (evenly thinned from the fit's, paired across targets) and
   ``J`` candidate decisions ``H``: ``h_bayes`` and the per-draw ``h*`` of ``J - 1``
   of those draws, with the objective ``F[j, s]`` at ``(N*, D*)``.
-- ``M`` fantasised outcomes per run: a draw ``s_m``, and each target's checkpoint
-  log-losses ``y = log mu_{s_m} + delta + sigma_{s_m} eps`` (the same ``s_m`` and
-  ``delta``'s normals for every run, so runs are compared on the same truths; each
-  run's row noise ``eps`` its own, so two runs are two observations).
-- The posterior after ``y`` is the draws reweighted by their likelihood of ``y``
-  (importance sampling, with the weights truncated at ``sqrt(S)`` times their mean,
-  Ionides 2008), so ``min_h E[f(h) | y] ~ min_j sum_s w_s F[j, s]``;
-  ``V ~ R_S - mean_m [min_j F w_m - f* . w_m]`` with its Monte Carlo standard
-  error, where ``f*_s`` is draw ``s``'s own optimum and ``R_S`` the regret on the
-  thinned draws.
+- For every draw ``s``, one fantasised outcome of the run drawn from that draw's
+  predictive: each target's checkpoint log-losses ``y = log mu_s + sigma_s eps +
+  delta``, reduced to two summaries, their mean and their slope in ``log D``.
+- ``E[F_j | y]`` is the least-squares fit of ``F[j, s]`` on the summaries over the
+  draws, evaluated at each draw's own fantasy; ``V ~ min_j mean_s F[j, s] - mean_s
+  min_j E[F_j | y_s]``, with the standard error of that mean.
 
-The likelihood of a fantasy is the Gaussian core of the fit's noise model on
-log-loss (``sigma`` per draw; the Student-t's tails discount outliers, which carry no
-information), raised to the fit's likelihood weight ``1 / design_effect`` as the fit
-does, plus the discrepancy beyond the training range integrated out: rows of one run
-share ``delta``, so their covariance is ``sigma^2 I + U U'`` with the two columns of
-:meth:`bayesmix.discrepancy.Discrepancy.components` (Woodbury's identity makes it a
-2 x 2 solve). A run one size up is thus worth what it tells beyond what the
-discrepancy could explain.
+The noise of a fantasy is the fit's own scale ``sigma`` per draw, read at the fit's
+likelihood weight ``1 / design_effect`` (a refit would read the rows that way), and
+the discrepancy beyond the training range (:mod:`bayesmix.discrepancy`: one draw of
+its normals per posterior draw, shared by every run, as the term is one function of
+``(N, D)``). A run one size up is thus worth what it tells beyond what the
+discrepancy could explain. Why not reweight the draws by the fantasy's likelihood
+(importance sampling): with few runs a new run is informative enough that the weights
+collapse onto a handful of draws, every run then looks like perfect information, and
+cheap uninformative runs win per FLOP; on the design study that estimator chose runs
+that left the regret higher than random runs did (docs/design.md). The regression
+uses every draw and a run's value grows with how much its summaries say about the
+decision. Its limits: a linear fit misses value that only a nonlinear function of the
+outcome would reveal (it underestimates then), and fitting ``2 T`` coefficients per
+run to ``S`` draws overstates values by about ``2 T B / S`` of the variance.
 
 Batches and budgets
 -------------------
@@ -72,7 +78,13 @@ import numpy as np
 from bayesmix._errors import BayesmixError
 from bayesmix.candidates import Candidates, candidate_runs
 from bayesmix.decision import OptimumReport, decide, objective_draws
-from bayesmix.fantasy import Fantasies, fantasy_logliks, regrets_with_each
+from bayesmix.fantasy import (
+    Fantasies,
+    best_values_with_each,
+    fantasy_summaries,
+    project,
+    start_projection,
+)
 from bayesmix.model import TargetPosterior
 from bayesmix.objective import mixture_objective
 
@@ -85,17 +97,14 @@ class DesignSettings(NamedTuple):
     Attributes
     ----------
     n_draws : int
-        Posterior draws kept (evenly thinned), ``S``.
-    n_fantasies : int
-        Fantasised outcomes per run, ``M``.
+        Posterior draws kept (evenly thinned), ``S``: one fantasy each.
     n_decisions : int
         Candidate decisions ``J`` (``h_bayes`` and ``J - 1`` per-draw ``h*``).
     threshold : float
         The stop rule's expected regret, relative to the predicted objective.
     """
 
-    n_draws: int = 1000
-    n_fantasies: int = 32
+    n_draws: int = 2000
     n_decisions: int = 128
     threshold: float = 1e-3
 
@@ -115,8 +124,6 @@ class Suggestion:
         Each candidate's value alone and its Monte Carlo standard error.
     batch_gain, batch_gain_se : float
         The batch's value and its standard error.
-    batch_ess : float
-        Median effective sample size of the reweighted draws over the batch's fantasies.
     expected_regret : float
         Current expected regret of ``h_bayes`` (all draws).
     predicted_objective : float
@@ -135,7 +142,7 @@ class Suggestion:
         The expected regret on the thinned draws and candidate decisions, from which
         the values are differences.
     fantasies : Fantasies
-        The fantasised log-likelihoods and decision values the values came from.
+        The fantasised summaries and decision values the values came from.
     """
 
     candidates: Candidates
@@ -145,7 +152,6 @@ class Suggestion:
     gain_se: np.ndarray
     batch_gain: float
     batch_gain_se: float
-    batch_ess: float
     expected_regret: float
     predicted_objective: float
     stop: bool
@@ -217,8 +223,7 @@ class Suggestion:
             "batch": {"expected_gain": self.batch_gain, "gain_se": self.batch_gain_se,
                       "expected_regret_after": max(0.0, self.expected_regret
                                                    - self.batch_gain),
-                      "cost_flops": float(cost[list(self.chosen)].sum()),
-                      "median_ess": self.batch_ess},
+                      "cost_flops": float(cost[list(self.chosen)].sum())},
             "n_candidates": len(c),
             "settings": self.settings._asdict(),
         }
@@ -229,24 +234,25 @@ class _Batch(NamedTuple):
     marginal: np.ndarray
     gain: float
     gain_se: float
-    ess: float
 
 
-def _greedy(fantasies: Fantasies, regret_now: float, cost: np.ndarray, batch: int,
-            budget: float | None, per_flop: bool, first: tuple[np.ndarray, np.ndarray]
-            ) -> _Batch:
-    """Add runs one at a time by marginal value (or value per FLOP) within the budget."""
-    values, optimum = jnp.asarray(fantasies.values), jnp.asarray(fantasies.optimum)
-    loglik = jnp.asarray(fantasies.loglik)
-    base = jnp.zeros(loglik.shape[1:])
+def _greedy(fantasies: Fantasies, cost: np.ndarray, batch: int, budget: float | None,
+            per_flop: bool, first: np.ndarray) -> _Batch:
+    """Add runs one at a time by marginal value (or value per FLOP) within the budget.
+
+    ``first`` is ``min_j E[F_j | y]`` per run and draw with no run chosen, ``(C, S)``.
+    """
+    values, summaries = jnp.asarray(fantasies.values), jnp.asarray(fantasies.summaries)
+    now = float(np.min(fantasies.values.mean(axis=1)))
+    projection = start_projection(fantasies, batch)
     chosen: list[int] = []
     marginals: list[float] = []
-    gain, se, ess = 0.0, 0.0, float(loglik.shape[2])
+    gain, se = 0.0, 0.0
     left = np.inf if budget is None else float(budget)
     for step in range(batch):
-        regrets, esses = first if step == 0 else (
-            np.asarray(a) for a in regrets_with_each(base, loglik, values, optimum))
-        gains = regret_now - regrets.mean(axis=1)
+        best = first if step == 0 else np.asarray(
+            best_values_with_each(projection, summaries, values))
+        gains = now - best.mean(axis=1)
         marginal = gains - gain
         eligible = cost <= left * (1 + 1e-12)
         eligible[chosen] = False
@@ -259,11 +265,10 @@ def _greedy(fantasies: Fantasies, regret_now: float, cost: np.ndarray, batch: in
         chosen.append(pick)
         marginals.append(float(marginal[pick]))
         gain = float(gains[pick])
-        se = float(np.std(regrets[pick], ddof=1) / np.sqrt(regrets.shape[1]))
-        ess = float(np.median(esses[pick]))
+        se = float(np.std(best[pick], ddof=1) / np.sqrt(best.shape[1]))
         left -= float(cost[pick])
-        base = base + loglik[pick]
-    return _Batch(tuple(chosen), np.array(marginals), gain, se, ess)
+        projection = project(projection, fantasies, pick)
+    return _Batch(tuple(chosen), np.array(marginals), gain, se)
 
 
 # --------------------------------------------------------------------------- the API
@@ -284,9 +289,9 @@ def _check_settings(batch: int, budget: float | None, settings: DesignSettings) 
         raise BayesmixError(f"batch must be at least 1, got {batch}")
     if budget is not None and not (np.isfinite(budget) and budget > 0):
         raise BayesmixError(f"budget must be a positive number of FLOPs, got {budget}")
-    if min(settings.n_draws, settings.n_fantasies) < 2 or settings.n_decisions < 1:
-        raise BayesmixError(f"n_draws and n_fantasies must be at least 2 and n_decisions "
-                            f"at least 1, got {settings}")
+    if settings.n_draws < 10 or settings.n_decisions < 1:
+        raise BayesmixError(f"n_draws must be at least 10 and n_decisions at least 1, "
+                            f"got {settings}")
     if not (np.isfinite(settings.threshold) and settings.threshold >= 0):
         raise BayesmixError(f"threshold must be >= 0, got {settings.threshold}")
 
@@ -388,18 +393,18 @@ def suggest_runs(
     values = objective_draws(valued, n_params, n_tokens, decisions)[:, index]
     used = {t: posteriors[t] for t in objective.target_weights}
     paired = {t: replace(p, params=objective.params[t]) for t, p in used.items()}
-    loglik = fantasy_logliks(key_fantasy, paired, candidates, index, likelihood_weights or {},
-                        settings.n_fantasies)
-    fantasies = Fantasies(loglik, values, report.h_star_values[index])
+    summaries = fantasy_summaries(key_fantasy, paired, candidates, index,
+                                  likelihood_weights or {})
+    fantasies = Fantasies(summaries, values, report.h_star_values[index])
     regret_thinned = float(np.min(values.mean(axis=1)) - fantasies.optimum.mean())
-    first = tuple(np.asarray(a) for a in regrets_with_each(
-        jnp.zeros(loglik.shape[1:]), jnp.asarray(loglik), jnp.asarray(values),
-        jnp.asarray(fantasies.optimum)))
-    gain = regret_thinned - first[0].mean(axis=1)
-    gain_se = np.std(first[0], axis=1, ddof=1) / np.sqrt(first[0].shape[1])
-    best = _greedy(fantasies, regret_thinned, cost, batch, budget, False, first)
+    first = np.asarray(best_values_with_each(
+        start_projection(fantasies, 1), jnp.asarray(summaries), jnp.asarray(values)))
+    per_draw = np.min(values.mean(axis=1)) - first
+    gain = per_draw.mean(axis=1)
+    gain_se = per_draw.std(axis=1, ddof=1) / np.sqrt(per_draw.shape[1])
+    best = _greedy(fantasies, cost, batch, budget, False, first)
     if budget is not None:
-        by_flop = _greedy(fantasies, regret_thinned, cost, batch, budget, True, first)
+        by_flop = _greedy(fantasies, cost, batch, budget, True, first)
         best = by_flop if by_flop.gain > best.gain else best
     threshold = settings.threshold * predicted
     stop = regret <= threshold
@@ -407,7 +412,7 @@ def suggest_runs(
         reason = (f"the expected regret {regret:.3g} is already below the threshold "
                   f"{threshold:.3g} ({100 * settings.threshold:.3g} % of the predicted "
                   f"objective): no run is worth its cost")
-        best = _Batch((), np.zeros(0), 0.0, 0.0, float(len(index)))
+        best = _Batch((), np.zeros(0), 0.0, 0.0)
     elif not best.chosen:
         reason = "no candidate run is expected to change the decision"
     else:
@@ -418,7 +423,7 @@ def suggest_runs(
     out = Suggestion(
         candidates=candidates, chosen=best.chosen, marginal_gain=best.marginal,
         gain=gain, gain_se=gain_se, batch_gain=best.gain, batch_gain_se=best.gain_se,
-        batch_ess=best.ess, expected_regret=regret, predicted_objective=predicted,
+        expected_regret=regret, predicted_objective=predicted,
         stop=stop, reason=reason, decision=report, budget=budget, settings=settings,
         largest_training_size=float(np.max(train_n)) if train_n is not None else 0.0,
         regret_thinned=regret_thinned, fantasies=fantasies)

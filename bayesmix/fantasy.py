@@ -1,10 +1,13 @@
 """Fantasised outcomes of candidate runs and what they would do to the decision.
 
-The estimator of :mod:`bayesmix.design` (its docstring says why): for each candidate
-run, ``M`` fantasised outcomes of its checkpoints drawn from the posterior predictive,
-each draw's likelihood of them, and the regret of the best candidate decision once
-the draws are reweighted by those likelihoods. Pure array code over JAX, jitted here
-at its edges.
+The estimator of :mod:`bayesmix.design` (its docstring says why this one): for every
+posterior draw ``s`` and candidate run, a fantasised outcome of the run's checkpoints
+drawn from that draw's predictive, reduced per target to two summaries (the mean
+log-loss over the checkpoints and its slope in ``log D``); the decision values
+``F[j, s]`` regressed on the summaries (least squares over the draws) give
+``E[F_j | y]`` at each draw's fantasy. A batch's summaries are added one run at a time
+by orthogonal projection, so choosing runs greedily costs one projection per candidate
+and step. Pure array code over JAX, jitted at its edges.
 """
 
 from __future__ import annotations
@@ -22,63 +25,11 @@ from bayesmix.candidates import Candidates
 from bayesmix.model import TargetPosterior
 from bayesmix.predict import predict_draws
 
-__all__ = ["Fantasies", "batch_value", "fantasy_logliks", "regrets_with_each"]
+__all__ = ["Fantasies", "Projection", "batch_value", "best_values_with_each",
+           "fantasy_summaries", "project", "start_projection"]
 
-
-def _truncated_weights(log_weights: jax.Array) -> jax.Array:
-    """Self-normalised importance weights truncated at ``sqrt(S)`` times their mean."""
-    n = log_weights.shape[-1]
-    w = jax.nn.softmax(log_weights, axis=-1)
-    w = jnp.minimum(w, 1.0 / jnp.sqrt(n))
-    return w / jnp.sum(w, axis=-1, keepdims=True)
-
-
-def _regret_after(base: jax.Array, loglik: jax.Array, values: jax.Array,
-                  optimum: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Per-fantasy regret and ESS once a run's log-likelihoods ``(M, S)`` are added."""
-    w = _truncated_weights(base + loglik)
-    expected = w @ values.T  # (M, J)
-    regret = jnp.min(expected, axis=1) - w @ optimum
-    return regret, 1.0 / jnp.sum(w**2, axis=1)
-
-
-@jax.jit
-def regrets_with_each(base: jax.Array, loglik: jax.Array, values: jax.Array,
-                       optimum: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """:func:`_regret_after` for every candidate, ``loglik`` shape ``(C, M, S)``."""
-    return jax.lax.map(lambda one: _regret_after(base, one, values, optimum), loglik,
-                       batch_size=32)
-
-
-def _run_loglik(log_mu: jax.Array, y: jax.Array, sigma: jax.Array, u_n: jax.Array,
-                u_d: jax.Array, mask: jax.Array, weight: jax.Array) -> jax.Array:
-    """Log-likelihood ``(M, S)`` of one run's fantasies under every draw (up to a constant).
-
-    ``log_mu (T, S, R)``, ``y (M, T, R)``, ``sigma (T, S)``, ``u_n (T,)``, ``u_d (T, R)``,
-    ``mask (R,)``, ``weight (T,)``: Gaussian rows with covariance ``sigma^2 I + U U'``,
-    ``U = [u_n 1, u_d]`` (Woodbury's identity and the determinant lemma).
-    """
-    r = (y[:, :, None, :] - log_mu[None]) * mask
-    un, ud = u_n[:, None] * mask, u_d * mask
-    s2 = sigma**2
-    a11 = s2 + jnp.sum(un * un, -1)[:, None]
-    a12 = jnp.sum(un * ud, -1)[:, None] + 0.0 * s2
-    a22 = s2 + jnp.sum(ud * ud, -1)[:, None]
-    det = a11 * a22 - a12**2
-    b1 = jnp.sum(r * un[None, :, None, :], -1)
-    b2 = jnp.sum(r * ud[None, :, None, :], -1)
-    explained = (a22 * b1**2 - 2 * a12 * b1 * b2 + a11 * b2**2) / det
-    rows = jnp.sum(mask)
-    ll = -0.5 * ((jnp.sum(r**2, -1) - explained) / s2 + (rows - 2) * jnp.log(s2)
-                 + jnp.log(det))
-    return jnp.einsum("t,mts->ms", weight, ll)
-
-
-@jax.jit
-def _all_logliks(log_mu, y, sigma, u_n, u_d, mask, weight):
-    """:func:`_run_loglik` for every run: ``log_mu (C, T, S, R)`` ... -> ``(C, M, S)``."""
-    return jax.lax.map(lambda a: _run_loglik(a[0], a[1], sigma, a[2], a[3], a[4], weight),
-                       (log_mu, y, u_n, u_d, mask), batch_size=8)
+_RANK_TOL = 1e-10
+"""Eigenvalues of a residual Gram matrix below this fraction of the largest are dropped."""
 
 
 class Fantasies(NamedTuple):
@@ -86,17 +37,96 @@ class Fantasies(NamedTuple):
 
     Attributes
     ----------
-    loglik : ndarray, shape ``(C, M, S)``
-        Each run's (weighted) log-likelihood of its fantasies under every draw.
+    summaries : ndarray, shape ``(C, S, Q)``
+        Each run's fantasised summaries at each draw (``Q = 2 T``), centred over draws.
     values : ndarray, shape ``(J, S)``
         The objective of the candidate decisions at ``(N*, D*)``, per draw.
     optimum : ndarray, shape ``(S,)``
         Each draw's own optimum value.
     """
 
-    loglik: np.ndarray
+    summaries: np.ndarray
     values: np.ndarray
     optimum: np.ndarray
+
+
+class Projection(NamedTuple):
+    """The regression on the runs chosen so far.
+
+    Attributes
+    ----------
+    basis : Array, shape ``(S, capacity)``
+        Orthonormal columns spanning the chosen runs' summaries (zero columns unused).
+    fitted : Array, shape ``(S, J)``
+        ``E[F_j | y] - mean_s F[j, s]`` at each draw's fantasy.
+    used : int
+        Columns of ``basis`` in use.
+    """
+
+    basis: jax.Array
+    fitted: jax.Array
+    used: int
+
+
+def start_projection(fantasies: Fantasies, batch: int) -> Projection:
+    """No run chosen yet, with room for ``batch`` runs' summaries."""
+    _, s, q = fantasies.summaries.shape
+    return Projection(jnp.zeros((s, q * batch)), jnp.zeros((s, fantasies.values.shape[0])), 0)
+
+
+def _residual_fit(basis: jax.Array, summaries: jax.Array, centred: jax.Array
+                  ) -> tuple[jax.Array, jax.Array]:
+    """What a run adds: the fit of ``centred`` on its summaries beyond ``basis``.
+
+    Returns the added fitted values ``(S, J)`` and orthonormal columns ``(S, Q)`` for
+    the new directions (zero where the run's summaries add none).
+    """
+    r = summaries - basis @ (basis.T @ summaries)
+    lam, vec = jnp.linalg.eigh(r.T @ r)
+    keep = lam > _RANK_TOL * jnp.maximum(jnp.max(lam), 1e-300)
+    inv_sqrt = jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, lam, 1.0)), 0.0)
+    columns = r @ (vec * inv_sqrt)
+    return columns @ (columns.T @ centred), columns
+
+
+@jax.jit
+def best_values_with_each(projection: Projection, summaries: jax.Array, values: jax.Array
+                          ) -> jax.Array:
+    """``min_j E[F_j | y]`` at each draw's fantasy once each run is added, ``(C, S)``."""
+    mean = jnp.mean(values, axis=1)
+    centred = (values - mean[:, None]).T
+
+    def one(run_summaries):
+        added, _ = _residual_fit(projection.basis, run_summaries, centred)
+        return jnp.min(mean + projection.fitted + added, axis=1)
+
+    return jax.lax.map(one, summaries, batch_size=16)
+
+
+def project(projection: Projection, fantasies: Fantasies, run: int) -> Projection:
+    """The regression once run ``run`` is chosen."""
+    summaries = jnp.asarray(fantasies.summaries[run])
+    values = jnp.asarray(fantasies.values)
+    centred = (values - jnp.mean(values, axis=1, keepdims=True)).T
+    added, columns = _residual_fit(projection.basis, summaries, centred)
+    q = columns.shape[1]
+    basis = jax.lax.dynamic_update_slice(projection.basis, columns, (0, projection.used))
+    return Projection(basis, projection.fitted + added, projection.used + q)
+
+
+def batch_value(fantasies: Fantasies, runs: list[int]) -> tuple[float, float]:
+    """The value of ``runs`` observed together, and its Monte Carlo standard error.
+
+    Least squares of every decision's values on all the runs' summaries at once (not
+    the greedy's one-run-at-a-time projections), so it checks them.
+    """
+    values = np.asarray(fantasies.values)
+    design = np.concatenate([np.ones((values.shape[1], 1))]
+                            + [fantasies.summaries[r] for r in runs], axis=1)
+    coef, *_ = np.linalg.lstsq(design, values.T, rcond=_RANK_TOL ** 0.5)
+    best = np.min(design @ coef, axis=1)
+    gain = np.min(values.mean(axis=1)) - best
+    return float(gain.mean()), float(gain.std(ddof=1) / np.sqrt(gain.size))
 
 
 def _thinned(posterior: TargetPosterior, index: np.ndarray) -> TargetPosterior:
@@ -105,57 +135,54 @@ def _thinned(posterior: TargetPosterior, index: np.ndarray) -> TargetPosterior:
     return replace(posterior, params=params, noise=noise)
 
 
-def fantasy_logliks(key: jax.Array, posteriors: Mapping[str, TargetPosterior],
-               candidates: Candidates, index: np.ndarray, weights: Mapping[str, float],
-               n_fantasies: int) -> np.ndarray:
-    """Log-likelihoods ``(C, M, S)`` of every run's fantasised checkpoints."""
+def _summary_weights(candidates: Candidates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows' weights of the two summaries, ``(C, R)`` each, and which runs have a slope."""
+    mask = candidates.mask
+    rows = mask.sum(axis=1, keepdims=True)
+    level = mask / rows
+    log_d = np.log(np.where(mask, candidates.checkpoints, 1.0))
+    centred = np.where(mask, log_d - (log_d * mask).sum(axis=1, keepdims=True) / rows, 0.0)
+    norm = np.sqrt((centred**2).sum(axis=1, keepdims=True))
+    has_slope = norm[:, 0] > 1e-9
+    return level, centred / np.where(has_slope[:, None], norm, 1.0), has_slope
+
+
+def fantasy_summaries(key: jax.Array, posteriors: Mapping[str, TargetPosterior],
+                      candidates: Candidates, index: np.ndarray,
+                      weights: Mapping[str, float]) -> np.ndarray:
+    """Every run's fantasised summaries at every draw, ``(C, S, 2T)``, centred.
+
+    Draw ``s``'s fantasy of run ``c``, target ``t``, checkpoint ``r``:
+    ``log mu_s + sigma_s / sqrt(w_t) eps + u_N z_N + u_D,r z_D`` with the fit's noise
+    scale, its likelihood weight ``w_t`` (a refit reads the rows at that weight), and
+    the discrepancy (:meth:`bayesmix.discrepancy.Discrepancy.components`, zero inside
+    the training range) whose normals ``z`` a draw shares with every run (the term is
+    one function of ``(N, D)`` per draw); each run's ``eps`` is its own. A run with one
+    checkpoint has no slope: its slope summary is uninformative noise.
+    """
     c, r = candidates.checkpoints.shape
     mask = candidates.mask
     tokens = np.where(mask, candidates.checkpoints, candidates.n_tokens[:, None]).ravel()
     sizes = np.repeat(candidates.n_params, r)
     mixtures = np.repeat(candidates.weights, r, axis=0)
-    log_mu, sigma, u_n, u_d = [], [], [], []
+    level, slope, has_slope = _summary_weights(candidates)
+    rng = numpy_rng(key)
+    out = []
     for posterior in posteriors.values():
         thin = _thinned(posterior, index)
-        mu = predict_draws(thin, sizes, tokens, mixtures)
-        floor = 1e-9 * posterior.scales.loss_scale  # an impossible loss: weight ~ 0
-        log_mu.append(np.log(np.maximum(mu, floor)).reshape(len(index), c, r))
-        sigma.append(np.asarray(thin.noise["sigma"], float))
+        mu = predict_draws(thin, sizes, tokens, mixtures).reshape(len(index), c, r)
+        floor = 1e-9 * posterior.scales.loss_scale  # an impossible loss stays finite
+        sd = np.asarray(thin.noise["sigma"], float) / np.sqrt(weights.get(posterior.target,
+                                                                          1.0))
+        y = np.log(np.maximum(mu, floor)) + sd[:, None, None] * rng.standard_normal(mu.shape)
         if posterior.discrepancy is not None and posterior.likelihood == "log":
-            sd_n, sd_d = posterior.discrepancy.components(sizes, tokens)
-            u_n.append(sd_n.reshape(c, r)[:, 0])
-            u_d.append(sd_d.reshape(c, r))
-        else:
-            u_n.append(np.zeros(c))
-            u_d.append(np.zeros((c, r)))
-    log_mu = np.stack(log_mu, axis=1)  # (S, T, C, R)
-    sigma = np.stack(sigma)  # (T, S)
-    u_n, u_d = np.stack(u_n, axis=1), np.stack(u_d, axis=1)  # (C, T), (C, T, R)
-    t = len(posteriors)
-    rng = numpy_rng(key)
-    source = rng.choice(len(index), size=n_fantasies, replace=n_fantasies > len(index))
-    # the draw and the discrepancy's normals are shared by every run of a fantasy (the
-    # term is one function of (N, D) per draw); each run's row noise is its own
-    eps = rng.standard_normal((n_fantasies, t, c, r))
-    z = rng.standard_normal((n_fantasies, t, 2))
-    y = (log_mu[source] + sigma.T[source][:, :, None, None] * eps
-         + u_n.T[None, :, :, None] * z[:, :, 0, None, None]
-         + u_d.transpose(1, 0, 2)[None] * z[:, :, 1, None, None])  # (M, T, C, R)
-    w = np.array([weights.get(name, 1.0) for name in posteriors], float)
-    return np.asarray(_all_logliks(
-        jnp.asarray(log_mu.transpose(2, 1, 0, 3)), jnp.asarray(y.transpose(2, 0, 1, 3)),
-        jnp.asarray(sigma), jnp.asarray(u_n), jnp.asarray(u_d),
-        jnp.asarray(mask, float), jnp.asarray(w)))
-
-
-def batch_value(fantasies: Fantasies, regret_now: float, chosen: list[int]
-                ) -> tuple[float, float]:
-    """The value of runs ``chosen`` observed together, and its standard error."""
-    loglik = jnp.asarray(fantasies.loglik)
-    base = jnp.sum(loglik[jnp.asarray(chosen[:-1], int)], axis=0) if len(chosen) > 1 else \
-        jnp.zeros(loglik.shape[1:])
-    regret, _ = _regret_after(base, loglik[chosen[-1]], jnp.asarray(fantasies.values),
-                              jnp.asarray(fantasies.optimum))
-    regret = np.asarray(regret)
-    return float(regret_now - regret.mean()), float(np.std(regret, ddof=1)
-                                                   / np.sqrt(regret.size))
+            u_n, u_d = (a.reshape(c, r) for a in posterior.discrepancy.components(sizes,
+                                                                                    tokens))
+            z = rng.standard_normal((len(index), 2))
+            y = y + z[:, 0, None, None] * u_n + z[:, 1, None, None] * u_d
+        first = np.einsum("scr,cr->cs", y, level)
+        second = np.where(has_slope[:, None], np.einsum("scr,cr->cs", y, slope),
+                          rng.standard_normal((c, len(index))))
+        out += [first, second]
+    summaries = np.stack(out, axis=-1)  # (C, S, 2T)
+    return summaries - summaries.mean(axis=1, keepdims=True)

@@ -46,10 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "predicted objective (default 0.001)")
     parser.add_argument("--mixtures", type=int, default=40,
                         help="random mixtures among the default candidates (default 40)")
-    parser.add_argument("--fantasies", type=int, default=32,
-                        help="fantasised outcomes per run (default 32)")
-    parser.add_argument("--draws", type=int, default=1000,
-                        help="posterior draws used (evenly thinned; default 1000)")
+    parser.add_argument("--draws", type=int, default=2000,
+                        help="posterior draws used, one fantasised outcome of every run "
+                             "each (evenly thinned; default 2000)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the candidates, fantasies and discrepancy draws")
     add_discrepancy_option(parser)
@@ -95,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
         lower=lower, upper=upper,
         likelihood_weights={t: 1.0 / f.diagnostics.design_effect for t, f in targets.items()},
         batch=args.batch, budget=args.budget, n_random=args.mixtures,
-        settings=DesignSettings(n_draws=args.draws, n_fantasies=args.fantasies,
-                                threshold=args.threshold))
+        settings=DesignSettings(n_draws=args.draws, threshold=args.threshold))
     payload = suggestion.to_dict()
     if args.json:
         emit_json(payload)
@@ -134,9 +132,5 @@ def format_suggestion(payload: dict) -> str:
     lines.append("")
     lines.append(f"batch: expected gain {batch['expected_gain']:.3g} ± {batch['gain_se']:.2g}, "
                  f"expected regret after {batch['expected_regret_after']:.3g}, "
-                 f"{batch['cost_flops']:.3g} FLOPs, median ESS of the reweighted draws "
-                 f"{batch['median_ess']:.0f}")
-    if batch["median_ess"] < 20:
-        lines.append("note: the reweighted draws are few (ESS < 20), so the gains lean "
-                     "towards perfect information: refit with the runs to confirm")
+                 f"{batch['cost_flops']:.3g} FLOPs")
     return "\n".join(lines)

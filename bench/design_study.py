@@ -1,0 +1,253 @@
+"""Which run next, measured: `suggest` against random runs and the paper's grid (issue 19).
+
+A simulated world whose truth is the joint law (eq. 5), ``k`` domains, the first two
+domains' losses as the targets (equal weights), the decision at ``(N*, D*) = (7e9,
+1.5e11)``. Each seed draws the truth's parameters from the joint law's prior (a
+different world per seed; see docs/design.md for why not one fixed parameter set) and
+starts from 4 small runs (50M and 100M parameters, the uniform mixture and one random
+mixture, checkpoints at 1-32 tokens per parameter). Then, for each strategy, ``steps``
+times: spend at most one step's FLOP budget (the cost of one run of the largest start
+size to 32 tokens per parameter, 6 N D) on new runs, refit the joint law (NUTS), and
+record the true regret of ``h_bayes`` at ``(N*, D*)``: the true objective at the
+chosen mixture minus the true optimum, relative to the true optimum.
+
+Strategies, all choosing from the same kind of candidate runs (the sizes run so far and
+one size up, their token counts, mixtures over the simplex):
+
+- ``suggest``: :func:`bayesmix.suggest_runs` with the step budget, a batch of up to 8;
+- ``random``: candidate runs in random order, as many as the budget takes;
+- ``grid``: the paper's design, a fixed list of (size, mixture) runs trained to 32
+  tokens per parameter, smallest sizes first, as many as the budget takes.
+
+Usage::
+
+    python bench/design_study.py [--k 4] [--seeds 0,1,2] [--steps 4] [--out DIR]
+
+Prints, per strategy and seed, the FLOPs added and the relative regret after each
+step, and the FLOPs each strategy needed to bring the regret below 0.1 % (median over
+seeds); writes ``DIR/design_study.csv`` and ``DIR/design_study.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+TARGET = (7e9, 1.5e11)
+RATIOS = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
+START_SIZES = (5e7, 1e8)
+BAR = 1e-3
+FIT = {"chains": 2, "warmup": 300, "draws": 500}
+
+
+class World:
+    """The truth: the joint law's parameters per target at fixed reference scales."""
+
+    def __init__(self, key: jax.Array, k: int):
+        from bayesmix import Scales, load_law
+        from bayesmix.model import law_params
+        from bayesmix.simulate import draw_law_params
+
+        self.law, self.k = load_law("joint"), k
+        self.domains = tuple(f"d{i}" for i in range(k))
+        self.targets = self.domains[:2]
+        self.scales = Scales(n_ref=1e8, d_ref=1e9, loss_scale=3.0)
+        self.params = {t: law_params(self.law, k, 3.0, draw_law_params(
+            jax.random.fold_in(key, i), self.law, k, 3.0)) for i, t in enumerate(self.targets)}
+
+    def posteriors(self):
+        from bayesmix import TargetPosterior
+
+        return {t: TargetPosterior(self.law, t, self.domains, self.scales,
+                                   {n: np.asarray(v, float)[None] for n, v in p.items()})
+                for t, p in self.params.items()}
+
+    def losses(self, key: jax.Array, n, d, h, noise: float = 0.003) -> dict[str, np.ndarray]:
+        from bayesmix.model import centred_inputs
+
+        out = {}
+        for i, (t, p) in enumerate(self.params.items()):
+            log_n, log_d, x = centred_inputs(self.law, self.scales, n, d, h,
+                                             self.domains.index(t))
+            mean = np.asarray(self.law.mean(p, log_n, log_d, x))
+            eps = np.asarray(jax.random.normal(jax.random.fold_in(key, i), mean.shape))
+            out[t] = mean * np.exp(noise * eps)
+        return out
+
+    def regret(self, mixture: np.ndarray) -> float:
+        """The true objective at ``mixture`` over the true optimum, minus one."""
+        from bayesmix.decision import bayes_mixture, objective_draws
+        from bayesmix.objective import mixture_objective
+
+        objective = mixture_objective(self.posteriors())
+        best = float(np.asarray(bayes_mixture(objective, *TARGET).value))
+        return float(objective_draws(objective, *TARGET, mixture)[0]) / best - 1.0
+
+
+def run_rows(world: World, key: jax.Array, runs: list[tuple[float, float, np.ndarray]],
+             first_id: int) -> pd.DataFrame:
+    """The checkpoints of ``runs`` (N, D, h) with their simulated losses."""
+    from bayesmix.candidates import checkpoint_tokens
+
+    train_n = np.repeat(START_SIZES, len(RATIOS))
+    train_d = train_n * np.tile(RATIOS, len(START_SIZES))
+    rows = []
+    for j, (n, d, h) in enumerate(runs):
+        for tokens in checkpoint_tokens(train_n, train_d, n, d):
+            rows.append({"run": f"r{first_id + j}", "N": n, "D": tokens,
+                         **{f"h_{x}": w for x, w in zip(world.domains, h, strict=True)}})
+    frame = pd.DataFrame(rows)
+    h = frame[[f"h_{x}" for x in world.domains]].to_numpy(float)
+    for t, loss in world.losses(key, frame["N"], frame["D"], h).items():
+        frame[f"loss_{t}"] = loss
+    return frame
+
+
+def refit(key: jax.Array, world: World, frame: pd.DataFrame):
+    from bayesmix import fit, load_runs
+
+    table = load_runs(frame.reset_index(drop=True), name="design study")
+    result = fit(key, world.law, table, list(world.targets), **FIT)
+    return table, result
+
+
+def strategy_runs(name: str, key: jax.Array, world: World, table, result, budget: float,
+                  grid: list, used_grid: int):
+    """The runs a strategy adds this step, and how far down the grid it got."""
+    from bayesmix import candidate_runs, suggest_runs
+
+    n, d = table.frame["N"].to_numpy(), table.frame["D"].to_numpy()
+    if name == "suggest":
+        s = suggest_runs(key, result.posteriors, *TARGET, train_n=n, train_d=d, batch=8,
+                         budget=budget, likelihood_weights={
+                             t: 1 / f.diagnostics.design_effect
+                             for t, f in result.targets.items()})
+        c = s.candidates
+        return [(c.n_params[i], c.n_tokens[i], c.weights[i]) for i in s.chosen], used_grid
+    if name == "random":
+        c = candidate_runs(key, world.domains, n, d, n_random=40)
+        order = np.asarray(jax.random.permutation(key, len(c)))
+        runs, left = [], budget
+        for i in order:
+            if c.cost[i] <= left:
+                runs.append((c.n_params[i], c.n_tokens[i], c.weights[i]))
+                left -= c.cost[i]
+        return runs, used_grid
+    runs, left = [], budget
+    while used_grid < len(grid) and 6 * grid[used_grid][0] * grid[used_grid][1] <= left:
+        runs.append(grid[used_grid])
+        left -= 6 * grid[used_grid][0] * grid[used_grid][1]
+        used_grid += 1
+    return runs, used_grid
+
+
+def study(seed: int, k: int, steps: int) -> list[dict]:
+    from bayesmix.simulate import simplex_grid_mixtures
+
+    key = jax.random.key(seed)
+    world = World(jax.random.fold_in(key, 1), k)
+    start_mixtures = simplex_grid_mixtures(jax.random.fold_in(key, 2), k, 2)
+    start = [(n, 32 * n, h) for n in START_SIZES for h in start_mixtures]
+    frame0 = run_rows(world, jax.random.fold_in(key, 3), start, 0)
+    budget = 6 * START_SIZES[-1] * 32 * START_SIZES[-1]
+    grid_mixtures = simplex_grid_mixtures(jax.random.fold_in(key, 4), k, 12)
+    grid = [(n, 32 * n, h) for n in (5e7, 1e8, 2e8) for h in grid_mixtures[1:]]
+    table, result = refit(jax.random.fold_in(key, 5), world, frame0)
+    from bayesmix import decide
+
+    regret0 = world.regret(decide(result.posteriors, *TARGET).h_bayes)
+    records = []
+    for name in ("suggest", "random", "grid"):
+        frame, fitted, tbl, flops, used = frame0, result, table, 0.0, 0
+        records.append({"seed": seed, "k": k, "strategy": name, "step": 0, "flops": 0.0,
+                        "regret": regret0, "runs": len(start), "converged": True,
+                        "seconds": 0.0})
+        for step in range(1, steps + 1):
+            t0 = time.perf_counter()
+            step_key = jax.random.fold_in(jax.random.fold_in(key, 100 + step),
+                                          ("suggest", "random", "grid").index(name))
+            runs, used = strategy_runs(name, step_key, world, tbl, fitted, budget, grid, used)
+            if runs:
+                new = run_rows(world, jax.random.fold_in(step_key, 7), runs, len(frame))
+                frame = pd.concat([frame, new], ignore_index=True)
+                flops += sum(6 * n * d for n, d, _ in runs)
+                tbl, fitted = refit(jax.random.fold_in(step_key, 8), world, frame)
+            regret = world.regret(decide(fitted.posteriors, *TARGET).h_bayes)
+            records.append({"seed": seed, "k": k, "strategy": name, "step": step,
+                            "flops": flops, "regret": regret,
+                            "runs": frame["run"].nunique(),
+                            "converged": not fitted.warnings,
+                            "seconds": time.perf_counter() - t0})
+            print(f"seed {seed} k {k} {name:7s} step {step}: +{len(runs)} runs, "
+                  f"{flops:.3g} FLOPs, regret {100 * regret:.3f} %, "
+                  f"{'converged' if not fitted.warnings else 'NOT converged'}, "
+                  f"{records[-1]['seconds']:.0f} s", flush=True)
+    return records
+
+
+def flops_to_bar(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per seed and strategy: FLOPs at the first step whose regret is below the bar."""
+    rows = []
+    for (seed, k, name), g in frame.groupby(["seed", "k", "strategy"]):
+        below = g[g["regret"] < BAR]
+        rows.append({"seed": seed, "k": k, "strategy": name,
+                     "flops_to_bar": float(below["flops"].min()) if len(below) else np.inf})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--out", default="bench/out/design_study")
+    args = parser.parse_args()
+    jax.config.update("jax_enable_x64", True)
+    from bayesmix import use_compilation_cache
+
+    use_compilation_cache()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        records += study(seed, args.k, args.steps)
+        frame = pd.DataFrame(records)
+        frame.to_csv(out / "design_study.csv", index=False)
+    frame = pd.DataFrame(records)
+    summary = flops_to_bar(frame)
+    print("\nFLOPs to bring the true regret below 0.1 % (inf: not within the steps)")
+    print(summary.pivot(index="seed", columns="strategy", values="flops_to_bar").to_string())
+    print("\nmedian over seeds:")
+    print(summary.groupby("strategy")["flops_to_bar"].median().to_string())
+    print("\nmedian relative regret (%) after each step:")
+    print((100 * frame.groupby(["strategy", "step"])["regret"].median()).unstack().round(3)
+          .to_string())
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, g in frame.groupby("strategy"):
+        med = g.groupby("step")[["flops", "regret"]].median()
+        ax.plot(med["flops"], 100 * med["regret"], marker="o", label=name)
+    ax.axhline(100 * BAR, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("FLOPs added (median over seeds)")
+    ax.set_ylabel("true regret of h_bayes (% of the optimum)")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "design_study.png", dpi=120)
+    print(f"\nwrote {out / 'design_study.csv'} and {out / 'design_study.png'}")
+
+
+if __name__ == "__main__":
+    main()
