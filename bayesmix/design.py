@@ -171,10 +171,15 @@ class Suggestion:
             size = f"{n / largest:.2g}x the largest size run so far"
         else:
             size = "a size already run"
+        origin = c.origin[index]
+        mixture = {"random": "a random mixture", "uniform": "the uniform mixture",
+                   "h_bayes": "h_bayes", "file": "your candidate"}.get(
+            origin, origin.replace("h* of draw", "the optimum h* of posterior draw"))
         share = 100 * marginal / self.expected_regret if self.expected_regret > 0 else 0.0
         alone = 100 * self.gain[index] / self.expected_regret if self.expected_regret else 0.0
-        return (f"{size}, mixture from {c.origin[index]}: removes {share:.0f} % of the "
-                f"expected regret in this batch ({alone:.0f} % alone)")
+        return (f"{size} to {c.n_tokens[index] / n:.3g} tokens per parameter "
+                f"({int(c.mask[index].sum())} checkpoints), {mixture}: {share:.0f} % of the "
+                f"expected regret in this batch, {alone:.0f} % alone")
 
     def candidate_table(self) -> Any:
         """Every candidate with its value alone: a DataFrame, one row per run."""

@@ -14,7 +14,8 @@ chosen mixture minus the true optimum, relative to the true optimum.
 Strategies, all choosing from the same kind of candidate runs (the sizes run so far and
 one size up, their token counts, mixtures over the simplex):
 
-- ``suggest``: :func:`bayesmix.suggest_runs` with the step budget, a batch of up to 8;
+- ``suggest``: :func:`bayesmix.suggest_runs` with the step budget, a batch of up to 32
+  (the budget binds first);
 - ``random``: candidate runs in random order, as many as the budget takes;
 - ``grid``: the paper's design, a fixed list of (size, mixture) runs trained to 32
   tokens per parameter, smallest sizes first, as many as the budget takes.
@@ -25,7 +26,10 @@ Usage::
 
 Prints, per strategy and seed, the FLOPs added and the relative regret after each
 step, and the FLOPs each strategy needed to bring the regret below 0.1 % (median over
-seeds); writes ``DIR/design_study.csv`` and ``DIR/design_study.png``.
+seeds); for ``suggest``, the expected regret its posterior claimed before the step and
+expected after the batch, beside the true regret the refit then reached (the check of
+the value estimate against refits); writes ``DIR/design_study.csv`` and
+``DIR/design_study.png``.
 """
 
 from __future__ import annotations
@@ -121,17 +125,22 @@ def refit(key: jax.Array, world: World, frame: pd.DataFrame):
 
 def strategy_runs(name: str, key: jax.Array, world: World, table, result, budget: float,
                   grid: list, used_grid: int):
-    """The runs a strategy adds this step, and how far down the grid it got."""
+    """The runs a strategy adds this step, and how far down the grid it got (for
+    ``suggest``: what it expects, the relative expected regret before and after)."""
     from bayesmix import candidate_runs, suggest_runs
 
     n, d = table.frame["N"].to_numpy(), table.frame["D"].to_numpy()
     if name == "suggest":
-        s = suggest_runs(key, result.posteriors, *TARGET, train_n=n, train_d=d, batch=8,
+        s = suggest_runs(key, result.posteriors, *TARGET, train_n=n, train_d=d, batch=32,
                          budget=budget, likelihood_weights={
                              t: 1 / f.diagnostics.design_effect
                              for t, f in result.targets.items()})
         c = s.candidates
-        return [(c.n_params[i], c.n_tokens[i], c.weights[i]) for i in s.chosen], used_grid
+        claims = {"expected_before": s.expected_regret / s.predicted_objective,
+                  "expected_after": (s.expected_regret - s.batch_gain)
+                  / s.predicted_objective}
+        return [(c.n_params[i], c.n_tokens[i], c.weights[i]) for i in s.chosen], used_grid, \
+            claims
     if name == "random":
         c = candidate_runs(key, world.domains, n, d, n_random=40)
         order = np.asarray(jax.random.permutation(key, len(c)))
@@ -140,13 +149,13 @@ def strategy_runs(name: str, key: jax.Array, world: World, table, result, budget
             if c.cost[i] <= left:
                 runs.append((c.n_params[i], c.n_tokens[i], c.weights[i]))
                 left -= c.cost[i]
-        return runs, used_grid
+        return runs, used_grid, {}
     runs, left = [], budget
     while used_grid < len(grid) and 6 * grid[used_grid][0] * grid[used_grid][1] <= left:
         runs.append(grid[used_grid])
         left -= 6 * grid[used_grid][0] * grid[used_grid][1]
         used_grid += 1
-    return runs, used_grid
+    return runs, used_grid, {}
 
 
 def study(seed: int, k: int, steps: int) -> list[dict]:
@@ -174,7 +183,8 @@ def study(seed: int, k: int, steps: int) -> list[dict]:
             t0 = time.perf_counter()
             step_key = jax.random.fold_in(jax.random.fold_in(key, 100 + step),
                                           ("suggest", "random", "grid").index(name))
-            runs, used = strategy_runs(name, step_key, world, tbl, fitted, budget, grid, used)
+            runs, used, claims = strategy_runs(name, step_key, world, tbl, fitted, budget,
+                                               grid, used)
             if runs:
                 new = run_rows(world, jax.random.fold_in(step_key, 7), runs, len(frame))
                 frame = pd.concat([frame, new], ignore_index=True)
@@ -185,7 +195,7 @@ def study(seed: int, k: int, steps: int) -> list[dict]:
                             "flops": flops, "regret": regret,
                             "runs": frame["run"].nunique(),
                             "converged": not fitted.warnings,
-                            "seconds": time.perf_counter() - t0})
+                            "seconds": time.perf_counter() - t0, **claims})
             print(f"seed {seed} k {k} {name:7s} step {step}: +{len(runs)} runs, "
                   f"{flops:.3g} FLOPs, regret {100 * regret:.3f} %, "
                   f"{'converged' if not fitted.warnings else 'NOT converged'}, "
@@ -227,6 +237,11 @@ def main() -> None:
     print(summary.pivot(index="seed", columns="strategy", values="flops_to_bar").to_string())
     print("\nmedian over seeds:")
     print(summary.groupby("strategy")["flops_to_bar"].median().to_string())
+    claimed = frame.dropna(subset=["expected_after"]) if "expected_after" in frame else None
+    if claimed is not None and len(claimed):
+        print("\nsuggest: what the posterior expected against the true regret (%), per step")
+        print((100 * claimed[["seed", "step", "expected_before", "expected_after", "regret"]]
+               .set_index(["seed", "step"])).round(3).to_string())
     print("\nmedian relative regret (%) after each step:")
     print((100 * frame.groupby(["strategy", "step"])["regret"].median()).unstack().round(3)
           .to_string())

@@ -122,12 +122,15 @@ def format_suggestion(payload: dict) -> str:
     lines.append("")
     lines.append(f"{'#':>2}  {'N':>9}  {'D':>9}  {'FLOPs':>9}  "
                  + "  ".join(f"{d:>{width}}" for d in domains)
-                 + f"  {'gain':>9}  {'± se':>8}  {'gain/EFLOP':>10}  reason")
+                 + f"  {'gain':>9}  {'alone':>9}  {'± se':>8}  {'gain/EFLOP':>10}  reason")
     for i, run in enumerate(payload["runs"], 1):
         lines.append(f"{i:>2}  {run['N']:9.3g}  {run['D']:9.3g}  {run['cost_flops']:9.3g}  "
                      + "  ".join(f"{run['mixture'][d]:>{width}.3f}" for d in domains)
-                     + f"  {run['expected_gain']:9.3g}  {run['gain_se']:8.2g}  "
-                     f"{1e18 * run['gain_per_flop']:10.3g}  {run['reason']}")
+                     + f"  {run['expected_gain']:9.3g}  {run['expected_gain_alone']:9.3g}  "
+                     f"{run['gain_se']:8.2g}  {1e18 * run['gain_per_flop']:10.3g}  "
+                     f"{run['reason']}")
+    lines.append("(gain: what the run adds to the runs above it; alone: its value by itself, "
+                 "with its Monte Carlo standard error; gain/EFLOP: gain per 10^18 FLOPs)")
     batch = payload["batch"]
     lines.append("")
     lines.append(f"batch: expected gain {batch['expected_gain']:.3g} ± {batch['gain_se']:.2g}, "
