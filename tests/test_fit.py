@@ -370,6 +370,11 @@ def test_cli_fit_and_predict(chinchilla_table, tmp_path, capsys):
     assert main(["predict", str(out), "--runs", str(path), "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert len(records) == len(table.frame) and "d0_median" in records[0]
+    # without --out or --json: a short table for a person
+    assert main(["predict", str(out), "--runs", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "d0 predicted [90 %]" in lines[0] and len(lines) == 22  # header, 20, a note
+    assert f"{len(table.frame) - 20} more rows" in lines[-1]
 
 
 def test_cli_prior_only(chinchilla_table, tmp_path, capsys):

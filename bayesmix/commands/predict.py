@@ -14,6 +14,8 @@ from bayesmix.commands.common import (
     table_from_args,
 )
 
+__all__ = ["format_predictions", "register", "run"]
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -25,8 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("fit", help="fit directory (from bayesmix fit or bayesmix baseline)")
     add_input_options(parser, "--runs", runs_help="run table to predict at")
-    output = parser.add_mutually_exclusive_group(required=True)
-    output.add_argument("--out", help="write predictions to this CSV")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--out", help="write predictions to this CSV (every column)")
     output.add_argument("--json", action="store_true", help="print predictions as JSON")
     parser.add_argument("--seed", type=int, default=0, help="seed of the predictive noise")
     add_discrepancy_option(parser)
@@ -44,6 +46,30 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         write_runs(frame, args.out)
         print(f"wrote {len(frame)} rows x {len(posteriors)} target(s) to {args.out}")
-    else:
+    elif args.json:
         emit_json(json.loads(frame.to_json(orient="records")))
+    else:
+        print(format_predictions(frame, list(posteriors)))
     return 0
+
+
+def format_predictions(frame, targets: list[str], limit: int = 20) -> str:
+    """A short table: per row N, D and, per target, the observed loss (when the table has
+    it) and the posterior predictive median with its 90 % interval."""
+    header = f"{'row':>5}  {'N':>9}  {'D':>9}"
+    for t in targets:
+        header += f"  {t + ' observed':>14}  {t + ' predicted [90 %]':>28}"
+    lines = [header]
+    for row, values in frame.head(limit).iterrows():
+        line = f"{row:>5}  {values['N']:9.3g}  {values['D']:9.3g}"
+        for t in targets:
+            observed = values.get(f"loss_{t}")
+            seen = "-" if observed is None or observed != observed else f"{observed:.4f}"
+            interval = (f"{values[f'{t}_median']:.4f} [{values[f'{t}_pp_q05']:.4f}, "
+                        f"{values[f'{t}_pp_q95']:.4f}]")
+            line += f"  {seen:>14}  {interval:>28}"
+        lines.append(line)
+    if len(frame) > limit:
+        lines.append(f"... {len(frame) - limit} more rows: --out FILE writes every row and "
+                     f"column, --json prints them")
+    return "\n".join(lines)
