@@ -15,6 +15,7 @@ import numpy as np
 from bayesmix._nuts_defaults import CHAINS, WARMUP
 from bayesmix.calibrate import learn_discrepancy
 from bayesmix.decision import OptimumReport, decide
+from bayesmix.design import Suggestion, suggest_runs
 from bayesmix.fit import Fit, fit
 from bayesmix.laws import load_law
 from bayesmix.model import TargetPosterior, scales_for
@@ -40,12 +41,15 @@ class DemoResult:
         ``h*`` per draw, ``h_bayes`` and the comparison with the uniform mixture.
     true_h_star : ndarray, shape ``(k,)``
         The optimum under the parameters the runs were simulated from.
+    suggestion : Suggestion
+        The next runs worth launching (:func:`bayesmix.suggest_runs`), or why none is.
     """
 
     table: RunTable
     fit: Fit
     decision: OptimumReport
     true_h_star: np.ndarray
+    suggestion: Suggestion
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,7 @@ class DemoResult:
             "diagnostics": {t: f.diagnostics.to_dict() for t, f in self.fit.targets.items()},
             "true_h_star": dict(zip(self.table.domains, self.true_h_star.tolist(), strict=True)),
             **self.decision.to_dict(),
+            "suggestion": self.suggestion.to_dict(),
         }
 
     def __str__(self) -> str:
@@ -83,6 +88,13 @@ class DemoResult:
             f"Predicted mean loss with the uniform mixture: {uniform['median']:.4f}; "
             f"P(h_bayes is better) = {uniform['p_h_bayes_better']:.2f}",
         ]
+        suggestion = self.suggestion.to_dict()
+        lines += ["", f"Which runs to launch next, within the FLOPs of one more run of the "
+                      f"largest size: {suggestion['reason']}."]
+        for run in suggestion["runs"]:
+            mixture = ", ".join(f"{d}={w:.2f}" for d, w in run["mixture"].items())
+            lines.append(f"  N = {run['N']:.3g}, D = {run['D']:.3g}, {mixture}: "
+                         f"{run['reason']}")
         for warning in self.fit.warnings:
             lines.append(f"warning: {warning}")
         return "\n".join(lines)
@@ -126,4 +138,12 @@ def run_demo(
     decision = decide(result.posteriors, n_params, n_tokens, references={"uniform": uniform})
     # the truth is a one-draw posterior: its Bayes mixture is its h*
     true_h = decide(_true_posteriors(law, table, truth), n_params, n_tokens).h_bayes
-    return DemoResult(table=table, fit=result, decision=decision, true_h_star=true_h)
+    largest = table.frame.loc[table.frame["N"].idxmax()]
+    suggestion = suggest_runs(
+        jax.random.fold_in(key_fit, 2), result.posteriors, n_params, n_tokens,
+        train_n=table.frame["N"], train_d=table.frame["D"], batch=2,
+        budget=6.0 * float(largest["N"]) * float(table.frame["D"].max()),
+        likelihood_weights={t: 1 / f.diagnostics.design_effect
+                            for t, f in result.targets.items()})
+    return DemoResult(table=table, fit=result, decision=decision, true_h_star=true_h,
+                      suggestion=suggestion)

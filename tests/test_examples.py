@@ -52,6 +52,9 @@ def test_demo_json(demo_report):
     assert abs(sum(report["true_h_star"].values()) - 1) < 1e-6
     assert np.isfinite(report["objective"]["uniform"]["median"])
     assert max(d["max_rhat"] for d in report["diagnostics"].values()) < 1.05
+    suggestion = report["suggestion"]  # the next runs, within one largest run's FLOPs
+    assert suggestion["batch"]["cost_flops"] <= suggestion["budget_flops"] * (1 + 1e-12)
+    assert len(suggestion["runs"]) <= 2 and (not suggestion["stop"] or not suggestion["runs"])
 
 
 @pytest.mark.xfail(strict=True, reason=(

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="simulate runs, fit the additive law, choose a mixture",
         description="Simulate runs of the additive law on three domains, fit every domain's "
                     "loss with NUTS, and print the optimal mixture at a larger scale with its "
-                    "uncertainty, beside the truth the runs were simulated from.",
+                    "uncertainty, beside the truth the runs were simulated from, and which "
+                    "runs to launch next.",
     )
     parser.add_argument("--seed", type=int, default=0)
     defaults = inspect.signature(run_demo).parameters
