@@ -23,9 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "suggest", help="the next runs to launch, by their value for the mixture decision",
         description="Value candidate runs (N, D, h) by how much of the expected regret of "
-                    "the mixture decision at --N, --D each is expected to remove (fantasised "
-                    "checkpoints, posterior draws reweighted by their likelihood), and "
-                    "choose a batch within a FLOP budget (6 N D per run). Says so when the "
+                    "the mixture decision at --N, --D each is expected to remove (each "
+                    "posterior draw fantasises the run's checkpoints; the decision values "
+                    "are regressed on them), and choose a batch within a FLOP budget (6 N D "
+                    "per run). Says so when the "
                     "expected regret is already below --threshold.",
     )
     parser.add_argument("fits", nargs="+", metavar="FIT",
