@@ -47,9 +47,14 @@ collapse onto a handful of draws, every run then looks like perfect information,
 cheap uninformative runs win per FLOP; on the design study that estimator chose runs
 that left the regret higher than random runs did (docs/design.md). The regression
 uses every draw and a run's value grows with how much its summaries say about the
-decision. Its limits: a linear fit misses value that only a nonlinear function of the
-outcome would reveal (it underestimates then), and fitting ``2 T`` coefficients per
-run to ``S`` draws overstates values by about ``2 T B / S`` of the variance.
+decision. Least squares gains a little on any regressor, even noise (about ``2 T /
+S`` of the variance per run): every step also scores ``N_NULL`` uninformative runs
+(independent normals for summaries): their mean gain is subtracted from every run's,
+and a run joins a batch only when its net gain beats what the best of as many
+uninformative runs would gain by chance (their spread times the Bonferroni quantile
+at 5 %), so that the winner among a thousand candidates is not chosen for luck. A linear fit
+misses value that only a nonlinear function of the outcome would reveal (it then
+underestimates).
 
 Batches and budgets
 -------------------
@@ -82,13 +87,17 @@ from bayesmix.fantasy import (
     Fantasies,
     best_values_with_each,
     fantasy_summaries,
+    null_summaries,
     project,
     start_projection,
 )
 from bayesmix.model import TargetPosterior
 from bayesmix.objective import mixture_objective
 
-__all__ = ["DesignSettings", "Suggestion", "suggest_runs"]
+__all__ = ["DesignSettings", "N_NULL", "Suggestion", "suggest_runs"]
+
+N_NULL = 32
+"""Uninformative runs whose gains measure the regression's gain by chance."""
 
 
 class DesignSettings(NamedTuple):
@@ -121,9 +130,11 @@ class Suggestion:
     marginal_gain : ndarray, shape ``(B,)``
         What each chosen run adds to the runs before it.
     gain, gain_se : ndarray, shape ``(C,)``
-        Each candidate's value alone and its Monte Carlo standard error.
+        Each candidate's value alone (net of chance) and its Monte Carlo standard error.
     batch_gain, batch_gain_se : float
-        The batch's value and its standard error.
+        The batch's value (net of chance) and its standard error.
+    batch_chance : float
+        What the regression gained by chance over the batch's runs (subtracted).
     expected_regret : float
         Current expected regret of ``h_bayes`` (all draws).
     predicted_objective : float
@@ -152,6 +163,7 @@ class Suggestion:
     gain_se: np.ndarray
     batch_gain: float
     batch_gain_se: float
+    batch_chance: float
     expected_regret: float
     predicted_objective: float
     stop: bool
@@ -228,10 +240,19 @@ class Suggestion:
             "batch": {"expected_gain": self.batch_gain, "gain_se": self.batch_gain_se,
                       "expected_regret_after": max(0.0, self.expected_regret
                                                    - self.batch_gain),
-                      "cost_flops": float(cost[list(self.chosen)].sum())},
+                      "cost_flops": float(cost[list(self.chosen)].sum()),
+                      "chance_gain_subtracted": self.batch_chance},
             "n_candidates": len(c),
             "settings": self.settings._asdict(),
         }
+
+
+def _selection_quantile(count: int, level: float = 0.05) -> float:
+    """``z`` such that the best of ``count`` chance gains exceeds ``z`` null sds with
+    probability about ``level`` (Bonferroni, normal null)."""
+    from scipy.stats import norm
+
+    return float(norm.isf(level / max(count, 1)))
 
 
 class _Batch(NamedTuple):
@@ -239,41 +260,49 @@ class _Batch(NamedTuple):
     marginal: np.ndarray
     gain: float
     gain_se: float
+    chance: float
 
 
 def _greedy(fantasies: Fantasies, cost: np.ndarray, batch: int, budget: float | None,
-            per_flop: bool, first: np.ndarray) -> _Batch:
+            per_flop: bool, first: tuple[np.ndarray, np.ndarray]) -> _Batch:
     """Add runs one at a time by marginal value (or value per FLOP) within the budget.
 
-    ``first`` is ``min_j E[F_j | y]`` per run and draw with no run chosen, ``(C, S)``.
+    ``first`` is ``min_j E[F_j | y]`` per draw with no run chosen, for the runs
+    ``(C, S)`` and for the uninformative runs ``(K, S)``. Each step's marginal values
+    are net of the uninformative runs' mean marginal (the regression's chance gain),
+    and a run is added only while its net gain beats what the best of as many
+    uninformative runs would gain by chance (5 %, Bonferroni over the candidates).
     """
     values, summaries = jnp.asarray(fantasies.values), jnp.asarray(fantasies.summaries)
+    null = jnp.asarray(fantasies.null)
     now = float(np.min(fantasies.values.mean(axis=1)))
     projection = start_projection(fantasies, batch)
     chosen: list[int] = []
     marginals: list[float] = []
-    gain, se = 0.0, 0.0
+    raw, net, se = 0.0, 0.0, 0.0
     left = np.inf if budget is None else float(budget)
     for step in range(batch):
-        best = first if step == 0 else np.asarray(
-            best_values_with_each(projection, summaries, values))
+        best, null_best = first if step == 0 else (
+            np.asarray(best_values_with_each(projection, x, values)) for x in (summaries, null))
         gains = now - best.mean(axis=1)
-        marginal = gains - gain
+        null_marginal = now - null_best.mean(axis=1) - raw
+        marginal = gains - raw - null_marginal.mean()
         eligible = cost <= left * (1 + 1e-12)
         eligible[chosen] = False
+        # worth more than the best of that many uninformative runs would gain by chance
+        eligible &= marginal > _selection_quantile(int(eligible.sum())) * null_marginal.std(
+            ddof=1)
         if not eligible.any():
             break
         score = np.where(eligible, marginal / cost if per_flop else marginal, -np.inf)
         pick = int(np.argmax(score))
-        if marginal[pick] <= 0:
-            break
         chosen.append(pick)
         marginals.append(float(marginal[pick]))
-        gain = float(gains[pick])
+        raw, net = float(gains[pick]), net + float(marginal[pick])
         se = float(np.std(best[pick], ddof=1) / np.sqrt(best.shape[1]))
         left -= float(cost[pick])
         projection = project(projection, fantasies, pick)
-    return _Batch(tuple(chosen), np.array(marginals), gain, se)
+    return _Batch(tuple(chosen), np.array(marginals), net, se, raw - net)
 
 
 # --------------------------------------------------------------------------- the API
@@ -400,12 +429,16 @@ def suggest_runs(
     paired = {t: replace(p, params=objective.params[t]) for t, p in used.items()}
     summaries = fantasy_summaries(key_fantasy, paired, candidates, index,
                                   likelihood_weights or {})
-    fantasies = Fantasies(summaries, values, report.h_star_values[index])
+    null = null_summaries(jax.random.fold_in(key_fantasy, 1), N_NULL, len(index),
+                          summaries.shape[2])
+    fantasies = Fantasies(summaries, null, values, report.h_star_values[index])
     regret_thinned = float(np.min(values.mean(axis=1)) - fantasies.optimum.mean())
-    first = np.asarray(best_values_with_each(
-        start_projection(fantasies, 1), jnp.asarray(summaries), jnp.asarray(values)))
-    per_draw = np.min(values.mean(axis=1)) - first
-    gain = per_draw.mean(axis=1)
+    empty = start_projection(fantasies, 1)
+    first = tuple(np.asarray(best_values_with_each(empty, jnp.asarray(x), jnp.asarray(values)))
+                  for x in (summaries, null))
+    per_draw = np.min(values.mean(axis=1)) - first[0]
+    chance = float(np.mean(np.min(values.mean(axis=1)) - first[1]))
+    gain = per_draw.mean(axis=1) - chance
     gain_se = per_draw.std(axis=1, ddof=1) / np.sqrt(per_draw.shape[1])
     best = _greedy(fantasies, cost, batch, budget, False, first)
     if budget is not None:
@@ -417,7 +450,7 @@ def suggest_runs(
         reason = (f"the expected regret {regret:.3g} is already below the threshold "
                   f"{threshold:.3g} ({100 * settings.threshold:.3g} % of the predicted "
                   f"objective): no run is worth its cost")
-        best = _Batch((), np.zeros(0), 0.0, 0.0)
+        best = _Batch((), np.zeros(0), 0.0, 0.0, 0.0)
     elif not best.chosen:
         reason = "no candidate run is expected to change the decision"
     else:
@@ -428,7 +461,7 @@ def suggest_runs(
     out = Suggestion(
         candidates=candidates, chosen=best.chosen, marginal_gain=best.marginal,
         gain=gain, gain_se=gain_se, batch_gain=best.gain, batch_gain_se=best.gain_se,
-        expected_regret=regret, predicted_objective=predicted,
+        batch_chance=best.chance, expected_regret=regret, predicted_objective=predicted,
         stop=stop, reason=reason, decision=report, budget=budget, settings=settings,
         largest_training_size=float(np.max(train_n)) if train_n is not None else 0.0,
         regret_thinned=regret_thinned, fantasies=fantasies)

@@ -26,7 +26,7 @@ from bayesmix.model import TargetPosterior
 from bayesmix.predict import predict_draws
 
 __all__ = ["Fantasies", "Projection", "batch_value", "best_values_with_each",
-           "fantasy_summaries", "project", "start_projection"]
+           "fantasy_summaries", "null_summaries", "project", "start_projection"]
 
 _RANK_TOL = 1e-10
 """Eigenvalues of a residual Gram matrix below this fraction of the largest are dropped."""
@@ -39,6 +39,9 @@ class Fantasies(NamedTuple):
     ----------
     summaries : ndarray, shape ``(C, S, Q)``
         Each run's fantasised summaries at each draw (``Q = 2 T``), centred over draws.
+    null : ndarray, shape ``(K, S, Q)``
+        Summaries of ``K`` uninformative runs (independent standard normals, centred):
+        what they gain is the regression's gain by chance, subtracted from every run's.
     values : ndarray, shape ``(J, S)``
         The objective of the candidate decisions at ``(N*, D*)``, per draw.
     optimum : ndarray, shape ``(S,)``
@@ -46,6 +49,7 @@ class Fantasies(NamedTuple):
     """
 
     summaries: np.ndarray
+    null: np.ndarray
     values: np.ndarray
     optimum: np.ndarray
 
@@ -115,7 +119,8 @@ def project(projection: Projection, fantasies: Fantasies, run: int) -> Projectio
 
 
 def batch_value(fantasies: Fantasies, runs: list[int]) -> tuple[float, float]:
-    """The value of ``runs`` observed together, and its Monte Carlo standard error.
+    """The value of ``runs`` observed together, before the chance correction, and its
+    Monte Carlo standard error.
 
     Least squares of every decision's values on all the runs' summaries at once (not
     the greedy's one-run-at-a-time projections), so it checks them.
@@ -186,3 +191,14 @@ def fantasy_summaries(key: jax.Array, posteriors: Mapping[str, TargetPosterior],
         out += [first, second]
     summaries = np.stack(out, axis=-1)  # (C, S, 2T)
     return summaries - summaries.mean(axis=1, keepdims=True)
+
+
+def null_summaries(key: jax.Array, count: int, n_draws: int, width: int) -> np.ndarray:
+    """``count`` uninformative runs' summaries, ``(count, n_draws, width)``, centred.
+
+    Least squares gains a little on any regressor, even pure noise; the mean gain of
+    these runs at each step of a batch is that chance gain (see
+    :class:`Fantasies`).
+    """
+    noise = numpy_rng(key).standard_normal((count, n_draws, width))
+    return noise - noise.mean(axis=1, keepdims=True)

@@ -8,14 +8,20 @@ from dataclasses import replace
 from types import SimpleNamespace
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from bayesmix import BayesmixError
 from bayesmix.candidates import candidate_runs, checkpoint_tokens, read_candidates
 from bayesmix.decision import decide
-from bayesmix.design import DesignSettings, suggest_runs
-from bayesmix.fantasy import batch_value, fantasy_summaries
+from bayesmix.design import DesignSettings, _greedy, suggest_runs
+from bayesmix.fantasy import (
+    batch_value,
+    best_values_with_each,
+    fantasy_summaries,
+    start_projection,
+)
 from bayesmix.laws import load_law
 from bayesmix.model import Scales, TargetPosterior
 
@@ -27,12 +33,14 @@ TARGET = (7e9, 1.5e11)
 SMALL = DesignSettings(n_draws=256, n_decisions=32, threshold=0.0)
 
 
-def _posterior(u: np.ndarray, sigma: float, domains=("p", "q"), target="x"):
-    """Additive-law draws that differ only in the mixture shares ``u`` (shape (S, k))."""
+def _posterior(u: np.ndarray, sigma: float, domains=("p", "q"), target="x", gamma=None):
+    """Additive-law draws that differ in the mixture shares ``u`` (shape (S, k)) and,
+    when given, the exponents ``gamma``."""
     n, k = u.shape
     params = {"a": np.full(n, -2.0), "alpha": np.full(n, 0.3), "b": np.full(n, -1.5),
               "beta": np.full(n, 0.3), "m": np.full(n, np.log(0.3)), "u": u,
-              "gamma": np.full((n, k), 0.5), "E": np.full(n, 2.0)}
+              "gamma": np.full((n, k), 0.5) if gamma is None else gamma,
+              "E": np.full(n, 2.0)}
     return TargetPosterior(law=LAW, target=target, domains=domains, scales=SCALES,
                            params=params, noise={"sigma": np.full(n, sigma),
                                                  "nu": np.full(n, 30.0)})
@@ -46,9 +54,11 @@ def _two_types(sigma: float, n: int = 64):
 
 @pytest.fixture(scope="module")
 def spread():
-    """Three domains, shares spread continuously: no single run settles the decision."""
+    """Three domains, shares and exponents spread, noisy runs: no run or two settle the
+    decision."""
     rng = np.random.default_rng(5)
-    return {t: _posterior(rng.normal(0.0, 0.7, (96, 3)), 0.003, ("p", "q", "r"), t)
+    return {t: _posterior(rng.normal(0.0, 0.7, (400, 3)), 0.03, ("p", "q", "r"), t,
+                          gamma=np.exp(rng.normal(np.log(0.5), 0.4, (400, 3))))
             for t in ("p", "q")}
 
 
@@ -113,9 +123,9 @@ def test_value_is_all_the_regret_or_none_on_a_known_problem():
                      settings=SMALL)
     uniform = np.array([o == "uniform" for o in s.candidates.origin])
     assert s.regret_thinned > 1e-3
-    # both types predict the same loss at the uniform mixture: worth nothing (what is
-    # left is the regression's fit to noise, about 2 of 256 draws' worth)
-    assert np.all(s.gain[uniform] < 0.05 * s.regret_thinned)
+    # both types predict the same loss at the uniform mixture: worth nothing, once the
+    # regression's chance gain (what uninformative runs gain) is taken off
+    assert np.all(np.abs(s.gain[uniform]) < 0.02 * s.regret_thinned)
     # a skewed run tells the types apart: it removes all the regret (within 1 %: the
     # linear fit shrinks by the noise's share of the summaries' variance)
     np.testing.assert_allclose(s.gain[~uniform], s.regret_thinned, rtol=1e-2)
@@ -131,7 +141,7 @@ def test_value_is_all_the_regret_or_none_on_a_known_problem():
 
 
 def test_a_batch_is_distinct_runs_worth_at_least_the_best_single_one(spread):
-    settings = DesignSettings(n_draws=96, n_decisions=48, threshold=0.0)
+    settings = DesignSettings(n_draws=400, n_decisions=48, threshold=0.0)
     s = suggest_runs(jax.random.key(2), spread, *TARGET, train_n=TRAIN_N, train_d=TRAIN_D,
                      batch=4, settings=settings, n_random=12)
     assert len(s.chosen) == 4 and len(set(s.chosen)) == 4
@@ -141,12 +151,23 @@ def test_a_batch_is_distinct_runs_worth_at_least_the_best_single_one(spread):
     # the batch's value, one least-squares fit on all its runs (not the greedy's
     # projections one run at a time)
     value, se = batch_value(s.fantasies, list(s.chosen))
-    assert value == pytest.approx(s.batch_gain, rel=1e-7)
+    assert value - s.batch_chance == pytest.approx(s.batch_gain, rel=1e-7)
+    assert 0 < s.batch_chance < 0.2 * s.batch_gain
     assert s.batch_gain >= s.gain.max() > 0
     assert np.all(s.marginal_gain > 0)
     # negative control: the four least valuable runs together are worth less
     worst = list(np.argsort(s.gain)[:4])
     assert batch_value(s.fantasies, worst)[0] < s.batch_gain - 3 * se
+    # negative control of the stop: with runs that tell nothing (every summary noise,
+    # like the uninformative runs'), none is chosen for the luck of the best of them
+    blind = s.fantasies._replace(summaries=s.fantasies.null[:1].repeat(
+        len(s.candidates), axis=0) + 1e-3 * np.random.default_rng(0).standard_normal(
+        s.fantasies.summaries.shape))
+    nothing = _greedy(blind, s.candidates.cost, 4, None, False, tuple(
+        np.asarray(best_values_with_each(start_projection(blind, 1), jnp.asarray(x),
+                                         jnp.asarray(blind.values)))
+        for x in (blind.summaries, blind.null)))
+    assert nothing.chosen == ()
     # with a budget: within it, and still worth the best single run that fits it
     budget = float(np.quantile(s.candidates.cost, 0.3))
     b = suggest_runs(jax.random.key(2), spread, *TARGET, train_n=TRAIN_N, train_d=TRAIN_D,
