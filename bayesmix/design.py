@@ -189,9 +189,10 @@ class Suggestion:
             origin, origin.replace("h* of draw", "the optimum h* of posterior draw"))
         share = 100 * marginal / self.expected_regret if self.expected_regret > 0 else 0.0
         alone = 100 * self.gain[index] / self.expected_regret if self.expected_regret else 0.0
+        rows = int(c.mask[index].sum())
         return (f"{size} to {c.n_tokens[index] / n:.3g} tokens per parameter "
-                f"({int(c.mask[index].sum())} checkpoints), {mixture}: {share:.0f} % of the "
-                f"expected regret in this batch, {alone:.0f} % alone")
+                f"({rows} checkpoint{'s' if rows > 1 else ''}), {mixture}: {share:.0f} % "
+                f"of the expected regret in this batch, {alone:.0f} % alone")
 
     def candidate_table(self) -> Any:
         """Every candidate with its value alone: a DataFrame, one row per run."""
