@@ -8,8 +8,10 @@ validate) and ``simulate`` → ``laws`` / ``lawkit`` (the law files in
 ``idata`` → ``fit`` (the Bayesian fit) / ``huber`` → ``search`` → ``baseline`` (the
 paper's point fit) → ``store`` (every save and load) → ``predict`` → ``simplex``
 (mirror descent) → ``objective`` → ``decision`` (h*, h_bayes, regret) →
-``candidates`` (runs one could launch) → ``fantasy`` → ``design`` (which run next) →
-``demo`` → ``cli`` and ``commands``.
+``sensitivity`` (elasticities of the losses to the weights) → ``candidates`` (runs one
+could launch) → ``fantasy`` → ``design`` (which run next) → ``compare`` → ``plots`` and
+``decision_plots`` → ``report_inputs`` → ``report`` (one HTML page) → ``demo`` →
+``cli`` and ``commands``.
 """
 
 from bayesmix._errors import BayesmixError
@@ -18,15 +20,34 @@ from bayesmix._version import __version__
 from bayesmix.baseline import BaselineResult, baseline_fit, fit_target_baseline
 from bayesmix.candidates import Candidates, candidate_runs, read_candidates
 from bayesmix.decision import OptimumReport, decide, mixture_bounds
+from bayesmix.decision_plots import (
+    plot_elasticities,
+    plot_objective,
+    plot_optimum,
+    plot_optimum_path,
+    plot_ternary,
+)
 from bayesmix.design import DesignSettings, Suggestion, suggest_runs
 from bayesmix.diagnostics import Diagnostics
 from bayesmix.fit import Fit, TargetFit, fit, fit_target
 from bayesmix.laws import Law, builtin_law_names, load_law
 from bayesmix.model import Scales, TargetPosterior, loss_model, scales_for
 from bayesmix.objective import MixtureObjective, mixture_objective
+from bayesmix.plots import (
+    plot_coverage,
+    plot_forest,
+    plot_loo_pit,
+    plot_mixtures,
+    plot_observed_vs_predicted,
+    plot_rank,
+    plot_runs,
+)
 from bayesmix.predict import predict_draws, predict_table
 from bayesmix.prior import prior_predictive
+from bayesmix.report import Report, write_report
+from bayesmix.report_inputs import training_table
 from bayesmix.runs import RunTable, TargetData, load_runs, runs_summary, write_runs
+from bayesmix.sensitivity import Elasticities, elasticities
 from bayesmix.simplex import MDResult, minimize_on_simplex
 from bayesmix.simulate import SimulatedRuns, simulate_runs
 from bayesmix.store import load_baseline, load_fit, load_posteriors, save_baseline, save_fit
@@ -37,11 +58,13 @@ __all__ = [
     "Candidates",
     "DesignSettings",
     "Diagnostics",
+    "Elasticities",
     "Fit",
     "Law",
     "MDResult",
     "MixtureObjective",
     "OptimumReport",
+    "Report",
     "RunTable",
     "Scales",
     "SimulatedRuns",
@@ -54,6 +77,7 @@ __all__ = [
     "builtin_law_names",
     "candidate_runs",
     "decide",
+    "elasticities",
     "fit",
     "fit_target",
     "fit_target_baseline",
@@ -66,6 +90,18 @@ __all__ = [
     "minimize_on_simplex",
     "mixture_bounds",
     "mixture_objective",
+    "plot_coverage",
+    "plot_elasticities",
+    "plot_forest",
+    "plot_loo_pit",
+    "plot_mixtures",
+    "plot_objective",
+    "plot_observed_vs_predicted",
+    "plot_optimum",
+    "plot_optimum_path",
+    "plot_rank",
+    "plot_runs",
+    "plot_ternary",
     "predict_draws",
     "predict_table",
     "prior_predictive",
@@ -76,6 +112,8 @@ __all__ = [
     "scales_for",
     "simulate_runs",
     "suggest_runs",
+    "training_table",
     "use_compilation_cache",
+    "write_report",
     "write_runs",
 ]

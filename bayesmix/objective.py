@@ -1,7 +1,8 @@
 """The mixture objective over separately fitted targets (the paper's eq. 8 and 13).
 
 ``f(h; theta, N, D) = sum_t w_t L_t(N, D, h; theta_t)``, evaluated through each law's
-``mean`` via :func:`bayesmix.model.centred_inputs`: no formula lives here.
+``mean`` via :func:`bayesmix.model.centred_inputs` (:func:`law_loss`, which
+:mod:`bayesmix.sensitivity` differentiates too): no formula lives here.
 :func:`paired_draws` pairs the targets' posterior draws into draws of the joint
 posterior; :func:`mixture_objective` checks the target weights and domains and builds
 the :class:`MixtureObjective` that :mod:`bayesmix.decision` minimises.
@@ -22,10 +23,31 @@ from bayesmix._errors import BayesmixError
 from bayesmix.discrepancy import discrepancy_draws
 from bayesmix.model import TargetPosterior, centred_inputs
 
-__all__ = ["FACTOR", "MixtureObjective", "mixture_objective", "paired_draws"]
+__all__ = ["FACTOR", "MixtureObjective", "law_loss", "mixture_objective", "paired_draws"]
 
 FACTOR = "discrepancy_factor"
 """The name under which :meth:`MixtureObjective.with_factors` stores a target's factors."""
+
+
+def law_loss(posterior: TargetPosterior, params: Mapping[str, jax.Array], n_params: Any,
+             n_tokens: Any, h: jax.Array) -> jax.Array:
+    """The law's mean loss of one draw at one run, a scalar (differentiable in ``h``).
+
+    Parameters
+    ----------
+    posterior : TargetPosterior
+        Gives the law, its reference scales and the target's column.
+    params : dict name -> Array
+        One draw's parameters (no draw dimension).
+    n_params, n_tokens : scalar
+        Parameters ``N`` and tokens ``D`` of the run.
+    h : Array, shape ``(k,)``
+        Domain weights, in ``posterior.domains`` order.
+    """
+    log_n, log_d, inputs = centred_inputs(
+        posterior.law, posterior.scales, jnp.reshape(n_params, (1,)),
+        jnp.reshape(n_tokens, (1,)), h[None, :], posterior.target_index)
+    return jnp.reshape(posterior.law.mean(params, log_n, log_d, inputs), ())
 
 
 def paired_draws(posteriors: Mapping[str, TargetPosterior]) -> dict[str, dict[str, np.ndarray]]:
@@ -98,14 +120,10 @@ class MixtureObjective:
         """The objective for one draw: ``h`` shape ``(k,)``, ``params`` without draw dim."""
         total = jnp.zeros((), h.dtype)
         for target, weight in self.target_weights.items():
-            posterior = self.posteriors[target]
-            log_n, log_d, inputs = centred_inputs(
-                posterior.law, posterior.scales, jnp.reshape(n_params, (1,)),
-                jnp.reshape(n_tokens, (1,)), h[None, :], posterior.target_index)
-            loss = posterior.law.mean(params[target], log_n, log_d, inputs)
+            loss = law_loss(self.posteriors[target], params[target], n_params, n_tokens, h)
             if FACTOR in params[target]:  # a discrepancy draw (see with_factors)
                 loss = loss * params[target][FACTOR]
-            total = total + weight * jnp.reshape(loss, ())
+            total = total + weight * loss
         return total
 
     def discrepancy_factors(self, key: jax.Array, n_params: float,

@@ -20,6 +20,7 @@ __all__ = [
     "bounds_from_args",
     "chosen_posteriors",
     "emit_json",
+    "fit_labels",
     "has_table",
     "key_from_args",
     "load_merged",
@@ -122,6 +123,14 @@ def table_from_args(args: argparse.Namespace, path: str | None = None) -> RunTab
         n_value=args.n_value,
         d_value=args.d_value,
     )
+
+
+def fit_labels(paths: list[str]) -> list[str]:
+    """The directories' names, or their paths where two names are the same."""
+    from pathlib import Path
+
+    names = [Path(p).name or p for p in paths]
+    return [n if names.count(n) == 1 else p for n, p in zip(names, paths, strict=True)]
 
 
 def add_discrepancy_option(parser: argparse.ArgumentParser) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from bayesmix.commands.common import (
     add_discrepancy_option,
     add_input_options,
     chosen_posteriors,
     emit_json,
+    fit_labels,
     has_table,
     key_from_args,
     table_from_args,
@@ -53,12 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _labels(paths: list[str]) -> list[str]:
-    """The directories' names, or their paths where two names are the same."""
-    names = [Path(p).name or p for p in paths]
-    return [n if names.count(n) == 1 else p for n, p in zip(names, paths, strict=True)]
-
-
 def _progress(name: str, index: int, count: int) -> None:
     if sys.stderr.isatty():
         sys.stderr.write(f"cross-validation: refit {index + 1} of {count} ({name})\n")
@@ -72,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from bayesmix.store import load_fit_or_posteriors
 
     fits, points = {}, {}
-    for label, path in zip(_labels(args.fits), args.fits, strict=True):
+    for label, path in zip(fit_labels(args.fits), args.fits, strict=True):
         loaded = load_fit_or_posteriors(path)
         if args.no_discrepancy:
             loaded = (loaded.with_discrepancy({})
