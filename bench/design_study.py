@@ -23,6 +23,7 @@ one size up, their token counts, mixtures over the simplex):
 Usage::
 
     python bench/design_study.py [--k 4] [--seeds 0,1,2] [--steps 4] [--out DIR]
+    python bench/design_study.py --summary-only DIR1/design_study.csv DIR2/... --out DIR
 
 Prints, per strategy and seed, the FLOPs added and the relative regret after each
 step, and the FLOPs each strategy needed to bring the regret below 0.1 % (median over
@@ -213,55 +214,66 @@ def flops_to_bar(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--k", type=int, default=4)
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--out", default="bench/out/design_study")
-    args = parser.parse_args()
-    jax.config.update("jax_enable_x64", True)
-    from bayesmix import use_compilation_cache
-
-    use_compilation_cache()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records = []
-    for seed in (int(s) for s in args.seeds.split(",")):
-        records += study(seed, args.k, args.steps)
-        frame = pd.DataFrame(records)
-        frame.to_csv(out / "design_study.csv", index=False)
-    frame = pd.DataFrame(records)
+def summarise(frame: pd.DataFrame, out: Path) -> None:
+    """Print the tables and write the plot of a study's records."""
     summary = flops_to_bar(frame)
     print("\nFLOPs to bring the true regret below 0.1 % (inf: not within the steps)")
-    print(summary.pivot(index="seed", columns="strategy", values="flops_to_bar").to_string())
+    print(summary.pivot(index=["k", "seed"], columns="strategy", values="flops_to_bar")
+          .to_string())
     print("\nmedian over seeds:")
-    print(summary.groupby("strategy")["flops_to_bar"].median().to_string())
+    print(summary.groupby(["k", "strategy"])["flops_to_bar"].median().to_string())
     claimed = frame.dropna(subset=["expected_after"]) if "expected_after" in frame else None
     if claimed is not None and len(claimed):
         print("\nsuggest: what the posterior expected against the true regret (%), per step")
-        print((100 * claimed[["seed", "step", "expected_before", "expected_after", "regret"]]
-               .set_index(["seed", "step"])).round(3).to_string())
+        print((100 * claimed.set_index(["k", "seed", "step"])[
+            ["expected_before", "expected_after", "regret"]]).round(3).to_string())
     print("\nmedian relative regret (%) after each step:")
-    print((100 * frame.groupby(["strategy", "step"])["regret"].median()).unstack().round(3)
-          .to_string())
+    print((100 * frame.groupby(["k", "strategy", "step"])["regret"].median()).unstack()
+          .round(3).to_string())
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, g in frame.groupby("strategy"):
+    for (k, name), g in frame.groupby(["k", "strategy"]):
         med = g.groupby("step")[["flops", "regret"]].median()
-        ax.plot(med["flops"], 100 * med["regret"], marker="o", label=name)
+        ax.plot(med["flops"], 100 * med["regret"], marker="o", label=f"{name}, k = {k}")
     ax.axhline(100 * BAR, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel("FLOPs added (median over seeds)")
     ax.set_ylabel("true regret of h_bayes (% of the optimum)")
     ax.set_yscale("log")
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(out / "design_study.png", dpi=120)
-    print(f"\nwrote {out / 'design_study.csv'} and {out / 'design_study.png'}")
+    print(f"\nwrote {out / 'design_study.png'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--out", default="bench/out/design_study")
+    parser.add_argument("--summary-only", nargs="+", default=None, metavar="CSV",
+                        help="summarise the records of earlier runs (their design_study.csv) "
+                             "instead of running")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.summary_only:
+        summarise(pd.concat([pd.read_csv(p) for p in args.summary_only], ignore_index=True),
+                  out)
+        return
+    jax.config.update("jax_enable_x64", True)
+    from bayesmix import use_compilation_cache
+
+    use_compilation_cache()
+    records = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        records += study(seed, args.k, args.steps)
+        pd.DataFrame(records).to_csv(out / "design_study.csv", index=False)
+    summarise(pd.DataFrame(records), out)
 
 
 if __name__ == "__main__":
