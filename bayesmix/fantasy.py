@@ -4,8 +4,10 @@ The estimator of :mod:`bayesmix.design` (its docstring says why this one): for e
 posterior draw ``s`` and candidate run, a fantasised outcome of the run's checkpoints
 drawn from that draw's predictive, reduced per target to two summaries (the mean
 log-loss over the checkpoints and its slope in ``log D``); the decision values
-``F[j, s]`` regressed on the summaries (least squares over the draws) give
-``E[F_j | y]`` at each draw's fantasy. A batch's summaries are added one run at a time
+``F[j, s]`` and each draw's own optimum ``f*_s`` regressed on the summaries (least
+squares over the draws) give ``E[F_j | y]`` and ``E[f* | y]`` at each draw's fantasy,
+and so the expected regret after it, ``min_j E[F_j | y] - E[f* | y]``, clipped at 0
+(its bound). A batch's summaries are added one run at a time
 by orthogonal projection, so choosing runs greedily costs one projection per candidate
 and step. Pure array code over JAX, jitted at its edges.
 """
@@ -25,8 +27,8 @@ from bayesmix.candidates import Candidates
 from bayesmix.model import TargetPosterior
 from bayesmix.predict import predict_draws
 
-__all__ = ["Fantasies", "Projection", "batch_value", "best_values_with_each",
-           "fantasy_summaries", "null_summaries", "project", "start_projection"]
+__all__ = ["Fantasies", "Projection", "batch_value", "fantasy_summaries", "now_regret",
+           "null_summaries", "project", "regrets_with_each", "start_projection"]
 
 _RANK_TOL = 1e-10
 """Eigenvalues of a residual Gram matrix below this fraction of the largest are dropped."""
@@ -61,8 +63,9 @@ class Projection(NamedTuple):
     ----------
     basis : Array, shape ``(S, capacity)``
         Orthonormal columns spanning the chosen runs' summaries (zero columns unused).
-    fitted : Array, shape ``(S, J)``
-        ``E[F_j | y] - mean_s F[j, s]`` at each draw's fantasy.
+    fitted : Array, shape ``(S, J + 1)``
+        ``E[F_j | y] - mean_s F[j, s]`` at each draw's fantasy, and the same for each
+        draw's own optimum ``f*`` (the last column).
     used : int
         Columns of ``basis`` in use.
     """
@@ -75,7 +78,22 @@ class Projection(NamedTuple):
 def start_projection(fantasies: Fantasies, batch: int) -> Projection:
     """No run chosen yet, with room for ``batch`` runs' summaries."""
     _, s, q = fantasies.summaries.shape
-    return Projection(jnp.zeros((s, q * batch)), jnp.zeros((s, fantasies.values.shape[0])), 0)
+    return Projection(jnp.zeros((s, q * batch)),
+                      jnp.zeros((s, fantasies.values.shape[0] + 1)), 0)
+
+
+def _responses(values: jax.Array, optimum: jax.Array) -> jax.Array:
+    """What is regressed: every decision's values and each draw's own optimum, ``(J+1, S)``."""
+    return jnp.concatenate([values, optimum[None]], axis=0)
+
+
+def _regret(fitted: jax.Array) -> jax.Array:
+    """``max(0, min_j E[F_j | y] - E[f* | y])`` per draw from fitted ``(S, J+1)``.
+
+    The posterior expected regret after any outcome is at least 0 (``min_j E[F_j] >=
+    E[min_j F_j]``); a linear fit can cross that bound, and is clipped to it.
+    """
+    return jnp.maximum(0.0, jnp.min(fitted[:, :-1], axis=1) - fitted[:, -1])
 
 
 def _residual_fit(basis: jax.Array, summaries: jax.Array, centred: jax.Array
@@ -94,15 +112,16 @@ def _residual_fit(basis: jax.Array, summaries: jax.Array, centred: jax.Array
 
 
 @jax.jit
-def best_values_with_each(projection: Projection, summaries: jax.Array, values: jax.Array
-                          ) -> jax.Array:
-    """``min_j E[F_j | y]`` at each draw's fantasy once each run is added, ``(C, S)``."""
-    mean = jnp.mean(values, axis=1)
-    centred = (values - mean[:, None]).T
+def regrets_with_each(projection: Projection, summaries: jax.Array, values: jax.Array,
+                      optimum: jax.Array) -> jax.Array:
+    """The expected regret at each draw's fantasy once each run is added, ``(C, S)``."""
+    responses = _responses(values, optimum)
+    mean = jnp.mean(responses, axis=1)
+    centred = (responses - mean[:, None]).T
 
     def one(run_summaries):
         added, _ = _residual_fit(projection.basis, run_summaries, centred)
-        return jnp.min(mean + projection.fitted + added, axis=1)
+        return _regret(mean + projection.fitted + added)
 
     return jax.lax.map(one, summaries, batch_size=16)
 
@@ -110,8 +129,8 @@ def best_values_with_each(projection: Projection, summaries: jax.Array, values: 
 def project(projection: Projection, fantasies: Fantasies, run: int) -> Projection:
     """The regression once run ``run`` is chosen."""
     summaries = jnp.asarray(fantasies.summaries[run])
-    values = jnp.asarray(fantasies.values)
-    centred = (values - jnp.mean(values, axis=1, keepdims=True)).T
+    responses = _responses(jnp.asarray(fantasies.values), jnp.asarray(fantasies.optimum))
+    centred = (responses - jnp.mean(responses, axis=1, keepdims=True)).T
     added, columns = _residual_fit(projection.basis, summaries, centred)
     q = columns.shape[1]
     basis = jax.lax.dynamic_update_slice(projection.basis, columns, (0, projection.used))
@@ -126,12 +145,19 @@ def batch_value(fantasies: Fantasies, runs: list[int]) -> tuple[float, float]:
     the greedy's one-run-at-a-time projections), so it checks them.
     """
     values = np.asarray(fantasies.values)
+    responses = np.concatenate([values, np.asarray(fantasies.optimum)[None]])
     design = np.concatenate([np.ones((values.shape[1], 1))]
                             + [fantasies.summaries[r] for r in runs], axis=1)
-    coef, *_ = np.linalg.lstsq(design, values.T, rcond=_RANK_TOL ** 0.5)
-    best = np.min(design @ coef, axis=1)
-    gain = np.min(values.mean(axis=1)) - best
+    coef, *_ = np.linalg.lstsq(design, responses.T, rcond=_RANK_TOL ** 0.5)
+    regret = np.asarray(_regret(jnp.asarray(design @ coef)))
+    gain = now_regret(fantasies) - regret
     return float(gain.mean()), float(gain.std(ddof=1) / np.sqrt(gain.size))
+
+
+def now_regret(fantasies: Fantasies) -> float:
+    """The expected regret with no run added: ``min_j mean_s F[j, s] - mean_s f*_s``."""
+    return float(np.min(np.asarray(fantasies.values).mean(axis=1))
+                 - np.asarray(fantasies.optimum).mean())
 
 
 def _thinned(posterior: TargetPosterior, index: np.ndarray) -> TargetPosterior:

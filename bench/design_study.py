@@ -159,7 +159,8 @@ def strategy_runs(name: str, key: jax.Array, world: World, table, result, budget
     return runs, used_grid, {}
 
 
-def study(seed: int, k: int, steps: int) -> list[dict]:
+def study(seed: int, k: int, steps: int,
+          strategies: tuple[str, ...] = ("suggest", "random", "grid")) -> list[dict]:
     from bayesmix.simulate import simplex_grid_mixtures
 
     key = jax.random.key(seed)
@@ -175,7 +176,7 @@ def study(seed: int, k: int, steps: int) -> list[dict]:
 
     regret0 = world.regret(decide(result.posteriors, *TARGET).h_bayes)
     records = []
-    for name in ("suggest", "random", "grid"):
+    for name in strategies:
         frame, fitted, tbl, flops, used = frame0, result, table, 0.0, 0
         records.append({"seed": seed, "k": k, "strategy": name, "step": 0, "flops": 0.0,
                         "regret": regret0, "runs": len(start), "converged": True,
@@ -263,6 +264,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--out", default="bench/out/design_study")
+    parser.add_argument("--strategies", default="suggest,random,grid",
+                        help="which strategies to run (each is seeded on its own, so their "
+                             "records from separate runs combine)")
     parser.add_argument("--summary-only", nargs="+", default=None, metavar="CSV",
                         help="summarise the records of earlier runs (their design_study.csv) "
                              "instead of running")
@@ -279,7 +283,7 @@ def main() -> None:
     use_compilation_cache()
     records = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        records += study(seed, args.k, args.steps)
+        records += study(seed, args.k, args.steps, tuple(args.strategies.split(",")))
         pd.DataFrame(records).to_csv(out / "design_study.csv", index=False)
     summarise(pd.DataFrame(records), out)
 
