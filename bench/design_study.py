@@ -15,7 +15,9 @@ Strategies, all choosing from the same kind of candidate runs (the sizes run so 
 one size up, their token counts, mixtures over the simplex):
 
 - ``suggest``: :func:`bayesmix.suggest_runs` with the step budget, a batch of up to 32
-  (the budget binds first);
+  (the budget binds first), and no stop rule (threshold 0: the study compares which runs
+  each strategy buys; whether the stop rule would have stopped too early is read from
+  the expected regret recorded beside the true one);
 - ``random``: candidate runs in random order, as many as the budget takes;
 - ``grid``: the paper's design, a fixed list of (size, mixture) runs trained to 32
   tokens per parameter, smallest sizes first, as many as the budget takes.
@@ -128,14 +130,15 @@ def strategy_runs(name: str, key: jax.Array, world: World, table, result, budget
                   grid: list, used_grid: int):
     """The runs a strategy adds this step, and how far down the grid it got (for
     ``suggest``: what it expects, the relative expected regret before and after)."""
-    from bayesmix import candidate_runs, suggest_runs
+    from bayesmix import DesignSettings, candidate_runs, suggest_runs
 
     n, d = table.frame["N"].to_numpy(), table.frame["D"].to_numpy()
     if name == "suggest":
         s = suggest_runs(key, result.posteriors, *TARGET, train_n=n, train_d=d, batch=32,
                          budget=budget, likelihood_weights={
                              t: 1 / f.diagnostics.design_effect
-                             for t, f in result.targets.items()})
+                             for t, f in result.targets.items()},
+                         settings=DesignSettings(threshold=0.0))
         c = s.candidates
         claims = {"expected_before": s.expected_regret / s.predicted_objective,
                   "expected_after": (s.expected_regret - s.batch_gain)
