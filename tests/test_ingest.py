@@ -214,7 +214,8 @@ def test_every_command_that_reads_runs_takes_the_pair(layouts):
                for name in readers)
     extra = {"fit": ["--law", "additive", "--all-targets", "--out", "x"],
              "baseline": ["--law", "additive", "--all-targets", "--out", "x"],
-             "predict": ["fitdir", "--json"], "compare": ["fitdir"]}
+             "predict": ["fitdir", "--json"], "compare": ["fitdir"],
+             "report": ["fitdir", "--out", "x.html"]}
     for name in readers:
         args = parser.parse_args([name, *files["pair"], *extra.get(name, [])])
         assert has_table(args)
