@@ -98,10 +98,11 @@ def _regret(fitted: jax.Array) -> jax.Array:
 
 def _residual_fit(basis: jax.Array, summaries: jax.Array, centred: jax.Array
                   ) -> tuple[jax.Array, jax.Array]:
-    """What a run adds: the fit of ``centred`` on its summaries beyond ``basis``.
+    """What a run adds: the fit of ``centred`` (``(S, J + 1)``) on its summaries beyond
+    ``basis``.
 
-    Returns the added fitted values ``(S, J)`` and orthonormal columns ``(S, Q)`` for
-    the new directions (zero where the run's summaries add none).
+    Returns the added fitted values ``(S, J + 1)`` and orthonormal columns ``(S, Q)``
+    for the new directions (zero where the run's summaries add none).
     """
     r = summaries - basis @ (basis.T @ summaries)
     lam, vec = jnp.linalg.eigh(r.T @ r)
