@@ -14,6 +14,7 @@ could launch) → ``fantasy`` → ``design`` (which run next) → ``compare`` �
 ``cli`` and ``commands``.
 """
 
+from bayesmix import paper
 from bayesmix._errors import BayesmixError
 from bayesmix._jaxutil import use_compilation_cache
 from bayesmix._version import __version__
@@ -27,6 +28,7 @@ from bayesmix.decision_plots import (
     plot_optimum_path,
     plot_ternary,
 )
+from bayesmix.demo import DemoResult, run_demo
 from bayesmix.design import DesignSettings, Suggestion, suggest_runs
 from bayesmix.diagnostics import Diagnostics
 from bayesmix.fit import Fit, TargetFit, fit, fit_target
@@ -57,6 +59,7 @@ __all__ = [
     "BayesmixError",
     "Candidates",
     "DesignSettings",
+    "DemoResult",
     "Diagnostics",
     "Elasticities",
     "Fit",
@@ -88,6 +91,7 @@ __all__ = [
     "load_runs",
     "loss_model",
     "minimize_on_simplex",
+    "paper",
     "mixture_bounds",
     "mixture_objective",
     "plot_coverage",
@@ -106,6 +110,7 @@ __all__ = [
     "predict_table",
     "prior_predictive",
     "read_candidates",
+    "run_demo",
     "runs_summary",
     "save_baseline",
     "save_fit",

@@ -25,6 +25,7 @@ __all__ = [
     "NOT_FINITE",
     "one_blas_thread",
     "releasing_compiled",
+    "scipy_objective",
     "scipy_value_and_grad",
     "use_compilation_cache",
 ]
@@ -142,8 +143,18 @@ def scipy_value_and_grad(
     callable
         ``x -> (float value, float64 gradient)``.
     """
-    value_and_grad = jax.jit(jax.value_and_grad(fn))
+    return scipy_objective(jax.jit(jax.value_and_grad(fn)), *args, sentinel=sentinel)
 
+
+def scipy_objective(
+    value_and_grad: Callable[..., tuple[jax.Array, jax.Array]], *args: Any,
+    sentinel: float = NOT_FINITE,
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """A jitted ``value_and_grad(x, *args)`` as SciPy's ``jac=True`` objective.
+
+    :func:`scipy_value_and_grad` without the jit: for a caller that keeps its
+    compiled ``value_and_grad`` across calls (see :mod:`bayesmix.start`).
+    """
     def objective(x: np.ndarray) -> tuple[float, np.ndarray]:
         value, grad = value_and_grad(jnp.asarray(x), *args)
         value = float(value)

@@ -199,7 +199,9 @@ def parameters(study: Study) -> Result:
         elements = sum(int(np.prod(np.shape(v)[1:], dtype=int)) for v in first.params.values())
         fig, axes = _html.new_figure(size=(7.5, 1.4 + 0.24 * elements))
         plot_forest(posteriors, axes[0, 0])
-        axes[0, 0].set_title(f"{label}: parameters of law {fit.law.name}")
+        law = fit.law.name
+        axes[0, 0].set_title(f"parameters of law {law}" if label == law
+                             else f"{label}: parameters of law {law}")
         parts.append(_html.figure_html(fig, f"parameter posteriors, {label}"))
     return "\n".join(parts), None
 

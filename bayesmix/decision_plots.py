@@ -74,10 +74,11 @@ def plot_optimum(report: OptimumReport, ax: Any = None) -> Any:
                    color=f"C{(i + 1) % 10}", zorder=3, label=name)
     ax.set_xticks(x, report.domains, rotation=30 if k > 4 else 0)
     ax.set(ylim=(0, max(1e-3, float(np.max(q95)), *(float(np.max(m)) for m in
-                                                     report.mixtures.values())) * 1.15),
+                                                     report.mixtures.values())) * 1.4),
            ylabel="weight", title=f"optimal mixture at N = {report.n_params:.3g}, "
                                   f"D = {report.n_tokens:.3g}")
-    ax.legend(fontsize="small", loc="upper right")
+    # in the headroom above the tallest bar, in columns, so it hides no bar
+    ax.legend(fontsize="small", loc="upper center", ncol=min(4, 2 + len(report.mixtures)))
     return fig
 
 

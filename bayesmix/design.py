@@ -77,7 +77,7 @@ none is suggested.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -100,10 +100,14 @@ from bayesmix.fantasy import (
 from bayesmix.model import TargetPosterior
 from bayesmix.objective import mixture_objective
 
-__all__ = ["DesignSettings", "N_NULL", "Suggestion", "suggest_runs"]
+__all__ = ["DesignSettings", "N_NULL", "STAGES", "Suggestion", "suggest_runs"]
 
 N_NULL = 32
 """Uninformative runs whose gains measure the regression's gain by chance."""
+
+STAGES = ("the decision and the candidate runs", "fantasised checkpoints of each run",
+          "the value of each run", "the batch")
+"""What :func:`suggest_runs` does, in order (its ``on_stage`` callback names them)."""
 
 
 class DesignSettings(NamedTuple):
@@ -356,6 +360,7 @@ def suggest_runs(
     settings: DesignSettings | None = None,
     n_random: int = 40,
     sizes_up: int = 1,
+    on_stage: Callable[[str, int, int], None] | None = None,
 ) -> Suggestion:
     """The runs worth launching next for the mixture decision at ``(N*, D*)``.
 
@@ -387,6 +392,9 @@ def suggest_runs(
         Default ``DesignSettings()``.
     n_random, sizes_up : int
         For the default candidates.
+    on_stage : callable, optional
+        ``on_stage(what, index, count)`` before each of the :data:`STAGES`, for
+        progress displays.
 
     Returns
     -------
@@ -401,6 +409,12 @@ def suggest_runs(
     settings = DesignSettings() if settings is None else settings
     _check_posteriors(posteriors)
     _check_settings(batch, budget, settings)
+
+    def stage(index: int) -> None:
+        if on_stage is not None:
+            on_stage(STAGES[index], index, len(STAGES))
+
+    stage(0)
     key_decide, key_mixtures, key_fantasy = jax.random.split(key, 3)
     report = decide(posteriors, n_params, n_tokens, target_weights=target_weights,
                     lower=lower, upper=upper, key=key_decide)
@@ -426,6 +440,7 @@ def suggest_runs(
     if budget is not None and not np.any(cost <= budget):
         raise BayesmixError(f"no candidate run fits within the budget of {budget:.3g} FLOPs "
                             f"(the cheapest costs {cost.min():.3g})")
+    stage(1)
     objective = mixture_objective(posteriors, target_weights)
     factors = objective.discrepancy_factors(key_decide, n_params, n_tokens)
     valued = objective.with_factors(factors) if factors else objective
@@ -437,6 +452,7 @@ def suggest_runs(
     paired = {t: replace(p, params=objective.params[t]) for t, p in used.items()}
     summaries = fantasy_summaries(key_fantasy, paired, candidates, index,
                                   likelihood_weights or {})
+    stage(2)
     null = null_summaries(jax.random.fold_in(key_fantasy, 1), N_NULL, len(index),
                           summaries.shape[2])
     fantasies = Fantasies(summaries, null, values, report.h_star_values[index])
@@ -449,6 +465,7 @@ def suggest_runs(
     chance = float(np.mean(regret_thinned - first[1]))
     gain = per_draw.mean(axis=1) - chance
     gain_se = per_draw.std(axis=1, ddof=1) / np.sqrt(per_draw.shape[1])
+    stage(3)
     best = _greedy(fantasies, cost, batch, budget, False, first)
     if budget is not None:
         by_flop = _greedy(fantasies, cost, batch, budget, True, first)

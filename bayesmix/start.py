@@ -8,9 +8,11 @@ at the best of ~20 L-BFGS runs on the potential energy from prior draws
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +24,7 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import constrain_fn, potential_energy
 
 from bayesmix._errors import BayesmixError
-from bayesmix._jaxutil import NOT_FINITE, one_blas_thread, scipy_value_and_grad
+from bayesmix._jaxutil import NOT_FINITE, one_blas_thread, scipy_objective
 from bayesmix.laws import Law, free_sites
 from bayesmix.model import Scales, bound_model
 
@@ -114,19 +116,18 @@ def find_start(
     StartPoint
     """
     start = time.perf_counter()
-    model = bound_model(law, k, likelihood)
+    draw_starts, model = _prior_program(law, k, likelihood)
     # every number is an argument of the jitted functions below, not a constant in them
     args = (log_n, log_d, h, loss, jnp.asarray(scales.loss_scale, float), jnp.asarray(1.0))
     # Prior draws can put E below zero; NumPyro's eager argument checks would raise on
     # them while the model is traced here (never inside jit), so they are off.
     with numpyro.validation_enabled(False):
-        z0 = _prior_draws(key, model, args, n_starts)
-    _, unravel = ravel_pytree(jax.tree.map(lambda x: x[0], z0))
-
-    def potential(x: jax.Array, model_args: tuple) -> jax.Array:
-        return potential_energy(model, model_args, {}, unravel(x))
-
-    objective = scipy_value_and_grad(potential, args)
+        z0 = draw_starts(jax.random.split(key, n_starts), args)
+    leaves, tree = jax.tree.flatten(jax.tree.map(lambda x: x[0], z0))
+    programs = _potential_programs(law, k, likelihood, tree,
+                                   tuple((x.shape, str(x.dtype)) for x in leaves))
+    unravel = programs.unravel
+    objective = scipy_objective(programs.value_and_grad, args)
     flats = [np.asarray(ravel_pytree(jax.tree.map(lambda x, i=i: x[i], z0))[0])
              for i in range(n_starts)]
 
@@ -154,7 +155,7 @@ def find_start(
         )
     best = int(np.argmin(potentials))
     best_x, best_value = first[best].x, float(potentials[best])
-    hessian = np.asarray(jax.jit(jax.hessian(potential))(jnp.asarray(best_x), args))
+    hessian = np.asarray(programs.hessian(jnp.asarray(best_x), args))
     unconstrained = jax.tree.map(np.asarray, unravel(jnp.asarray(best_x)))
     with numpyro.validation_enabled(False):
         constrained = jax.tree.map(np.asarray, constrain_fn(
@@ -163,17 +164,45 @@ def find_start(
                       time.perf_counter() - start, laplace_covariance(hessian))
 
 
-def _prior_draws(key: jax.Array, model: Any, args: tuple, n: int) -> dict[str, jax.Array]:
-    """``n`` prior draws of the model's sampled sites, in unconstrained space.
+class _Programs(NamedTuple):
+    """The compiled potential of one (law, k, likelihood) and its flat parametrisation."""
 
-    One jitted, vmapped trace of the model (1.7 s on the paper's runs, where NumPyro's
-    ``initialize_model`` took 6 s for the same draws).
-    """
-    def one(k: jax.Array, model_args: tuple) -> dict[str, jax.Array]:
+    unravel: Callable[[jax.Array], dict[str, jax.Array]]
+    value_and_grad: Callable[..., tuple[jax.Array, jax.Array]]
+    hessian: Callable[..., jax.Array]
+
+
+# Kept across calls: a fit, each fold of a discrepancy and each refit of a cross-
+# validation search starts of the same law, and new closures would be traced and
+# compiled again each time (8-12 s a search on the demo's runs, whatever n_starts).
+@functools.lru_cache(maxsize=32)
+def _prior_program(law: Law, k: int, likelihood: str) -> tuple[Callable[..., Any], Any]:
+    """Prior draws of the model's sampled sites, unconstrained: one jitted, vmapped trace
+    (1.7 s on the paper's runs, where NumPyro's ``initialize_model`` took 6 s), and the
+    model."""
+    model = bound_model(law, k, likelihood)
+
+    def one(key: jax.Array, model_args: tuple) -> dict[str, jax.Array]:
         return {name: biject_to(site["fn"].support).inv(site["value"])
-                for name, site in free_sites(model, k, *model_args).items()}
+                for name, site in free_sites(model, key, *model_args).items()}
 
-    return jax.jit(jax.vmap(one, in_axes=(0, None)))(jax.random.split(key, n), args)
+    return jax.jit(jax.vmap(one, in_axes=(0, None))), model
+
+
+@functools.lru_cache(maxsize=32)
+def _potential_programs(law: Law, k: int, likelihood: str, tree: Any,
+                        leaves: tuple[tuple[tuple[int, ...], str], ...]) -> _Programs:
+    """The potential energy on the flat vector of the sites ``tree`` with ``leaves``'
+    shapes and dtypes, jitted once: its value and gradient, and its Hessian."""
+    _, model = _prior_program(law, k, likelihood)
+    template = jax.tree.unflatten(tree, [jnp.zeros(shape, dtype) for shape, dtype in leaves])
+    _, unravel = ravel_pytree(template)
+
+    def potential(x: jax.Array, model_args: tuple) -> jax.Array:
+        return potential_energy(model, model_args, {}, unravel(x))
+
+    return _Programs(unravel, jax.jit(jax.value_and_grad(potential)),
+                     jax.jit(jax.hessian(potential)))
 
 
 def laplace_covariance(hessian: np.ndarray, min_curvature: float = 1e-2) -> np.ndarray:

@@ -12,6 +12,7 @@ from bayesmix.commands.common import (
     parse_assignments,
     table_from_args,
 )
+from bayesmix.commands.progress import Progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,22 +58,30 @@ def run(args: argparse.Namespace) -> int:
     table = table_from_args(args)
     targets = list(table.targets) if args.all_targets else list(dict.fromkeys(args.target))
 
+    bar = Progress(len(targets), f"baseline {law.name}")
+
     def report(result) -> None:
         status = "ok" if result.success else f"WARNING {result.message}"
-        print(f"{result.target}: huber {result.huber:.4g}, train MRE {100 * result.train_mre:.3f} %"
-              f", {result.n_lbfgs_calls} L-BFGS runs, {result.seconds:.1f} s "
-              f"({result.seconds_to_best:.1f} s to best), {status}", flush=True)
+        bar.echo(f"{result.target}: huber {result.huber:.4g}, train MRE "
+                 f"{100 * result.train_mre:.3f} %, {result.n_lbfgs_calls} L-BFGS runs, "
+                 f"{result.seconds:.1f} s ({result.seconds_to_best:.1f} s to best), {status}")
+        bar.done()
+        following = targets.index(result.target) + 1
+        if following < len(targets):
+            bar.start(targets[following])
 
     settings = {"starts": args.starts, "keep": args.keep, "hops": args.hops,
                 "patience": args.patience, "step_size": args.step_size,
                 "temperature": args.temperature, "seed": args.seed, "where": args.where,
                 "fixed": fixed}
-    results = baseline_fit(
-        key_from_args(args), law, table, targets,
-        n_random=args.starts, n_starts=args.keep, n_hops=args.hops, step_size=args.step_size,
-        temperature=args.temperature, patience=args.patience, residuals=args.residuals,
-        fixed=fixed, progress=report,
-    )
+    with bar:
+        bar.start(targets[0])
+        results = baseline_fit(
+            key_from_args(args), law, table, targets,
+            n_random=args.starts, n_starts=args.keep, n_hops=args.hops,
+            step_size=args.step_size, temperature=args.temperature, patience=args.patience,
+            residuals=args.residuals, fixed=fixed, progress=report,
+        )
     path = save_baseline(results, args.out, settings=settings, source=table.source)
     print(f"wrote {path}")
     return 0

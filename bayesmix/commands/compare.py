@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from bayesmix.commands.common import (
     add_discrepancy_option,
@@ -15,6 +14,7 @@ from bayesmix.commands.common import (
     key_from_args,
     table_from_args,
 )
+from bayesmix.commands.progress import Progress
 
 __all__ = ["register", "run"]
 
@@ -53,11 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _progress(name: str, index: int, count: int) -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write(f"cross-validation: refit {index + 1} of {count} ({name})\n")
-
-
 def run(args: argparse.Namespace) -> int:
     from bayesmix._errors import BayesmixError
     from bayesmix._io import atomic_dir
@@ -85,8 +80,12 @@ def run(args: argparse.Namespace) -> int:
 
         training = table_from_args(argparse.Namespace(**{**vars(args), "where": None}),
                                    path=args.runs)
-        result = with_cross_validation(key_from_args(args), result, fits, training, args.cv,
-                                       folds=args.folds, on_fold=_progress)
+        with Progress(None, f"cross-validation ({args.cv})") as bar:
+            def progress(name: str, index: int, count: int) -> None:
+                bar.step_to(f"refit without {name}", index, count)
+
+            result = with_cross_validation(key_from_args(args), result, fits, training,
+                                           args.cv, folds=args.folds, on_fold=progress)
     if args.json:
         emit_json(result.to_dict())
         return 0

@@ -3,35 +3,42 @@
 from __future__ import annotations
 
 import argparse
-import inspect
-import sys
 
 from bayesmix.commands.common import emit_json, key_from_args
-from bayesmix.demo import run_demo
+from bayesmix.commands.progress import Progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from bayesmix.demo import NUTS
+
     parser = subparsers.add_parser(
-        "demo", help="simulate runs, fit the additive law, choose a mixture",
-        description="Simulate runs of the additive law on three domains, fit every domain's "
-                    "loss with NUTS, and print the optimal mixture at a larger scale with its "
-                    "uncertainty, beside the truth the runs were simulated from, and which "
-                    "runs to launch next.",
+        "demo", help="simulate a study, fit and compare two laws, choose a mixture, report",
+        description="Simulate a study on three domains (four small model sizes, a grid of "
+                    "mixtures, a few larger runs held out) from the joint law, fit the "
+                    "additive and joint laws to every domain's loss with NUTS, compare "
+                    "them at the held-out runs, choose the mixture at a larger scale with "
+                    "its uncertainty beside the true optimum, suggest the next runs, and "
+                    "write everything to DIR/report.html.",
     )
     parser.add_argument("--seed", type=int, default=0)
-    defaults = inspect.signature(run_demo).parameters
-    for name in ("chains", "warmup", "draws"):
-        parser.add_argument(f"--{name}", type=int, default=defaults[name].default,
-                            help=f"NUTS {name} per target (default {defaults[name].default})")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    for name, default in NUTS.items():
+        parser.add_argument(f"--{name}", type=int, default=default,
+                            help=f"NUTS {name} per target (default {default})")
+    parser.add_argument("--out", default="bayesmix-demo", metavar="DIR",
+                        help="where the runs, the fits and report.html go (default "
+                             "bayesmix-demo; other files in DIR are kept)")
+    parser.add_argument("--json", action="store_true",
+                        help="print what the demo found as JSON instead of a summary")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.json:
-        sys.stderr.write("bayesmix demo: simulating runs and fitting 3 targets with NUTS...\n")
-    result = run_demo(key_from_args(args), chains=args.chains, warmup=args.warmup,
-                      draws=args.draws)
+    from bayesmix.demo import STAGES, run_demo
+
+    with Progress(len(STAGES), "bayesmix demo") as bar:
+        result = run_demo(key_from_args(args), chains=args.chains, warmup=args.warmup,
+                          draws=args.draws, out=args.out, on_stage=bar.step_to,
+                          fit_progress=bar.shown)
     if args.json:
         emit_json(result.to_dict())
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 from bayesmix._nuts_defaults import CHAINS, DRAWS, TARGET_ACCEPT, WARMUP
@@ -13,6 +12,7 @@ from bayesmix.commands.common import (
     key_from_args,
     table_from_args,
 )
+from bayesmix.commands.progress import Progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -90,13 +90,12 @@ def _with_discrepancy(args: argparse.Namespace, result, table):
 
     from bayesmix.calibrate import learn_discrepancy
 
-    def progress(name: str, index: int, count: int) -> None:
-        sys.stderr.write(f"discrepancy: fold {index + 1} of {count} ({name}), "
-                         f"{len(result.targets)} refit(s)...\n")
-        sys.stderr.flush()
+    with Progress(None, "discrepancy") as bar:
+        def progress(name: str, index: int, count: int) -> None:
+            bar.step_to(f"fold {name}: {len(result.targets)} refit(s)", index, count)
 
-    learnt = learn_discrepancy(jax.random.fold_in(key_from_args(args), 1), result, table,
-                               on_fold=progress)
+        learnt = learn_discrepancy(jax.random.fold_in(key_from_args(args), 1), result,
+                                   table, on_fold=progress)
     return result.with_discrepancy(learnt)
 
 
@@ -130,28 +129,28 @@ def run(args: argparse.Namespace) -> int:
     if args.prior_only:
         return _prior_check(args, law, table, targets)
     start = time.perf_counter()
+    bar = Progress(len(targets), f"fit {law.name}")
 
     def progress(target: str, index: int, result) -> None:
         if result is None:
-            sys.stderr.write(f"[{index + 1}/{len(targets)}] {target}: sampling "
-                             f"({args.chains} chains x {args.warmup}+{args.draws})...\n")
-        else:
-            d = result.diagnostics
-            status = "ok" if result.converged else f"{len(result.warnings)} warning(s)"
-            sys.stderr.write(
-                f"[{index + 1}/{len(targets)}] {target}: done in "
-                f"{result.timings.total:.1f} s, R-hat {d.max_rhat:.3f}, "
-                f"bulk ESS {d.min_ess_bulk:.0f}, {d.divergences} divergences ({status})\n"
-            )
-        sys.stderr.flush()
+            bar.start(f"{target}: sampling ({args.chains} chains x "
+                      f"{args.warmup}+{args.draws})")
+            return
+        d = result.diagnostics
+        status = "ok" if result.converged else f"{len(result.warnings)} warning(s)"
+        bar.done(f"[{index + 1}/{len(targets)}] {target}: done in "
+                 f"{result.timings.total:.1f} s, R-hat {d.max_rhat:.3f}, "
+                 f"bulk ESS {d.min_ess_bulk:.0f}, {d.divergences} divergences ({status})")
 
-    result = fit(
-        key_from_args(args), law, table, targets, seed=args.seed, on_target=progress,
-        chains=args.chains, warmup=args.warmup, draws=args.draws, max_draws=args.max_draws,
-        likelihood=args.likelihood, dense_mass=not args.diag_mass,
-        target_accept=args.target_accept, cluster_runs=not args.independent_rows,
-        precision=args.precision, progress=sys.stderr.isatty(),
-    )
+    with bar:
+        result = fit(
+            key_from_args(args), law, table, targets, seed=args.seed, on_target=progress,
+            chains=args.chains, warmup=args.warmup, draws=args.draws,
+            max_draws=args.max_draws, likelihood=args.likelihood,
+            dense_mass=not args.diag_mass, target_accept=args.target_accept,
+            cluster_runs=not args.independent_rows, precision=args.precision,
+            progress=bar.shown,
+        )
     if not args.no_discrepancy:
         result = _with_discrepancy(args, result, table)
     save_fit(result, args.out)

@@ -15,6 +15,7 @@ from bayesmix.commands.common import (
     load_merged,
     parse_assignments,
 )
+from bayesmix.commands.progress import Progress
 
 __all__ = ["format_suggestion", "register", "run"]
 
@@ -88,14 +89,17 @@ def run(args: argparse.Namespace) -> int:
     lower, upper = bounds_from_args(args, domains)
     candidates = (read_candidates(args.candidates, domains, train_n, train_d)
                   if args.candidates else None)
-    suggestion = suggest_runs(
-        key_from_args(args), posteriors, args.n_params, args.n_tokens, train_n=train_n,
-        train_d=train_d, candidates=candidates,
-        target_weights=parse_assignments(args.weights, "--weights") or None,
-        lower=lower, upper=upper,
-        likelihood_weights={t: 1.0 / f.diagnostics.design_effect for t, f in targets.items()},
-        batch=args.batch, budget=args.budget, n_random=args.mixtures,
-        settings=DesignSettings(n_draws=args.draws, threshold=args.threshold))
+    with Progress(None, "suggest") as bar:
+        suggestion = suggest_runs(
+            key_from_args(args), posteriors, args.n_params, args.n_tokens, train_n=train_n,
+            train_d=train_d, candidates=candidates,
+            target_weights=parse_assignments(args.weights, "--weights") or None,
+            lower=lower, upper=upper,
+            likelihood_weights={t: 1.0 / f.diagnostics.design_effect
+                                for t, f in targets.items()},
+            batch=args.batch, budget=args.budget, n_random=args.mixtures,
+            settings=DesignSettings(n_draws=args.draws, threshold=args.threshold),
+            on_stage=bar.step_to)
     payload = suggestion.to_dict()
     if args.json:
         emit_json(payload)
