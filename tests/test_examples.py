@@ -28,6 +28,9 @@ def test_quickstart_example_runs():
     assert all(0 <= m <= 1 for m in medians)
 
 
+# slow: two NUTS fits that share no compiled program with the rest of the suite (48 s);
+# the default run stays under 15 minutes on 2 cores (bench/RESULTS.md)
+@pytest.mark.slow
 def test_custom_law_example_writes_loads_and_fits_its_law(tmp_path):
     from bayesmix.laws import load_law
 
@@ -44,6 +47,7 @@ def test_paper_tables_example_says_when_the_runs_are_absent(tmp_path, capsys):
     assert "not at" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a Huber and a NUTS fit on the paper's runs (44 s), as above
 @pytest.mark.skipif(not PAPER_DATA.is_file(), reason="no ../shared/data/dmsl_slimpajama")
 def test_paper_tables_example_on_the_paper_runs(capsys):
     from bayesmix.paper import PAPER_MRE
