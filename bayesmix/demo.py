@@ -201,7 +201,7 @@ def _true_posteriors(law, table: RunTable, truth: dict) -> dict[str, TargetPoste
     }
 
 
-def simulate_study(key: jax.Array, n_mixtures: int = 10
+def simulate_study(key: jax.Array, n_mixtures: int = 12
                    ) -> tuple[RunTable, RunTable, dict[str, TargetPosterior]]:
     """The demo's runs: training and held-out tables, and the truth as one-draw posteriors.
 
@@ -223,7 +223,7 @@ def simulate_study(key: jax.Array, n_mixtures: int = 10
 def run_demo(
     key: jax.Array, *, chains: int = NUTS["chains"], warmup: int = NUTS["warmup"],
     draws: int = NUTS["draws"],
-    n_mixtures: int = 10, out: str | Path | None = None,
+    n_mixtures: int = 12, out: str | Path | None = None,
     on_stage: Callable[[str, int, int], None] | None = None, fit_progress: bool = False,
 ) -> DemoResult:
     """Simulate a study, fit and compare two laws, choose a mixture, suggest runs, report.
