@@ -127,11 +127,16 @@ def crps_from_draws(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray, shape ``(n,)``
+        ``inf`` for a column with a draw that is not finite (a predictive with an
+        infinite draw has no finite score).
     """
     draws = np.sort(np.asarray(draws, float), axis=0)
+    finite = np.all(np.isfinite(draws), axis=0)
+    draws = np.where(finite, draws, 0.0)
     s = draws.shape[0]
     spread = 2.0 / s**2 * np.tensordot(2.0 * np.arange(1, s + 1) - s - 1, draws, axes=1)
-    return np.mean(np.abs(draws - observed), axis=0) - 0.5 * spread
+    score = np.mean(np.abs(draws - observed), axis=0) - 0.5 * spread
+    return np.where(finite, score, np.inf)
 
 
 def _interval_coverage(draws: np.ndarray, observed: np.ndarray) -> tuple[float, ...]:
@@ -142,19 +147,22 @@ def _interval_coverage(draws: np.ndarray, observed: np.ndarray) -> tuple[float, 
     return tuple(out)
 
 
-def _score(label: str, posterior: TargetPosterior, mean: np.ndarray, pp: np.ndarray,
+def _score(label: str, posterior: TargetPosterior, mean: np.ndarray, log_pp: np.ndarray,
            observed: np.ndarray) -> HeldoutScore:
     median = np.median(mean, axis=0)
     relative = (median - observed) / observed
-    q05, q50, q95 = np.quantile(pp, [0.05, 0.5, 0.95], axis=0)  # the width's interval
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_pp = np.log(pp)  # a draw <= 0 (raw likelihood) scores as -inf: the worst
+    log_observed = np.log(observed)
+    # Intervals from the log draws (exp is monotone), clipped so that quantiles between
+    # two infinite draws (nu near zero, or a raw draw <= 0) do not interpolate to NaN.
+    bounded = np.clip(log_pp, -1e300, 1e300)
+    with np.errstate(over="ignore"):
+        q05, q50, q95 = np.exp(np.quantile(bounded, [0.05, 0.5, 0.95], axis=0))
     return HeldoutScore(
         label=label, law=posterior.law.name, target=posterior.target, rows=len(observed),
         mre=float(np.mean(np.abs(relative))), signed=float(np.mean(relative)),
-        coverage=_interval_coverage(pp, observed),
+        coverage=_interval_coverage(bounded, log_observed),
         width90=float(np.median((q95 - q05) / q50)),
-        crps=float(np.mean(crps_from_draws(log_pp, np.log(observed)))),
+        crps=float(np.mean(crps_from_draws(log_pp, log_observed))),
     )
 
 
@@ -199,10 +207,10 @@ def heldout_scores(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetP
             key, sub = jax.random.split(key)
             mean = predict_draws(posterior, data.n_params, data.n_tokens,
                                  weights.to_numpy(float))
-            pp = predictive_draws(sub, posterior, mean)
-            (pp,) = with_discrepancy(jax.random.fold_in(sub, 1), posterior, data.n_params,
-                                     data.n_tokens, pp)
-            out.append(_score(label, posterior, mean, pp, np.asarray(data.loss, float)))
+            log_pp = predictive_draws(sub, posterior, mean, log=True)
+            (log_pp,) = with_discrepancy(jax.random.fold_in(sub, 1), posterior,
+                                         data.n_params, data.n_tokens, log_pp, log=True)
+            out.append(_score(label, posterior, mean, log_pp, np.asarray(data.loss, float)))
     return out
 
 

@@ -48,31 +48,47 @@ def predict_draws(
     return np.asarray(fn(params, log_n, log_d, h))
 
 
-def predictive_draws(key: jax.Array, posterior: TargetPosterior, mean: np.ndarray) -> np.ndarray:
-    """Posterior predictive losses (law mean plus Student-t noise), shape of ``mean``."""
+def predictive_draws(key: jax.Array, posterior: TargetPosterior, mean: np.ndarray, *,
+                     log: bool = False) -> np.ndarray:
+    """Posterior predictive losses (law mean plus Student-t noise), shape of ``mean``.
+
+    With ``log`` the draws are of the log loss, taken without the round trip through
+    ``exp`` (a heavy-tailed draw of a log-likelihood fit overflows to ``inf`` there); a
+    raw-likelihood draw at or below zero is ``-inf``.
+    """
     if posterior.noise is None:
-        return mean
-    loc = on_likelihood_scale(mean, posterior.likelihood)
-    draws = noise_draws(key, posterior.noise["nu"][:, None], loc,
-                        posterior.noise["sigma"][:, None])
-    if posterior.likelihood != "log":
+        draws, scale = np.asarray(mean, float), "raw"
+    else:
+        loc = on_likelihood_scale(mean, posterior.likelihood)
+        draws = noise_draws(key, posterior.noise["nu"][:, None], loc,
+                            posterior.noise["sigma"][:, None])
+        scale = posterior.likelihood
+    if scale == "log":
+        if log:
+            return draws
+        with np.errstate(over="ignore"):  # heavy-tailed draws may overflow to inf
+            return np.exp(draws)
+    if not log:
         return draws
-    with np.errstate(over="ignore"):  # heavy-tailed draws may overflow to inf
-        return np.exp(draws)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(draws > 0, np.log(np.where(draws > 0, draws, 1.0)), -np.inf)
 
 
 def with_discrepancy(key: jax.Array, posterior: TargetPosterior, n_params, n_tokens,
-                     *draws: np.ndarray) -> tuple[np.ndarray, ...]:
+                     *draws: np.ndarray, log: bool = False) -> tuple[np.ndarray, ...]:
     """``draws`` (each ``(S, n)``) times ``exp(delta)``, one draw of ``delta`` for all.
 
     The same ``delta`` multiplies every array (the law's mean and its posterior
     predictive share it); without a learnt discrepancy the draws come back as they
-    are. Inside the training range ``delta`` is zero.
+    are. Inside the training range ``delta`` is zero. With ``log`` the draws are log
+    losses and ``delta`` is added.
     """
     if posterior.discrepancy is None:
         return draws
     delta = discrepancy_draws(key, posterior.discrepancy, n_params, n_tokens,
                               draws[0].shape[0])
+    if log:
+        return tuple(d + delta for d in draws)
     factor = np.exp(delta)
     return tuple(d * factor for d in draws)
 

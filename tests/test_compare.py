@@ -40,6 +40,13 @@ def test_crps_matches_its_definition():
     np.testing.assert_allclose(crps_from_draws(z, y), [exact], atol=0.01)
 
 
+def test_crps_of_a_column_with_an_infinite_draw_is_infinite():
+    draws = np.array([[0.0, 1.0], [np.inf, 2.0], [1.0, 3.0]])
+    score = crps_from_draws(draws, np.array([0.5, 2.0]))
+    assert score[0] == np.inf and np.isfinite(score[1])
+    np.testing.assert_allclose(score[1], crps_from_draws(draws[:, 1:], np.array([2.0])))
+
+
 def test_stacking_weights_maximise_the_stacked_score():
     rng = np.random.default_rng(1)
     # each model predicts half of the rows well: stacking mixes them
@@ -267,3 +274,20 @@ def test_plots_of_fit_and_heldout(two_laws):
     # (which misses each mixture's level: its PIT piles up at the ends)
     assert lines["additive"] < lines["chinchilla"]
     plt.close("all")
+
+
+def test_heavy_tailed_predictive_scores_on_the_log_scale(world):
+    """A fit with nu near zero has log-loss draws beyond exp's range: its CRPS (of the
+    log loss) stays finite and no warning is raised (pytest's warnings are errors)."""
+    table, points = world
+    target = table.targets[0]
+    heavy = {target: _with_noise(points[target], 0.01, nu=0.05)}
+    data = table.target_data(target)
+    mean = predict_draws(heavy[target], data.n_params, data.n_tokens, data.weights)
+    log_pp = predictive_draws(jax.random.key(4), heavy[target], mean, log=True)
+    assert np.all(np.isfinite(log_pp)) and log_pp.max() > 710  # exp would overflow
+    (score,) = heldout_scores(jax.random.key(4), {"heavy": heavy}, table)
+    assert np.isfinite(score.crps) and score.crps > 1.0
+    # the same draws exponentiated and logged again are infinite: the old round trip
+    with np.errstate(over="ignore", divide="ignore"):
+        assert np.isinf(np.log(np.exp(log_pp))).any()
