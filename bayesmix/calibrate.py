@@ -24,8 +24,9 @@ computed exactly on a grid (:func:`hyper_posterior`) and kept as draws.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,7 +41,12 @@ from bayesmix.crossval import Fold
 from bayesmix.discrepancy import Discrepancy
 from bayesmix.fit import Fit, start_design_effect
 from bayesmix.laws import Law
-from bayesmix.model import bound_model, centred_inputs, law_params, model_args, target_inputs
+from bayesmix.model import (
+    bound_model,
+    centred_inputs,
+    law_params,
+    target_inputs,
+)
 from bayesmix.runs import RunTable
 from bayesmix.start import find_start
 
@@ -93,58 +99,93 @@ def size_folds(table: RunTable, rows: np.ndarray) -> list[Fold]:
     return folds
 
 
-def fold_residual(key: jax.Array, law: Law, train: RunTable, test: RunTable, target: str,
-                  fold: str = "", *, likelihood: str = "log",
-                  n_starts: int = FOLD_STARTS) -> FoldResidual:
-    """Refit ``target`` on ``train`` at its posterior mode and take the log residuals at
-    ``test``, with their covariance under the refit.
+def fold_residual(key: jax.Array, law: Law, table: RunTable, fold: Fold, target: str, *,
+                  likelihood: str = "log", n_starts: int = FOLD_STARTS) -> FoldResidual:
+    """Refit ``target`` on ``fold.train`` at its posterior mode and take the log residuals
+    at ``fold.test``, with their covariance under the refit.
 
     The mode is the best of ``n_starts`` L-BFGS runs (:func:`bayesmix.start.find_start`,
-    the NUTS fit's own start search). The covariance is ``sigma^2 I + J C J'``: the
-    mode's noise plus the refit's parameter uncertainty carried to the held-out
-    predictions to first order (``J`` the Jacobian of the log predictions in the
-    unconstrained space, ``C`` the Laplace covariance times the design effect), so
-    that what the refit's own posterior explains is not taken for discrepancy.
+    the NUTS fit's own start search), centred on the training rows as a fit of them
+    would be. The refit sees every usable row of ``table`` with weight 0 on those
+    outside ``fold.train``: the same row count as the fit of ``table``, so the folds
+    use the fit's compiled programs instead of compiling their own. The covariance is
+    ``sigma^2 I + J C J'``: the mode's noise plus the refit's parameter uncertainty
+    carried to the held-out predictions to first order (``J`` the Jacobian of the log
+    predictions in the unconstrained space, ``C`` the Laplace covariance times the
+    design effect), so that what the refit's own posterior explains is not taken for
+    discrepancy.
+
+    Parameters
+    ----------
+    key : jax.Array
+    law : Law
+    table : RunTable
+        The runs; ``fold``'s masks are over its rows.
+    fold : Fold
+    target : str
+    likelihood : {"log", "raw"}
+    n_starts : int
 
     Raises
     ------
     BayesmixError
-        The refit predicts a non-positive loss at a held-out run.
+        Too few training rows, or the refit predicts a non-positive loss at a held-out
+        run.
     """
-    inputs = target_inputs(law, train, target)
-    start = find_start(key, law, inputs.k, inputs.scales, inputs.log_n, inputs.log_d,
-                       inputs.h, jnp.asarray(inputs.data.loss), likelihood, n_starts=n_starts)
-    deff = start_design_effect(inputs, start, likelihood)
-    flat, unravel = ravel_pytree({k: jnp.asarray(v) for k, v in start.unconstrained.items()})
-    model, args = bound_model(law, inputs.k, likelihood), model_args(inputs)
-    data, trained = test.target_data(target), inputs.data
+    index = table.frame.index.to_numpy(int)
+    inputs = target_inputs(law, table.select(fold.train), target)  # checks; the scales
+    data = table.target_data(target)
+    train = np.isin(data.rows, index[fold.train])
+    test = np.isin(data.rows, index[fold.test])
     log_n, log_d, h = centred_inputs(law, inputs.scales, data.n_params, data.n_tokens,
                                      data.weights, inputs.target_index)
-
-    def log_mean(x: jax.Array) -> jax.Array:
-        sites = constrain_fn(model, args, {}, unravel(x))
-        params = law_params(law, inputs.k, inputs.scales.loss_scale, sites)
-        return jnp.log(law.mean(params, log_n, log_d, h))
-
+    loss = jnp.asarray(data.loss)
+    start = find_start(key, law, inputs.k, inputs.scales, log_n, log_d, h, loss, likelihood,
+                       n_starts=n_starts, weight=train.astype(float))
+    deff = start_design_effect(data, start, likelihood, train)
+    flat, _ = ravel_pytree({k: jnp.asarray(v) for k, v in start.unconstrained.items()})
+    args = (log_n, log_d, h, loss, jnp.asarray(inputs.scales.loss_scale, float),
+            jnp.asarray(train, float))
     with numpyro.validation_enabled(False):
-        centre = np.asarray(log_mean(flat), float)
-        jac = np.asarray(jax.jacfwd(log_mean)(flat), float)
+        centre, jac = _log_mean_program(law, inputs.k, likelihood)(
+            start.unconstrained, args)
+    centre, jac = np.asarray(centre, float)[test], np.asarray(jac, float)[test]
     if not np.all(np.isfinite(centre)) or not np.all(np.isfinite(jac)):
-        raise BayesmixError(f"fold {fold}: the refit of '{target}' predicts a non-positive "
-                            f"loss at a held-out size")
+        raise BayesmixError(f"fold {fold.name}: the refit of '{target}' predicts a "
+                            f"non-positive loss at a held-out size")
     sigma = float(start.constrained["sigma"])
     if likelihood != "log":  # raw-scale noise, as a log-scale variance
-        sigma = sigma / float(np.median(trained.loss))
+        sigma = sigma / float(np.median(data.loss[train]))
     covariance = sigma ** 2 * np.eye(centre.size) + jac @ (start.covariance * deff) @ jac.T
     try:
         np.linalg.cholesky(covariance)
     except np.linalg.LinAlgError:
-        raise BayesmixError(f"fold {fold}: the refit of '{target}' has a singular predictive "
-                            f"covariance at the held-out sizes") from None
+        raise BayesmixError(f"fold {fold.name}: the refit of '{target}' has a singular "
+                            f"predictive covariance at the held-out sizes") from None
     return FoldResidual(
-        fold, target, np.log(data.loss) - centre, covariance,
-        np.maximum(0.0, np.log(data.n_params) - np.log(trained.n_params.max())),
-        np.maximum(0.0, np.log(data.n_tokens) - np.log(trained.n_tokens.max())))
+        fold.name, target, np.log(data.loss[test]) - centre, covariance,
+        np.maximum(0.0, np.log(data.n_params[test]) - np.log(data.n_params[train].max())),
+        np.maximum(0.0, np.log(data.n_tokens[test]) - np.log(data.n_tokens[train].max())))
+
+
+@functools.lru_cache(maxsize=32)
+def _log_mean_program(law: Law, k: int, likelihood: str) -> Callable[..., Any]:
+    """The law's log mean at every row and its Jacobian in the flat unconstrained
+    parameters (NumPyro's sorted site order, the Laplace covariance's), jitted once per
+    law: ``program(unconstrained_sites, model_args) -> (log_mean, jacobian)``."""
+    model = bound_model(law, k, likelihood)
+
+    def program(sites: dict[str, jax.Array], args: tuple) -> tuple[jax.Array, jax.Array]:
+        flat, unravel = ravel_pytree(sites)
+
+        def log_mean(x: jax.Array) -> jax.Array:
+            constrained = constrain_fn(model, args, {}, unravel(x))
+            params = law_params(law, k, args[4], constrained)
+            return jnp.log(law.mean(params, *args[:3]))
+
+        return log_mean(flat), jax.jacfwd(log_mean)(flat)
+
+    return jax.jit(program)
 
 
 def _log_marginal(residual: FoldResidual) -> np.ndarray:
@@ -269,12 +310,10 @@ def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,
     for i, fold in enumerate(folds):
         if on_fold:
             on_fold(fold.name, i, len(folds))
-        train, test = table.select(fold.train), table.select(fold.test)
         for j, target in enumerate(targets):
             sub = jax.random.fold_in(jax.random.fold_in(key_fit, i), j)
             try:
-                residuals.append(fold_residual(sub, law, train, test, target, fold.name,
-                                               **options))
+                residuals.append(fold_residual(sub, law, table, fold, target, **options))
             except BayesmixError:
                 continue  # too few rows in the fold, or a refit that cannot extrapolate
     if not residuals:

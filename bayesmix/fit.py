@@ -32,7 +32,6 @@ from bayesmix.laws import Law
 from bayesmix.model import (
     LIKELIHOODS,
     Scales,
-    TargetInputs,
     TargetPosterior,
     bound_model,
     design_effect,
@@ -41,7 +40,7 @@ from bayesmix.model import (
     param_names,
     target_inputs,
 )
-from bayesmix.runs import RunTable
+from bayesmix.runs import RunTable, TargetData
 from bayesmix.sampling import chain_method, sample, warmed_up
 from bayesmix.start import StartPoint, find_start
 
@@ -354,12 +353,15 @@ def _checked_options(*, chains: int = CHAINS, warmup: int = WARMUP, draws: int =
     return max_draws
 
 
-def start_design_effect(inputs: TargetInputs, start: StartPoint, likelihood: str) -> float:
+def start_design_effect(data: TargetData, start: StartPoint, likelihood: str,
+                        rows: np.ndarray | None = None) -> float:
     """Design effect of the residuals at the start point (the posterior mode), the
-    likelihood weight of a fit and of the discrepancy's refits."""
-    residuals = (on_likelihood_scale(inputs.data.loss, likelihood)
-                 - on_likelihood_scale(start.constrained["mu"], likelihood))
-    return design_effect(np.asarray(residuals), inputs.data.run)
+    likelihood weight of a fit and of the discrepancy's refits; ``rows`` (a mask over
+    ``data``'s rows) picks the rows the start was fitted to."""
+    residuals = np.asarray(on_likelihood_scale(data.loss, likelihood)
+                           - on_likelihood_scale(start.constrained["mu"], likelihood))
+    rows = np.ones(residuals.shape, bool) if rows is None else rows
+    return design_effect(residuals[rows], data.run[rows])
 
 
 def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chains: int,
@@ -373,7 +375,7 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
     start = find_start(key_start, law, inputs.k, inputs.scales, inputs.log_n, inputs.log_d,
                        inputs.h, loss, likelihood, n_starts=n_starts)
     t1 = time.perf_counter()
-    deff = start_design_effect(inputs, start, likelihood) if cluster_runs else 1.0
+    deff = start_design_effect(inputs.data, start, likelihood) if cluster_runs else 1.0
     model = bound_model(law, inputs.k, likelihood)
     # the likelihood dominates the curvature: the weighted posterior is ~deff wider
     covariance = start.covariance * deff

@@ -224,8 +224,9 @@ def loss_model(
     loss : Array, shape ``(n,)``, optional
         Observed losses (None for prior predictive draws).
     likelihood : {"log", "raw"}
-    weight : float or scalar Array
-        Power of every row's likelihood, in ``(0, 1]`` (``1 / design_effect``).
+    weight : float or Array, scalar or shape ``(n,)``
+        Power of every row's likelihood, in ``(0, 1]`` (``1 / design_effect``); a row
+        of weight 0 is left out (its likelihood and its positivity).
     """
     if likelihood not in LIKELIHOODS:
         raise BayesmixError(f"unknown likelihood '{likelihood}' (use one of {LIKELIHOODS})")
@@ -235,13 +236,17 @@ def loss_model(
     noise_scale = 0.02 if likelihood == "log" else 0.02 * loss_scale
     sigma = numpyro.sample("sigma", dist.HalfNormal(noise_scale))
     nu = numpyro.sample("nu", dist.Gamma(2.0, 0.1))
-    # A law's mean must be a positive loss: parameters that make it non-positive
-    # anywhere get zero density (not a NaN, which a sampler cannot step away from).
+    # A row of weight 0 is out of the fit (a fold's held-out row, kept so that the
+    # refit has the fit's shapes and its compiled programs).
+    seen = jnp.asarray(weight) > 0
+    # A law's mean must be a positive loss: parameters that make it non-positive at
+    # a row it sees get zero density (not a NaN, which a sampler cannot step away from).
     positive = mu > 0
-    numpyro.factor("positive_loss", jnp.where(jnp.all(positive), 0.0, -jnp.inf))
+    numpyro.factor("positive_loss", jnp.where(jnp.all(positive | ~seen), 0.0, -jnp.inf))
     loc = on_likelihood_scale(jnp.where(positive, mu, 1.0), likelihood)
     observed = None if loss is None else on_likelihood_scale(loss, likelihood)
-    with numpyro.plate("runs", log_n.shape[0]), handlers.scale(scale=weight):
+    with (numpyro.plate("runs", log_n.shape[0]), handlers.mask(mask=seen),
+          handlers.scale(scale=jnp.where(seen, weight, 1.0))):
         numpyro.sample("obs", noise(nu, loc, sigma), obs=observed)
 
 

@@ -33,6 +33,8 @@ __all__ = ["StartPoint", "find_start", "laplace_covariance"]
 # L-BFGS: iterations of the scouting runs, and how many of the best are polished.
 _SCOUT_ITER = 100
 _POLISH = 3
+# Prior draws of the starts, in batches of this many (the fit's default n_starts).
+_DRAW_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ def find_start(
     likelihood: str = "log",
     n_starts: int = 20,
     max_iter: int = 2000,
+    weight: Any = None,
 ) -> StartPoint:
     """Best of ``n_starts`` L-BFGS runs on the model's potential energy.
 
@@ -110,6 +113,10 @@ def find_start(
     n_starts : int
     max_iter : int
         Iterations per L-BFGS run.
+    weight : array_like, shape ``(n,)``, optional
+        Each row's likelihood weight (default 1); a row of weight 0 is left out, as
+        a fold's held-out rows are. The programs are compiled once per row count, so
+        a fold's refit on the fit's rows with some weights 0 uses the fit's programs.
 
     Returns
     -------
@@ -118,11 +125,16 @@ def find_start(
     start = time.perf_counter()
     draw_starts, model = _prior_program(law, k, likelihood)
     # every number is an argument of the jitted functions below, not a constant in them
-    args = (log_n, log_d, h, loss, jnp.asarray(scales.loss_scale, float), jnp.asarray(1.0))
+    weight = jnp.ones(loss.shape) if weight is None else jnp.asarray(weight, float)
+    args = (log_n, log_d, h, loss, jnp.asarray(scales.loss_scale, float), weight)
     # Prior draws can put E below zero; NumPyro's eager argument checks would raise on
-    # them while the model is traced here (never inside jit), so they are off.
+    # them while the model is traced here (never inside jit), so they are off. Drawn
+    # in batches of _DRAW_BATCH, so that every n_starts uses one compiled program.
+    keys = jax.random.split(key, -(-n_starts // _DRAW_BATCH) * _DRAW_BATCH)
     with numpyro.validation_enabled(False):
-        z0 = draw_starts(jax.random.split(key, n_starts), args)
+        batches = [draw_starts(keys[i:i + _DRAW_BATCH], args)
+                   for i in range(0, keys.shape[0], _DRAW_BATCH)]
+    z0 = jax.tree.map(lambda *x: jnp.concatenate(x)[:n_starts], *batches)
     leaves, tree = jax.tree.flatten(jax.tree.map(lambda x: x[0], z0))
     programs = _potential_programs(law, k, likelihood, tree,
                                    tuple((x.shape, str(x.dtype)) for x in leaves))

@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ from bayesmix.calibrate import (
     GROWTH_GRID,
     TAU_GRID,
     FoldResidual,
+    fold_residual,
     hyper_posterior,
     learn_discrepancy,
     size_folds,
@@ -21,8 +23,10 @@ from bayesmix.decision import decide
 from bayesmix.discrepancy import Discrepancy, discrepancy_draws
 from bayesmix.fit import fit
 from bayesmix.laws import load_law
+from bayesmix.model import centred_inputs, target_inputs
 from bayesmix.predict import law_only, predict_table
 from bayesmix.simulate import simulate_runs
+from bayesmix.start import find_start
 from bayesmix.store import load_fit, save_fit
 
 N_MAX, D_MAX = 8e8, 1.6e10
@@ -145,6 +149,34 @@ def test_learnt_from_nested_size_folds(small_fit):
         assert np.isclose(term.log_d_max, np.log(train.target_data(target).n_tokens.max()))
     # the simulated law is the fitted one: the learnt scale is small (noise is 0.3 %)
     assert result.targets["d0"].discrepancy.summary()["tau_n"] < 0.02
+
+
+def test_a_fold_refit_with_held_out_rows_weighted_0_is_the_refit_of_its_rows(small_fit):
+    """The fold's refit sees the fit's rows with weight 0 outside the fold (so that it
+    uses the fit's compiled programs); its mode is the mode of the fold's rows alone."""
+    _, train, _ = small_fit
+    law, fold = load_law("additive"), size_folds(train, np.ones(len(train.frame), bool))[0]
+    inputs = target_inputs(law, train.select(fold.train), "d0")
+    data = train.target_data("d0")
+    seen = np.isin(data.rows, train.frame.index.to_numpy()[fold.train])
+    log_n, log_d, h = centred_inputs(law, inputs.scales, data.n_params, data.n_tokens,
+                                     data.weights, inputs.target_index)
+
+    def mode(weight, rows):
+        return find_start(jax.random.key(4), law, inputs.k, inputs.scales, log_n[rows],
+                          log_d[rows], h[rows], jnp.asarray(data.loss[rows]), n_starts=4,
+                          weight=None if weight is None else weight[rows])
+
+    alone, padded = mode(None, seen), mode(seen.astype(float), np.ones(seen.size, bool))
+    # float32 potentials of a few hundred nats, L-BFGS to its tolerance
+    assert abs(padded.potential - alone.potential) < 1e-3 * abs(alone.potential)
+    # negative control: every row seen is another posterior
+    everything = mode(np.ones(seen.size), np.ones(seen.size, bool))
+    assert abs(everything.potential - alone.potential) > 0.1 * abs(alone.potential)
+    residual = fold_residual(jax.random.key(4), law, train, fold, "d0", n_starts=4)
+    held = np.isin(data.rows, train.frame.index.to_numpy()[fold.test])
+    assert residual.residual.shape == (held.sum(),) and np.all(residual.d_n > 0)
+    assert np.all(np.abs(residual.residual) < 0.05)  # the fitted law is the true one
 
 
 def test_nothing_learnt_without_sizes_or_n(small_fit):
