@@ -32,6 +32,7 @@ from bayesmix.demo import DemoResult, run_demo
 from bayesmix.design import DesignSettings, Suggestion, suggest_runs
 from bayesmix.diagnostics import Diagnostics
 from bayesmix.fit import Fit, TargetFit, fit, fit_target
+from bayesmix.jobs import FitJob, JobFailure, fit_job, run_jobs
 from bayesmix.laws import Law, builtin_law_names, load_law
 from bayesmix.model import Scales, TargetPosterior, loss_model, scales_for
 from bayesmix.objective import MixtureObjective, mixture_objective
@@ -63,6 +64,8 @@ __all__ = [
     "Diagnostics",
     "Elasticities",
     "Fit",
+    "FitJob",
+    "JobFailure",
     "Law",
     "MDResult",
     "MixtureObjective",
@@ -82,6 +85,7 @@ __all__ = [
     "decide",
     "elasticities",
     "fit",
+    "fit_job",
     "fit_target",
     "fit_target_baseline",
     "load_baseline",
@@ -111,6 +115,7 @@ __all__ = [
     "prior_predictive",
     "read_candidates",
     "run_demo",
+    "run_jobs",
     "runs_summary",
     "save_baseline",
     "save_fit",

@@ -27,13 +27,14 @@ import jax
 import numpy as np
 import pandas as pd
 
+from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
 from bayesmix._nuts_defaults import CHAINS, WARMUP
-from bayesmix.calibrate import learn_discrepancy
 from bayesmix.compare import Comparison, compare
 from bayesmix.decision import OptimumReport, decide
 from bayesmix.design import Suggestion, suggest_runs
-from bayesmix.fit import Fit, fit
+from bayesmix.fit import Fit
+from bayesmix.jobs import JobFailure, default_workers, fit_job, run_jobs
 from bayesmix.laws import load_law
 from bayesmix.model import TargetPosterior, scales_for
 from bayesmix.report import write_report
@@ -66,8 +67,7 @@ STUDY = Study(domains=("web", "code", "books"), true_law="joint", laws=("additiv
 NUTS = {"chains": CHAINS, "warmup": WARMUP, "draws": 700}
 """The demo's NUTS settings per target (the fit's defaults but for fewer draws)."""
 
-STAGES = ("simulate the runs", *(f"{what} {law}" for law in STUDY.laws
-                                 for what in ("fit", "discrepancy of")),
+STAGES = ("simulate the runs", f"fit {' and '.join(STUDY.laws)} with their discrepancies",
           "compare the laws", "the optimal mixture", "the next runs", "the report")
 """What :func:`run_demo` does, in order (its ``on_stage`` callback names them)."""
 
@@ -223,11 +223,32 @@ def simulate_study(key: jax.Array, n_mixtures: int = 12
     return table.select(~large), heldout, _true_posteriors(law, table, truth)
 
 
+def _fitted_laws(key_fit: jax.Array, key_discrepancy: jax.Array, table: RunTable,
+                 workers: int | None, **settings: Any) -> dict[str, Fit]:
+    """Every law of the study fitted to every domain, with its discrepancy (what
+    ``bayesmix fit`` does by default); the laws in parallel processes when the machine
+    has the cores (:mod:`bayesmix.jobs`: the same draws either way)."""
+    laws = {name: load_law(name) for name in STUDY.laws}
+    workers = default_workers(len(laws)) if workers is None else workers
+    if workers > 1:
+        settings["progress"] = False  # bars from several processes would interleave
+    jobs = [fit_job(name, jax.random.fold_in(key_fit, i), laws[name], table, STUDY.domains,
+                    discrepancy_key=jax.random.fold_in(key_discrepancy, i), **settings)
+            for i, name in enumerate(STUDY.laws)]
+    fits = {}
+    for name, outcome in run_jobs(jobs, laws, workers=workers).items():
+        if isinstance(outcome, JobFailure):
+            raise BayesmixError(f"demo: {outcome}")
+        fits[name] = outcome
+    return fits
+
+
 def run_demo(
     key: jax.Array, *, chains: int = NUTS["chains"], warmup: int = NUTS["warmup"],
     draws: int = NUTS["draws"],
     n_mixtures: int = 12, out: str | Path | None = None,
     on_stage: Callable[[str, int, int], None] | None = None, fit_progress: bool = False,
+    workers: int | None = None,
 ) -> DemoResult:
     """Simulate a study, fit and compare two laws, choose a mixture, suggest runs, report.
 
@@ -245,7 +266,10 @@ def run_demo(
     on_stage : callable, optional
         ``on_stage(what, index, count)`` before each of :data:`STAGES`.
     fit_progress : bool
-        Show NUTS progress bars on stderr.
+        Show NUTS progress bars on stderr (when the laws are fitted in this process).
+    workers : int, optional
+        Processes that fit the laws: 1 fits them here one after the other; default one
+        per law where the machine has the cores (the same draws either way).
     """
     keys = jax.random.split(key, 6)
     starts: list[float] = []  # when each of STAGES began, then the end
@@ -257,15 +281,9 @@ def run_demo(
 
     stage("simulate the runs")
     table, heldout, truth = simulate_study(keys[0], n_mixtures)
-    fits = {}
-    for i, name in enumerate(STUDY.laws):
-        stage(f"fit {name}")
-        fitted = fit(jax.random.fold_in(keys[1], i), load_law(name), table,
-                     list(STUDY.domains), chains=chains, warmup=warmup, draws=draws,
-                     progress=fit_progress)
-        stage(f"discrepancy of {name}")  # what `bayesmix fit` does by default
-        fits[name] = fitted.with_discrepancy(
-            learn_discrepancy(jax.random.fold_in(keys[2], i), fitted, table))
+    stage(STAGES[1])
+    fits = _fitted_laws(keys[1], keys[2], table, workers,
+                        chains=chains, warmup=warmup, draws=draws, progress=fit_progress)
     stage("compare the laws")
     comparison = compare(keys[3], fits, heldout)
     chosen = min(comparison.pooled(), key=lambda s: s.crps).label

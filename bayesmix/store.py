@@ -215,8 +215,10 @@ def _read_netcdf(path: Path) -> Any:
     import arviz as az
 
     try:
-        idata = az.from_netcdf(str(path))
-        idata.load()
+        # every group read into memory now (arviz reads lazily by default, and a
+        # lazy group reads the file again when first used: gone, for an unpacked job)
+        with az.rc_context(rc={"data.load": "eager"}):
+            idata = az.from_netcdf(str(path))
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise BayesmixError(f"{path} is corrupt or truncated ({type(exc).__name__}: "
                             f"{_first_line(exc)}); refit or restore it") from None
@@ -229,19 +231,30 @@ def _discrepancy(data: Any, where: Path, target: str) -> Discrepancy | None:
     return None if data is None else Discrepancy.from_dict(data, f"{where} ({target})")
 
 
-def load_fit(path: str | Path) -> Fit:
+def load_fit(path: str | Path, law: Law | None = None) -> Fit:
     """Load a fit directory written by :func:`save_fit`.
+
+    Parameters
+    ----------
+    path : str or Path
+    law : Law, optional
+        The law to attach (a fit made elsewhere, whose law file's path is not this
+        machine's); by default the law the metadata names (:func:`law_of_fit`).
 
     Raises
     ------
     BayesmixError
         See :func:`read_metadata`; also a netCDF named in ``fit.json`` that is missing,
-        truncated or corrupt.
+        truncated or corrupt, or ``law`` of another name than the fit's.
     """
     path = Path(path)
     meta = read_metadata(path, FIT_FILE)
     try:
-        law = law_of_fit(meta["law"]["name"], meta["law"].get("path"))
+        if law is None:
+            law = law_of_fit(meta["law"]["name"], meta["law"].get("path"))
+        elif law.name != meta["law"]["name"]:
+            raise BayesmixError(f"{path / FIT_FILE} is a fit of law '{meta['law']['name']}', "
+                                f"not '{law.name}'")
         domains = tuple(meta["domains"])
         fits = {}
         for target in meta["targets"]:
