@@ -271,6 +271,8 @@ def run_demo(
         Processes that fit the laws: 1 fits them here one after the other; default one
         per law where the machine has the cores (the same draws either way).
     """
+    if workers is not None and workers < 1:
+        raise BayesmixError(f"workers must be at least 1, got {workers}")
     keys = jax.random.split(key, 6)
     starts: list[float] = []  # when each of STAGES began, then the end
 

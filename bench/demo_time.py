@@ -38,6 +38,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keep", default=None, help="clone here instead of a temp dir")
     parser.add_argument("--no-cache", action="store_true", help="pip without its cache")
+    parser.add_argument("--reference", action="store_true",
+                        help="then the demo again with --workers 1 and an empty JAX cache "
+                             "(the laws one after the other): the ratio of the two")
     args = parser.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout.strip()
@@ -54,10 +57,18 @@ def main() -> None:
     demo, printed = _run(". .venv/bin/activate && bayesmix demo --json --out demo", clone,
                          env)
     report = json.loads(printed)
+    reference = None
+    if args.reference:
+        env["BAYESMIX_JAX_CACHE"] = str(base / "jax-cache-reference")
+        reference, _ = _run(". .venv/bin/activate && bayesmix demo --json --workers 1 "
+                            "--out demo-reference", clone, env)
     print(f"commit {commit}, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}")
     print(f"install {install:.0f} s, demo {demo:.0f} s, whole command {install + demo:.0f} s "
           f"(bar: 240 s)")
+    if reference is not None:
+        print(f"reference (--workers 1, laws one after the other): demo {reference:.0f} s; "
+              f"ratio {demo / reference:.2f}")
     for stage, seconds in report["seconds"].items():
         print(f"  {stage:<28} {seconds:6.1f} s")
     warned = sum(len(w) for w in report["warnings"].values())

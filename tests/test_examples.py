@@ -149,15 +149,23 @@ def test_demo_command_prints_a_summary_or_json(demo_run, demo_report, capsys, mo
         return result
 
     monkeypatch.setattr(bayesmix.demo, "run_demo", fake)
-    assert main(["demo", "--out", str(root), "--draws", "50"]) == 0
+    assert main(["demo", "--out", str(root), "--draws", "50", "--workers", "1"]) == 0
     printed = capsys.readouterr()
     lines = printed.out.strip().splitlines()
     assert printed.err == "" and calls[0]["draws"] == 50 and calls[0]["out"] == str(root)
+    assert calls[0]["workers"] == 1
     assert lines[0].startswith("Simulated a study from the joint law")
     assert lines[-1].startswith(f"Everything, with plots: {root / 'report.html'}")
     assert len(lines) <= 25
     assert main(["demo", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == demo_report
+    assert calls[1]["workers"] is None  # one per law where the machine has the cores
+
+
+def test_demo_refuses_no_workers(capsys):
+    assert main(["demo", "--workers", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "workers must be at least 1, got 0" in err
 
 
 def test_demo_intervals_cover_the_true_optimum(demo_report):

@@ -27,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="bayesmix-demo", metavar="DIR",
                         help="where the runs, the fits and report.html go (default "
                              "bayesmix-demo; other files in DIR are kept)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="processes that fit the two laws: 1 fits them here one after "
+                             "the other (default: one per law on a machine with the cores; "
+                             "the same draws either way)")
     parser.add_argument("--json", action="store_true",
                         help="print what the demo found as JSON instead of a summary")
     parser.set_defaults(func=run)
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(len(STAGES), "bayesmix demo") as bar:
         result = run_demo(key_from_args(args), chains=args.chains, warmup=args.warmup,
                           draws=args.draws, out=args.out, on_stage=bar.step_to,
-                          fit_progress=bar.shown)
+                          fit_progress=bar.shown, workers=args.workers)
     if args.json:
         emit_json(result.to_dict())
     else:
