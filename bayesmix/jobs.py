@@ -38,15 +38,17 @@ import pandas as pd
 
 from bayesmix._errors import BayesmixError
 from bayesmix.calibrate import learn_discrepancy
-from bayesmix.fit import Fit, fit
+from bayesmix.fit import Fit, fit_target
 from bayesmix.laws import Law, load_law
 from bayesmix.runs import RunTable
 from bayesmix.store import load_fit, save_fit
 
-__all__ = ["FitJob", "JobFailure", "default_workers", "fit_job", "run_fit_job", "run_jobs",
-           "unpack_fit"]
+__all__ = ["FitJob", "JobFailure", "default_workers", "fit_in_jobs", "fit_job", "run_fit_job",
+           "run_jobs", "unpack_fit"]
 
 _RETRIES = 1
+CONNECT_TIMEOUT = 30
+"""Seconds to wait for a Dask scheduler."""
 """Times the jobs of a pool whose worker died are run again, in a new pool."""
 
 
@@ -72,7 +74,11 @@ class FitJob:
     source : str
         The table's source, as the fit records it.
     key : tuple of int
-        The PRNG key's data (``jax.random.key_data``).
+        The PRNG key's data (``jax.random.key_data``); target ``j`` of the job is fitted
+        with ``fold_in(key, first + j)``, as :func:`bayesmix.fit.fit` fits its target
+        ``first + j``.
+    first : int
+        The index of the job's first target among the study's.
     discrepancy_key : tuple of int or None
         Learn the fit's discrepancy (:func:`bayesmix.calibrate.learn_discrepancy`)
         with this key; None for none.
@@ -89,6 +95,7 @@ class FitJob:
     targets: tuple[str, ...]
     source: str
     key: tuple[int, ...]
+    first: int
     discrepancy_key: tuple[int, ...] | None
     settings: tuple[tuple[str, Any], ...]
 
@@ -113,7 +120,8 @@ def _key(data: tuple[int, ...]) -> jax.Array:
 
 
 def fit_job(name: str, key: jax.Array, law: Law, table: RunTable, targets: Sequence[str],
-            *, discrepancy_key: jax.Array | None = None, **settings: Any) -> FitJob:
+            *, first: int = 0, discrepancy_key: jax.Array | None = None,
+            **settings: Any) -> FitJob:
     """A job that fits ``targets`` of ``table`` with ``law`` as :func:`bayesmix.fit.fit`
     would, then learns the discrepancy when ``discrepancy_key`` is given.
 
@@ -125,6 +133,9 @@ def fit_job(name: str, key: jax.Array, law: Law, table: RunTable, targets: Seque
     law : Law
     table : RunTable
     targets : sequence of str
+    first : int
+        The index of ``targets[0]`` in a longer list that ``key`` is for: the job's
+        fits are then those of :func:`bayesmix.fit.fit` on the whole list.
     discrepancy_key : jax.Array, optional
     **settings
         Keyword arguments of :func:`bayesmix.fit.fit` (``chains``, ``warmup``, ...).
@@ -142,6 +153,7 @@ def fit_job(name: str, key: jax.Array, law: Law, table: RunTable, targets: Seque
     return FitJob(name=name, law=law.name, law_text=law.path.read_text(), law_file=law.path.name,
                   runs=buffer.getvalue(), domains=tuple(table.domains),
                   targets=tuple(targets), source=table.source, key=_key_data(key),
+                  first=first,
                   discrepancy_key=None if discrepancy_key is None
                   else _key_data(discrepancy_key),
                   settings=tuple(sorted(settings.items())))
@@ -170,7 +182,14 @@ def run_fit_job(job: FitJob) -> bytes:
             raise BayesmixError(f"job {job.name}: its law file defines law '{law.name}', "
                                 f"not '{job.law}'")
         table = _job_table(job)
-        result = fit(_key(job.key), law, table, list(job.targets), **dict(job.settings))
+        settings = dict(job.settings)
+        seed = settings.pop("seed", None)
+        result = Fit(law=law, targets={
+            target: fit_target(jax.random.fold_in(_key(job.key), job.first + j), law, table,
+                               target, **settings)
+            for j, target in enumerate(job.targets)},
+            domains=tuple(table.domains), seed=-1 if seed is None else int(seed),
+            source=table.source)
         if job.discrepancy_key is not None:
             result = result.with_discrepancy(
                 learn_discrepancy(_key(job.discrepancy_key), result, table))
@@ -211,17 +230,19 @@ def _worker_setup(devices: int, x64: bool, cache: str | None) -> None:
     and compilation cache."""
     import numpyro
 
+    from bayesmix._jaxutil import use_compilation_cache
+
     numpyro.set_host_device_count(devices)
     jax.config.update("jax_enable_x64", x64)
-    if cache:
-        from bayesmix._jaxutil import use_compilation_cache
-
-        use_compilation_cache(cache)
+    use_compilation_cache(cache)  # None: the worker's own (BAYESMIX_JAX_CACHE, or ~/.cache)
 
 
 def run_jobs(jobs: Sequence[FitJob], laws: dict[str, Law], *, workers: int = 1,
-             on_done: Callable[[str], None] | None = None) -> dict[str, Fit | JobFailure]:
-    """Run fit jobs, here or in ``workers`` processes; the same fits either way.
+             scheduler: str | None = None,
+             on_done: Callable[[str, Fit | JobFailure], None] | None = None,
+             ) -> dict[str, Fit | JobFailure]:
+    """Run fit jobs here, in ``workers`` processes or on a Dask cluster; the same fits
+    every way.
 
     Parameters
     ----------
@@ -231,8 +252,14 @@ def run_jobs(jobs: Sequence[FitJob], laws: dict[str, Law], *, workers: int = 1,
     workers : int
         1 runs the jobs one after the other in this process; more starts that many
         worker processes (at most one per job).
+    scheduler : str, optional
+        The address of a Dask scheduler (``tcp://host:8786``): the jobs run on its
+        workers instead (needs ``bayesmix[distributed]``; ``workers`` is then unused).
+        Each worker is set up as this process is (JAX host devices, precision) before
+        its first job, a job whose worker dies runs again on another, and a job that
+        raises is a :class:`JobFailure`.
     on_done : callable, optional
-        ``on_done(name)`` as each job finishes.
+        ``on_done(name, Fit or JobFailure)`` as each job finishes.
 
     Returns
     -------
@@ -244,8 +271,11 @@ def run_jobs(jobs: Sequence[FitJob], laws: dict[str, Law], *, workers: int = 1,
     Raises
     ------
     BayesmixError
-        Two jobs of one name.
+        Two jobs of one name; a scheduler without ``distributed`` installed, or that
+        cannot be reached.
     """
+    if workers < 1:
+        raise BayesmixError(f"workers must be at least 1, got {workers}")
     names = [job.name for job in jobs]
     if len(set(names)) != len(names):
         raise BayesmixError(f"job names must be unique, got {names}")
@@ -255,9 +285,11 @@ def run_jobs(jobs: Sequence[FitJob], laws: dict[str, Law], *, workers: int = 1,
         results[name] = outcome if isinstance(outcome, JobFailure) else unpack_fit(
             outcome, laws[name])
         if on_done is not None:
-            on_done(name)
+            on_done(name, results[name])
 
-    if workers <= 1 or len(jobs) <= 1:
+    if scheduler is not None:
+        _on_cluster(jobs, scheduler, finished)
+    elif workers <= 1 or len(jobs) <= 1:
         for job in jobs:
             try:
                 outcome: bytes | JobFailure = run_fit_job(job)
@@ -301,6 +333,107 @@ def _pool_round(jobs: list[FitJob], workers: int,
                     outcome = _failure(job, exc)
                 finished(job.name, outcome)
     return lost
+
+
+def _jax_plugin(devices: int, x64: bool) -> Any:
+    """A Dask worker plugin that sets up JAX as :func:`_worker_setup` does, on every
+    worker that joins (one restarted after dying too), before its first job."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class JaxSetup(WorkerPlugin):
+        name = "bayesmix-jax"
+        idempotent = True
+
+        def setup(self, worker: Any) -> None:
+            _worker_setup(devices, x64, None)
+
+    return JaxSetup()
+
+
+def _on_cluster(jobs: Sequence[FitJob], scheduler: str,
+                finished: Callable[[str, bytes | JobFailure], None]) -> None:
+    """Run ``jobs`` on the Dask cluster at ``scheduler``."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise BayesmixError("--scheduler needs dask.distributed: pip install "
+                            "'bayesmix[distributed]'") from None
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise BayesmixError(f"cannot reach the Dask scheduler at {scheduler} "
+                            f"({type(exc).__name__}: {exc})") from None
+    with client:
+        client.register_plugin(_jax_plugin(jax.local_device_count(),
+                                           bool(jax.config.jax_enable_x64)))
+        # a job whose worker dies is given to another by the scheduler (up to its
+        # allowed-failures, 3 by default); a job that raises is not run again
+        futures = {client.submit(run_fit_job, job, key=f"bayesmix-{job.name}-{id(job)}",
+                                 pure=False): job for job in jobs}
+        for future in as_completed(futures, loop=client.loop):
+            job = futures[future]
+            if future.status == "finished":
+                outcome: bytes | JobFailure = future.result()
+            else:
+                error = future.exception()
+                outcome = (JobFailure(job.name, "its worker died on every try")
+                           if type(error).__name__ == "KilledWorker" else _failure(job, error))
+            finished(job.name, outcome)
+
+
+def fit_in_jobs(key: jax.Array, law: Law, table: RunTable, targets: Sequence[str], *,
+                workers: int = 1, scheduler: str | None = None, seed: int | None = None,
+                on_target: Callable[[str, int, Any], None] | None = None,
+                **options: Any) -> tuple[Fit, list[JobFailure]]:
+    """:func:`bayesmix.fit.fit` with one job per target (see :func:`run_jobs`).
+
+    The draws are those of ``fit(key, law, table, targets, **options)``, bit for bit.
+
+    Parameters
+    ----------
+    key : jax.Array
+    law : Law
+    table : RunTable
+    targets : sequence of str
+    workers, scheduler
+        As :func:`run_jobs`.
+    seed : int, optional
+        Recorded with the fit.
+    on_target : callable, optional
+        ``on_target(target, index, TargetFit or None)`` as each target finishes (None
+        when it failed).
+    **options
+        Passed to :func:`bayesmix.fit.fit_target`.
+
+    Returns
+    -------
+    Fit
+        The targets that finished, in the order of ``targets``.
+    list of JobFailure
+        The targets that did not, each with why.
+
+    Raises
+    ------
+    BayesmixError
+        No target, a bad option, or (as :func:`run_jobs`) an unreachable scheduler.
+    """
+    if not targets:
+        raise BayesmixError("no target to fit: targets is empty")
+    jobs = [fit_job(target, key, law, table, [target], first=i, seed=seed, **options)
+            for i, target in enumerate(targets)]
+    index = {target: i for i, target in enumerate(targets)}
+
+    def done(target: str, outcome: Fit | JobFailure) -> None:
+        if on_target is not None:
+            on_target(target, index[target],
+                      None if isinstance(outcome, JobFailure) else outcome.targets[target])
+
+    out = run_jobs(jobs, dict.fromkeys(targets, law), workers=workers, scheduler=scheduler,
+                   on_done=done)
+    fits = {t: r.targets[t] for t, r in out.items() if not isinstance(r, JobFailure)}
+    failures = [r for r in out.values() if isinstance(r, JobFailure)]
+    return Fit(law=law, targets=fits, domains=tuple(table.domains),
+               seed=-1 if seed is None else int(seed), source=table.source), failures
 
 
 def default_workers(jobs: int) -> int:

@@ -9,8 +9,9 @@ import xarray as xr
 from bayesmix import BayesmixError
 from bayesmix.calibrate import learn_discrepancy
 from bayesmix.fit import fit
-from bayesmix.jobs import JobFailure, _job_table, fit_job, run_jobs, unpack_fit
+from bayesmix.jobs import JobFailure, _job_table, fit_in_jobs, fit_job, run_jobs, unpack_fit
 from bayesmix.laws import load_law
+from bayesmix.runs import RunTable
 from bayesmix.simulate import simulate_runs
 
 TRUTH = {"loss_ref": 3.0, "a": -1.2, "alpha": 0.35, "b": -1.0, "beta": 0.3}  # test_fit's
@@ -87,21 +88,28 @@ def test_a_failing_job_is_reported_by_name_and_the_others_finish(runs, here):
         unpack_fit(b"not a tar file", law)
 
 
-def test_worker_processes_give_the_same_draws_when_one_dies(runs, here, tmp_path):
-    """Two workers; the law file kills its worker while a marker file exists (the first
-    load takes the marker): the jobs run again in a new pool, and every fit has the draws
-    of the jobs run in this process."""
-    results, _, law = here
-    marker = tmp_path / "die-once"
-    dying = tmp_path / "chinchilla.py"
-    dying.write_text(  # only one worker can take the marker, so only one dies
+def _mortal_law(law, directory):
+    """``law`` from a file that kills its process while a marker file exists (only one
+    process can take the marker, so only one dies); the law and the marker."""
+    marker = directory / "die-once"
+    dying = directory / law.path.name
+    dying.write_text(
         f"import os as _os\ntry:\n    _os.rename({str(marker)!r}, {str(marker)!r} + '.taken')\n"
         f"except OSError:\n    pass\nelse:\n    _os._exit(3)\n" + law.path.read_text())
     mortal = load_law(dying)  # before the marker exists
     marker.touch()
+    return mortal, marker
+
+
+def test_worker_processes_give_the_same_draws_when_one_dies(runs, here, tmp_path):
+    """Two workers, one of which dies loading the law: the jobs run again in a new pool,
+    and every fit has the draws of the jobs run in this process."""
+    results, _, law = here
+    mortal, marker = _mortal_law(law, tmp_path)
     done = []
     jobs = [_job("a", runs, law=mortal), _job("b", runs, law=mortal, seed=8)]
-    out = run_jobs(jobs, {"a": mortal, "b": mortal}, workers=2, on_done=done.append)
+    out = run_jobs(jobs, {"a": mortal, "b": mortal}, workers=2,
+                   on_done=lambda name, outcome: done.append(name))
     assert not marker.exists()  # a worker died
     assert sorted(done) == ["a", "b"] and list(out) == ["a", "b"]
     for name in out:
@@ -119,3 +127,57 @@ def test_an_unpacked_fit_outlives_its_files(here):
         for group in idata.groups():
             for name, values in getattr(idata, group).data_vars.items():
                 assert np.asarray(values.values).size > 0, (group, name)
+
+
+# ------------------------------------------------------------------ a Dask cluster
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A LocalCluster of two worker processes (one thread each), as ``dask scheduler``
+    and two ``dask worker`` would make."""
+    import distributed  # in the test extra: CI runs these
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as local:
+        yield local.scheduler_address
+
+
+def test_a_cluster_gives_the_same_draws_when_a_worker_dies(runs, here, cluster, tmp_path):
+    results, _, law = here
+    mortal, marker = _mortal_law(law, tmp_path)
+    jobs = [_job("a", runs, law=mortal), _job("b", runs, law=mortal, seed=8)]
+    out = run_jobs(jobs, {"a": mortal, "b": mortal}, scheduler=cluster)
+    assert not marker.exists()  # a worker died, and its job ran on another
+    for name in out:
+        assert not isinstance(out[name], JobFailure), out[name]
+        _same_draws(out[name], results[name])
+
+
+def test_targets_in_jobs_on_a_cluster_are_the_fit_of_all(runs, cluster):
+    """One job per target (``bayesmix fit --scheduler``): the fit of both targets in one
+    call, bit for bit; a target that fails is named and the other kept."""
+    frame = runs.frame.copy()
+    frame["loss_d1"] = frame["loss_d0"] * 1.01
+    two = RunTable(frame, runs.domains, ("d0", "d1"), runs.source)
+    law, options = load_law("chinchilla"), {"seed": 3, **SETTINGS}
+    whole = fit(jax.random.key(9), law, two, ["d0", "d1"], **options)
+    seen = []
+    split, failures = fit_in_jobs(jax.random.key(9), law, two, ["d0", "d1", "nope"],
+                                  scheduler=cluster, on_target=lambda *a: seen.append(a[:2]),
+                                  **options)
+    assert [f.name for f in failures] == ["nope"] and list(split.targets) == ["d0", "d1"]
+    assert sorted(seen) == [("d0", 0), ("d1", 1), ("nope", 2)]
+    assert split.seed == whole.seed == 3
+    for target in ("d0", "d1"):
+        left, right = _posterior(split, target), _posterior(whole, target)
+        for name in left:
+            np.testing.assert_array_equal(left[name], right[name], err_msg=f"{target} {name}")
+
+
+def test_an_unreachable_scheduler_is_one_line(here, monkeypatch):
+    import bayesmix.jobs
+
+    monkeypatch.setattr(bayesmix.jobs, "CONNECT_TIMEOUT", 2)
+    _, jobs, law = here
+    with pytest.raises(BayesmixError, match="cannot reach the Dask scheduler"):
+        run_jobs(jobs[:1], {"a": law}, scheduler="tcp://127.0.0.1:9")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from bayesmix._nuts_defaults import CHAINS, DRAWS, TARGET_ACCEPT, WARMUP
@@ -54,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="do not learn the discrepancy term beyond the training range "
                              "(by default: refits at the posterior mode on the smaller "
                              "model sizes, predicting the larger ones; docs/calibration.md)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="fit the targets in N worker processes at once (default 1: "
+                             "one after the other here; the same draws either way)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="fit the targets on the Dask cluster at ADDRESS "
+                             "(tcp://host:8786; needs bayesmix[distributed])")
     parser.add_argument("--prior-only", action="store_true",
                         help="prior predictive check: summarise losses drawn from the prior "
                              "at the training runs beside the observed ones; no fit")
@@ -119,7 +126,9 @@ def _print_discrepancy(result) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bayesmix._errors import BayesmixError
     from bayesmix.fit import fit
+    from bayesmix.jobs import fit_in_jobs
     from bayesmix.laws import load_law
     from bayesmix.store import save_fit
 
@@ -132,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     bar = Progress(len(targets), f"fit {law.name}")
 
     def progress(target: str, index: int, result) -> None:
+        if result is None and (args.workers > 1 or args.scheduler):
+            bar.done(f"[{index + 1}/{len(targets)}] {target}: failed")
+            return
         if result is None:
             bar.start(f"{target}: sampling ({args.chains} chains x "
                       f"{args.warmup}+{args.draws})")
@@ -142,15 +154,21 @@ def run(args: argparse.Namespace) -> int:
                  f"{result.timings.total:.1f} s, R-hat {d.max_rhat:.3f}, "
                  f"bulk ESS {d.min_ess_bulk:.0f}, {d.divergences} divergences ({status})")
 
+    options = {"chains": args.chains, "warmup": args.warmup, "draws": args.draws,
+               "max_draws": args.max_draws, "likelihood": args.likelihood,
+               "dense_mass": not args.diag_mass, "target_accept": args.target_accept,
+               "cluster_runs": not args.independent_rows, "precision": args.precision}
+    failures = []
     with bar:
-        result = fit(
-            key_from_args(args), law, table, targets, seed=args.seed, on_target=progress,
-            chains=args.chains, warmup=args.warmup, draws=args.draws,
-            max_draws=args.max_draws, likelihood=args.likelihood,
-            dense_mass=not args.diag_mass, target_accept=args.target_accept,
-            cluster_runs=not args.independent_rows, precision=args.precision,
-            progress=bar.shown,
-        )
+        if args.workers > 1 or args.scheduler:
+            result, failures = fit_in_jobs(key_from_args(args), law, table, targets,
+                                           workers=args.workers, scheduler=args.scheduler,
+                                           seed=args.seed, on_target=progress, **options)
+        else:
+            result = fit(key_from_args(args), law, table, targets, seed=args.seed,
+                         on_target=progress, progress=bar.shown, **options)
+    if not result.targets:
+        raise BayesmixError("; ".join(str(f) for f in failures))
     if not args.no_discrepancy:
         result = _with_discrepancy(args, result, table)
     save_fit(result, args.out)
@@ -158,5 +176,8 @@ def run(args: argparse.Namespace) -> int:
     _print_discrepancy(result)
     for message in result.warnings:
         print(f"warning: {message}")
-    print(f"wrote {len(targets)} target(s) to {args.out} in {time.perf_counter() - start:.1f} s")
-    return 0
+    print(f"wrote {len(result.targets)} target(s) to {args.out} in "
+          f"{time.perf_counter() - start:.1f} s")
+    for failure in failures:  # the other targets are kept
+        print(f"error: {failure}", file=sys.stderr)
+    return 2 if failures else 0
