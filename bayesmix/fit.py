@@ -425,6 +425,7 @@ def fit(
     *,
     seed: int | None = None,
     on_target: Callable[[str, int, TargetFit | None], None] | None = None,
+    first: int = 0,
     **options: Any,
 ) -> Fit:
     """Fit ``law`` to every target in ``targets`` (see :func:`fit_target` for options).
@@ -432,7 +433,7 @@ def fit(
     Parameters
     ----------
     key : jax.Array
-        PRNG key; target ``i`` uses ``fold_in(key, i)``.
+        PRNG key; target ``i`` uses ``fold_in(key, first + i)``.
     law : Law
     table : RunTable
     targets : sequence of str
@@ -441,6 +442,10 @@ def fit(
     on_target : callable, optional
         Called as ``on_target(target, index, TargetFit or None)`` before (None) and
         after each target, for progress displays.
+    first : int
+        The index of ``targets[0]`` in a longer list that ``key`` is for (a part of a
+        study fitted elsewhere: :mod:`bayesmix.jobs`); its fits are then those of the
+        whole list's.
     **options
         Passed to :func:`fit_target`.
 
@@ -457,7 +462,8 @@ def fit(
     for i, target in enumerate(targets):
         if on_target:
             on_target(target, i, None)
-        fits[target] = fit_target(jax.random.fold_in(key, i), law, table, target, **options)
+        fits[target] = fit_target(jax.random.fold_in(key, first + i), law, table, target,
+                                  **options)
         if on_target:
             on_target(target, i, fits[target])
     return Fit(law=law, targets=fits, domains=tuple(table.domains),

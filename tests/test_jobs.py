@@ -101,6 +101,7 @@ def _mortal_law(law, directory):
     return mortal, marker
 
 
+@pytest.mark.slow  # 20 s; the demo's test runs its laws through a pool every time
 def test_worker_processes_give_the_same_draws_when_one_dies(runs, here, tmp_path):
     """Two workers, one of which dies loading the law: the jobs run again in a new pool,
     and every fit has the draws of the jobs run in this process."""
@@ -142,29 +143,22 @@ def cluster():
         yield local.scheduler_address
 
 
-def test_a_cluster_gives_the_same_draws_when_a_worker_dies(runs, here, cluster, tmp_path):
-    results, _, law = here
-    mortal, marker = _mortal_law(law, tmp_path)
-    jobs = [_job("a", runs, law=mortal), _job("b", runs, law=mortal, seed=8)]
-    out = run_jobs(jobs, {"a": mortal, "b": mortal}, scheduler=cluster)
-    assert not marker.exists()  # a worker died, and its job ran on another
-    for name in out:
-        assert not isinstance(out[name], JobFailure), out[name]
-        _same_draws(out[name], results[name])
-
-
-def test_targets_in_jobs_on_a_cluster_are_the_fit_of_all(runs, cluster):
-    """One job per target (``bayesmix fit --scheduler``): the fit of both targets in one
-    call, bit for bit; a target that fails is named and the other kept."""
+def test_targets_in_jobs_on_a_cluster_are_the_fit_of_all(runs, cluster, tmp_path):
+    """One job per target (``bayesmix fit --scheduler``), the law's file killing the
+    first worker that loads it: the scheduler gives that job to another worker, and the
+    fits are those of both targets in one call here, bit for bit; a target that fails
+    is named and the others kept."""
     frame = runs.frame.copy()
     frame["loss_d1"] = frame["loss_d0"] * 1.01
     two = RunTable(frame, runs.domains, ("d0", "d1"), runs.source)
     law, options = load_law("chinchilla"), {"seed": 3, **SETTINGS}
     whole = fit(jax.random.key(9), law, two, ["d0", "d1"], **options)
+    mortal, marker = _mortal_law(law, tmp_path)
     seen = []
-    split, failures = fit_in_jobs(jax.random.key(9), law, two, ["d0", "d1", "nope"],
+    split, failures = fit_in_jobs(jax.random.key(9), mortal, two, ["d0", "d1", "nope"],
                                   scheduler=cluster, on_target=lambda *a: seen.append(a[:2]),
                                   **options)
+    assert not marker.exists()  # a worker died
     assert [f.name for f in failures] == ["nope"] and list(split.targets) == ["d0", "d1"]
     assert sorted(seen) == [("d0", 0), ("d1", 1), ("nope", 2)]
     assert split.seed == whole.seed == 3
