@@ -68,7 +68,8 @@ class FitJob:
     law_file : str
         The law file's name.
     runs : str
-        The run table as CSV, the source's row numbers in the first column.
+        The run table as CSV, the source's row numbers in the first column, with the
+        loss columns of the job's targets only.
     domains, targets : tuple of str
         The table's domains; the targets to fit.
     source : str
@@ -147,8 +148,11 @@ def fit_job(name: str, key: jax.Array, law: Law, table: RunTable, targets: Seque
     for option, value in settings.items():
         if not isinstance(value, (int, float, str, bool, type(None))):
             raise BayesmixError(f"job {name}: setting {option}={value!r} is not plain data")
+    # only the columns the fit reads: N, D, the weights, the run ids, these targets' losses
+    keep = [c for c in table.frame.columns
+            if not c.startswith("loss_") or c.removeprefix("loss_") in targets]
     buffer = io.StringIO()
-    table.frame.to_csv(buffer, float_format="%.17g")
+    table.frame[keep].to_csv(buffer, float_format="%.17g")
     return FitJob(name=name, law=law.name, law_text=law.path.read_text(), law_file=law.path.name,
                   runs=buffer.getvalue(), domains=tuple(table.domains),
                   targets=tuple(targets), source=table.source, key=_key_data(key),

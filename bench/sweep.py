@@ -57,6 +57,7 @@ def _same_draws(a: Path, b: Path) -> bool:
 def _job_sizes(targets: int, nuts: dict[str, int]) -> tuple[int, float, float]:
     """Jobs of a ``targets``-target study (one per target) and a job's pickled bytes."""
     import jax
+    import pandas as pd
 
     from bayesmix.jobs import fit_job
     from bayesmix.laws import load_law
@@ -64,11 +65,11 @@ def _job_sizes(targets: int, nuts: dict[str, int]) -> tuple[int, float, float]:
     from bayesmix.simulate import simulate_runs
 
     table, _ = simulate_runs(jax.random.key(0), load_law("additive"), 3)
-    frame = table.frame.copy()
     names = [f"t{i:03d}" for i in range(targets)]
-    for i, name in enumerate(names):
-        frame[f"loss_{name}"] = frame["loss_d0"] * (1 + 0.001 * i)
-    frame = frame.drop(columns=[f"loss_{t}" for t in table.targets])
+    losses = pd.DataFrame({f"loss_{name}": table.frame["loss_d0"] * (1 + 0.001 * i)
+                           for i, name in enumerate(names)})
+    frame = pd.concat([table.frame.drop(columns=[f"loss_{t}" for t in table.targets]),
+                       losses], axis=1)
     study = RunTable(frame, table.domains, tuple(names), "simulated")
     jobs = [fit_job(name, jax.random.key(1), load_law("additive"), study, [name], first=i,
                     **nuts) for i, name in enumerate(names)]

@@ -51,6 +51,10 @@ def _job(name, table, law=None, targets=("d0",), seed=5):
 def test_a_job_carries_its_rows_exactly(runs):
     back = _job_table(_job("a", runs))
     assert back.domains == runs.domains and back.targets == runs.targets
+    # and only its own targets' losses
+    frame = runs.frame.assign(loss_d1=runs.frame["loss_d0"])
+    two = RunTable(frame, runs.domains, ("d0", "d1"), runs.source)
+    assert _job_table(_job("b", two, targets=("d1",))).targets == ("d1",)
     np.testing.assert_array_equal(back.frame.index, runs.frame.index)
     for column in runs.frame.columns:
         np.testing.assert_array_equal(back.frame[column].to_numpy(),
