@@ -41,12 +41,7 @@ from bayesmix.crossval import Fold
 from bayesmix.discrepancy import Discrepancy
 from bayesmix.fit import Fit, start_design_effect
 from bayesmix.laws import Law
-from bayesmix.model import (
-    bound_model,
-    centred_inputs,
-    law_params,
-    target_inputs,
-)
+from bayesmix.model import bound_model, centred_inputs, law_params, target_inputs
 from bayesmix.runs import RunTable
 from bayesmix.start import find_start
 
@@ -143,7 +138,6 @@ def fold_residual(key: jax.Array, law: Law, table: RunTable, fold: Fold, target:
     start = find_start(key, law, inputs.k, inputs.scales, log_n, log_d, h, loss, likelihood,
                        n_starts=n_starts, weight=train.astype(float))
     deff = start_design_effect(data, start, likelihood, train)
-    flat, _ = ravel_pytree({k: jnp.asarray(v) for k, v in start.unconstrained.items()})
     args = (log_n, log_d, h, loss, jnp.asarray(inputs.scales.loss_scale, float),
             jnp.asarray(train, float))
     with numpyro.validation_enabled(False):

@@ -179,3 +179,16 @@ def test_an_unreachable_scheduler_is_one_line(here, monkeypatch):
     _, jobs, law = here
     with pytest.raises(BayesmixError, match="cannot reach the Dask scheduler"):
         run_jobs(jobs[:1], {"a": law}, scheduler="tcp://127.0.0.1:9")
+
+
+def test_fit_command_refuses_no_workers(runs, tmp_path, capsys):
+    from bayesmix.cli import main
+
+    path = tmp_path / "runs.csv"
+    runs.frame.to_csv(path, index=False)
+    out = tmp_path / "fit"
+    assert main(["fit", str(path), "--law", "chinchilla", "--target", "d0", "--workers", "0",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "workers must be at least 1, got 0" in err
+    assert not out.exists()

@@ -139,9 +139,10 @@ def run(args: argparse.Namespace) -> int:
         return _prior_check(args, law, table, targets)
     start = time.perf_counter()
     bar = Progress(len(targets), f"fit {law.name}")
+    in_jobs = args.workers != 1 or args.scheduler is not None
 
     def progress(target: str, index: int, result) -> None:
-        if result is None and (args.workers > 1 or args.scheduler):
+        if result is None and in_jobs:
             bar.done(f"[{index + 1}/{len(targets)}] {target}: failed")
             return
         if result is None:
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
                "cluster_runs": not args.independent_rows, "precision": args.precision}
     failures = []
     with bar:
-        if args.workers > 1 or args.scheduler:
+        if in_jobs:
             result, failures = fit_in_jobs(key_from_args(args), law, table, targets,
                                            workers=args.workers, scheduler=args.scheduler,
                                            seed=args.seed, on_target=progress, **options)
