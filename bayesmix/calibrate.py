@@ -37,12 +37,11 @@ from numpyro.infer.util import constrain_fn
 
 from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
-from bayesmix.crossval import Fold
 from bayesmix.discrepancy import Discrepancy
 from bayesmix.fit import Fit, start_design_effect
 from bayesmix.laws import Law
 from bayesmix.model import bound_model, centred_inputs, law_params, target_inputs
-from bayesmix.runs import RunTable
+from bayesmix.runs import Fold, RunTable
 from bayesmix.start import find_start
 
 __all__ = ["FoldResidual", "GROWTH_GRID", "TAU_GRID", "TAU_PRIOR_SCALE",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import numpy as np
@@ -25,20 +25,13 @@ from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
 from bayesmix.compare import Comparison, HeldoutScore, heldout_scores, pool_scores
 from bayesmix.fit import Fit, TargetFit, fit
-from bayesmix.runs import RunTable
+from bayesmix.jobs import JobFailure, fit_job, run_jobs
+from bayesmix.runs import Fold, RunTable
 
 __all__ = ["CV_KINDS", "Fold", "cross_validate", "mixture_folds", "refit_options",
            "scale_folds", "training_rows", "with_cross_validation"]
 
 CV_KINDS = ("scale", "mixture")
-
-
-class Fold(NamedTuple):
-    """Rows (masks over a run table's rows) to refit on and to score."""
-
-    name: str
-    train: np.ndarray
-    test: np.ndarray
 
 
 def training_rows(fit_result: Fit, table: RunTable) -> np.ndarray:
@@ -113,6 +106,7 @@ def refit_options(target_fit: TargetFit) -> dict[str, Any]:
 def cross_validate(key: jax.Array, label: str, fit_result: Fit, table: RunTable,
                    kind: str, *, folds: int = 5,
                    on_fold: Callable[[str, int, int], None] | None = None,
+                   workers: int = 1, scheduler: str | None = None,
                    ) -> list[HeldoutScore]:
     """Refit ``fit_result``'s law on each fold's training rows and score its test rows.
 
@@ -129,7 +123,11 @@ def cross_validate(key: jax.Array, label: str, fit_result: Fit, table: RunTable,
     folds : int
         Folds of ``kind="mixture"``.
     on_fold : callable, optional
-        ``on_fold(name, index, count)`` before each refit, for progress displays.
+        ``on_fold(name, index, count)`` before each refit (as each finishes, when the
+        refits run as jobs), for progress displays.
+    workers, scheduler
+        Run the folds' refits as jobs (:func:`bayesmix.jobs.run_jobs`): in worker
+        processes or on a Dask cluster, with the same draws as here.
 
     Returns
     -------
@@ -151,21 +149,51 @@ def cross_validate(key: jax.Array, label: str, fit_result: Fit, table: RunTable,
               else mixture_folds(key_folds, table, rows, folds))
     targets = list(fit_result.targets)
     options = refit_options(next(iter(fit_result.targets.values())))
+    if workers != 1 or scheduler is not None:
+        refits = _refits_in_jobs(key_fit, fit_result, table, chosen, options, workers,
+                                 scheduler, on_fold)
+    else:
+        refits = []
+        for i, fold in enumerate(chosen):
+            if on_fold:
+                on_fold(fold.name, i, len(chosen))
+            refits.append(fit(jax.random.fold_in(key_fit, i), fit_result.law,
+                              table.select(fold.train), targets, **options))
     scores: list[HeldoutScore] = []
-    for i, fold in enumerate(chosen):
-        if on_fold:
-            on_fold(fold.name, i, len(chosen))
-        refit = fit(jax.random.fold_in(key_fit, i), fit_result.law, table.select(fold.train),
-                    targets, **options)
+    for i, (fold, refit) in enumerate(zip(chosen, refits, strict=True)):
         scores += heldout_scores(jax.random.fold_in(key_score, i),
                                  {label: refit.posteriors}, table.select(fold.test))
     return [pool_scores([s for s in scores if s.target == target], label, target)
             for target in targets]
 
 
+def _refits_in_jobs(key_fit: jax.Array, fit_result: Fit, table: RunTable,
+                    chosen: list[Fold], options: dict[str, Any], workers: int,
+                    scheduler: str | None,
+                    on_fold: Callable[[str, int, int], None] | None) -> list[Fit]:
+    """Each fold's refit as a job, keyed as the refits here are."""
+    law, targets = fit_result.law, list(fit_result.targets)
+    jobs = [fit_job(fold.name, jax.random.fold_in(key_fit, i), law, table.select(fold.train),
+                    targets, **options) for i, fold in enumerate(chosen)]
+    finished: list[str] = []
+
+    def done(name: str, _: Any) -> None:
+        finished.append(name)
+        if on_fold:
+            on_fold(name, len(finished) - 1, len(chosen))
+
+    out = run_jobs(jobs, {fold.name: law for fold in chosen}, workers=workers,
+                   scheduler=scheduler, on_done=done)
+    failed = [str(r) for r in out.values() if isinstance(r, JobFailure)]
+    if failed:
+        raise BayesmixError("cross-validation refit failed: " + "; ".join(failed))
+    return [out[fold.name] for fold in chosen]
+
+
 def with_cross_validation(key: jax.Array, comparison: Comparison, fits: Mapping[str, Fit],
                           table: RunTable, kind: str, *, folds: int = 5,
                           on_fold: Callable[[str, int, int], None] | None = None,
+                          workers: int = 1, scheduler: str | None = None,
                           ) -> Comparison:
     """``comparison`` with the cross-validation scores of every fit added.
 
@@ -175,5 +203,5 @@ def with_cross_validation(key: jax.Array, comparison: Comparison, fits: Mapping[
     scores: list[HeldoutScore] = []
     for label, fit_result in fits.items():
         scores += cross_validate(key, label, fit_result, table, kind, folds=folds,
-                                 on_fold=on_fold)
+                                 on_fold=on_fold, workers=workers, scheduler=scheduler)
     return dataclasses.replace(comparison, cv=tuple(scores), cv_kind=kind)

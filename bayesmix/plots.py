@@ -181,7 +181,7 @@ def plot_loo_pit(idatas: dict[str, Any], ax: Any = None) -> Any:
     ax.axhline(0, color="0.5", lw=1, ls="--")
     ax.set(xlim=(0, 1), xlabel="LOO-PIT", ylabel="ECDF minus uniform",
            title="LOO probability integral transform")
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(fontsize="small", loc="best")  # the least covered corner
     return fig
 
 

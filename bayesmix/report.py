@@ -141,7 +141,8 @@ def _decision(posteriors: dict[str, TargetPosterior], key: Any, n_params: float 
         raise BayesmixError("give a decision (optimum) or a planned scale (n_params and "
                             "n_tokens), not both")
     if isinstance(optimum, OptimumReport):
-        return optimum, "given to write_report", None
+        return optimum, (f"computed at N = {optimum.n_params:.4g}, D = "
+                         f"{optimum.n_tokens:.4g} before this report"), None
     if optimum is not None:
         stored = read_optimum(optimum, posteriors, key=key)
         source = f"read from {stored.source} and recomputed from the fits"
@@ -181,9 +182,9 @@ def _suggestion(suggestion: Any, key: Any, posteriors: dict[str, TargetPosterior
                 chosen: dict[str, Any], decision: OptimumReport | None, planned: bool,
                 design: DesignSettings | None) -> tuple[dict | None, str | None]:
     if isinstance(suggestion, Suggestion):
-        return suggestion.to_dict(), "given to write_report"
+        return suggestion.to_dict(), "computed before this report"
     if isinstance(suggestion, Mapping):
-        return dict(suggestion), "given to write_report"
+        return dict(suggestion), "computed before this report"
     if suggestion is not None:
         return read_suggestion(suggestion), f"read from {Path(suggestion) / 'suggestion.json'}"
     if not planned or decision is None:

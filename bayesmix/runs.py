@@ -14,7 +14,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,17 @@ from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_file
 from bayesmix.ingest import Source, _names, _rows, read_table
 
-__all__ = ["RunTable", "TargetData", "load_runs", "run_index", "runs_summary", "write_runs"]
+__all__ = ["Fold", "RunTable", "TargetData", "load_runs", "run_index", "runs_summary", "write_runs"]
 
 SIMPLEX_TOL = 1e-3
+
+
+class Fold(NamedTuple):
+    """Rows (masks over a run table's rows) to refit on and to score."""
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
 
 
 @dataclass(frozen=True)

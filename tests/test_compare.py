@@ -243,6 +243,17 @@ def test_compare_cv_scale_command(two_laws, capsys):
     assert "--runs" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # 2 refits in worker processes: 30-40 s
+def test_compare_cv_in_worker_processes_scores_the_same(two_laws, capsys):
+    _, _, path, dirs = two_laws
+    command = ["compare", str(dirs["additive"]), str(dirs["chinchilla"]), "--cv", "scale",
+               "--runs", str(path), "--json"]
+    assert main(command) == 0
+    here = json.loads(capsys.readouterr().out)["cv"]
+    assert main([*command, "--workers", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["cv"] == here
+
+
 @pytest.mark.slow
 def test_mixture_cv_coverage_inside_the_training_range(tmp_path):
     """Issue 22, bar 2 on simulated runs: 90 % intervals for held-out mixtures at the

@@ -40,6 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --cv: the run table the fits were made from (the "
                              "fits' rows are found by row number)")
     parser.add_argument("--folds", type=int, default=5, help="folds of --cv mixture")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="--cv: refit the folds in N worker processes (default 1: here, "
+                             "one after the other; the same draws either way)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="--cv: refit the folds on the Dask cluster at ADDRESS")
     add_input_options(parser, "--heldout", required=False,
                       runs_help="run table none of the fits saw (select rows with --where)")
     output = parser.add_mutually_exclusive_group()
@@ -85,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.step_to(f"refit without {name}", index, count)
 
             result = with_cross_validation(key_from_args(args), result, fits, training,
-                                           args.cv, folds=args.folds, on_fold=progress)
+                                           args.cv, folds=args.folds, on_fold=progress,
+                                           workers=args.workers, scheduler=args.scheduler)
     if args.json:
         emit_json(result.to_dict())
         return 0
