@@ -1,21 +1,24 @@
-"""Many independent fits: in this process, or in a pool of local worker processes.
+"""Many independent fits: in this process, in local worker processes, or on a Dask cluster.
 
 A study fits several laws, targets and folds, each independent of the others. A
 :class:`FitJob` carries only what its fit needs: the run table's rows as CSV text
-(every digit, and the source's row numbers), the law by name or by its file's text,
-the targets, the PRNG key's data and the fit's settings. A worker turns it into a fit
-directory (:func:`bayesmix.store.save_fit`) packed as bytes, and the caller unpacks
-it (:func:`unpack_fit`): nothing crosses a process boundary but data, so no closure
-is pickled and a worker needs only bayesmix installed. Keys come with the job, not
-from the order in which jobs finish, so every way of running gives the same draws.
+(every digit, the source's row numbers, only the job's own loss columns), the law
+file's text, the targets, the PRNG key's data and the fit's settings. A worker turns
+it into a fit directory (:func:`bayesmix.store.save_fit`) packed as bytes, and the
+caller unpacks it (:func:`unpack_fit`): nothing crosses a process boundary but data,
+so no closure is pickled and a worker needs only bayesmix installed. Keys come with
+the job, not from the order in which jobs finish, so every way of running gives the
+same draws.
 
-:func:`run_jobs` runs jobs one after the other in this process (``workers=1``) or in
-a pool of ``workers`` processes started fresh (``spawn``), each with this process's
-number of JAX host devices (so the chains are mapped the same way) and its
-compilation cache. On a machine with idle cores this overlaps one fit's XLA
-compilation, which uses one core, with another fit's sampling; a worker that dies
-has its jobs run again in a new pool, and a job that fails is reported by name
-while the others finish.
+:func:`run_jobs` runs jobs one after the other in this process (``workers=1``), in a
+pool of ``workers`` processes started fresh (``spawn``), or on the workers of a Dask
+scheduler (``scheduler=``). Every worker gets this process's number of JAX host
+devices (so the chains are mapped the same way) and precision, and a pool worker its
+compilation cache. On a machine with idle cores a pool overlaps one fit's XLA
+compilation, which uses one core, with another fit's sampling. A pool worker that
+dies has its jobs run again in a new pool (on Dask the scheduler gives them to
+another worker), and a job that fails is reported by name while the others finish.
+:func:`fit_in_jobs` is :func:`bayesmix.fit.fit` with one job per target.
 """
 
 from __future__ import annotations
