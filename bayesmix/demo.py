@@ -34,7 +34,7 @@ from bayesmix.compare import Comparison, compare
 from bayesmix.decision import OptimumReport, decide
 from bayesmix.design import Suggestion, suggest_runs
 from bayesmix.fit import Fit
-from bayesmix.jobs import JobFailure, default_workers, fit_job, run_jobs
+from bayesmix.jobs import JobFailure, check_workers, default_workers, fit_job, run_jobs
 from bayesmix.laws import load_law
 from bayesmix.model import TargetPosterior, scales_for
 from bayesmix.report import write_report
@@ -271,8 +271,8 @@ def run_demo(
         Processes that fit the laws: 1 fits them here one after the other; default one
         per law where the machine has the cores (the same draws either way).
     """
-    if workers is not None and workers < 1:
-        raise BayesmixError(f"workers must be at least 1, got {workers}")
+    if workers is not None:  # before the simulation, not after it
+        check_workers(workers)
     keys = jax.random.split(key, 6)
     starts: list[float] = []  # when each of STAGES began, then the end
 

@@ -46,8 +46,8 @@ from bayesmix.laws import Law, load_law
 from bayesmix.runs import RunTable
 from bayesmix.store import load_fit, save_fit
 
-__all__ = ["FitJob", "JobFailure", "default_workers", "fit_in_jobs", "fit_job", "run_fit_job",
-           "run_jobs", "unpack_fit"]
+__all__ = ["FitJob", "JobFailure", "check_workers", "default_workers", "fit_in_jobs",
+           "fit_job", "run_fit_job", "run_jobs", "unpack_fit"]
 
 _RETRIES = 1
 CONNECT_TIMEOUT = 30
@@ -277,8 +277,7 @@ def run_jobs(jobs: Sequence[FitJob], laws: dict[str, Law], *, workers: int = 1,
         Two jobs of one name; a scheduler without ``distributed`` installed, or that
         cannot be reached.
     """
-    if workers < 1:
-        raise BayesmixError(f"workers must be at least 1, got {workers}")
+    check_workers(workers)
     names = [job.name for job in jobs]
     if len(set(names)) != len(names):
         raise BayesmixError(f"job names must be unique, got {names}")
@@ -437,6 +436,12 @@ def fit_in_jobs(key: jax.Array, law: Law, table: RunTable, targets: Sequence[str
     failures = [r for r in out.values() if isinstance(r, JobFailure)]
     return Fit(law=law, targets=fits, domains=tuple(table.domains),
                seed=-1 if seed is None else int(seed), source=table.source), failures
+
+
+def check_workers(workers: int) -> None:
+    """Refuse fewer than one worker (:class:`BayesmixError`, one line)."""
+    if workers < 1:
+        raise BayesmixError(f"workers must be at least 1, got {workers}")
 
 
 def default_workers(jobs: int) -> int:
