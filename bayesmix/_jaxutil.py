@@ -28,6 +28,7 @@ __all__ = [
     "scipy_objective",
     "scipy_value_and_grad",
     "use_compilation_cache",
+    "use_platform",
 ]
 
 CACHE_ENV = "BAYESMIX_JAX_CACHE"
@@ -35,6 +36,34 @@ CACHE_ENV = "BAYESMIX_JAX_CACHE"
 
 NOT_FINITE = 1e300
 """What :func:`scipy_value_and_grad` returns for a value or gradient that is not finite."""
+
+
+def use_platform(platform: str) -> None:
+    """Where JAX computes, set before it starts: ``auto`` (JAX's choice: a GPU when it
+    has one), ``cpu`` or ``gpu``.
+
+    Raises
+    ------
+    BayesmixError
+        Another name, or ``gpu`` on a machine where JAX cannot start one (no GPU, or a
+        JAX without GPU support).
+    """
+    from bayesmix._errors import BayesmixError
+
+    if platform not in ("auto", "cpu", "gpu"):
+        raise BayesmixError(f"unknown platform '{platform}' (use auto, cpu or gpu)")
+    if platform == "auto":
+        return
+    os.environ["JAX_PLATFORMS"] = platform  # for the worker processes this one starts
+    jax.config.update("jax_platforms", platform)
+    try:
+        jax.devices()
+    except RuntimeError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BayesmixError(
+            f"platform '{platform}': JAX cannot start it here ({reason}); a GPU needs "
+            f"jax with CUDA (pip install 'jax[cuda12]'), or use the platform 'cpu'"
+        ) from None
 
 
 @contextlib.contextmanager

@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bayesmix {__version__}")
     parser.add_argument("--float32", action="store_true",
                         help="compute in float32 (default float64)")
+    parser.add_argument("--platform", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="where JAX computes: auto (a GPU when JAX has one, else the "
+                             "CPU), cpu, or gpu (an error if JAX cannot start one; the "
+                             "chains share its devices)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for module in command_modules():
@@ -50,8 +54,9 @@ def _start_jax(args: argparse.Namespace) -> None:
         numpyro.set_host_device_count(max(int(chains or 1), os.cpu_count() or 1))
     import jax
 
-    from bayesmix._jaxutil import use_compilation_cache
+    from bayesmix._jaxutil import use_compilation_cache, use_platform
 
+    use_platform(args.platform)
     jax.config.update("jax_enable_x64", not args.float32)
     use_compilation_cache()
 

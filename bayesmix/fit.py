@@ -42,7 +42,7 @@ from bayesmix.model import (
 )
 from bayesmix.runs import RunTable, TargetData
 from bayesmix.sampling import chain_method, sample, warmed_up
-from bayesmix.start import StartPoint, find_start
+from bayesmix.start import StartPoint, find_start, in_share_order
 
 __all__ = [
     "PRECISIONS",
@@ -376,6 +376,7 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
                        inputs.h, loss, likelihood, n_starts=n_starts)
     t1 = time.perf_counter()
     deff = start_design_effect(inputs.data, start, likelihood) if cluster_runs else 1.0
+    start, order = in_share_order(start)
     model = bound_model(law, inputs.k, likelihood)
     # the likelihood dominates the curvature: the weighted posterior is ~deff wider
     covariance = start.covariance * deff
@@ -387,7 +388,7 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
 
         init = {name: jnp.broadcast_to(cast(v), (chains, *np.shape(v)))
                 for name, v in start.unconstrained.items()}
-        args = model_args(inputs, 1.0 / deff, dtype=precision)
+        args = model_args(inputs, 1.0 / deff, dtype=precision, share_order=order)
         warm = warmed_up(key_mcmc, model, args, init, cast(covariance), chains=chains,
                          chain_method=method, warmup=warmup, dense_mass=dense_mass,
                          target_accept=target_accept, max_tree_depth=max_tree_depth,
@@ -399,6 +400,8 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
     param_domains = (target,) if law.target_domain_only else tuple(table.domains)
     idata = inference_data(key_pp, inputs, tuple(table.domains), param_domains, samples,
                            extra, likelihood)
+    if order is not None:  # what the sampled "sticks" mean (bayesmix.sticks)
+        idata.posterior.attrs["share_order"] = ",".join(table.domains[i] for i in order)
     diagnostics, warnings = diagnose(idata, max_tree_depth, start_potential=start.potential,
                                      design_effect=deff)
     diagnostics = replace(diagnostics, gradients=gradients)

@@ -54,6 +54,8 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
+from bayesmix.sticks import ShareSticks, log_shares, share_order
+
 _E_FLOOR = 0.02
 _EXPONENT_SD = 0.75
 
@@ -302,11 +304,14 @@ def slopes(name: str, k: int, scale: float = 3.0) -> jax.Array:
 def shares_and_exponents(k: int, typical: float = 0.3) -> tuple[jax.Array, jax.Array]:
     """Prior on the shares and exponents of a mixture term ``sum_i w_i (k h_i)^gamma_i``.
 
-    The prior is ``u ~ Normal(0, 1)`` (``w = softmax(u)``, as :func:`mixing_logits`)
+    The prior is ``w = softmax(u)`` with ``u ~ Normal(0, 1)`` (as :func:`mixing_logits`)
     and ``gamma_i ~ LogNormal(log(typical), 0.75)`` (as :func:`exponent`),
-    independent. What is sampled, besides ``u``, is the elasticity of the term at
-    the uniform mixture, ``log_e_i = log(w_i gamma_i)``, with its exact conditional
-    prior ``Normal(log(typical) + log(w_i), 0.75)`` (a shift of ``log(gamma_i)`` by
+    independent. The shares are sampled as ``k - 1`` stick-breaking coordinates, site
+    ``sticks`` (:class:`bayesmix.sticks.ShareSticks`, in the order the sampler sets:
+    :mod:`bayesmix.sticks` says why), and ``u = log w`` is a deterministic site. What
+    is sampled for the exponents is the elasticity of the term at the uniform
+    mixture, ``log_e_i = log(w_i gamma_i)``, with its exact conditional prior
+    ``Normal(log(typical) + log(w_i), 0.75)`` (a shift of ``log(gamma_i)`` by
     ``log(w_i)``: unit Jacobian, the same prior); ``gamma = e / w`` is a
     deterministic site.
 
@@ -316,21 +321,25 @@ def shares_and_exponents(k: int, typical: float = 0.3) -> tuple[jax.Array, jax.A
     ridge ``log(w_i(u)) + log(gamma_i) = const`` (curved through the softmax's
     normaliser): on the paper's runs NUTS crawled along it and chains settled in
     separate modes (additive law, arxiv: R-hat 1.39). Here the ridge is a coordinate
-    direction of ``u`` at fixed ``log_e``.
+    direction of the shares at fixed ``log_e``.
 
     Returns
     -------
     u : Array, shape ``(k,)``
-        Logits of the shares (site ``u``).
+        Log shares, ``log w`` (deterministic site ``u``; ``softmax(u) = w``).
     gamma : Array, shape ``(k,)``
         Exponents (deterministic site ``gamma``).
     """
-    u = mixing_logits("u", k)
-    log_w = jax.nn.log_softmax(u)
+    if k == 1:
+        log_w = jnp.zeros(1)
+    else:
+        order = share_order(k)
+        log_w = log_shares(numpyro.sample("sticks", ShareSticks(k, order)), order)
     log_e = numpyro.sample(
         "log_e", dist.Normal(jnp.log(typical) + log_w, _EXPONENT_SD).to_event(1)
     )
-    return u, numpyro.deterministic("gamma", jnp.exp(log_e - log_w))
+    return (numpyro.deterministic("u", log_w),
+            numpyro.deterministic("gamma", jnp.exp(log_e - log_w)))
 
 
 def mixing_power(suffix: str, k: int, typical: float = 1.0) -> tuple[jax.Array, jax.Array]:

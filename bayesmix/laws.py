@@ -120,9 +120,10 @@ class Law:
     def n_params(self, k: int) -> int:
         """Number of sampled parameters for ``k`` training domains.
 
-        A law that writes shares as ``softmax(u)`` samples one more than it has: the
-        common shift of ``u``, which its prior holds (additive: ``6 + 2k`` for the
-        paper's ``5 + 2k``).
+        A law that writes a weighted sum's shares as ``softmax(u)`` samples one more
+        than it has: the common shift of ``u``, which its prior holds (joint: ``7 + 4k``
+        for the paper's ``5 + 4k``). The data term's shares are ``k - 1`` sticks
+        (additive: ``5 + 2k``, the paper's count).
         """
         return int(sum(np.prod(s, dtype=int) for s in self.site_shapes(k).values()))
 
@@ -214,7 +215,7 @@ def load_law(name_or_path: str | Path) -> Law:
     --------
     >>> law = load_law("additive")
     >>> law.n_params(7)
-    20
+    19
     """
     text = str(name_or_path)
     if text.endswith(".py") or "/" in text or "\\" in text:

@@ -24,6 +24,7 @@ from bayesmix._random import numpy_rng
 from bayesmix.discrepancy import Discrepancy
 from bayesmix.laws import Law
 from bayesmix.runs import RunTable, TargetData
+from bayesmix.sticks import ordered_shares
 
 __all__ = [
     "LIKELIHOODS",
@@ -187,6 +188,7 @@ def loss_model(
     loss: jax.Array | None = None,
     likelihood: str = "log",
     weight: Any = 1.0,
+    share_order: Any = None,
 ) -> None:
     """NumPyro model: the law's priors and a robust Student-t likelihood.
 
@@ -227,10 +229,18 @@ def loss_model(
     weight : float or Array, scalar or shape ``(n,)``
         Power of every row's likelihood, in ``(0, 1]`` (``1 / design_effect``); a row
         of weight 0 is left out (its likelihood and its positivity).
+    share_order : Array of int, shape ``(k,)``, optional
+        The order of a mixture term's shares along their stick-breaking coordinates
+        (:mod:`bayesmix.sticks`; the sampler's choice, the same prior in any order);
+        default the domains' own.
     """
     if likelihood not in LIKELIHOODS:
         raise BayesmixError(f"unknown likelihood '{likelihood}' (use one of {LIKELIHOODS})")
-    params = law.sample_params(k, loss_scale)
+    if share_order is None:
+        params = law.sample_params(k, loss_scale)
+    else:
+        with ordered_shares(share_order):
+            params = law.sample_params(k, loss_scale)
     mu = law.mean(params, log_n, log_d, h)
     numpyro.deterministic("mu", mu)
     noise_scale = 0.02 if likelihood == "log" else 0.02 * loss_scale
@@ -375,18 +385,19 @@ def bound_model(law: Law, k: int, likelihood: str = "log") -> Callable[..., None
     Returns
     -------
     callable
-        ``model(log_n, log_d, h, loss, loss_scale, weight)``, a NumPyro model
-        (:func:`model_args` builds its arguments).
+        ``model(log_n, log_d, h, loss, loss_scale, weight, share_order=None)``, a
+        NumPyro model (:func:`model_args` builds its arguments).
     """
     def model(log_n: jax.Array, log_d: jax.Array, h: jax.Array, loss: jax.Array | None,
-              loss_scale: jax.Array, weight: jax.Array) -> None:
-        loss_model(law, k, loss_scale, log_n, log_d, h, loss, likelihood, weight)
+              loss_scale: jax.Array, weight: jax.Array, share_order: Any = None) -> None:
+        loss_model(law, k, loss_scale, log_n, log_d, h, loss, likelihood, weight,
+                   share_order)
 
     return model
 
 
 def model_args(inputs: TargetInputs, weight: float = 1.0, *, observed: bool = True,
-               dtype: Any = None) -> tuple:
+               dtype: Any = None, share_order: Any = None) -> tuple:
     """The arguments of :func:`bound_model` for a target's inputs.
 
     Parameters
@@ -398,19 +409,24 @@ def model_args(inputs: TargetInputs, weight: float = 1.0, *, observed: bool = Tr
         Pass the target's losses (default) or None (prior predictive draws).
     dtype : NumPy dtype, optional
         Cast every argument (the NUTS run's precision); default: as they are.
+    share_order : array_like of int, shape ``(k,)``, optional
+        The shares' stick order (:mod:`bayesmix.sticks`), passed as a seventh argument.
 
     Returns
     -------
     tuple
         ``(log_n, log_d, h, loss, loss_scale, weight)`` as arrays (``loss`` None when
-        not ``observed``).
+        not ``observed``), and ``share_order`` (int32) when given.
     """
     def cast(x: Any) -> jax.Array:
         return jnp.asarray(x if dtype is None else np.asarray(x, dtype=dtype))
 
     loss = cast(inputs.data.loss) if observed else None
-    return (cast(inputs.log_n), cast(inputs.log_d), cast(inputs.h), loss,
+    args = (cast(inputs.log_n), cast(inputs.log_d), cast(inputs.h), loss,
             cast(inputs.scales.loss_scale), cast(weight))
+    if share_order is None:
+        return args
+    return (*args, jnp.asarray(share_order, jnp.int32))
 
 
 def param_names(law: Law, k: int, loss_scale: float) -> list[str]:

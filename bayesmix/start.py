@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import jax
@@ -27,8 +27,9 @@ from bayesmix._errors import BayesmixError
 from bayesmix._jaxutil import NOT_FINITE, one_blas_thread, scipy_objective
 from bayesmix.laws import Law, free_sites
 from bayesmix.model import Scales, bound_model
+from bayesmix.sticks import log_shares, stick_coordinates, strongest_first
 
-__all__ = ["StartPoint", "find_start", "laplace_covariance"]
+__all__ = ["StartPoint", "find_start", "in_share_order", "laplace_covariance"]
 
 # L-BFGS: iterations of the scouting runs, and how many of the best are polished.
 _SCOUT_ITER = 100
@@ -230,3 +231,44 @@ def laplace_covariance(hessian: np.ndarray, min_curvature: float = 1e-2) -> np.n
     eigenvalues, vectors = np.linalg.eigh(hessian)
     eigenvalues = np.maximum(eigenvalues, min_curvature)
     return (vectors / eigenvalues) @ vectors.T
+
+
+def in_share_order(start: StartPoint) -> tuple[StartPoint, np.ndarray | None]:
+    """The start in the sticks the sampler uses: the shares' strongest domains first.
+
+    :func:`find_start` searches with the shares' sticks in the domains' order; the
+    sampler's are ordered by the elasticities at the start
+    (:func:`bayesmix.sticks.strongest_first`). The point is the same; its sticks and
+    the Laplace covariance are mapped to the new coordinates (the covariance through
+    the map's Jacobian).
+
+    Returns
+    -------
+    StartPoint
+        ``start`` in the new coordinates (itself when the law has no sticks).
+    order : ndarray of int or None
+        The sampler's ``share_order`` (None when the law has no sticks).
+    """
+    if "sticks" not in start.unconstrained:
+        return start, None
+    sticks = np.asarray(start.unconstrained["sticks"], float)
+    k = sticks.shape[-1] + 1
+    order = strongest_first(start.constrained["log_e"])
+    identity = jnp.arange(k)
+
+    def moved(x: jax.Array) -> jax.Array:
+        return stick_coordinates(log_shares(x, identity), jnp.asarray(order))
+
+    with jax.enable_x64(True):
+        new = np.asarray(moved(jnp.asarray(sticks)))
+        jac = np.asarray(jax.jacfwd(moved)(jnp.asarray(sticks)))
+    covariance = start.covariance
+    if covariance is not None:
+        # the flat vector is in sorted site order (ravel_pytree's)
+        sizes = {name: int(np.size(v)) for name, v in start.unconstrained.items()}
+        first = sum(sizes[name] for name in sorted(sizes) if name < "sticks")
+        block = np.eye(covariance.shape[0])
+        block[first:first + k - 1, first:first + k - 1] = jac
+        covariance = block @ covariance @ block.T
+    return replace(start, unconstrained={**start.unconstrained, "sticks": new},
+                   covariance=covariance), order

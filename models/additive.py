@@ -9,8 +9,8 @@ uniform mixture and ``C_i = exp(-m) w_i k^gamma_i``; ``A = exp(a) N_ref^alpha``;
 ``(N_ref, D_ref, h = 1/k)``. The exponents are sampled through the elasticities
 ``log_e = log(w gamma)`` (``lawkit.shares_and_exponents`` says why).
 
-Parameters (6 + 2k sampled, 5 + 2k identified: the shares' common shift is unseen):
-a, alpha, b, beta, m, u (k), log_e (k) (gives gamma), loss_ref (gives E).
+Parameters (5 + 2k sampled, all identified): a, alpha, b, beta, m, sticks (k - 1)
+(give the shares, deterministic u = log w), log_e (k) (gives gamma), loss_ref (gives E).
 ``natural`` returns ``E, A, alpha, B, beta, C (k), gamma (k)``.
 """
 

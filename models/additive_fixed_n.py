@@ -10,8 +10,9 @@ exp(-m) w_i k^gamma_i``; the exponents are sampled through the elasticities
 
 ``B = exp(b) D_ref^beta``.
 
-Parameters (4 + 2k sampled, 3 + 2k identified): b, beta, m, u (k), log_e (k)
-(gives gamma), loss_ref (gives E). ``natural`` returns ``E, B, beta, C (k), gamma (k)``.
+Parameters (3 + 2k sampled, all identified): b, beta, m, sticks (k - 1) (give the
+shares, u = log w), log_e (k) (gives gamma), loss_ref (gives E).
+``natural`` returns ``E, B, beta, C (k), gamma (k)``.
 """
 
 import jax.numpy as jnp

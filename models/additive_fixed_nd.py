@@ -10,8 +10,9 @@ shares ``w = softmax(u)`` (``exp(m)`` is the term at the uniform mixture, ``C_i 
 exp(-m) w_i k^gamma_i``; the exponents are sampled through the elasticities
 ``log_e = log(w gamma)``, see ``lawkit.shares_and_exponents``).
 
-Parameters (2 + 2k sampled, 1 + 2k identified): m, u (k), log_e (k) (gives gamma),
-loss_ref (gives E). ``natural`` returns ``E, C (k), gamma (k)``.
+Parameters (1 + 2k sampled, all identified): m, sticks (k - 1) (give the shares,
+u = log w), log_e (k) (gives gamma), loss_ref (gives E).
+``natural`` returns ``E, C (k), gamma (k)``.
 """
 
 import jax.numpy as jnp

@@ -26,9 +26,10 @@ and ``C_i = exp(-m) w_i k^gamma_i`` for the data term. Each ``g_X = gamma_X u_X 
 is sampled in place of ``u_X`` (``lawkit.mixing_power``). ``h_i = 0`` is an ordinary
 point while one weight is positive.
 
-Parameters (6k + 10 sampled, 6k + 5 identified: each of the five softmaxes has one
-unseen common shift, held by its prior): a, alpha, b, beta, m, gamma_A, g_A (k),
-gamma_B, g_B (k), gamma_alpha, g_alpha (k), gamma_beta, g_beta (k), u (k), log_e (k)
+Parameters (6k + 9 sampled, 6k + 5 identified: each of the four softmaxes of a
+weighted sum has one unseen common shift, held by its prior): a, alpha, b, beta, m,
+gamma_A, g_A (k), gamma_B, g_B (k), gamma_alpha, g_alpha (k), gamma_beta, g_beta (k),
+sticks (k - 1) (give the shares, u = log w), log_e (k)
 (gives gamma), loss_ref (gives E). ``natural`` returns ``E, C, gamma, CA, gamma_A,
 CB, gamma_B, C_alpha, gamma_alpha, C_beta, gamma_beta``.
 """

@@ -15,9 +15,10 @@ shares ``w = softmax(u)`` (``exp(m)`` is the term at the uniform mixture, ``C_i 
 exp(-m) w_i k^gamma_i``; the exponents are sampled through the elasticities
 ``log_e = log(w gamma)``, see ``lawkit.shares_and_exponents``).
 
-Parameters (4k + 8 sampled, 4k + 5 identified: each of the three softmaxes has one
-unseen common shift): a, alpha, b, beta, m, gamma_A, g_A (k) (gives u_A), gamma_B,
-g_B (k) (gives u_B), u (k), log_e (k) (gives gamma), loss_ref (gives E).
+Parameters (4k + 7 sampled, 4k + 5 identified: the softmaxes of A^h and B^h each have
+one unseen common shift): a, alpha, b, beta, m, gamma_A, g_A (k) (gives u_A), gamma_B,
+g_B (k) (gives u_B), sticks (k - 1) (give the shares, u = log w), log_e (k) (gives
+gamma), loss_ref (gives E).
 ``natural`` returns ``E, alpha, beta, C (k), gamma (k), CA (k), gamma_A, CB (k), gamma_B``.
 """
 

@@ -567,7 +567,7 @@ def _moments_hold(draws: np.ndarray, sd: np.ndarray, z: float = 4.0) -> bool:
     return True
 
 
-@pytest.mark.parametrize("method", ["parallel", "sequential"])
+@pytest.mark.parametrize("method", ["parallel", "sequential", "vectorized"])
 def test_driven_chains_sample_the_target(method):
     """Warmup, then draws in blocks of 50 plus a rest (430 = 8 x 50 + 30): the
     chains sample a Gaussian with sds 1, 10 and 0.1 (mean and sd within 4 Monte Carlo
@@ -593,7 +593,7 @@ def test_driven_chains_sample_the_target(method):
 
 
 @pytest.mark.parametrize(("method", "chains"), [("parallel", 2), ("sequential", 2),
-                                              ("parallel", 1)])
+                                              ("vectorized", 2), ("parallel", 1)])
 def test_driver_starts_as_numpyros_mcmc(method, chains):
     """For the first iterations (10 of warmup, 5 draws) the driver's draws are NumPyro
     MCMC's for the same kernel, key and starts, to float64 rounding; later they part

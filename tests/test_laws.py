@@ -32,10 +32,11 @@ LOSS_SCALE = 3.0
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 
 # n_params(7): sampled parameters, counted by hand from each law file's docstring
-# (one more than identified for each softmax: its unseen common shift).
+# (one more than identified for each softmax of a weighted sum: its unseen common
+# shift; the data term's shares are k - 1 sticks).
 N_PARAMS_7 = {
-    "additive": 6 + 2 * 7, "additive_fixed_n": 4 + 2 * 7, "additive_fixed_nd": 2 + 2 * 7,
-    "bimix": 4, "chinchilla": 5, "full": 10 + 6 * 7, "joint": 8 + 4 * 7, "simple": 7 + 7,
+    "additive": 5 + 2 * 7, "additive_fixed_n": 3 + 2 * 7, "additive_fixed_nd": 1 + 2 * 7,
+    "bimix": 4, "chinchilla": 5, "full": 9 + 6 * 7, "joint": 7 + 4 * 7, "simple": 7 + 7,
     "ye_m1": 2 * 7 + 1, "ye_m2": 7 + 2, "ye_m3": 3, "ye_m4": 7 + 2,
 }
 
@@ -277,7 +278,7 @@ def test_laws_json_reports_counts_and_published_equations(capsys):
         assert sum(int(np.prod(s)) for s in row["sites"].values()) == row["n_params"]
         assert row["equation"] == law.equation and row["reference"] == law.reference
         assert row["natural"] == list(_natural(law, _prior_params(law, 0, 7), 7))
-    assert rows["additive"]["parameters"] == "6 + 2k"
+    assert rows["additive"]["parameters"] == "5 + 2k"
     assert rows["additive"]["paper_parameters"] == "5 + 2k"
     assert rows["joint"]["paper_parameters"] == "5 + 4k"
     assert rows["ye_m1"]["equation"] == "L = E + sum_i C_i exp(gamma_i h_i)"
@@ -327,27 +328,33 @@ def test_irreducible_loss_helper_evaluates_the_mean_at_the_reference():
     assert not np.isclose(params["E"], tr["loss_ref"]["value"] - other, rtol=1e-6)
 
 
-@pytest.mark.parametrize("helper", ["shares_and_exponents", "mixing_power"])
+@pytest.mark.parametrize("helper", ["shares_and_exponents", "reordered", "mixing_power"])
 def test_reparameterised_priors_are_the_independent_priors(helper):
-    """Sampling elasticities (or g = gamma u / k) leaves the stated priors unchanged.
+    """Sampling sticks and elasticities (or g = gamma u / k) leaves the stated priors
+    unchanged.
 
     gamma ~ LogNormal(log(typical), 0.75) and u ~ Normal(0, 1), independent: checked
     by Kolmogorov-Smirnov tests on 4000 prior draws (and their independence by a
-    correlation test); the negative control is the same test against an exponent
-    prior with sd 0.65, which must fail.
+    correlation test). The data term's shares are sticks in an order (the domains'
+    own, or the reverse as a sampler may set it), and only ``softmax(u)`` is defined,
+    so there the check is on ``(u_0 - u_1) / sqrt(2)``, standard normal. The negative
+    control is the same test against an exponent prior with sd 0.65, which must fail.
     """
     import numpyro
     from numpyro import handlers
     from scipy import stats
 
     from bayesmix import lawkit
+    from bayesmix.sticks import ordered_shares
 
     def model():
-        if helper == "shares_and_exponents":
+        if helper == "mixing_power":
+            gamma, u = lawkit.mixing_power("_A", K, typical=0.3)
+            return u[0], gamma
+        order = jnp.arange(K)[::-1] if helper == "reordered" else jnp.arange(K)
+        with ordered_shares(order):
             u, gamma = lawkit.shares_and_exponents(K)
-            return u[0], gamma[0]
-        gamma, u = lawkit.mixing_power("_A", K, typical=0.3)
-        return u[0], gamma
+        return (u[0] - u[1]) / np.sqrt(2.0), gamma[0]
 
     def draw(key):
         return handlers.seed(model, key)()

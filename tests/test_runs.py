@@ -234,7 +234,7 @@ def test_target_and_row_count_errors(tmp_path):
     table = load_runs(_paper_like(tmp_path / "p.csv"), **PAPER)
     with pytest.raises(BayesmixError, match="target 'nope' is not in"):
         table.target_data("nope")
-    with pytest.raises(BayesmixError, match="4 usable rows but law 'additive' has 10 parameters"):
+    with pytest.raises(BayesmixError, match="4 usable rows but law 'additive' has 9 parameters"):
         check_enough_rows(load_law("additive"), table, "a", 4)
 
 
