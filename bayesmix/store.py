@@ -398,6 +398,15 @@ def _baseline_posteriors(path: Path) -> dict[str, TargetPosterior]:
     results = load_baseline(path)
     first = next(iter(results.values()))
     law = law_of_fit(first.law, first.law_path)
+    sampled = law.site_shapes(len(first.domains))
+    for target, r in results.items():
+        stored = {name: np.shape(v) for name, v in r.sites.items()}
+        if stored != sampled:
+            raise BayesmixError(
+                f"{path / BASELINE_FILE}: target '{target}' stores the parameters "
+                f"{', '.join(sorted(stored))}, but law '{law.name}' samples "
+                f"{', '.join(sorted(sampled))} (written by another version of bayesmix or "
+                f"of the law file); refit it")
     # the derived parameters are recomputed from the stored sites by the law file
     return {target: TargetPosterior.from_sites(
                 law, target, r.domains, r.scales,

@@ -189,6 +189,22 @@ def test_load_refuses_other_formats(simulated, fitted, tmp_path):
         load_baseline(tmp_path)
 
 
+def test_baseline_of_other_parameters_is_refused(fitted, tmp_path):
+    """A baseline whose stored parameters are not those its law samples now (one from
+    before the shares became sticks stores ``u`` instead of ``sticks``) is refused in
+    one line that says to refit; the file as written loads (the control)."""
+    path = save_baseline(fitted, tmp_path / "base")
+    assert set(load_posteriors(tmp_path / "base")) == {"d0", "d2"}
+    payload = json.loads(path.read_text())
+    for entry in payload["per_target"].values():
+        sticks = entry["sites"].pop("sticks")
+        entry["sites"]["u"] = sticks + [0.0]
+    path.write_text(json.dumps(payload))
+    with pytest.raises(BayesmixError, match="samples .*sticks.* refit it") as info:
+        load_posteriors(tmp_path / "base")
+    assert "\n" not in str(info.value) and "stores the parameters" in str(info.value)
+
+
 def test_wrong_law_fits_clearly_worse(simulated, fitted):
     """Negative control: a law without the mixture term cannot fit mixture data."""
     _, table, _, _ = simulated

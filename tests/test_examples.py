@@ -21,6 +21,9 @@ def _example(name: str):
     return module
 
 
+# slow: its own NUTS fits and optimisation, which share no compiled program with the
+# rest of the suite (50-65 s); the default run stays under 15 minutes on 2 cores
+@pytest.mark.slow
 def test_quickstart_example_runs():
     report = _example("quickstart").main(tiny=True)
     medians = [s["median"] for s in report["h_star"].values()]
@@ -36,7 +39,8 @@ def test_custom_law_example_writes_loads_and_fits_its_law(tmp_path):
 
     result = _example("custom_law").main(tiny=True, out=str(tmp_path))
     law = load_law(tmp_path / "shared_gamma.py")
-    assert law.n_params(3) == load_law("additive").n_params(3) - 2  # one gamma, not 3
+    # one gamma for the three log_e, and u's three logits for the additive law's 2 sticks
+    assert law.n_params(3) == load_law("additive").n_params(3) - 1
     assert set(result["loo"]) == {"shared_gamma", "additive"}
     assert result["preferred"] in result["loo"]
     assert all(np.isfinite(v) for v in result["loo"].values())

@@ -567,7 +567,11 @@ def _moments_hold(draws: np.ndarray, sd: np.ndarray, z: float = 4.0) -> bool:
     return True
 
 
-@pytest.mark.parametrize("method", ["parallel", "sequential", "vectorized"])
+@pytest.mark.parametrize("method", [
+    "parallel", "sequential",
+    # slow: vectorized chains are the accelerator's way (16 s here); the default run
+    # checks them against NumPyro's MCMC (test_driver_starts_as_numpyros_mcmc)
+    pytest.param("vectorized", marks=pytest.mark.slow)])
 def test_driven_chains_sample_the_target(method):
     """Warmup, then draws in blocks of 50 plus a rest (430 = 8 x 50 + 30): the
     chains sample a Gaussian with sds 1, 10 and 0.1 (mean and sd within 4 Monte Carlo
