@@ -227,6 +227,9 @@ def test_folds_refuse_too_little(two_laws):
         training_rows(fits["additive"], small)
 
 
+# slow: two folds' refits with their discrepancy (about 55 s); the default run stays
+# under 15 minutes on 2 cores (bench/RESULTS.md)
+@pytest.mark.slow
 def test_compare_cv_scale_command(two_laws, capsys):
     """Refit without the largest training size: the right law extrapolates better."""
     _, table, path, dirs = two_laws

@@ -145,6 +145,9 @@ def test_clustered_runs_widen_the_posterior(chinchilla_fit, chinchilla_table):
         assert not 0.6 < ratio < 1.2, site
 
 
+# slow: a second fit in the other precision (about 25 s); the default run stays under
+# 15 minutes on 2 cores (bench/RESULTS.md)
+@pytest.mark.slow
 def test_float64_sampling_agrees(chinchilla_fit, chinchilla_table):
     """NUTS in float32 (default) and float64 sample the same posterior: posterior means
     agree within 5 combined MCMC standard errors (from the ESS of each run)."""
@@ -596,8 +599,10 @@ def test_driven_chains_sample_the_target(method):
     assert not np.allclose(run(jax.random.key(4)), draws)
 
 
-@pytest.mark.parametrize(("method", "chains"), [("parallel", 2), ("sequential", 2),
-                                              ("vectorized", 2), ("parallel", 1)])
+@pytest.mark.parametrize(("method", "chains"), [
+    ("parallel", 2), ("sequential", 2),
+    pytest.param("vectorized", 2, marks=pytest.mark.slow),  # the accelerator's way; 13 s
+    ("parallel", 1)])
 def test_driver_starts_as_numpyros_mcmc(method, chains):
     """For the first iterations (10 of warmup, 5 draws) the driver's draws are NumPyro
     MCMC's for the same kernel, key and starts, to float64 rounding; later they part
