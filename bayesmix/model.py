@@ -236,11 +236,8 @@ def loss_model(
     """
     if likelihood not in LIKELIHOODS:
         raise BayesmixError(f"unknown likelihood '{likelihood}' (use one of {LIKELIHOODS})")
-    if share_order is None:
+    with ordered_shares(share_order):  # None: the domains' own order
         params = law.sample_params(k, loss_scale)
-    else:
-        with ordered_shares(share_order):
-            params = law.sample_params(k, loss_scale)
     mu = law.mean(params, log_n, log_d, h)
     numpyro.deterministic("mu", mu)
     noise_scale = 0.02 if likelihood == "log" else 0.02 * loss_scale

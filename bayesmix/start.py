@@ -251,24 +251,24 @@ def in_share_order(start: StartPoint) -> tuple[StartPoint, np.ndarray | None]:
     """
     if "sticks" not in start.unconstrained:
         return start, None
-    sticks = np.asarray(start.unconstrained["sticks"], float)
-    k = sticks.shape[-1] + 1
+    k = np.size(start.unconstrained["sticks"]) + 1
     order = strongest_first(start.constrained["log_e"])
     identity = jnp.arange(k)
 
-    def moved(x: jax.Array) -> jax.Array:
-        return stick_coordinates(log_shares(x, identity), jnp.asarray(order))
-
     with jax.enable_x64(True):
-        new = np.asarray(moved(jnp.asarray(sticks)))
-        jac = np.asarray(jax.jacfwd(moved)(jnp.asarray(sticks)))
-    covariance = start.covariance
-    if covariance is not None:
-        # the flat vector is in sorted site order (ravel_pytree's)
-        sizes = {name: int(np.size(v)) for name, v in start.unconstrained.items()}
-        first = sum(sizes[name] for name in sorted(sizes) if name < "sticks")
-        block = np.eye(covariance.shape[0])
-        block[first:first + k - 1, first:first + k - 1] = jac
-        covariance = block @ covariance @ block.T
+        flat, unravel = ravel_pytree({name: jnp.asarray(v, float)
+                                      for name, v in start.unconstrained.items()})
+
+        def moved(x: jax.Array) -> jax.Array:  # the flat vector, sticks reordered
+            sites = unravel(x)
+            sticks = stick_coordinates(log_shares(sites["sticks"], identity),
+                                       jnp.asarray(order))
+            return ravel_pytree({**sites, "sticks": sticks})[0]
+
+        new = np.asarray(unravel(moved(flat))["sticks"])
+        covariance = start.covariance
+        if covariance is not None:
+            jac = np.asarray(jax.jacfwd(moved)(flat))
+            covariance = jac @ covariance @ jac.T
     return replace(start, unconstrained={**start.unconstrained, "sticks": new},
                    covariance=covariance), order
