@@ -20,6 +20,7 @@ from bayesmix._jaxutil import use_compilation_cache
 from bayesmix._version import __version__
 from bayesmix.baseline import BaselineResult, baseline_fit, fit_target_baseline
 from bayesmix.candidates import Candidates, candidate_runs, read_candidates
+from bayesmix.confirm import Confirmation, confirm_batch
 from bayesmix.decision import OptimumReport, decide, mixture_bounds
 from bayesmix.decision_plots import (
     plot_elasticities,
@@ -59,6 +60,7 @@ __all__ = [
     "BaselineResult",
     "BayesmixError",
     "Candidates",
+    "Confirmation",
     "DesignSettings",
     "DemoResult",
     "Diagnostics",
@@ -82,6 +84,7 @@ __all__ = [
     "baseline_fit",
     "builtin_law_names",
     "candidate_runs",
+    "confirm_batch",
     "decide",
     "elasticities",
     "fit",

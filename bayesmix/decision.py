@@ -28,19 +28,9 @@ from bayesmix.model import TargetPosterior
 from bayesmix.objective import MixtureObjective, mixture_objective
 from bayesmix.simplex import MDResult, kl_projection, minimize_on_simplex
 
-__all__ = [
-    "OptimumReport",
-    "bayes_mixture",
-    "compute_grid",
-    "decide",
-    "expected_regret",
-    "mixture_bounds",
-    "objective_draws",
-    "optimal_mixture_draws",
-    "optimum_path",
-    "prob_better",
-    "summarize",
-]
+__all__ = ["OptimumReport", "bayes_mixture", "compute_grid", "decide", "expected_regret",
+           "mixture_bounds", "objective_draws", "optimal_mixture_draws", "optimum_path",
+           "prob_better", "summarize"]
 
 
 def _per_domain(value: float | Mapping[str, float] | None, domains: Sequence[str],
@@ -364,6 +354,10 @@ class OptimumReport:
     max_gap: float
     bayes_converged: bool
 
+    def expected_regret(self, name: str = "h_bayes") -> float:
+        """Expected regret of launching mixture ``name``: ``E[f(h) - f(h*)]``."""
+        return float(np.mean(self.objective[name] - self.h_star_values))
+
     def to_dict(self) -> dict[str, Any]:
         comparisons = {}
         bayes_values = self.objective["h_bayes"]
@@ -375,7 +369,7 @@ class OptimumReport:
                                  and np.all(mixture <= self.upper + 1e-9)),
                 **summarize(values),
                 "p_h_bayes_better": prob_better(bayes_values, values),
-                "expected_regret": float(np.mean(values - self.h_star_values)),
+                "expected_regret": self.expected_regret(name),
             }
         return {
             "N": self.n_params,

@@ -418,7 +418,7 @@ def suggest_runs(
     key_decide, key_mixtures, key_fantasy = jax.random.split(key, 3)
     report = decide(posteriors, n_params, n_tokens, target_weights=target_weights,
                     lower=lower, upper=upper, key=key_decide)
-    regret = float(np.mean(report.objective["h_bayes"] - report.h_star_values))
+    regret = report.expected_regret()
     predicted = float(np.median(report.objective["h_bayes"]))
     n_all = report.h_star_values.shape[0]
     index = np.unique(np.round(np.linspace(0, n_all - 1, min(settings.n_draws, n_all))

@@ -27,8 +27,9 @@ from bayesmix.candidates import Candidates
 from bayesmix.model import TargetPosterior
 from bayesmix.predict import predict_draws
 
-__all__ = ["Fantasies", "Projection", "batch_value", "fantasy_summaries", "now_regret",
-           "null_summaries", "project", "regrets_with_each", "start_projection"]
+__all__ = ["Fantasies", "Projection", "batch_value", "fantasised_log_losses",
+           "fantasy_summaries", "now_regret", "null_summaries", "project",
+           "regrets_with_each", "start_projection", "thinned"]
 
 _RANK_TOL = 1e-10
 """Eigenvalues of a residual Gram matrix below this fraction of the largest are dropped."""
@@ -161,7 +162,8 @@ def now_regret(fantasies: Fantasies) -> float:
                  - np.asarray(fantasies.optimum).mean())
 
 
-def _thinned(posterior: TargetPosterior, index: np.ndarray) -> TargetPosterior:
+def thinned(posterior: TargetPosterior, index: np.ndarray) -> TargetPosterior:
+    """The posterior at draws ``index`` only (parameters and noise)."""
     params = {n: np.asarray(v)[index] for n, v in posterior.params.items()}
     noise = {n: np.asarray(v)[index] for n, v in posterior.noise.items()}
     return replace(posterior, params=params, noise=noise)
@@ -179,17 +181,38 @@ def _summary_weights(candidates: Candidates) -> tuple[np.ndarray, np.ndarray, np
     return level, centred / np.where(has_slope[:, None], norm, 1.0), has_slope
 
 
+def fantasised_log_losses(rng: np.random.Generator, posterior: TargetPosterior,
+                          n_params: np.ndarray, n_tokens: np.ndarray, weights: np.ndarray,
+                          likelihood_weight: float = 1.0) -> np.ndarray:
+    """Each draw's fantasy of the log-losses of rows ``(N, D, h)``, ``(S, R)``.
+
+    ``log mu_s + sigma_s / sqrt(w) eps + u_N z_N + u_D z_D``: the law at draw ``s``,
+    the fit's noise scale read at its likelihood weight ``w`` (a refit reads the rows
+    at that weight; ``eps`` independent per row), and the discrepancy
+    (:meth:`bayesmix.discrepancy.Discrepancy.components`, zero inside the training
+    range) whose two normals ``z`` a draw shares with every row (the term is one
+    function of ``(N, D)`` per draw). ``rng`` is advanced: the rows' normals, then
+    the discrepancy's.
+    """
+    mu = predict_draws(posterior, n_params, n_tokens, weights)
+    floor = 1e-9 * posterior.scales.loss_scale  # an impossible loss stays finite
+    sd = np.asarray(posterior.noise["sigma"], float) / np.sqrt(likelihood_weight)
+    y = np.log(np.maximum(mu, floor)) + sd[:, None] * rng.standard_normal(mu.shape)
+    if posterior.discrepancy is not None and posterior.likelihood == "log":
+        u_n, u_d = posterior.discrepancy.components(n_params, n_tokens)
+        z = rng.standard_normal((mu.shape[0], 2))
+        y = y + z[:, :1] * u_n + z[:, 1:] * u_d
+    return y
+
+
 def fantasy_summaries(key: jax.Array, posteriors: Mapping[str, TargetPosterior],
                       candidates: Candidates, index: np.ndarray,
                       weights: Mapping[str, float]) -> np.ndarray:
     """Every run's fantasised summaries at every draw, ``(C, S, 2T)``, centred.
 
-    Draw ``s``'s fantasy of run ``c``, target ``t``, checkpoint ``r``:
-    ``log mu_s + sigma_s / sqrt(w_t) eps + u_N z_N + u_D,r z_D`` with the fit's noise
-    scale, its likelihood weight ``w_t`` (a refit reads the rows at that weight), and
-    the discrepancy (:meth:`bayesmix.discrepancy.Discrepancy.components`, zero inside
-    the training range) whose normals ``z`` a draw shares with every run (the term is
-    one function of ``(N, D)`` per draw); each run's ``eps`` is its own. A run with one
+    Draw ``s``'s fantasy of run ``c``'s checkpoints for each target is
+    :func:`fantasised_log_losses` at the fit's likelihood weight; each run's noise is
+    its own, and the discrepancy's normals are shared by every run. A run with one
     checkpoint has no slope: its slope summary is uninformative noise.
     """
     c, r = candidates.checkpoints.shape
@@ -201,17 +224,8 @@ def fantasy_summaries(key: jax.Array, posteriors: Mapping[str, TargetPosterior],
     rng = numpy_rng(key)
     out = []
     for posterior in posteriors.values():
-        thin = _thinned(posterior, index)
-        mu = predict_draws(thin, sizes, tokens, mixtures).reshape(len(index), c, r)
-        floor = 1e-9 * posterior.scales.loss_scale  # an impossible loss stays finite
-        sd = np.asarray(thin.noise["sigma"], float) / np.sqrt(weights.get(posterior.target,
-                                                                          1.0))
-        y = np.log(np.maximum(mu, floor)) + sd[:, None, None] * rng.standard_normal(mu.shape)
-        if posterior.discrepancy is not None and posterior.likelihood == "log":
-            u_n, u_d = (a.reshape(c, r) for a in posterior.discrepancy.components(sizes,
-                                                                                    tokens))
-            z = rng.standard_normal((len(index), 2))
-            y = y + z[:, 0, None, None] * u_n + z[:, 1, None, None] * u_d
+        y = fantasised_log_losses(rng, thinned(posterior, index), sizes, tokens, mixtures,
+                                  weights.get(posterior.target, 1.0)).reshape(len(index), c, r)
         first = np.einsum("scr,cr->cs", y, level)
         second = np.where(has_slope[:, None], np.einsum("scr,cr->cs", y, slope),
                           rng.standard_normal((c, len(index))))

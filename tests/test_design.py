@@ -14,6 +14,7 @@ import pytest
 
 from bayesmix import BayesmixError
 from bayesmix.candidates import candidate_runs, checkpoint_tokens, read_candidates
+from bayesmix.confirm import _with_outcome, batch_rows, confirm_batch
 from bayesmix.decision import decide
 from bayesmix.design import DesignSettings, _greedy, suggest_runs
 from bayesmix.fantasy import (
@@ -24,6 +25,7 @@ from bayesmix.fantasy import (
 )
 from bayesmix.laws import load_law
 from bayesmix.model import Scales, TargetPosterior
+from bayesmix.simulate import simulate_runs
 
 LAW = load_law("additive")
 SCALES = Scales(n_ref=1.4e8, d_ref=2.0e9, loss_scale=3.0)
@@ -235,8 +237,8 @@ def test_cli_suggest(spread, tmp_path, monkeypatch, capsys):
     from bayesmix.cli import main
 
     fits = _fake_fits(spread)
-    monkeypatch.setattr(bayesmix.commands.suggest, "_fit_targets",
-                        lambda path: {t: f for t, f in fits.items() if path.endswith(t)})
+    monkeypatch.setattr(bayesmix.commands.suggest, "_bayesian_fit", lambda path: SimpleNamespace(
+        targets={t: f for t, f in fits.items() if path.endswith(t)}))
     small = ["--draws", "64", "--mixtures", "4", "--threshold", "0"]
     dirs = [str(tmp_path / t) for t in fits]
     assert main(["suggest", *dirs, "--N", "7e9", "--D", "1.5e11", "--batch", "2",
@@ -255,6 +257,9 @@ def test_cli_suggest(spread, tmp_path, monkeypatch, capsys):
                  "--budget", "10"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "budget" in err
+    assert main(["suggest", *dirs, "--N", "7e9", "--D", "1.5e11", "--confirm", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--runs" in err
 
 
 def test_cli_suggest_refuses_what_is_not_a_bayesian_fit(tmp_path, capsys):
@@ -263,3 +268,52 @@ def test_cli_suggest_refuses_what_is_not_a_bayesian_fit(tmp_path, capsys):
     assert main(["suggest", str(tmp_path / "nothing"), "--N", "7e9", "--D", "1.5e11"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nothing" in err
+
+
+@pytest.fixture(scope="module")
+def batch_of_two(spread):
+    """A suggested batch of two runs, and a run table of the suggestion's domains."""
+    s = suggest_runs(jax.random.key(2), spread, *TARGET, train_n=TRAIN_N, train_d=TRAIN_D,
+                     batch=2, settings=SMALL)
+    table = simulate_runs(jax.random.key(3), LAW, 3, domain_names=("p", "q", "r"),
+                          targets=["p", "q"], sizes=(1e8, 2e8), n_mixtures=4).table
+    return s, table
+
+
+def test_a_confirming_outcome_is_the_training_rows_and_the_batch(batch_of_two):
+    """``suggest --confirm``'s refit table: the fit's rows, then the batch's checkpoints
+    as new runs with the fantasised losses of the fitted targets only."""
+    s, table = batch_of_two
+    n, d, h, run = batch_rows(s)
+    c = s.candidates
+    assert len(n) == sum(int(c.mask[i].sum()) for i in s.chosen) and set(run) == {0, 1}
+    rows = np.arange(len(table.frame)) >= 3  # a fit that did not use every row
+    losses = {"p": np.linspace(2.0, 3.0, len(n))}
+    grown = _with_outcome(table, rows, (n, d, h, run), losses, 0)
+    new = grown.frame.iloc[-len(n):]
+    assert len(grown.frame) == rows.sum() + len(n) and grown.frame.index.is_unique
+    for column, values in (("N", n), ("D", d), ("loss_p", losses["p"])):
+        np.testing.assert_array_equal(new[column], values)
+    np.testing.assert_array_equal(new[["h_p", "h_q", "h_r"]].to_numpy(), h)
+    assert new["loss_q"].isna().all()  # a target no fit holds has no fantasy
+    assert not set(new["run"]) & set(table.frame["run"])
+    before = np.unique(table.select(rows).target_data("p").run).size
+    assert np.unique(grown.target_data("p").run).size == before + 2  # two new runs
+
+
+def test_confirm_refuses_what_it_cannot_refit(batch_of_two):
+    s, table = batch_of_two
+    fake = SimpleNamespace(targets={t: SimpleNamespace(rows=np.array([10_000]))
+                                    for t in ("p", "q")}, source="elsewhere.csv")
+    with pytest.raises(BayesmixError, match="no run"):
+        confirm_batch(jax.random.key(2), [fake], table, replace(s, chosen=()))
+    with pytest.raises(BayesmixError, match="at least 1"):
+        confirm_batch(jax.random.key(2), [fake], table, s, outcomes=0)
+    with pytest.raises(BayesmixError, match="are not the suggestion's"):
+        confirm_batch(jax.random.key(2), [_only(fake, "p")], table, s)
+    with pytest.raises(BayesmixError, match="lacks 1 row"):
+        confirm_batch(jax.random.key(2), [fake], table, s)
+
+
+def _only(fake, *targets):
+    return SimpleNamespace(targets={t: fake.targets[t] for t in targets}, source=fake.source)

@@ -226,6 +226,16 @@ def bounds_from_args(args: argparse.Namespace, domains: Any, *, with_tokens: boo
     )
 
 
+def add_jobs_options(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--workers`` and ``--scheduler``: where the command's ``what`` (its fits) run."""
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help=f"run {what} in N worker processes at once (default 1: one "
+                             "after the other here; the same draws either way)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help=f"run {what} on the Dask cluster at ADDRESS "
+                             "(tcp://host:8786; needs bayesmix[distributed])")
+
+
 def load_merged(paths: list[str], loader: Any = None) -> dict:
     """Per-target results of several FIT directories merged; a target in two is refused.
 

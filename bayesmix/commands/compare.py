@@ -7,6 +7,7 @@ import argparse
 from bayesmix.commands.common import (
     add_discrepancy_option,
     add_input_options,
+    add_jobs_options,
     chosen_posteriors,
     emit_json,
     fit_labels,
@@ -40,11 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --cv: the run table the fits were made from (the "
                              "fits' rows are found by row number)")
     parser.add_argument("--folds", type=int, default=5, help="folds of --cv mixture")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="--cv: refit the folds in N worker processes (default 1: here, "
-                             "one after the other; the same draws either way)")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="--cv: refit the folds on the Dask cluster at ADDRESS")
+    add_jobs_options(parser, "--cv's refits")
     add_input_options(parser, "--heldout", required=False,
                       runs_help="run table none of the fits saw (select rows with --where)")
     output = parser.add_mutually_exclusive_group()

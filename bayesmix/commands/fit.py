@@ -9,6 +9,7 @@ import time
 from bayesmix._nuts_defaults import CHAINS, DRAWS, TARGET_ACCEPT, WARMUP
 from bayesmix.commands.common import (
     add_input_options,
+    add_jobs_options,
     add_law_and_targets,
     key_from_args,
     table_from_args,
@@ -55,12 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="do not learn the discrepancy term beyond the training range "
                              "(by default: refits at the posterior mode on the smaller "
                              "model sizes, predicting the larger ones; docs/calibration.md)")
-    parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="fit the targets in N worker processes at once (default 1: "
-                             "one after the other here; the same draws either way)")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="fit the targets on the Dask cluster at ADDRESS "
-                             "(tcp://host:8786; needs bayesmix[distributed])")
+    add_jobs_options(parser, "the targets' fits")
     parser.add_argument("--prior-only", action="store_true",
                         help="prior predictive check: summarise losses drawn from the prior "
                              "at the training runs beside the observed ones; no fit")

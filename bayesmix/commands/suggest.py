@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from bayesmix._errors import BayesmixError
 from bayesmix.commands.common import (
     add_decision_options,
     add_discrepancy_option,
+    add_input_options,
+    add_jobs_options,
     bounds_from_args,
     chosen_posteriors,
     emit_json,
+    has_table,
     key_from_args,
     load_merged,
     parse_assignments,
+    table_from_args,
 )
 from bayesmix.commands.progress import Progress
 
@@ -54,6 +59,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the candidates, fantasies and discrepancy draws")
     add_discrepancy_option(parser)
+    parser.add_argument("--confirm", type=int, default=0, metavar="M",
+                        help="refit every FIT (NUTS, its own settings) on M fantasised "
+                             "outcomes of the chosen batch and report the expected regret "
+                             "after the batch those refits find, beside the estimate; "
+                             "needs --runs (default 0: no refit)")
+    add_jobs_options(parser, "--confirm's refits")
+    add_input_options(parser, "--runs", required=False,
+                      runs_help="with --confirm: the run table the fits were made from "
+                                "(their rows are found by row number)")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true",
                         help="print JSON to stdout instead of the table")
@@ -63,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _fit_targets(path: str) -> dict:
+def _bayesian_fit(path: str) -> Any:
     from bayesmix.fit import Fit
     from bayesmix.store import load_fit_or_posteriors
 
@@ -71,7 +85,7 @@ def _fit_targets(path: str) -> dict:
     if not isinstance(fit, Fit):
         raise BayesmixError(f"{path} is a baseline (a point fit): suggest needs a Bayesian "
                             f"fit's posterior draws")
-    return fit.targets
+    return fit
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +95,13 @@ def run(args: argparse.Namespace) -> int:
     from bayesmix.candidates import read_candidates
     from bayesmix.design import DesignSettings, suggest_runs
 
-    targets = load_merged(args.fits, _fit_targets)
+    if args.confirm < 0:
+        raise BayesmixError(f"--confirm must be 0 or more, not {args.confirm}")
+    if args.confirm and not has_table(args):
+        raise BayesmixError("--confirm refits the fits: give --runs RUNS, the table they "
+                            "were made from")
+    fits = {path: _bayesian_fit(path) for path in args.fits}
+    targets = load_merged(args.fits, lambda path: fits[path].targets)
     posteriors = chosen_posteriors(args, {t: f.posterior for t, f in targets.items()})
     domains = next(iter(posteriors.values())).domains
     train_n = np.concatenate([f.training_runs[0] for f in targets.values()])
@@ -101,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
             settings=DesignSettings(n_draws=args.draws, threshold=args.threshold),
             on_stage=bar.step_to)
     payload = suggestion.to_dict()
+    if args.confirm and suggestion.chosen:
+        payload["confirmation"] = _confirmation(args, list(fits.values()), suggestion)
     if args.json:
         emit_json(payload)
         return 0
@@ -111,6 +133,22 @@ def run(args: argparse.Namespace) -> int:
             suggestion.candidate_table().to_csv(tmp / "candidates.csv", index_label="candidate")
         print(f"wrote suggestion.json and candidates.csv to {args.out}")
     return 0
+
+
+def _confirmation(args: argparse.Namespace, fits: list, suggestion: Any) -> dict:
+    import jax
+
+    from bayesmix.confirm import confirm_batch
+
+    if args.no_discrepancy:
+        fits = [f.with_discrepancy({}) for f in fits]
+    table = table_from_args(args)
+    with Progress(None, "confirming refits") as bar:
+        confirmation = confirm_batch(
+            jax.random.fold_in(key_from_args(args), 1), fits, table, suggestion,
+            outcomes=args.confirm, workers=args.workers, scheduler=args.scheduler,
+            on_refit=lambda name, index, count: bar.step_to(name, index + 1, count))
+    return confirmation.to_dict()
 
 
 def format_suggestion(payload: dict) -> str:
@@ -141,4 +179,15 @@ def format_suggestion(payload: dict) -> str:
     lines.append(f"batch: expected gain {batch['expected_gain']:.3g} ± {batch['gain_se']:.2g}, "
                  f"expected regret after {batch['expected_regret_after']:.3g}, "
                  f"{batch['cost_flops']:.3g} FLOPs")
+    confirmed = payload.get("confirmation")
+    if confirmed:
+        done = [o for o in confirmed["per_outcome"] if o["regret_after"] == o["regret_after"]]
+        unconverged = sum(not o["converged"] for o in done)
+        lines.append(f"confirmed by refits on {len(done)} of {confirmed['outcomes']} "
+                     f"fantasised outcomes: expected regret after "
+                     f"{confirmed['confirmed_regret_after']:.3g} ± "
+                     f"{confirmed['confirmed_se']:.2g} (estimate "
+                     f"{confirmed['estimated_regret_after']:.3g})"
+                     + (f"; {unconverged} refit(s) did not converge" if unconverged else ""))
+        lines += [f"  {failure}" for failure in confirmed["failures"]]
     return "\n".join(lines)
