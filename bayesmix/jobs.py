@@ -50,9 +50,9 @@ __all__ = ["FitJob", "JobFailure", "check_workers", "default_workers", "fit_in_j
            "fit_job", "run_fit_job", "run_jobs", "unpack_fit"]
 
 _RETRIES = 1
+"""Times the jobs of a pool whose worker died are run again, in a new pool."""
 CONNECT_TIMEOUT = 30
 """Seconds to wait for a Dask scheduler."""
-"""Times the jobs of a pool whose worker died are run again, in a new pool."""
 
 
 @dataclass(frozen=True)

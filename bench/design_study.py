@@ -7,7 +7,9 @@ different world per seed; see docs/design.md for why not one fixed parameter set
 starts from 4 small runs (50M and 100M parameters, the uniform mixture and one random
 mixture, checkpoints at 1-32 tokens per parameter). Then, for each strategy, ``steps``
 times: spend at most one step's FLOP budget (the cost of one run of the largest start
-size to 32 tokens per parameter, 6 N D) on new runs, refit the joint law (NUTS), and
+size to 32 tokens per parameter, 6 N D) on new runs, refit the joint law (NUTS; a
+step's refits, one a strategy, run together as jobs: in worker processes with
+``--workers``, on a Dask cluster with ``--scheduler``, the same draws either way), and
 record the true regret of ``h_bayes`` at ``(N*, D*)``: the true objective at the
 chosen mixture minus the true optimum, relative to the true optimum.
 
@@ -25,6 +27,7 @@ one size up, their token counts, mixtures over the simplex):
 Usage::
 
     python bench/design_study.py [--k 4] [--seeds 0,1,2] [--steps 4] [--out DIR]
+        [--workers N | --scheduler ADDRESS]
     python bench/design_study.py --summary-only DIR1/design_study.csv DIR2/... --out DIR
 
 Prints, per strategy and seed, the FLOPs added and the relative regret after each
@@ -126,6 +129,26 @@ def refit(key: jax.Array, world: World, frame: pd.DataFrame):
     return table, result
 
 
+def refit_all(world: World, pending: dict[str, tuple[jax.Array, pd.DataFrame]],
+              workers: int, scheduler: str | None) -> dict[str, tuple]:
+    """Each strategy's refit of this step as a job (:func:`bayesmix.jobs.run_jobs`):
+    in this process, in worker processes or on a Dask cluster, the same draws as
+    :func:`refit` with the same key."""
+    from bayesmix import load_runs
+    from bayesmix.jobs import JobFailure, fit_job, run_jobs
+
+    tables = {name: load_runs(frame.reset_index(drop=True), name="design study")
+              for name, (_, frame) in pending.items()}
+    jobs = [fit_job(name, key, world.law, tables[name], list(world.targets), **FIT)
+            for name, (key, _) in pending.items()]
+    out = run_jobs(jobs, dict.fromkeys(pending, world.law), workers=workers,
+                   scheduler=scheduler)
+    failed = [str(r) for r in out.values() if isinstance(r, JobFailure)]
+    if failed:
+        raise SystemExit("design study: a refit failed: " + "; ".join(failed))
+    return {name: (tables[name], out[name]) for name in pending}
+
+
 def strategy_runs(name: str, key: jax.Array, world: World, table, result, budget: float,
                   grid: list, used_grid: int):
     """The runs a strategy adds this step, and how far down the grid it got (for
@@ -163,7 +186,13 @@ def strategy_runs(name: str, key: jax.Array, world: World, table, result, budget
 
 
 def study(seed: int, k: int, steps: int,
-          strategies: tuple[str, ...] = ("suggest", "random", "grid")) -> list[dict]:
+          strategies: tuple[str, ...] = ("suggest", "random", "grid"), *,
+          workers: int = 1, scheduler: str | None = None) -> list[dict]:
+    """One seed's records. Each step the strategies choose their runs here, one after
+    the other, then their refits run together as jobs (``workers``, ``scheduler``);
+    the keys come from the seed, step and strategy, so the records are the same
+    whichever way the refits ran."""
+    from bayesmix import decide
     from bayesmix.simulate import simplex_grid_mixtures
 
     key = jax.random.key(seed)
@@ -175,17 +204,17 @@ def study(seed: int, k: int, steps: int,
     grid_mixtures = simplex_grid_mixtures(jax.random.fold_in(key, 4), k, 12)
     grid = [(n, 32 * n, h) for n in (5e7, 1e8, 2e8) for h in grid_mixtures[1:]]
     table, result = refit(jax.random.fold_in(key, 5), world, frame0)
-    from bayesmix import decide
-
     regret0 = world.regret(decide(result.posteriors, *TARGET).h_bayes)
-    records = []
-    for name in strategies:
-        frame, fitted, tbl, flops, used = frame0, result, table, 0.0, 0
-        records.append({"seed": seed, "k": k, "strategy": name, "step": 0, "flops": 0.0,
-                        "regret": regret0, "runs": len(start), "converged": True,
-                        "seconds": 0.0})
-        for step in range(1, steps + 1):
+    # per strategy: its run table, fit, FLOPs spent and how far down the grid it got
+    state = {name: (frame0, table, result, 0.0, 0) for name in strategies}
+    records = [{"seed": seed, "k": k, "strategy": name, "step": 0, "flops": 0.0,
+                "regret": regret0, "runs": len(start), "converged": True, "seconds": 0.0}
+               for name in strategies]
+    for step in range(1, steps + 1):
+        chosen, pending, seconds = {}, {}, {}
+        for name in strategies:
             t0 = time.perf_counter()
+            frame, tbl, fitted, flops, used = state[name]
             step_key = jax.random.fold_in(jax.random.fold_in(key, 100 + step),
                                           ("suggest", "random", "grid").index(name))
             runs, used, claims = strategy_runs(name, step_key, world, tbl, fitted, budget,
@@ -194,17 +223,31 @@ def study(seed: int, k: int, steps: int,
                 new = run_rows(world, jax.random.fold_in(step_key, 7), runs, len(frame))
                 frame = pd.concat([frame, new], ignore_index=True)
                 flops += sum(6 * n * d for n, d, _ in runs)
-                tbl, fitted = refit(jax.random.fold_in(step_key, 8), world, frame)
+                pending[name] = (jax.random.fold_in(step_key, 8), frame)
+            chosen[name] = (len(runs), claims)
+            state[name] = (frame, tbl, fitted, flops, used)
+            seconds[name] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        refitted = refit_all(world, pending, workers, scheduler) if pending else {}
+        refit_seconds = time.perf_counter() - t0
+        for name in strategies:
+            frame, tbl, fitted, flops, used = state[name]
+            if name in refitted:
+                tbl, fitted = refitted[name]
+                state[name] = (frame, tbl, fitted, flops, used)
             regret = world.regret(decide(fitted.posteriors, *TARGET).h_bayes)
+            n_runs, claims = chosen[name]
             records.append({"seed": seed, "k": k, "strategy": name, "step": step,
                             "flops": flops, "regret": regret,
                             "runs": frame["run"].nunique(),
                             "converged": not fitted.warnings,
-                            "seconds": time.perf_counter() - t0, **claims})
-            print(f"seed {seed} k {k} {name:7s} step {step}: +{len(runs)} runs, "
+                            "seconds": seconds[name], "refit_seconds": refit_seconds,
+                            **claims})
+            print(f"seed {seed} k {k} {name:7s} step {step}: +{n_runs} runs, "
                   f"{flops:.3g} FLOPs, regret {100 * regret:.3f} %, "
                   f"{'converged' if not fitted.warnings else 'NOT converged'}, "
-                  f"{records[-1]['seconds']:.0f} s", flush=True)
+                  f"{seconds[name]:.0f} s choosing (the step's refits: "
+                  f"{refit_seconds:.0f} s)", flush=True)
     return records
 
 
@@ -270,6 +313,11 @@ def main() -> None:
     parser.add_argument("--strategies", default="suggest,random,grid",
                         help="which strategies to run (each is seeded on its own, so their "
                              "records from separate runs combine)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="run each step's refits (one a strategy) in N worker "
+                             "processes (the same records as one after the other)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run each step's refits on the Dask cluster at ADDRESS")
     parser.add_argument("--summary-only", nargs="+", default=None, metavar="CSV",
                         help="summarise the records of earlier runs (their design_study.csv) "
                              "instead of running")
@@ -286,7 +334,8 @@ def main() -> None:
     use_compilation_cache()
     records = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        records += study(seed, args.k, args.steps, tuple(args.strategies.split(",")))
+        records += study(seed, args.k, args.steps, tuple(args.strategies.split(",")),
+                         workers=args.workers, scheduler=args.scheduler)
         pd.DataFrame(records).to_csv(out / "design_study.csv", index=False)
     summarise(pd.DataFrame(records), out)
 

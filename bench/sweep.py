@@ -11,11 +11,13 @@ simulated study of ``--study-targets`` targets.
 
 Usage::
 
-    python bench/sweep.py [--runs CSV] [--laws additive,joint] [--domains 4]
+    python bench/sweep.py [--runs CSV | --paper] [--laws additive,joint] [--domains 4]
         [--chains 4 --warmup 600 --draws 700] [--study-targets 100]
 
 ``--runs`` defaults to runs simulated from the additive law on ``--domains`` domains
-(every domain a target); pass the paper split's CSV for the paper's 8 targets.
+(every domain a target; a canonical CSV of your own works too); ``--paper`` fits the
+paper split's training rows (``bench/_paper.py``: its 8 targets, the CLI's column
+options and ``--where``; exits 0 with a message when ``../shared/data`` is absent).
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _fit(runs: Path, law: str, out: Path, cache: Path, nuts: list[str], extra: list[str]
+def _fit(runs: list[str], law: str, out: Path, cache: Path, nuts: list[str], extra: list[str]
          ) -> float:
     env = {**os.environ, "BAYESMIX_JAX_CACHE": str(cache)}
-    command = [sys.executable, "-m", "bayesmix.cli", "fit", str(runs), "--law", law,
+    command = [sys.executable, "-m", "bayesmix.cli", "fit", *runs, "--law", law,
                "--all-targets", "--no-discrepancy", "--out", str(out), *nuts, *extra]
     start = time.perf_counter()
     subprocess.run(command, env=env, check=True, capture_output=True, text=True)
@@ -80,7 +82,10 @@ def _job_sizes(targets: int, nuts: dict[str, int]) -> tuple[int, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", default=None)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--runs", default=None)
+    source.add_argument("--paper", action="store_true",
+                        help="the paper split's training rows (8 targets)")
     parser.add_argument("--laws", default="additive,joint")
     parser.add_argument("--domains", type=int, default=4)
     parser.add_argument("--chains", type=int, default=4)
@@ -93,8 +98,18 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
     work = Path(tempfile.mkdtemp(prefix="bayesmix-sweep-"))
-    runs = Path(args.runs) if args.runs else work / "runs.csv"
-    if args.runs is None:
+    if args.paper:
+        from _paper import CLI_COLUMNS, DATA, TRAIN_WHERE
+
+        if not DATA.is_file():
+            print(f"skipped: {DATA} is absent (the paper's runs live in ../shared/data)")
+            return
+        runs = DATA
+        source = [str(DATA), *CLI_COLUMNS, "--where", TRAIN_WHERE]
+    else:
+        runs = Path(args.runs) if args.runs else work / "runs.csv"
+        source = [str(runs)]
+    if args.runs is None and not args.paper:
         subprocess.run([sys.executable, "-m", "bayesmix.cli", "simulate", "--law", "additive",
                         "--domains", str(args.domains), "--out", str(runs)], check=True,
                        capture_output=True)
@@ -107,14 +122,14 @@ def main() -> None:
           "| ratios | same draws |")
     print("|---|---|---|---|---|---|")
     for law in args.laws.split(","):
-        here = _fit(runs, law, work / f"{law}-here", work / f"{law}-cache-here", flags, [])
-        pool = _fit(runs, law, work / f"{law}-pool", work / f"{law}-cache-pool", flags,
+        here = _fit(source, law, work / f"{law}-here", work / f"{law}-cache-here", flags, [])
+        pool = _fit(source, law, work / f"{law}-pool", work / f"{law}-cache-pool", flags,
                     ["--workers", "2"])
         cache = work / f"{law}-cache-cluster"
         os.environ["BAYESMIX_JAX_CACHE"] = str(cache)
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster:
-            on_cluster = _fit(runs, law, work / f"{law}-cluster", cache, flags,
+            on_cluster = _fit(source, law, work / f"{law}-cluster", cache, flags,
                               ["--scheduler", cluster.scheduler_address])
         same = (_same_draws(work / f"{law}-here", work / f"{law}-pool")
                 and _same_draws(work / f"{law}-here", work / f"{law}-cluster"))
