@@ -18,11 +18,12 @@ can be checked the slow way, which is what this module does:
    expected regret after that outcome; their mean, with its standard error over the
    outcomes, is the confirmed expected regret after the batch, beside the estimate.
 
-The refits keep the fits' learnt discrepancy (its scales and growth), moved to the
-refit's training range: a batch one size up brings ``N*`` nearer, so less of the
-term is left. Learning it again (16 mode refits a fit) would multiply the cost; its
-hyperparameters come from the folds of the runs already made, which the batch does not
-change much.
+The refits keep each fit's learnt discrepancy as it is, as the regression does: its
+fantasies' discrepancy normals are independent of the term at ``(N*, D*)``, so
+neither counts what the batch would teach about the term itself, and the two figures
+compare like for like. (``bayesmix fit`` on the grown runs would learn the term again,
+one mode refit per size fold and target, from a larger training range; after a batch
+one size up less of it would be left at ``N*``.)
 """
 
 from __future__ import annotations
@@ -40,13 +41,12 @@ from bayesmix._random import numpy_rng
 from bayesmix.crossval import refit_options, training_rows
 from bayesmix.decision import decide
 from bayesmix.design import Suggestion
-from bayesmix.discrepancy import Discrepancy
 from bayesmix.fantasy import fantasised_log_losses, thinned
 from bayesmix.fit import Fit
 from bayesmix.jobs import JobFailure, fit_job, run_jobs
-from bayesmix.runs import RunTable
+from bayesmix.runs import RunTable, run_index
 
-__all__ = ["Confirmation", "batch_rows", "confirm_batch"]
+__all__ = ["Confirmation", "batch_rows", "check_refit_inputs", "confirm_batch"]
 
 
 @dataclass(frozen=True)
@@ -84,20 +84,26 @@ class Confirmation:
 
     @property
     def se_after(self) -> float:
-        """Monte Carlo standard error of :attr:`mean_after` (NaN with one outcome)."""
+        """Monte Carlo standard error of :attr:`mean_after` (NaN with fewer than two
+        finished outcomes)."""
         done = self.regret_after[np.isfinite(self.regret_after)]
         return float(done.std(ddof=1) / np.sqrt(done.size)) if done.size > 1 else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (a value that is not finite is None)."""
         return {"outcomes": int(self.regret_after.size),
                 "regret_before": self.regret_before,
                 "estimated_regret_after": self.estimated_after,
-                "confirmed_regret_after": self.mean_after,
-                "confirmed_se": self.se_after,
-                "per_outcome": [{"draw": int(d), "regret_after": float(r),
+                "confirmed_regret_after": _finite(self.mean_after),
+                "confirmed_se": _finite(self.se_after),
+                "per_outcome": [{"draw": int(d), "regret_after": _finite(r),
                                  "converged": bool(c)} for d, r, c in
                                 zip(self.draws, self.regret_after, self.converged, strict=True)],
                 "failures": list(self.failures)}
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def batch_rows(suggestion: Suggestion) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -111,28 +117,51 @@ def batch_rows(suggestion: Suggestion) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return n, d, h, run
 
 
-def _new_run_ids(frame: pd.DataFrame, run: np.ndarray, outcome: int) -> Any:
-    ids = frame["run"]
-    if pd.api.types.is_numeric_dtype(ids):
-        return ids.max() + 1 + run
-    return np.array([f"suggested-{outcome}-{j}" for j in run], dtype=object)
-
-
 def _with_outcome(table: RunTable, rows: np.ndarray, batch: tuple[np.ndarray, ...],
                   losses: Mapping[str, np.ndarray], outcome: int) -> RunTable:
-    """``table``'s ``rows`` and the batch's rows with ``losses`` (the targets' own)."""
+    """``table``'s ``rows`` and the batch's rows with ``losses`` (the targets' own).
+
+    Each batch run is a run of its own, never merged with a run already made of the
+    same size and mixture: a table without a ``run`` column gets one, its runs named
+    by (N, h) as :func:`bayesmix.runs.run_index` groups them.
+    """
     n, d, h, run = batch
-    old = table.frame[rows]
+    old = table.frame[rows].copy()
+    if "run" not in old:
+        codes = run_index(table.frame["N"].to_numpy(float), table.weights)[rows]
+        old["run"] = [f"run-{c}" for c in codes]
     new = pd.DataFrame({"N": n, "D": d,
                         **{f"h_{dom}": h[:, i] for i, dom in enumerate(table.domains)},
                         **{f"loss_{t}": losses.get(t, np.full(n.size, np.nan))
                            for t in table.targets}},
                        index=int(table.frame.index.max()) + 1 + np.arange(n.size))
-    if "run" in old:
-        new["run"] = _new_run_ids(table.frame, run, outcome)
+    new["run"] = (table.frame["run"].max() + 1 + run
+                  if "run" in table.frame and pd.api.types.is_numeric_dtype(old["run"])
+                  else np.array([f"suggested-{outcome}-{j}" for j in run], dtype=object))
     frame = pd.concat([old, new[old.columns]])
     return RunTable(frame, table.domains, table.targets,
                     f"{table.source} with fantasised outcome {outcome} of the batch")
+
+
+def check_refit_inputs(fits: Sequence[Fit], table: RunTable,
+                       domains: Sequence[str]) -> list[np.ndarray]:
+    """Each fit's training rows of ``table``, once ``table`` is seen to be the fits'.
+
+    Raises
+    ------
+    BayesmixError
+        ``table`` has other domains than ``domains`` (or another order), lacks a loss
+        column of a fit's target or a row a fit was trained on.
+    """
+    if tuple(table.domains) != tuple(domains):
+        raise BayesmixError(f"{table.source} has domains {', '.join(table.domains)} but the "
+                            f"fits have {', '.join(domains)}")
+    for fit_result in fits:
+        missing = sorted(set(fit_result.targets) - set(table.targets))
+        if missing:
+            raise BayesmixError(f"{table.source} has no loss column for target(s) "
+                                f"{', '.join(missing)} of the fits")
+    return [training_rows(f, table) for f in fits]
 
 
 def confirm_batch(
@@ -174,8 +203,8 @@ def confirm_batch(
     ------
     BayesmixError
         No batch to confirm (the suggestion stopped or chose nothing), fewer than one
-        outcome, targets that are not the suggestion's, or rows the fits used missing
-        from ``table``.
+        outcome, fits without some of the suggestion's targets, a table that is not
+        the fits' (:func:`check_refit_inputs`), or every refit failed.
     """
     if not suggestion.chosen:
         raise BayesmixError("the suggestion holds no run, so there is no batch to confirm")
@@ -183,12 +212,12 @@ def confirm_batch(
         raise BayesmixError(f"outcomes must be at least 1, not {outcomes}")
     decision = suggestion.decision
     targets = {t: f for f in fits for t in f.targets}
-    if set(targets) != set(decision.target_weights):
-        raise BayesmixError(f"the fits' targets {sorted(targets)} are not the suggestion's "
-                            f"{sorted(decision.target_weights)}")
-    rows = [training_rows(f, table) for f in fits]
+    if not set(decision.target_weights) <= set(targets):
+        raise BayesmixError(f"the fits' targets {sorted(targets)} lack some of the "
+                            f"suggestion's {sorted(decision.target_weights)}")
+    rows = check_refit_inputs(fits, table, suggestion.candidates.domains)
     key_draw, key_noise, key_fit, key_decide = jax.random.split(key, 4)
-    posteriors = {t: f.posteriors[t] for f in fits for t in f.targets}
+    posteriors = {t: p for f in fits for t, p in f.posteriors.items()}
     n_draws = min(int(np.asarray(p.noise["sigma"]).shape[0]) for p in posteriors.values())
     draws = numpy_rng(key_draw).choice(n_draws, size=outcomes, replace=n_draws < outcomes)
     batch = batch_rows(suggestion)
@@ -217,33 +246,21 @@ def confirm_batch(
     failures = tuple(str(r) for r in out.values() if isinstance(r, JobFailure))
     regret = np.full(outcomes, np.nan)
     converged = np.zeros(outcomes, bool)
-    n_max, d_max = (float(batch[0].max()), float(batch[1].max()))
     for m in range(outcomes):
         refits = [out[f"outcome {m} fit {i}"] for i in range(len(fits))]
         if any(isinstance(r, JobFailure) for r in refits):
             continue
-        refitted = {}
-        for fit_result, refit in zip(fits, refits, strict=True):
-            for t in refit.targets:
-                refitted[t] = replace(refit.posteriors[t],
-                                      discrepancy=_moved(fit_result.targets[t].discrepancy,
-                                                         n_max, d_max))
+        refitted = {t: replace(p, discrepancy=posteriors[t].discrepancy)
+                    for refit in refits for t, p in refit.posteriors.items()}
         report = decide(refitted, decision.n_params, decision.n_tokens,
                         target_weights=decision.target_weights, lower=decision.lower,
                         upper=decision.upper, key=jax.random.fold_in(key_decide, m))
         regret[m] = report.expected_regret()
-        converged[m] = all(r.targets[t].converged for r in refits for t in r.targets)
+        converged[m] = all(tf.converged for r in refits for tf in r.targets.values())
+    if not np.any(np.isfinite(regret)):
+        raise BayesmixError("every confirming refit failed: " + "; ".join(failures))
     return Confirmation(regret_before=suggestion.expected_regret,
                         estimated_after=max(0.0, suggestion.expected_regret
                                             - suggestion.batch_gain),
                         regret_after=regret, draws=np.asarray(draws), converged=converged,
                         failures=failures)
-
-
-def _moved(discrepancy: Discrepancy | None, n_max: float, d_max: float
-           ) -> Discrepancy | None:
-    """The discrepancy with its training range grown to include the batch's runs."""
-    if discrepancy is None:
-        return None
-    return replace(discrepancy, log_n_max=max(discrepancy.log_n_max, float(np.log(n_max))),
-                   log_d_max=max(discrepancy.log_d_max, float(np.log(d_max))))

@@ -188,17 +188,22 @@ def fantasised_log_losses(rng: np.random.Generator, posterior: TargetPosterior,
 
     ``log mu_s + sigma_s / sqrt(w) eps + u_N z_N + u_D z_D``: the law at draw ``s``,
     the fit's noise scale read at its likelihood weight ``w`` (a refit reads the rows
-    at that weight; ``eps`` independent per row), and the discrepancy
-    (:meth:`bayesmix.discrepancy.Discrepancy.components`, zero inside the training
-    range) whose two normals ``z`` a draw shares with every row (the term is one
-    function of ``(N, D)`` per draw). ``rng`` is advanced: the rows' normals, then
-    the discrepancy's.
+    at that weight; ``eps`` independent per row, Normal: the Student-t's tails are
+    left out, one wild fantasy would otherwise sway a regression over the draws), and
+    the discrepancy (:meth:`bayesmix.discrepancy.Discrepancy.components`, zero inside
+    the training range) whose two normals ``z`` a draw shares with every row (the
+    term is one function of ``(N, D)`` per draw). A fit of raw losses has its noise
+    in loss units, ``log(mu_s + sigma_s / sqrt(w) eps)``, and no discrepancy. ``rng``
+    is advanced: the rows' normals, then the discrepancy's.
     """
     mu = predict_draws(posterior, n_params, n_tokens, weights)
     floor = 1e-9 * posterior.scales.loss_scale  # an impossible loss stays finite
-    sd = np.asarray(posterior.noise["sigma"], float) / np.sqrt(likelihood_weight)
-    y = np.log(np.maximum(mu, floor)) + sd[:, None] * rng.standard_normal(mu.shape)
-    if posterior.discrepancy is not None and posterior.likelihood == "log":
+    sd = np.asarray(posterior.noise["sigma"], float)[:, None] / np.sqrt(likelihood_weight)
+    eps = rng.standard_normal(mu.shape)
+    if posterior.likelihood != "log":
+        return np.log(np.maximum(mu + sd * eps, floor))
+    y = np.log(np.maximum(mu, floor)) + sd * eps
+    if posterior.discrepancy is not None:
         u_n, u_d = posterior.discrepancy.components(n_params, n_tokens)
         z = rng.standard_normal((mu.shape[0], 2))
         y = y + z[:, :1] * u_n + z[:, 1:] * u_d

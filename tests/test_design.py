@@ -19,12 +19,15 @@ from bayesmix.decision import decide
 from bayesmix.design import DesignSettings, _greedy, suggest_runs
 from bayesmix.fantasy import (
     batch_value,
+    fantasised_log_losses,
     fantasy_summaries,
     regrets_with_each,
     start_projection,
 )
 from bayesmix.laws import load_law
 from bayesmix.model import Scales, TargetPosterior
+from bayesmix.predict import predict_draws
+from bayesmix.runs import RunTable
 from bayesmix.simulate import simulate_runs
 
 LAW = load_law("additive")
@@ -299,6 +302,29 @@ def test_a_confirming_outcome_is_the_training_rows_and_the_batch(batch_of_two):
     assert not set(new["run"]) & set(table.frame["run"])
     before = np.unique(table.select(rows).target_data("p").run).size
     assert np.unique(grown.target_data("p").run).size == before + 2  # two new runs
+    # without a run column, a batch run of a size and mixture already run is still
+    # a run of its own
+    bare = RunTable(table.frame.drop(columns="run"), table.domains, table.targets)
+    same = (np.full(2, table.frame["N"].iloc[-1]), np.array([1e9, 2e9]),
+            np.repeat(table.weights[-1:], 2, axis=0), np.array([0, 0]))
+    grown = _with_outcome(bare, rows, same, {"p": np.array([2.5, 2.4])}, 1)
+    before = np.unique(bare.select(rows).target_data("p").run).size
+    assert np.unique(grown.target_data("p").run).size == before + 1
+
+
+def test_fantasies_of_raw_losses_have_their_noise_in_loss_units():
+    """A fit of raw losses has sigma in loss units: the fantasised log-loss spreads by
+    sigma / mu around log mu; a fit of log-losses by sigma (the control)."""
+    n = 4000
+    logged = _posterior(np.zeros((n, 2)), 0.03)
+    raw = replace(logged, likelihood="raw")
+    rows = (np.array([1e8]), np.array([2e9]), np.array([[0.5, 0.5]]))
+    mu = np.asarray(predict_draws(logged, *rows))[:, 0]
+    tolerance = 4 / np.sqrt(2 * n)  # relative standard error of a standard deviation
+    for posterior, expected in ((logged, 0.03), (raw, 0.03 / mu[0])):
+        y = fantasised_log_losses(np.random.default_rng(0), posterior, *rows)[:, 0]
+        assert np.std(y - np.log(mu)) == pytest.approx(expected, rel=tolerance)
+    assert 0.03 / mu[0] < 0.03 * (1 - 3 * tolerance)  # the two cases are told apart
 
 
 def test_confirm_refuses_what_it_cannot_refit(batch_of_two):
@@ -309,10 +335,17 @@ def test_confirm_refuses_what_it_cannot_refit(batch_of_two):
         confirm_batch(jax.random.key(2), [fake], table, replace(s, chosen=()))
     with pytest.raises(BayesmixError, match="at least 1"):
         confirm_batch(jax.random.key(2), [fake], table, s, outcomes=0)
-    with pytest.raises(BayesmixError, match="are not the suggestion's"):
+    with pytest.raises(BayesmixError, match="lack some of the suggestion's"):
         confirm_batch(jax.random.key(2), [_only(fake, "p")], table, s)
     with pytest.raises(BayesmixError, match="lacks 1 row"):
         confirm_batch(jax.random.key(2), [fake], table, s)
+    other = RunTable(table.frame.rename(columns={"h_p": "h_z"}), ("z", "q", "r"),
+                     table.targets, "other.csv")
+    with pytest.raises(BayesmixError, match="other.csv has domains z, q, r but the fits"):
+        confirm_batch(jax.random.key(2), [fake], other, s)
+    with pytest.raises(BayesmixError, match="no loss column for target.s. q"):
+        confirm_batch(jax.random.key(2), [fake], RunTable(
+            table.frame.drop(columns="loss_q"), table.domains, ("p",)), s)
 
 
 def _only(fake, *targets):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from bayesmix._errors import BayesmixError
@@ -104,6 +105,12 @@ def run(args: argparse.Namespace) -> int:
     targets = load_merged(args.fits, lambda path: fits[path].targets)
     posteriors = chosen_posteriors(args, {t: f.posterior for t, f in targets.items()})
     domains = next(iter(posteriors.values())).domains
+    table = None
+    if args.confirm:  # the refits' table is checked before the suggestion is computed
+        from bayesmix.confirm import check_refit_inputs
+
+        table = table_from_args(args)
+        check_refit_inputs(list(fits.values()), table, domains)
     train_n = np.concatenate([f.training_runs[0] for f in targets.values()])
     train_d = np.concatenate([f.training_runs[1] for f in targets.values()])
     lower, upper = bounds_from_args(args, domains)
@@ -122,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
             on_stage=bar.step_to)
     payload = suggestion.to_dict()
     if args.confirm and suggestion.chosen:
-        payload["confirmation"] = _confirmation(args, list(fits.values()), suggestion)
+        payload["confirmation"] = _confirmation(args, list(fits.values()), table, suggestion)
+    elif args.confirm:
+        print("suggest: no batch to confirm (no run was suggested)", file=sys.stderr)
     if args.json:
         emit_json(payload)
         return 0
@@ -135,14 +144,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _confirmation(args: argparse.Namespace, fits: list, suggestion: Any) -> dict:
+def _confirmation(args: argparse.Namespace, fits: list, table: Any, suggestion: Any) -> dict:
     import jax
 
     from bayesmix.confirm import confirm_batch
 
     if args.no_discrepancy:
         fits = [f.with_discrepancy({}) for f in fits]
-    table = table_from_args(args)
     with Progress(None, "confirming refits") as bar:
         confirmation = confirm_batch(
             jax.random.fold_in(key_from_args(args), 1), fits, table, suggestion,
@@ -181,13 +189,14 @@ def format_suggestion(payload: dict) -> str:
                  f"{batch['cost_flops']:.3g} FLOPs")
     confirmed = payload.get("confirmation")
     if confirmed:
-        done = [o for o in confirmed["per_outcome"] if o["regret_after"] == o["regret_after"]]
+        done = [o for o in confirmed["per_outcome"] if o["regret_after"] is not None]
         unconverged = sum(not o["converged"] for o in done)
+        se = confirmed["confirmed_se"]
         lines.append(f"confirmed by refits on {len(done)} of {confirmed['outcomes']} "
                      f"fantasised outcomes: expected regret after "
-                     f"{confirmed['confirmed_regret_after']:.3g} ± "
-                     f"{confirmed['confirmed_se']:.2g} (estimate "
-                     f"{confirmed['estimated_regret_after']:.3g})"
+                     f"{confirmed['confirmed_regret_after']:.3g}"
+                     + (f" ± {se:.2g}" if se is not None else "")
+                     + f" (estimate {confirmed['estimated_regret_after']:.3g})"
                      + (f"; {unconverged} refit(s) did not converge" if unconverged else ""))
         lines += [f"  {failure}" for failure in confirmed["failures"]]
     return "\n".join(lines)
