@@ -209,13 +209,14 @@ def test_every_command_that_reads_runs_takes_the_pair(layouts):
                     if isinstance(a, argparse._SubParsersAction)).choices
     readers = {name for name, sub in commands.items()
                if any("--n-col" in a.option_strings for a in sub._actions)}
-    assert {"runs", "fit", "baseline", "predict", "compare"} <= readers
+    assert {"runs", "fit", "baseline", "predict", "compare", "suggest"} <= readers
     assert all(any("--ratios" in a.option_strings for a in commands[name]._actions)
                for name in readers)
     extra = {"fit": ["--law", "additive", "--all-targets", "--out", "x"],
              "baseline": ["--law", "additive", "--all-targets", "--out", "x"],
              "predict": ["fitdir", "--json"], "compare": ["fitdir"],
-             "report": ["fitdir", "--out", "x.html"]}
+             "report": ["fitdir", "--out", "x.html"],
+             "suggest": ["fitdir", "--N", "7e9", "--D", "1.5e11", "--confirm", "2"]}
     for name in readers:
         args = parser.parse_args([name, *files["pair"], *extra.get(name, [])])
         assert has_table(args)
