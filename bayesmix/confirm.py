@@ -110,11 +110,10 @@ def batch_rows(suggestion: Suggestion) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """The suggested batch's checkpoints as rows: ``N``, ``D``, ``h`` ``(R, k)`` and
     each row's run (its index in the batch)."""
     c = suggestion.candidates
-    parts = [(np.full(int(c.mask[i].sum()), c.n_params[i]), c.checkpoints[i][c.mask[i]],
-              np.repeat(c.weights[i][None], int(c.mask[i].sum()), axis=0),
-              np.full(int(c.mask[i].sum()), j)) for j, i in enumerate(suggestion.chosen)]
-    n, d, h, run = (np.concatenate(a) for a in zip(*parts, strict=True))
-    return n, d, h, run
+    chosen = np.asarray(suggestion.chosen)
+    counts = c.mask[chosen].sum(axis=1)
+    return (np.repeat(c.n_params[chosen], counts), c.checkpoints[chosen][c.mask[chosen]],
+            np.repeat(c.weights[chosen], counts, axis=0), np.repeat(np.arange(chosen.size), counts))
 
 
 def _with_outcome(table: RunTable, rows: np.ndarray, batch: tuple[np.ndarray, ...],
@@ -211,20 +210,21 @@ def confirm_batch(
     if outcomes < 1:
         raise BayesmixError(f"outcomes must be at least 1, not {outcomes}")
     decision = suggestion.decision
-    targets = {t: f for f in fits for t in f.targets}
-    if not set(decision.target_weights) <= set(targets):
+    targets = {t for f in fits for t in f.targets}
+    if not set(decision.target_weights) <= targets:
         raise BayesmixError(f"the fits' targets {sorted(targets)} lack some of the "
                             f"suggestion's {sorted(decision.target_weights)}")
     rows = check_refit_inputs(fits, table, suggestion.candidates.domains)
     key_draw, key_noise, key_fit, key_decide = jax.random.split(key, 4)
     posteriors = {t: p for f in fits for t, p in f.posteriors.items()}
+    weights = {t: tf.likelihood_weight for f in fits for t, tf in f.targets.items()}
     n_draws = min(int(np.asarray(p.noise["sigma"]).shape[0]) for p in posteriors.values())
     draws = numpy_rng(key_draw).choice(n_draws, size=outcomes, replace=n_draws < outcomes)
     batch = batch_rows(suggestion)
     rng = numpy_rng(key_noise)
-    fantasy = {t: np.exp(fantasised_log_losses(
-        rng, thinned(p, draws), *batch[:3],
-        1.0 / targets[t].targets[t].diagnostics.design_effect)) for t, p in posteriors.items()}
+    fantasy = {t: np.exp(fantasised_log_losses(rng, thinned(p, draws), *batch[:3],
+                                               weights[t]))
+               for t, p in posteriors.items()}
     jobs, laws = [], {}
     for f_index, fit_result in enumerate(fits):
         options = refit_options(next(iter(fit_result.targets.values())))

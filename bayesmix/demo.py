@@ -301,8 +301,7 @@ def run_demo(
         keys[4], fits[chosen].posteriors, n_params, n_tokens,
         train_n=table.frame["N"], train_d=table.frame["D"], batch=2,
         budget=6.0 * max(STUDY.sizes) * float(table.frame["D"].max()),
-        likelihood_weights={t: 1 / f.diagnostics.design_effect
-                            for t, f in fits[chosen].targets.items()})
+        likelihood_weights={t: f.likelihood_weight for t, f in fits[chosen].targets.items()})
     stage("the report")
     ordered = {chosen: fits[chosen], **fits}  # the decision's law first
     if out is not None:

@@ -163,6 +163,12 @@ class TargetFit:
         )
 
     @property
+    def likelihood_weight(self) -> float:
+        """``1 / design_effect``: how a refit reads this fit's rows (a run's checkpoints
+        as that many independent rows)."""
+        return 1.0 / self.diagnostics.design_effect
+
+    @property
     def training_runs(self) -> tuple[np.ndarray, np.ndarray]:
         """``(N, D)`` of the rows the fit was made from, each of shape ``(n,)``."""
         data = self.idata.constant_data

@@ -121,19 +121,12 @@ def run_rows(world: World, key: jax.Array, runs: list[tuple[float, float, np.nda
     return frame
 
 
-def refit(key: jax.Array, world: World, frame: pd.DataFrame):
-    from bayesmix import fit, load_runs
-
-    table = load_runs(frame.reset_index(drop=True), name="design study")
-    result = fit(key, world.law, table, list(world.targets), **FIT)
-    return table, result
-
-
 def refit_all(world: World, pending: dict[str, tuple[jax.Array, pd.DataFrame]],
               workers: int, scheduler: str | None) -> dict[str, tuple]:
-    """Each strategy's refit of this step as a job (:func:`bayesmix.jobs.run_jobs`):
-    in this process, in worker processes or on a Dask cluster, the same draws as
-    :func:`refit` with the same key."""
+    """Each named fit of the joint law to its runs, ``{name: (key, frame)}``, as a job
+    (:func:`bayesmix.jobs.run_jobs`): in this process, in worker processes or on a Dask
+    cluster, the same draws as :func:`bayesmix.fit` with the same key. Returns
+    ``{name: (table, fit)}``."""
     from bayesmix import load_runs
     from bayesmix.jobs import JobFailure, fit_job, run_jobs
 
@@ -159,8 +152,7 @@ def strategy_runs(name: str, key: jax.Array, world: World, table, result, budget
     if name == "suggest":
         s = suggest_runs(key, result.posteriors, *TARGET, train_n=n, train_d=d, batch=32,
                          budget=budget, likelihood_weights={
-                             t: 1 / f.diagnostics.design_effect
-                             for t, f in result.targets.items()},
+                             t: f.likelihood_weight for t, f in result.targets.items()},
                          settings=DesignSettings(threshold=0.0))
         c = s.candidates
         claims = {"expected_before": s.expected_regret / s.predicted_objective,
@@ -203,7 +195,8 @@ def study(seed: int, k: int, steps: int,
     budget = 6 * START_SIZES[-1] * 32 * START_SIZES[-1]
     grid_mixtures = simplex_grid_mixtures(jax.random.fold_in(key, 4), k, 12)
     grid = [(n, 32 * n, h) for n in (5e7, 1e8, 2e8) for h in grid_mixtures[1:]]
-    table, result = refit(jax.random.fold_in(key, 5), world, frame0)
+    table, result = refit_all(world, {"start": (jax.random.fold_in(key, 5), frame0)},
+                              workers, scheduler)["start"]
     regret0 = world.regret(decide(result.posteriors, *TARGET).h_bayes)
     # per strategy: its run table, fit, FLOPs spent and how far down the grid it got
     state = {name: (frame0, table, result, 0.0, 0) for name in strategies}

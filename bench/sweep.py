@@ -109,10 +109,10 @@ def main() -> None:
     else:
         runs = Path(args.runs) if args.runs else work / "runs.csv"
         source = [str(runs)]
-    if args.runs is None and not args.paper:
-        subprocess.run([sys.executable, "-m", "bayesmix.cli", "simulate", "--law", "additive",
-                        "--domains", str(args.domains), "--out", str(runs)], check=True,
-                       capture_output=True)
+        if args.runs is None:
+            subprocess.run([sys.executable, "-m", "bayesmix.cli", "simulate", "--law",
+                            "additive", "--domains", str(args.domains), "--out", str(runs)],
+                           check=True, capture_output=True)
     print(f"commit {commit}, {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
           f"runs {runs}, NUTS {nuts}")
     os.environ["BAYESMIX_JAX_CACHE"] = str(work / "cluster-cache")  # the workers inherit it

@@ -231,7 +231,7 @@ def test_candidate_file_and_its_errors(tmp_path):
 
 def _fake_fits(spread):
     return {t: SimpleNamespace(posterior=p, training_runs=(TRAIN_N, TRAIN_D),
-                               diagnostics=SimpleNamespace(design_effect=1.0))
+                               likelihood_weight=1.0)
             for t, p in spread.items()}
 
 

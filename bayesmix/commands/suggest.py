@@ -122,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
             train_d=train_d, candidates=candidates,
             target_weights=parse_assignments(args.weights, "--weights") or None,
             lower=lower, upper=upper,
-            likelihood_weights={t: 1.0 / f.diagnostics.design_effect
-                                for t, f in targets.items()},
+            likelihood_weights={t: f.likelihood_weight for t, f in targets.items()},
             batch=args.batch, budget=args.budget, n_random=args.mixtures,
             settings=DesignSettings(n_draws=args.draws, threshold=args.threshold),
             on_stage=bar.step_to)
