@@ -8,7 +8,8 @@ number when smaller: the NUTS fit's own start search, :func:`bayesmix.start.find
 which costs seconds where NUTS costs minutes. A fold's log residuals ``r`` (observed
 minus predicted) are modelled as
 
-    r ~ Normal(0, sigma^2 I + J C J' + tau_N^2 phi_N phi_N' + tau_D^2 phi_D phi_D'),
+    r ~ Normal(m (tau_N phi_N + tau_D phi_D),
+               sigma^2 I + J C J' + tau_N^2 phi_N phi_N' + tau_D^2 phi_D phi_D'),
     phi_N = d_N^p, phi_D = d_D^p
 
 with ``sigma`` the mode's noise scale, ``J C J'`` the refit's parameter uncertainty
@@ -18,8 +19,10 @@ instead leave the curved valley of ``E`` and predict non-positive losses, see
 ``docs/calibration.md``) and ``d`` the distances of
 :class:`bayesmix.discrepancy.Discrepancy` from the fold's own training range. Each
 target has its own ``(tau_N, tau_D)``, partially pooled across the fit's targets
-(they share runs, architecture and recipe), and ``p`` is shared; the posterior is
-computed exactly on a grid (:func:`hyper_posterior`) and kept as draws.
+(they share runs, architecture and recipe), and ``p`` and the bias ``m`` (in units of
+each target's scale: the direction in which the law errs beyond its runs, shared by
+targets fitted by one law to one set of runs) are shared; the posterior is computed
+exactly on a grid (:func:`hyper_posterior`) and kept as draws.
 """
 
 from __future__ import annotations
@@ -44,11 +47,18 @@ from bayesmix.model import bound_model, centred_inputs, law_params, target_input
 from bayesmix.runs import Fold, RunTable
 from bayesmix.start import find_start
 
-__all__ = ["FoldResidual", "GROWTH_GRID", "TAU_GRID", "TAU_PRIOR_SCALE",
-           "fold_residual", "hyper_posterior", "learn_discrepancy", "size_folds"]
+__all__ = ["BIAS_GRID", "BIAS_PRIOR_SCALE", "FoldResidual", "GROWTH_GRID", "TAU_GRID",
+           "TAU_PRIOR_SCALE", "discrepancies", "fold_residual", "fold_residuals",
+           "hyper_posterior", "learn_discrepancy", "size_folds"]
 
 GROWTH_GRID = np.linspace(1.0, 2.0, 5)
 """Values of the growth exponent ``p`` (uniform prior)."""
+BIAS_GRID = np.linspace(-6.0, 6.0, 25)
+"""Values of the bias ``m``, in units of each target's scale: the mean of ``delta`` is
+``m (tau_N d_N^p + tau_D d_D^p)``."""
+BIAS_PRIOR_SCALE = 2.0
+"""Normal(0, 2) prior of ``m``: a bias of a few times the scale's own spread is
+allowed, and zero (the law errs either way) is where it starts."""
 TAU_GRID = np.geomspace(1e-4, 1.0, 61)
 """Values of ``tau_N`` and ``tau_D`` (log-loss per unit distance^p)."""
 TAU_PRIOR_SCALE = 0.05
@@ -182,19 +192,21 @@ def _log_mean_program(law: Law, k: int, likelihood: str) -> Callable[..., Any]:
 
 
 def _log_marginal(residual: FoldResidual) -> np.ndarray:
-    """Log density of one fold's residuals on the grid, shape ``(p, tau_N, tau_D)``.
+    """Log density of one fold's residuals on the grid, shape ``(m, p, tau_N, tau_D)``.
 
     Woodbury on the rank-2 update of ``Sigma``: with ``A = Phi' Sigma^-1 Phi``,
-    ``b = Phi' Sigma^-1 r`` and ``T = diag(tau^2)``, the log density is
-    ``-1/2 [logdet Sigma + logdet(I + T A) + r' Sigma^-1 r - b' (T^-1 + A)^-1 b]``
-    up to a constant; ``T^(1/2) (I + T^(1/2) A T^(1/2))^-1 T^(1/2)`` stands for
-    ``(T^-1 + A)^-1`` so that a scale of zero is allowed.
+    ``r_m = r - m Phi t`` (``t = (tau_N, tau_D)``, the bias), ``b = Phi' Sigma^-1 r_m``
+    and ``T = diag(t^2)``, the log density is ``-1/2 [logdet Sigma + logdet(I + T A)
+    + r_m' Sigma^-1 r_m - b' (T^-1 + A)^-1 b]`` up to a constant;
+    ``T^(1/2) (I + T^(1/2) A T^(1/2))^-1 T^(1/2)`` stands for ``(T^-1 + A)^-1`` so
+    that a scale of zero is allowed.
     """
     chol = np.linalg.cholesky(residual.covariance)
     logdet = 2.0 * np.sum(np.log(np.diag(chol)))
     white_r = np.linalg.solve(chol, residual.residual)
     t = TAU_GRID
     tn, td = t[:, None], t[None, :]
+    m = BIAS_GRID[:, None, None]
     out = []
     for p in GROWTH_GRID:
         phi = np.stack([residual.d_n ** p, residual.d_d ** p], axis=1)
@@ -203,10 +215,15 @@ def _log_marginal(residual: FoldResidual) -> np.ndarray:
         b = white_phi.T @ white_r
         m11, m22, m12 = 1 + tn ** 2 * a[0, 0], 1 + td ** 2 * a[1, 1], tn * td * a[0, 1]
         det = m11 * m22 - m12 ** 2
-        u1, u2 = tn * b[0], td * b[1]  # T^(1/2) b
+        # the shifted residual's r' Sigma^-1 r and Phi' Sigma^-1 r
+        rr = (white_r @ white_r - 2 * m * (tn * b[0] + td * b[1])
+              + m ** 2 * (tn ** 2 * a[0, 0] + 2 * tn * td * a[0, 1] + td ** 2 * a[1, 1]))
+        b1 = b[0] - m * (a[0, 0] * tn + a[0, 1] * td)
+        b2 = b[1] - m * (a[0, 1] * tn + a[1, 1] * td)
+        u1, u2 = tn * b1, td * b2  # T^(1/2) b
         quad = (m22 * u1 ** 2 - 2 * m12 * u1 * u2 + m11 * u2 ** 2) / det
-        out.append(-0.5 * (logdet + np.log(det) + white_r @ white_r - quad))
-    return np.stack(out)
+        out.append(-0.5 * (logdet + np.log(det) + rr - quad))
+    return np.stack(out, axis=1)
 
 
 def _log_prior_scale(tau: np.ndarray) -> np.ndarray:
@@ -223,32 +240,40 @@ def _population_weights() -> np.ndarray:
 
 
 def hyper_posterior(residuals: Sequence[FoldResidual]) -> dict[str, np.ndarray]:
-    """Posterior weights of ``(p, tau_N, tau_D)`` per target on the grid.
+    """Posterior weights of ``(m, p, tau_N, tau_D)`` per target on the grid.
 
     Each target has its own scales, drawn from one population: ``log tau_t ~ Normal(
     log mu, s)`` for ``tau_N`` and ``tau_D`` (medians ``mu_N``, ``mu_D`` on
     :data:`POP_MEDIANS` under the half-Cauchy prior of :data:`TAU_PRIOR_SCALE`, a common
-    spread ``s`` uniform on :data:`POP_SPREADS`), and ``p`` (uniform on
-    :data:`GROWTH_GRID`) is shared. The targets share runs, architecture and recipe, so
-    the population pins what a target's two or three folds leave loose, while a target
-    the law fits far worse than the others keeps its own larger scale instead of
-    widening every target's intervals. Computed exactly on the grid.
+    spread ``s`` uniform on :data:`POP_SPREADS`). The growth ``p`` (uniform on
+    :data:`GROWTH_GRID`) and the bias ``m`` (Normal(0, :data:`BIAS_PRIOR_SCALE`) on
+    :data:`BIAS_GRID`, in units of each target's scale) are shared. The targets share
+    runs, architecture and recipe, so the population pins what a target's two or
+    three folds leave loose, while a target the law fits far worse than the others
+    keeps its own larger scale instead of widening every target's intervals; a law
+    whose folds all err one way learns that direction from all of them. Computed
+    exactly on the grid.
 
     Returns
     -------
-    dict target -> ndarray, shape ``(p, tau_N, tau_D)``
+    dict target -> ndarray, shape ``(m, p, tau_N, tau_D)``
         Normalised weights of each target's (marginal) posterior.
     """
     targets = list(dict.fromkeys(r.target for r in residuals))
+    shared = (BIAS_GRID.size, GROWTH_GRID.size)
     lik = {}
     for t in targets:
         log_lik = sum(_log_marginal(r) for r in residuals if r.target == t)
-        lik[t] = np.exp(log_lik - np.max(log_lik))
+        lik[t] = np.exp(log_lik - np.max(log_lik)).reshape(-1, TAU_GRID.size, TAU_GRID.size)
     w = _population_weights()
-    # Z[t][p, m_N, m_D, s] = sum_ij lik_t[p, i, j] W[i, m_N, s] W[j, m_D, s]
-    z = {t: np.einsum("ims,pij,jns->pmns", w, lik[t], w, optimize=True)
+    # Z[t][q, m_N, m_D, s] = sum_ij lik_t[q, i, j] W[i, m_N, s] W[j, m_D, s], q = (m, p):
+    # one matrix product per spread (einsum, with s shared by both factors, loops)
+    z = {t: np.stack([w[:, :, k].T @ lik[t] @ w[:, :, k] for k in range(POP_SPREADS.size)],
+                     axis=-1)
          for t in targets}
+    log_prior_bias = np.repeat(-0.5 * (BIAS_GRID / BIAS_PRIOR_SCALE) ** 2, shared[1])
     log_pop = (sum(np.log(z[t] + 1e-300) for t in targets)
+               + log_prior_bias[:, None, None, None]
                + _log_prior_scale(POP_MEDIANS)[None, :, None, None]
                + _log_prior_scale(POP_MEDIANS)[None, None, :, None])
     pop = np.exp(log_pop - np.max(log_pop))
@@ -257,8 +282,71 @@ def hyper_posterior(residuals: Sequence[FoldResidual]) -> dict[str, np.ndarray]:
     for t in targets:
         # sum over the population of pop * lik_t W W / Z_t
         ratio = pop / (z[t] + 1e-300)
-        post = lik[t] * np.einsum("pmns,ims,jns->pij", ratio, w, w, optimize=True)
-        out[t] = post / post.sum()
+        post = lik[t] * sum(w[:, :, k] @ ratio[..., k] @ w[:, :, k].T
+                            for k in range(POP_SPREADS.size))
+        out[t] = (post / post.sum()).reshape(*shared, TAU_GRID.size, TAU_GRID.size)
+    return out
+
+
+def fold_residuals(key: jax.Array, fit_result: Fit, table: RunTable, *,
+                   on_fold: Callable[[str, int, int], None] | None = None,
+                   ) -> list[FoldResidual]:
+    """Every (nested size fold, target) of ``fit_result`` refitted and scored.
+
+    Empty when the law does not read ``N`` or the runs have fewer than three model
+    sizes; a fold whose refit of a target fails (too few rows, or a non-positive
+    predicted loss) is left out for that target. See :func:`learn_discrepancy`.
+    """
+    law = fit_result.law
+    if "N" not in law.uses:
+        return []
+    index = table.frame.index.to_numpy(int)
+    first = next(iter(fit_result.targets.values()))
+    settings = first.settings
+    options = {"likelihood": first.likelihood,
+               "n_starts": min(FOLD_STARTS, settings.n_starts if settings else FOLD_STARTS)}
+    rows = np.isin(index, np.concatenate([tf.rows for tf in fit_result.targets.values()]))
+    folds = size_folds(table, rows)
+    residuals: list[FoldResidual] = []
+    for i, fold in enumerate(folds):
+        if on_fold:
+            on_fold(fold.name, i, len(folds))
+        for j, target in enumerate(fit_result.targets):
+            sub = jax.random.fold_in(jax.random.fold_in(key, i), j)
+            try:
+                residuals.append(fold_residual(sub, law, table, fold, target, **options))
+            except BayesmixError:
+                continue  # too few rows in the fold, or a refit that cannot extrapolate
+    return residuals
+
+
+def discrepancies(key: jax.Array, fit_result: Fit, table: RunTable,
+                  residuals: Sequence[FoldResidual]) -> dict[str, Discrepancy]:
+    """The discrepancy of every target with a scored fold: :data:`HYPER_DRAWS` draws of
+    :func:`hyper_posterior` each (``key`` picks them)."""
+    if not residuals:
+        return {}
+    index = table.frame.index.to_numpy(int)
+    posterior = hyper_posterior(residuals)
+    out = {}
+    for j, (target, tf) in enumerate(fit_result.targets.items()):
+        if target not in posterior:  # no fold of this target could be scored
+            continue
+        weights = posterior[target].ravel()
+        pick = numpy_rng(jax.random.fold_in(key, j)).choice(weights.size, HYPER_DRAWS,
+                                                            p=weights)
+        im, ip, itn, itd = np.unravel_index(pick, posterior[target].shape)
+        mine_folds = [r for r in residuals if r.target == target]
+        # no fold reached beyond the training D: nothing was learnt about tau_D
+        tau_d = (TAU_GRID[itd] if any(np.any(r.d_d > 0) for r in mine_folds)
+                 else np.zeros(HYPER_DRAWS))
+        mine = np.isin(index, tf.rows)
+        out[target] = Discrepancy(
+            log_n_max=float(np.log(table.frame["N"].to_numpy(float)[mine].max())),
+            log_d_max=float(np.log(table.frame["D"].to_numpy(float)[mine].max())),
+            tau_n=TAU_GRID[itn], tau_d=tau_d, growth=GROWTH_GRID[ip],
+            folds=tuple(dict.fromkeys(r.fold for r in mine_folds)),
+            bias_n=BIAS_GRID[im] * TAU_GRID[itn], bias_d=BIAS_GRID[im] * tau_d)
     return out
 
 
@@ -266,6 +354,8 @@ def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,
                       on_fold: Callable[[str, int, int], None] | None = None,
                       ) -> dict[str, Discrepancy]:
     """The discrepancy of every target of ``fit_result``, learnt from its own runs.
+
+    :func:`fold_residuals` then :func:`discrepancies`.
 
     Parameters
     ----------
@@ -285,49 +375,6 @@ def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,
         target with no fold left gets no entry, so a finished NUTS fit is never lost
         to its discrepancy.
     """
-    law = fit_result.law
-    if "N" not in law.uses:
-        return {}
-    index = table.frame.index.to_numpy(int)
-    targets = list(fit_result.targets)
-    first = fit_result.targets[targets[0]]
-    settings = first.settings
-    options = {"likelihood": first.likelihood,
-               "n_starts": min(FOLD_STARTS, settings.n_starts if settings else FOLD_STARTS)}
-    rows = np.isin(index, np.concatenate([tf.rows for tf in fit_result.targets.values()]))
-    folds = size_folds(table, rows)
-    if not folds:
-        return {}
-    residuals: list[FoldResidual] = []
     key_fit, key_draw = jax.random.split(key)
-    for i, fold in enumerate(folds):
-        if on_fold:
-            on_fold(fold.name, i, len(folds))
-        for j, target in enumerate(targets):
-            sub = jax.random.fold_in(jax.random.fold_in(key_fit, i), j)
-            try:
-                residuals.append(fold_residual(sub, law, table, fold, target, **options))
-            except BayesmixError:
-                continue  # too few rows in the fold, or a refit that cannot extrapolate
-    if not residuals:
-        return {}
-    posterior = hyper_posterior(residuals)
-    out = {}
-    for j, (target, tf) in enumerate(fit_result.targets.items()):
-        if target not in posterior:  # no fold of this target could be scored
-            continue
-        weights = posterior[target].ravel()
-        pick = numpy_rng(jax.random.fold_in(key_draw, j)).choice(weights.size, HYPER_DRAWS,
-                                                                 p=weights)
-        ip, itn, itd = np.unravel_index(pick, posterior[target].shape)
-        mine_folds = [r for r in residuals if r.target == target]
-        # no fold reached beyond the training D: nothing was learnt about tau_D
-        tau_d = (TAU_GRID[itd] if any(np.any(r.d_d > 0) for r in mine_folds)
-                 else np.zeros(HYPER_DRAWS))
-        mine = np.isin(index, tf.rows)
-        out[target] = Discrepancy(
-            log_n_max=float(np.log(table.frame["N"].to_numpy(float)[mine].max())),
-            log_d_max=float(np.log(table.frame["D"].to_numpy(float)[mine].max())),
-            tau_n=TAU_GRID[itn], tau_d=tau_d, growth=GROWTH_GRID[ip],
-            folds=tuple(dict.fromkeys(r.fold for r in mine_folds)))
-    return out
+    residuals = fold_residuals(key_fit, fit_result, table, on_fold=on_fold)
+    return discrepancies(key_draw, fit_result, table, residuals)

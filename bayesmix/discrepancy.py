@@ -6,16 +6,20 @@ target, a term that is zero inside the training range and grows with the distanc
 beyond it::
 
     log L(N, D, h) = log mu_theta(N, D, h) + delta(N, D) + noise
-    delta(N, D)    = tau_N d_N^p z_N + tau_D d_D^p z_D,     z ~ Normal(0, I_2)
+    delta(N, D)    = d_N^p (b_N + tau_N z_N) + d_D^p (b_D + tau_D z_D),
+                     z ~ Normal(0, I_2)
     d_N = max(0, log N - log N_max),  d_D = max(0, log D - log D_max)
 
-``N_max`` and ``D_max`` are the largest training values of the target's fit. One
-``z`` per posterior draw and target is shared by every row, so ``delta`` shifts every
-mixture at one ``(N, D)`` together: it widens a predicted loss but cannot reorder
-mixtures of one target (see ``docs/calibration.md`` for the decisions). The
-hyperparameters ``(tau_N, tau_D, p)`` are learnt from the runs themselves by nested
-leave-one-size-out (:mod:`bayesmix.calibrate`) and carried as draws of their
-posterior, so their uncertainty widens the tails.
+``N_max`` and ``D_max`` are the largest training values of the target's fit. The
+bias ``b`` is the error's known direction (a law that over-predicts the next sizes
+of its own runs over-predicts the next one too), the scale ``tau`` what is not
+known of it. One ``z`` per posterior draw and target is shared by every row, so
+``delta`` shifts every mixture at one ``(N, D)`` together: it moves and widens a
+predicted loss but cannot reorder mixtures of one target (see
+``docs/calibration.md`` for the decisions). The hyperparameters ``(b_N, b_D, tau_N,
+tau_D, p)`` are learnt from the runs themselves by nested leave-one-size-out
+(:mod:`bayesmix.calibrate`) and carried as draws of their posterior, so their
+uncertainty widens the tails.
 
 This module holds the learnt term and its draws only; it imports nothing of bayesmix
 beyond errors and random numbers, so every stage can read it.
@@ -49,6 +53,10 @@ class Discrepancy:
         Draws of the growth exponent ``p``.
     folds : tuple of str
         The folds it was learnt from (``"N<=680M -> 937M,1.235B"``).
+    bias_n, bias_d : ndarray, shape ``(H,)``, optional
+        Draws of the biases per unit of ``d_N^p`` and ``d_D^p`` (log-loss; negative:
+        the law over-predicts beyond its runs). Zero when not given (a term learnt
+        before bayesmix learnt the bias).
     """
 
     log_n_max: float
@@ -57,6 +65,13 @@ class Discrepancy:
     tau_d: np.ndarray
     growth: np.ndarray
     folds: tuple[str, ...] = ()
+    bias_n: np.ndarray | None = None
+    bias_d: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("bias_n", "bias_d"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros_like(self.tau_n, dtype=float))
 
     def distances(self, n_params: Any, n_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(d_N, d_D)``: how far beyond the training range each run is, in log units."""
@@ -64,36 +79,52 @@ class Discrepancy:
         return (np.maximum(0.0, np.log(n) - self.log_n_max),
                 np.maximum(0.0, np.log(d) - self.log_d_max))
 
-    def components(self, n_params: Any, n_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Root-mean-square of the ``N`` and ``D`` parts of ``delta`` at each run.
-
-        ``sqrt(E[tau_N^2 d_N^(2p)])`` and ``sqrt(E[tau_D^2 d_D^(2p)])`` over the hyper
-        draws, each of shape ``(n,)``: the two columns of the Gaussian approximation
-        ``delta ~ Normal(0, U U')`` that :mod:`bayesmix.design` uses for the rows of
-        one run (the ``N`` part is shared by every row of the run, the ``D`` part
-        grows with each checkpoint's tokens).
-        """
+    def parts(self, n_params: Any, n_tokens: Any) -> tuple[np.ndarray, np.ndarray,
+                                                             np.ndarray, np.ndarray]:
+        """Per hyper draw and run, ``(H, n)``: the biases ``b d^p`` and scales
+        ``tau d^p`` of the ``N`` and ``D`` parts."""
         d_n, d_d = self.distances(n_params, n_tokens)
         p = self.growth[:, None]
-        var_n = self.tau_n[:, None] ** 2 * np.atleast_1d(d_n)[None] ** (2 * p)
-        var_d = self.tau_d[:, None] ** 2 * np.atleast_1d(d_d)[None] ** (2 * p)
-        return np.sqrt(var_n.mean(axis=0)), np.sqrt(var_d.mean(axis=0))
+        grow_n, grow_d = np.atleast_1d(d_n)[None] ** p, np.atleast_1d(d_d)[None] ** p
+        return (self.bias_n[:, None] * grow_n, self.tau_n[:, None] * grow_n,
+                self.bias_d[:, None] * grow_d, self.tau_d[:, None] * grow_d)
+
+    def mean(self, n_params: Any, n_tokens: Any) -> np.ndarray:
+        """The expected ``delta`` at each run, shape ``(n,)``: the learnt bias,
+        averaged over the hyper draws (zero inside the training range)."""
+        bias_n, _, bias_d, _ = self.parts(n_params, n_tokens)
+        return (bias_n + bias_d).mean(axis=0)
+
+    def components(self, n_params: Any, n_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Standard deviations of the ``N`` and ``D`` parts of ``delta`` at each run.
+
+        ``sqrt(E[tau_N^2 d_N^(2p)] + Var[b_N d_N^p])`` over the hyper draws, and the
+        same for ``D``, each of shape ``(n,)``: the two columns of the Gaussian
+        approximation ``delta ~ Normal(mean, U U')`` that :mod:`bayesmix.design` uses
+        for the rows of one run (the ``N`` part is shared by every row of the run,
+        the ``D`` part grows with each checkpoint's tokens).
+        """
+        bias_n, scale_n, bias_d, scale_d = self.parts(n_params, n_tokens)
+        var_n = (scale_n ** 2).mean(axis=0) + bias_n.var(axis=0)
+        var_d = (scale_d ** 2).mean(axis=0) + bias_d.var(axis=0)
+        return np.sqrt(var_n), np.sqrt(var_d)
 
     def scale(self, n_params: Any, n_tokens: Any) -> np.ndarray:
-        """Root-mean-square of ``delta`` at each run, averaged over the hyper draws."""
+        """Standard deviation of ``delta`` at each run (about :meth:`mean`)."""
         sd_n, sd_d = self.components(n_params, n_tokens)
         return np.sqrt(sd_n**2 + sd_d**2)
 
     def summary(self) -> dict[str, float]:
         """Posterior medians of the hyperparameters (for reports)."""
-        return {"tau_n": float(np.median(self.tau_n)), "tau_d": float(np.median(self.tau_d)),
-                "growth": float(np.median(self.growth))}
+        return {name: float(np.median(getattr(self, name)))
+                for name in ("tau_n", "tau_d", "growth", "bias_n", "bias_d")}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and floats (the form :mod:`bayesmix.store` writes)."""
         return {"log_n_max": self.log_n_max, "log_d_max": self.log_d_max,
                 "tau_n": self.tau_n.tolist(), "tau_d": self.tau_d.tolist(),
-                "growth": self.growth.tolist(), "folds": list(self.folds)}
+                "growth": self.growth.tolist(), "bias_n": self.bias_n.tolist(),
+                "bias_d": self.bias_d.tolist(), "folds": list(self.folds)}
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Discrepancy:
@@ -107,9 +138,12 @@ class Discrepancy:
         """
         try:
             arrays = [np.asarray(data[name], float) for name in ("tau_n", "tau_d", "growth")]
+            # a record written before the bias was learnt has none: zero
+            arrays += [np.asarray(data.get(name, np.zeros(arrays[0].size)), float)
+                       for name in ("bias_n", "bias_d")]
             bounds = float(data["log_n_max"]), float(data["log_d_max"])
             folds = tuple(str(f) for f in data.get("folds", ()))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BayesmixError(f"{where}: not a discrepancy record ({exc!r})") from None
         if (any(a.ndim != 1 or a.size == 0 for a in arrays)
                 or len({a.size for a in arrays}) != 1
@@ -118,7 +152,8 @@ class Discrepancy:
                 or np.any(arrays[1] < 0) or np.any(arrays[2] <= 0)):
             raise BayesmixError(f"{where}: discrepancy draws are missing, of unequal length, "
                                 f"negative (or a growth exponent not positive) or not finite")
-        return cls(bounds[0], bounds[1], *arrays, folds=folds)
+        return cls(bounds[0], bounds[1], *arrays[:3], folds=folds, bias_n=arrays[3],
+                   bias_d=arrays[4])
 
 
 def discrepancy_draws(key: jax.Array, discrepancy: Discrepancy, n_params: Any,
@@ -128,10 +163,7 @@ def discrepancy_draws(key: jax.Array, discrepancy: Discrepancy, n_params: Any,
     Draw ``s`` uses hyper draw ``s mod H``; every run of one draw shares its ``z``
     (the term is a function of ``(N, D)``, not of the mixture).
     """
-    d_n, d_d = (np.atleast_1d(x) for x in discrepancy.distances(n_params, n_tokens))
-    rng = numpy_rng(key)
+    bias_n, scale_n, bias_d, scale_d = discrepancy.parts(n_params, n_tokens)
     pick = np.arange(n_draws) % discrepancy.tau_n.size
-    z = rng.standard_normal((2, n_draws, 1))
-    p = discrepancy.growth[pick, None]
-    return (discrepancy.tau_n[pick, None] * d_n[None] ** p * z[0]
-            + discrepancy.tau_d[pick, None] * d_d[None] ** p * z[1])
+    z = numpy_rng(key).standard_normal((2, n_draws, 1))
+    return (bias_n[pick] + scale_n[pick] * z[0]) + (bias_d[pick] + scale_d[pick] * z[1])

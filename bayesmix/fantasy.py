@@ -190,9 +190,10 @@ def fantasised_log_losses(rng: np.random.Generator, posterior: TargetPosterior,
     the fit's noise scale read at its likelihood weight ``w`` (a refit reads the rows
     at that weight; ``eps`` independent per row, Normal: the Student-t's tails are
     left out, one wild fantasy would otherwise sway a regression over the draws), and
-    the discrepancy (:meth:`bayesmix.discrepancy.Discrepancy.components`, zero inside
-    the training range) whose two normals ``z`` a draw shares with every row (the
-    term is one function of ``(N, D)`` per draw). A fit of raw losses has its noise
+    the discrepancy (its learnt bias, :meth:`bayesmix.discrepancy.Discrepancy.mean`,
+    plus :meth:`~bayesmix.discrepancy.Discrepancy.components` times two normals ``z``
+    a draw shares with every row; zero inside the training range: the term is one
+    function of ``(N, D)`` per draw). A fit of raw losses has its noise
     in loss units, ``log(mu_s + sigma_s / sqrt(w) eps)``, and no discrepancy. ``rng``
     is advanced: the rows' normals, then the discrepancy's.
     """
@@ -206,7 +207,8 @@ def fantasised_log_losses(rng: np.random.Generator, posterior: TargetPosterior,
     if posterior.discrepancy is not None:
         u_n, u_d = posterior.discrepancy.components(n_params, n_tokens)
         z = rng.standard_normal((mu.shape[0], 2))
-        y = y + z[:, :1] * u_n + z[:, 1:] * u_d
+        y = (y + posterior.discrepancy.mean(n_params, n_tokens)
+             + z[:, :1] * u_n + z[:, 1:] * u_d)
     return y
 
 

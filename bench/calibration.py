@@ -58,6 +58,7 @@ def _relearn(fit_dir: Path, runs: Path, seed: int) -> None:
     from bayesmix.calibrate import learn_discrepancy
     from bayesmix.store import load_fit, save_fit
 
+    jax.config.update("jax_enable_x64", True)  # as the CLI computes (bayesmix/cli.py)
     fit = load_fit(fit_dir)
     learnt = learn_discrepancy(jax.random.fold_in(jax.random.key(seed), 1), fit,
                                load_runs(runs, where=TRAIN))

@@ -10,6 +10,7 @@ import pytest
 
 from bayesmix import BayesmixError
 from bayesmix.calibrate import (
+    BIAS_GRID,
     GROWTH_GRID,
     TAU_GRID,
     FoldResidual,
@@ -32,9 +33,9 @@ from bayesmix.store import load_fit, save_fit
 N_MAX, D_MAX = 8e8, 1.6e10
 
 
-def _term(tau_n=0.02, tau_d=0.01, growth=1.0, h=4000) -> Discrepancy:
+def _term(tau_n=0.02, tau_d=0.01, growth=1.0, h=4000, bias_n=0.0) -> Discrepancy:
     return Discrepancy(np.log(N_MAX), np.log(D_MAX), np.full(h, tau_n), np.full(h, tau_d),
-                       np.full(h, growth), folds=("test",))
+                       np.full(h, growth), folds=("test",), bias_n=np.full(h, bias_n))
 
 
 # ----------------------------------------------------------------------- the term
@@ -56,15 +57,40 @@ def test_zero_inside_and_scale_beyond():
     assert np.all(same == same[:, :1])
 
 
+def test_bias_moves_the_mean_beyond_only():
+    term = _term(bias_n=-0.03, growth=2.0)
+    n = np.array([1e8, N_MAX, N_MAX * np.e ** 0.5, N_MAX * np.e])
+    d = np.full(4, D_MAX)
+    draws = discrepancy_draws(jax.random.key(0), term, n, d, 4000)
+    assert np.all(draws[:, :2] == 0.0)
+    expected = np.array([0.0, 0.0, -0.03 * 0.25, -0.03])  # b_N d_N^p, p = 2
+    np.testing.assert_allclose(term.mean(n, d), expected, atol=1e-15)
+    # the sample mean within 4 standard errors (sd tau_N d_N^p); a zero bias is not
+    se = 0.02 * np.array([0.25, 1.0]) / np.sqrt(4000)
+    assert np.all(np.abs(draws[:, 2:].mean(axis=0) - expected[2:]) < 4 * se)
+    unbiased = discrepancy_draws(jax.random.key(0), _term(growth=2.0), n, d, 4000)
+    assert np.all(np.abs(unbiased[:, 2:].mean(axis=0) - expected[2:]) > 4 * se)
+    # the spread is the scale's: a constant bias adds none
+    np.testing.assert_allclose(term.scale(n, d), _term(growth=2.0).scale(n, d), rtol=1e-12)
+
+
 def test_record_round_trip_and_corrupt_record():
     term = _term(h=5)
     back = Discrepancy.from_dict(json.loads(json.dumps(term.to_dict())), "x")
     assert back.folds == term.folds and np.array_equal(back.tau_n, term.tau_n)
+    biased = _term(h=5, bias_n=-0.01)
+    back = Discrepancy.from_dict(json.loads(json.dumps(biased.to_dict())), "x")
+    assert np.array_equal(back.bias_n, biased.bias_n) and np.all(back.bias_d == 0)
+    # a record written before the bias was learnt reads as a zero bias
+    old = {k: v for k, v in biased.to_dict().items() if k not in ("bias_n", "bias_d")}
+    assert np.all(Discrepancy.from_dict(old, "x").bias_n == 0)
     for broken in ({**term.to_dict(), "tau_n": [0.1, -1.0, 0, 0, 0]},
                    {**term.to_dict(), "growth": [1.0]},
                    {**term.to_dict(), "growth": [0.0] * 5},  # d**0 = 1 inside the range
                    {k: v for k, v in term.to_dict().items() if k != "tau_d"},
-                   {**term.to_dict(), "log_n_max": "big"}):
+                   {**term.to_dict(), "log_n_max": "big"},
+                   {**term.to_dict(), "bias_n": [0.0] * 4},
+                   {**term.to_dict(), "bias_d": [float("nan")] * 5}):
         with pytest.raises(BayesmixError, match="fit.json"):
             Discrepancy.from_dict(broken, "fit.json")
 
@@ -72,22 +98,30 @@ def test_record_round_trip_and_corrupt_record():
 # ----------------------------------------------------------------------- learning
 
 
-def _residuals(key, tau_n, groups=60, rows=30, noise=0.002):
-    """Fold residuals simulated from the model with a known tau_N (tau_D = 0, p = 1)."""
+def _residuals(key, tau_n, groups=60, rows=30, noise=0.002, bias=0.0):
+    """Fold residuals simulated from the model with a known tau_N and bias ``m`` (in
+    units of tau_N; tau_D = 0, p = 1)."""
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist())
     out = []
     for g in range(groups):
         d_n = np.full(rows, rng.uniform(0.2, 0.7))
         d_d = np.zeros(rows)
-        r = tau_n * d_n * rng.standard_normal() + noise * rng.standard_normal(rows)
+        r = (tau_n * d_n * (bias + rng.standard_normal())
+             + noise * rng.standard_normal(rows))
         out.append(FoldResidual(f"f{g}", "t", r, noise ** 2 * np.eye(rows), d_n, d_d))
     return out
 
 
 def _median_tau_n(residuals):
     w = hyper_posterior(residuals)["t"]
-    marginal = w.sum(axis=(0, 2))
+    marginal = w.sum(axis=(0, 1, 3))
     return TAU_GRID[np.searchsorted(np.cumsum(marginal), 0.5)]
+
+
+def _bias_moments(residuals):
+    marginal = hyper_posterior(residuals)["t"].sum(axis=(1, 2, 3))
+    mean = marginal @ BIAS_GRID
+    return mean, np.sqrt(marginal @ (BIAS_GRID - mean) ** 2)
 
 
 def test_hyper_posterior_recovers_the_scale():
@@ -102,9 +136,23 @@ def test_hyper_posterior_recovers_the_scale():
     assert abs(np.log(doubled / true)) > 0.3
 
 
+def test_hyper_posterior_recovers_the_bias():
+    """60 groups with a bias of -1.5 scale units: the posterior of m is near -1.5 (its
+    sd is about sqrt(1 + m^2 / 2) / sqrt(60) = 0.17 here) and the scale near its own;
+    unbiased groups give m near 0. Negative control: the unbiased groups' estimate is
+    outside the biased one's tolerance."""
+    true = -1.5
+    mean, sd = _bias_moments(_residuals(jax.random.key(1), 0.02, bias=true))
+    assert abs(mean - true) < 4 * max(sd, 0.17)
+    assert abs(np.log(_median_tau_n(_residuals(jax.random.key(1), 0.02, bias=true)) / 0.02)) < 0.3
+    zero, sd0 = _bias_moments(_residuals(jax.random.key(2), 0.02))
+    assert abs(zero) < 4 * max(sd0, 0.17)
+    assert abs(zero - true) > 4 * max(sd, 0.17)
+
+
 def test_hyper_posterior_is_normalised_on_the_grid():
     w = hyper_posterior(_residuals(jax.random.key(3), 0.01, groups=5))["t"]
-    assert w.shape == (GROWTH_GRID.size, TAU_GRID.size, TAU_GRID.size)
+    assert w.shape == (BIAS_GRID.size, GROWTH_GRID.size, TAU_GRID.size, TAU_GRID.size)
     assert np.isclose(w.sum(), 1.0) and np.all(w >= 0)
 
 
@@ -118,7 +166,7 @@ def test_partial_pooling_keeps_an_outlying_target_apart():
     post = hyper_posterior(residuals)
 
     def median(t):
-        marginal = post[t].sum(axis=(0, 2))
+        marginal = post[t].sum(axis=(0, 1, 3))
         return TAU_GRID[np.searchsorted(np.cumsum(marginal), 0.5)]
 
     assert median("t5") > 0.04
@@ -223,14 +271,18 @@ def test_predict_widens_beyond_only(small_fit):
     assert np.all(width >= width0 * (1 - 1e-9))
     # the learnt term is small here; a term of 5 % per unit of log N must widen clearly
     big = {t: dataclasses.replace(p, discrepancy=dataclasses.replace(
-        p.discrepancy, tau_n=np.full(100, 0.05))) for t, p in result.posteriors.items()}
+        p.discrepancy, tau_n=np.full_like(p.discrepancy.tau_n, 0.05)))
+        for t, p in result.posteriors.items()}
     wide = predict_table(jax.random.key(5), big, table)
     assert np.median(((wide["d0_pp_q95"] - wide["d0_pp_q05"])[~inside]) / width0) > 1.5
 
 
 def test_decisions_of_one_target_unchanged(small_fit):
     table, _, result = small_fit
-    term = dataclasses.replace(result.posteriors["d0"].discrepancy, tau_n=np.full(100, 0.05))
+    learnt = result.posteriors["d0"].discrepancy
+    # a large scale and a bias of its size: both shared by every mixture at (N, D)
+    term = dataclasses.replace(learnt, tau_n=np.full_like(learnt.tau_n, 0.05),
+                               bias_n=np.full_like(learnt.tau_n, -0.05))
     post = {"d0": dataclasses.replace(result.posteriors["d0"], discrepancy=term)}
     uniform = {"uniform": np.full(3, 1 / 3)}
     n, d = 4e9, 8e10  # beyond the training range in N and D

@@ -118,7 +118,9 @@ def _print_discrepancy(result) -> None:
     print(f"discrepancy beyond the training range, {next(iter(learnt))} (every target has "
           f"its own in fit.json; from {len(first.folds)} fold(s): "
           f"{'; '.join(first.folds)}): median tau_N {100 * s['tau_n']:.2f} %, "
-          f"tau_D {100 * s['tau_d']:.2f} % of the loss per (log unit)^p, p {s['growth']:.2f}")
+          f"tau_D {100 * s['tau_d']:.2f} % of the loss per (log unit)^p, p {s['growth']:.2f}, "
+          f"bias {100 * s['bias_n']:+.2f} % (N) {100 * s['bias_d']:+.2f} % (D) per "
+          f"(log unit)^p")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,82 @@
+"""The discrepancy with and without its learnt bias, on the paper split.
+
+Takes a fit of the paper split (``bayesmix fit ... --out DIR``), refits its nested size
+folds once (``bayesmix.calibrate.fold_residuals``, with the key ``bayesmix fit --seed
+SEED`` uses; cached in ``--cache``), then learns the discrepancy from them twice: with
+the bias ``m`` fixed at zero (the term before the bias) and with the bias learnt, and
+scores each at the 2.718B eval rows as ``bayesmix compare`` does (pooled over the
+fit's targets: 90 % and 50 % coverage, median relative 90 % width, eval MRE of the
+predictive median, mean signed error, CRPS), beside the posterior of ``m``.
+
+Usage (from the repository root, ../shared/data beside it)::
+
+    python docs/spikes/calibration/bias.py FIT_DIR [--cache FILE] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
+
+from _paper import COLUMNS, DATA, DOMAINS, EVAL_WHERE, TRAIN_WHERE  # noqa: E402
+
+from bayesmix import calibrate, load_runs  # noqa: E402
+from bayesmix.compare import heldout_scores, pool_scores  # noqa: E402
+from bayesmix.store import load_fit  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("fit_dir")
+    parser.add_argument("--cache", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    jax.config.update("jax_enable_x64", True)  # as the CLI computes (bayesmix/cli.py)
+    fit = load_fit(Path(args.fit_dir))
+    table = load_runs(DATA, **COLUMNS, where=TRAIN_WHERE)
+    heldout = load_runs(DATA, **COLUMNS, where=EVAL_WHERE)
+    key_fit, key_draw = jax.random.split(jax.random.fold_in(jax.random.key(args.seed), 1))
+    cache = Path(args.cache) if args.cache else None
+    if cache and cache.is_file():
+        residuals = pickle.loads(cache.read_bytes())
+    else:
+        residuals = calibrate.fold_residuals(key_fit, fit, table)
+        if cache:
+            cache.write_bytes(pickle.dumps(residuals))
+    print(f"{fit.law.name}: {len(residuals)} (fold, target) residuals")
+    grid = calibrate.BIAS_GRID
+    for name, bias_grid in (("zero-mean", np.zeros(1)), ("learnt bias", grid)):
+        calibrate.BIAS_GRID = bias_grid
+        learnt = calibrate.discrepancies(key_draw, fit, table, residuals)
+        m = calibrate.hyper_posterior(residuals)
+        marginal = next(iter(m.values())).sum(axis=(1, 2, 3))
+        mean_m = float(marginal @ bias_grid)
+        sd_m = float(np.sqrt(marginal @ (bias_grid - mean_m) ** 2))
+        posteriors = fit.with_discrepancy(learnt).posteriors
+        scores = heldout_scores(jax.random.key(args.seed), {"fit": posteriors}, heldout)
+        pooled = pool_scores(scores, "fit", "all")
+        domains = [s for s in scores if s.target in {f"{d}_loss" for d in DOMAINS}
+                   or s.target in DOMAINS]
+        mre7 = np.mean([s.mre for s in domains]) if domains else float("nan")
+        print(f"  {name:<12} m {mean_m:+.2f} +- {sd_m:.2f}  90 % {100 * pooled.cover90:5.1f}  "
+              f"50 % {100 * pooled.cover50:5.1f}  width {100 * pooled.width90:5.2f} %  "
+              f"MRE(7) {100 * mre7:5.2f} %  signed {100 * pooled.signed:+5.2f} %  "
+              f"CRPS {pooled.crps:.4f}")
+        for s in scores:
+            d = learnt.get(s.target)
+            summary = d.summary() if d else {}
+            print(f"    {s.target:<20} 90 % {100 * s.cover90:5.1f}  MRE {100 * s.mre:5.2f} %  "
+                  f"signed {100 * s.signed:+5.2f} %  tau_N {100 * summary.get('tau_n', 0):.2f}"
+                  f"  bias_N {100 * summary.get('bias_n', 0):+.2f}")
+    calibrate.BIAS_GRID = grid
+
+
+if __name__ == "__main__":
+    main()
