@@ -43,9 +43,9 @@ with a linear regression):
 
 The noise of a fantasy is the fit's own scale ``sigma`` per draw, read at the fit's
 likelihood weight ``1 / design_effect`` (a refit would read the rows that way), and
-the discrepancy beyond the training range (:mod:`bayesmix.discrepancy`: one draw of
-its normals per posterior draw, shared by every run, as the term is one function of
-``(N, D)``). A run one size up is thus worth what it tells beyond what the
+the discrepancy beyond the training range (:mod:`bayesmix.discrepancy`: its learnt
+bias, and one draw of its normals per posterior draw, shared by every run, as the
+term is one function of ``(N, D)``). A run one size up is thus worth what it tells beyond what the
 discrepancy could explain. Why not reweight the draws by the fantasy's likelihood
 (importance sampling): with few runs a new run is informative enough that the weights
 collapse onto a handful of draws, every run then looks like perfect information, and

@@ -17,6 +17,7 @@ from bayesmix.candidates import candidate_runs, checkpoint_tokens, read_candidat
 from bayesmix.confirm import _with_outcome, batch_rows, confirm_batch
 from bayesmix.decision import decide
 from bayesmix.design import DesignSettings, _greedy, suggest_runs
+from bayesmix.discrepancy import Discrepancy
 from bayesmix.fantasy import (
     batch_value,
     fantasised_log_losses,
@@ -350,3 +351,22 @@ def test_confirm_refuses_what_it_cannot_refit(batch_of_two):
 
 def _only(fake, *targets):
     return SimpleNamespace(targets={t: fake.targets[t] for t in targets}, source=fake.source)
+
+
+def test_fantasies_carry_the_discrepancy_bias_beyond_the_training_range():
+    """A learnt bias b per unit d_N^p moves the fantasised log-loss one size beyond by
+    b d_N^p (and not at all inside); the spread is the noise's and the scale's."""
+    n, bias, tau = 4000, -0.03, 0.01
+    term = Discrepancy(np.log(2e8), np.log(4e9), np.full(n, tau), np.zeros(n),
+                       np.ones(n), bias_n=np.full(n, bias))
+    posterior = replace(_posterior(np.zeros((n, 2)), 0.01), discrepancy=term)
+    rows = (np.array([1e8, 2e8 * np.e]), np.array([2e9, 4e9]), np.full((2, 2), 0.5))
+    mu = np.asarray(predict_draws(posterior, *rows))
+    y = fantasised_log_losses(np.random.default_rng(0), posterior, *rows) - np.log(mu)
+    se = np.array([0.01, np.hypot(0.01, tau)]) / np.sqrt(n)  # of each column's mean
+    expected = np.array([0.0, bias])  # d_N = 0 inside, 1 one e-fold beyond
+    assert np.all(np.abs(y.mean(axis=0) - expected) < 4 * se)
+    # negative control: the same fantasies without the bias miss it beyond
+    plain = replace(posterior, discrepancy=replace(term, bias_n=np.zeros(n)))
+    y0 = fantasised_log_losses(np.random.default_rng(0), plain, *rows) - np.log(mu)
+    assert abs(y0.mean(axis=0)[1] - bias) > 4 * se[1]
