@@ -1,7 +1,7 @@
 """Learn the discrepancy beyond the training range by nested leave-one-size-out.
 
-With training sizes ``N_1 < ... < N_K`` the fold ``m`` (``2 <= m < K``) refits the
-law on the ``m`` smallest sizes and predicts every larger training size: the
+With training sizes ``N_1 < ... < N_K`` the fold ``j`` (``2 <= j < K``) refits the
+law on the ``j`` smallest sizes and predicts every larger training size: the
 extrapolation a user makes, at distances the runs themselves provide. Each refit is
 the posterior mode (the best of :data:`FOLD_STARTS` L-BFGS runs, or of the fit's own
 number when smaller: the NUTS fit's own start search, :func:`bayesmix.start.find_start`),
@@ -53,7 +53,7 @@ __all__ = ["BIAS_GRID", "BIAS_PRIOR_SCALE", "FoldResidual", "GROWTH_GRID", "TAU_
 
 GROWTH_GRID = np.linspace(1.0, 2.0, 5)
 """Values of the growth exponent ``p`` (uniform prior)."""
-BIAS_GRID = np.linspace(-6.0, 6.0, 25)
+BIAS_GRID = np.linspace(-6.0, 6.0, 49)
 """Values of the bias ``m``, in units of each target's scale: the mean of ``delta`` is
 ``m (tau_N d_N^p + tau_D d_D^p)``."""
 BIAS_PRIOR_SCALE = 2.0
@@ -239,6 +239,40 @@ def _population_weights() -> np.ndarray:
     return w / w.sum(axis=0, keepdims=True)
 
 
+class _Hyper(NamedTuple):
+    """The grid posterior's pieces: each target's likelihood ``lik[t][q, i, j]`` over
+    the shared ``q = (m, p)`` and its scales, the population weights ``w[i, mu, s]``,
+    each target's evidence ``z[t][q, mu_N, mu_D, s]`` and the posterior ``pop`` of the
+    shared values ``(q, mu_N, mu_D, s)``."""
+
+    targets: list[str]
+    lik: dict[str, np.ndarray]
+    w: np.ndarray
+    z: dict[str, np.ndarray]
+    pop: np.ndarray
+
+
+def _hyper(residuals: Sequence[FoldResidual]) -> _Hyper:
+    targets = list(dict.fromkeys(r.target for r in residuals))
+    lik = {}
+    for t in targets:
+        log_lik = sum(_log_marginal(r) for r in residuals if r.target == t)
+        lik[t] = np.exp(log_lik - np.max(log_lik)).reshape(-1, TAU_GRID.size, TAU_GRID.size)
+    w = _population_weights()
+    # Z[t][q, m_N, m_D, s] = sum_ij lik_t[q, i, j] W[i, m_N, s] W[j, m_D, s], q = (m, p):
+    # one matrix product per spread (einsum, with s shared by both factors, loops)
+    z = {t: np.stack([w[:, :, k].T @ lik[t] @ w[:, :, k] for k in range(POP_SPREADS.size)],
+                     axis=-1)
+         for t in targets}
+    log_prior_bias = np.repeat(-0.5 * (BIAS_GRID / BIAS_PRIOR_SCALE) ** 2, GROWTH_GRID.size)
+    log_pop = (sum(np.log(z[t] + 1e-300) for t in targets)
+               + log_prior_bias[:, None, None, None]
+               + _log_prior_scale(POP_MEDIANS)[None, :, None, None]
+               + _log_prior_scale(POP_MEDIANS)[None, None, :, None])
+    pop = np.exp(log_pop - np.max(log_pop))
+    return _Hyper(targets, lik, w, z, pop / pop.sum())
+
+
 def hyper_posterior(residuals: Sequence[FoldResidual]) -> dict[str, np.ndarray]:
     """Posterior weights of ``(m, p, tau_N, tau_D)`` per target on the grid.
 
@@ -257,35 +291,38 @@ def hyper_posterior(residuals: Sequence[FoldResidual]) -> dict[str, np.ndarray]:
     Returns
     -------
     dict target -> ndarray, shape ``(m, p, tau_N, tau_D)``
-        Normalised weights of each target's (marginal) posterior.
+        Normalised weights of each target's (marginal) posterior; the joint draws of
+        all targets are :func:`discrepancies`'.
     """
-    targets = list(dict.fromkeys(r.target for r in residuals))
+    h = _hyper(residuals)
     shared = (BIAS_GRID.size, GROWTH_GRID.size)
-    lik = {}
-    for t in targets:
-        log_lik = sum(_log_marginal(r) for r in residuals if r.target == t)
-        lik[t] = np.exp(log_lik - np.max(log_lik)).reshape(-1, TAU_GRID.size, TAU_GRID.size)
-    w = _population_weights()
-    # Z[t][q, m_N, m_D, s] = sum_ij lik_t[q, i, j] W[i, m_N, s] W[j, m_D, s], q = (m, p):
-    # one matrix product per spread (einsum, with s shared by both factors, loops)
-    z = {t: np.stack([w[:, :, k].T @ lik[t] @ w[:, :, k] for k in range(POP_SPREADS.size)],
-                     axis=-1)
-         for t in targets}
-    log_prior_bias = np.repeat(-0.5 * (BIAS_GRID / BIAS_PRIOR_SCALE) ** 2, shared[1])
-    log_pop = (sum(np.log(z[t] + 1e-300) for t in targets)
-               + log_prior_bias[:, None, None, None]
-               + _log_prior_scale(POP_MEDIANS)[None, :, None, None]
-               + _log_prior_scale(POP_MEDIANS)[None, None, :, None])
-    pop = np.exp(log_pop - np.max(log_pop))
-    pop /= pop.sum()
     out = {}
-    for t in targets:
+    for t in h.targets:
         # sum over the population of pop * lik_t W W / Z_t
-        ratio = pop / (z[t] + 1e-300)
-        post = lik[t] * sum(w[:, :, k] @ ratio[..., k] @ w[:, :, k].T
-                            for k in range(POP_SPREADS.size))
+        ratio = h.pop / (h.z[t] + 1e-300)
+        post = h.lik[t] * sum(h.w[:, :, k] @ ratio[..., k] @ h.w[:, :, k].T
+                              for k in range(POP_SPREADS.size))
         out[t] = (post / post.sum()).reshape(*shared, TAU_GRID.size, TAU_GRID.size)
     return out
+
+
+def _joint_draws(rng: np.random.Generator, h: _Hyper, n: int
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """``n`` draws of the joint posterior: the shared bias and growth indices, and each
+    target's scale indices given them (draw ``s`` of every target is one draw)."""
+    flat = rng.choice(h.pop.size, n, p=h.pop.ravel())
+    q, mu_n, mu_d, spread = np.unravel_index(flat, h.pop.shape)
+    scales = {t: (np.empty(n, int), np.empty(n, int)) for t in h.targets}
+    for value in np.unique(flat):
+        at = np.flatnonzero(flat == value)
+        first = at[0]
+        for t in h.targets:
+            weights = (h.lik[t][q[first]] * h.w[:, mu_n[first], spread[first]][:, None]
+                       * h.w[:, mu_d[first], spread[first]][None, :]).ravel()
+            pick = rng.choice(weights.size, at.size, p=weights / weights.sum())
+            scales[t][0][at], scales[t][1][at] = np.unravel_index(pick, h.lik[t].shape[1:])
+    im, ip = np.unravel_index(q, (BIAS_GRID.size, GROWTH_GRID.size))
+    return im, ip, scales
 
 
 def fold_residuals(key: jax.Array, fit_result: Fit, table: RunTable, *,
@@ -322,20 +359,23 @@ def fold_residuals(key: jax.Array, fit_result: Fit, table: RunTable, *,
 
 def discrepancies(key: jax.Array, fit_result: Fit, table: RunTable,
                   residuals: Sequence[FoldResidual]) -> dict[str, Discrepancy]:
-    """The discrepancy of every target with a scored fold: :data:`HYPER_DRAWS` draws of
-    :func:`hyper_posterior` each (``key`` picks them)."""
+    """The discrepancy of every target with a scored fold: :data:`HYPER_DRAWS` joint
+    draws of the grid posterior (:func:`hyper_posterior`), ``key`` picking them.
+
+    Draw ``s`` of every target is one draw of the joint posterior: the bias ``m`` and
+    the growth ``p`` are shared, so pairing targets' draws by index (as decisions over
+    several targets do) keeps their common direction.
+    """
     if not residuals:
         return {}
     index = table.frame.index.to_numpy(int)
-    posterior = hyper_posterior(residuals)
+    h = _hyper(residuals)
+    im, ip, scales = _joint_draws(numpy_rng(key), h, HYPER_DRAWS)
     out = {}
-    for j, (target, tf) in enumerate(fit_result.targets.items()):
-        if target not in posterior:  # no fold of this target could be scored
+    for target, tf in fit_result.targets.items():
+        if target not in scales:  # no fold of this target could be scored
             continue
-        weights = posterior[target].ravel()
-        pick = numpy_rng(jax.random.fold_in(key, j)).choice(weights.size, HYPER_DRAWS,
-                                                            p=weights)
-        im, ip, itn, itd = np.unravel_index(pick, posterior[target].shape)
+        itn, itd = scales[target]
         mine_folds = [r for r in residuals if r.target == target]
         # no fold reached beyond the training D: nothing was learnt about tau_D
         tau_d = (TAU_GRID[itd] if any(np.any(r.d_d > 0) for r in mine_folds)

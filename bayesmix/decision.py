@@ -430,8 +430,9 @@ def decide(
     regret and the per-draw optimum's value carry it) but not the solves: ``h*`` and
     ``h_bayes`` are the law's. For one target this is exact, a common positive factor
     cannot reorder mixtures, so ``h*`` and ``P(h_bayes better)`` are unchanged; for
-    several targets it reweights them by ``exp(delta_t)``, about ``1 +- s_t``, and
-    the solves ignore that second-order effect.
+    several targets it reweights them by ``exp(delta_t)``: by the targets' learnt
+    biases (a few % of the loss apart one size up) and their spreads ``1 +- s_t``.
+    The solves ignore that second-order effect.
 
     Returns
     -------

@@ -36,7 +36,9 @@ import numpy as np
 from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
 
-__all__ = ["Discrepancy", "discrepancy_draws"]
+__all__ = ["Discrepancy", "discrepancy_draws", "draws_with"]
+
+_DRAWS = ("tau_n", "tau_d", "growth", "bias_n", "bias_d")
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,12 @@ class Discrepancy:
         The folds it was learnt from (``"N<=680M -> 937M,1.235B"``).
     bias_n, bias_d : ndarray, shape ``(H,)``, optional
         Draws of the biases per unit of ``d_N^p`` and ``d_D^p`` (log-loss; negative:
-        the law over-predicts beyond its runs). Zero when not given (a term learnt
-        before bayesmix learnt the bias).
+        the law over-predicts beyond its runs), absolute (not in units of ``tau``).
+        Zero when not given (a term learnt before bayesmix learnt the bias).
+
+    Hyper draw ``s`` of every target of one fit comes from one joint posterior draw
+    (:func:`bayesmix.calibrate.discrepancies`): draw ``s`` of two targets shares its
+    bias direction and growth, so pairing the targets' draws by index keeps them.
     """
 
     log_n_max: float
@@ -72,6 +78,10 @@ class Discrepancy:
         for name in ("bias_n", "bias_d"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.zeros_like(self.tau_n, dtype=float))
+        sizes = {np.shape(getattr(self, name)) for name in _DRAWS}
+        if len(sizes) != 1:
+            raise BayesmixError(f"discrepancy draws of unequal shapes: "
+                                f"{', '.join(f'{n} {np.shape(getattr(self, n))}' for n in _DRAWS)}")
 
     def distances(self, n_params: Any, n_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(d_N, d_D)``: how far beyond the training range each run is, in log units."""
@@ -95,24 +105,11 @@ class Discrepancy:
         bias_n, _, bias_d, _ = self.parts(n_params, n_tokens)
         return (bias_n + bias_d).mean(axis=0)
 
-    def components(self, n_params: Any, n_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Standard deviations of the ``N`` and ``D`` parts of ``delta`` at each run.
-
-        ``sqrt(E[tau_N^2 d_N^(2p)] + Var[b_N d_N^p])`` over the hyper draws, and the
-        same for ``D``, each of shape ``(n,)``: the two columns of the Gaussian
-        approximation ``delta ~ Normal(mean, U U')`` that :mod:`bayesmix.design` uses
-        for the rows of one run (the ``N`` part is shared by every row of the run,
-        the ``D`` part grows with each checkpoint's tokens).
-        """
-        bias_n, scale_n, bias_d, scale_d = self.parts(n_params, n_tokens)
-        var_n = (scale_n ** 2).mean(axis=0) + bias_n.var(axis=0)
-        var_d = (scale_d ** 2).mean(axis=0) + bias_d.var(axis=0)
-        return np.sqrt(var_n), np.sqrt(var_d)
-
     def scale(self, n_params: Any, n_tokens: Any) -> np.ndarray:
-        """Standard deviation of ``delta`` at each run (about :meth:`mean`)."""
-        sd_n, sd_d = self.components(n_params, n_tokens)
-        return np.sqrt(sd_n**2 + sd_d**2)
+        """Standard deviation of ``delta`` at each run over the hyper draws and ``z``."""
+        bias_n, scale_n, bias_d, scale_d = self.parts(n_params, n_tokens)
+        return np.sqrt((bias_n + bias_d).var(axis=0)
+                       + (scale_n ** 2 + scale_d ** 2).mean(axis=0))
 
     def summary(self) -> dict[str, float]:
         """Posterior medians of the hyperparameters (for reports)."""
@@ -163,7 +160,14 @@ def discrepancy_draws(key: jax.Array, discrepancy: Discrepancy, n_params: Any,
     Draw ``s`` uses hyper draw ``s mod H``; every run of one draw shares its ``z``
     (the term is a function of ``(N, D)``, not of the mixture).
     """
+    return draws_with(numpy_rng(key), discrepancy, n_params, n_tokens, n_draws)
+
+
+def draws_with(rng: np.random.Generator, discrepancy: Discrepancy, n_params: Any,
+               n_tokens: Any, n_draws: int) -> np.ndarray:
+    """:func:`discrepancy_draws` from a NumPy generator (advanced by ``2 n_draws``
+    normals)."""
     bias_n, scale_n, bias_d, scale_d = discrepancy.parts(n_params, n_tokens)
     pick = np.arange(n_draws) % discrepancy.tau_n.size
-    z = numpy_rng(key).standard_normal((2, n_draws, 1))
+    z = rng.standard_normal((2, n_draws, 1))
     return (bias_n[pick] + scale_n[pick] * z[0]) + (bias_d[pick] + scale_d[pick] * z[1])

@@ -24,6 +24,7 @@ import numpy as np
 
 from bayesmix._random import numpy_rng
 from bayesmix.candidates import Candidates
+from bayesmix.discrepancy import draws_with
 from bayesmix.model import TargetPosterior
 from bayesmix.predict import predict_draws
 
@@ -186,16 +187,16 @@ def fantasised_log_losses(rng: np.random.Generator, posterior: TargetPosterior,
                           likelihood_weight: float = 1.0) -> np.ndarray:
     """Each draw's fantasy of the log-losses of rows ``(N, D, h)``, ``(S, R)``.
 
-    ``log mu_s + sigma_s / sqrt(w) eps + u_N z_N + u_D z_D``: the law at draw ``s``,
+    ``log mu_s + sigma_s / sqrt(w) eps + delta_s``: the law at draw ``s``,
     the fit's noise scale read at its likelihood weight ``w`` (a refit reads the rows
     at that weight; ``eps`` independent per row, Normal: the Student-t's tails are
     left out, one wild fantasy would otherwise sway a regression over the draws), and
-    the discrepancy (its learnt bias, :meth:`bayesmix.discrepancy.Discrepancy.mean`,
-    plus :meth:`~bayesmix.discrepancy.Discrepancy.components` times two normals ``z``
-    a draw shares with every row; zero inside the training range: the term is one
-    function of ``(N, D)`` per draw). A fit of raw losses has its noise
-    in loss units, ``log(mu_s + sigma_s / sqrt(w) eps)``, and no discrepancy. ``rng``
-    is advanced: the rows' normals, then the discrepancy's.
+    the discrepancy ``delta_s`` (:func:`bayesmix.discrepancy.draws_with`: hyper draw
+    ``s`` of the term, its bias and two normals a draw shares with every row; zero
+    inside the training range: the term is one function of ``(N, D)`` per draw). A fit
+    of raw losses has its noise in loss units, ``log(mu_s + sigma_s / sqrt(w) eps)``,
+    and no discrepancy. ``rng`` is advanced: the rows' normals, then the
+    discrepancy's.
     """
     mu = predict_draws(posterior, n_params, n_tokens, weights)
     floor = 1e-9 * posterior.scales.loss_scale  # an impossible loss stays finite
@@ -205,10 +206,7 @@ def fantasised_log_losses(rng: np.random.Generator, posterior: TargetPosterior,
         return np.log(np.maximum(mu + sd * eps, floor))
     y = np.log(np.maximum(mu, floor)) + sd * eps
     if posterior.discrepancy is not None:
-        u_n, u_d = posterior.discrepancy.components(n_params, n_tokens)
-        z = rng.standard_normal((mu.shape[0], 2))
-        y = (y + posterior.discrepancy.mean(n_params, n_tokens)
-             + z[:, :1] * u_n + z[:, 1:] * u_d)
+        y = y + draws_with(rng, posterior.discrepancy, n_params, n_tokens, mu.shape[0])
     return y
 
 

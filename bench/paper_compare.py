@@ -93,10 +93,10 @@ def _ensure_discrepancy(fit_dir: Path, seed: int, relearn: bool = False) -> None
     from bayesmix.calibrate import learn_discrepancy
     from bayesmix.store import load_fit, save_fit
 
+    jax.config.update("jax_enable_x64", True)  # as the CLI computes (bayesmix/cli.py)
     fit = load_fit(fit_dir)
     if not relearn and all(tf.discrepancy is not None for tf in fit.targets.values()):
         return
-    jax.config.update("jax_enable_x64", True)  # as the CLI computes (bayesmix/cli.py)
     table = load_runs(DATA, **COLUMNS, where=TRAIN_WHERE)
     t0 = time.perf_counter()
     learnt = learn_discrepancy(jax.random.fold_in(jax.random.key(seed), 1), fit, table)

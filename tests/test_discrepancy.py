@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayesmix import BayesmixError
+from bayesmix import BayesmixError, calibrate
 from bayesmix.calibrate import (
     BIAS_GRID,
     GROWTH_GRID,
@@ -148,6 +148,35 @@ def test_hyper_posterior_recovers_the_bias():
     zero, sd0 = _bias_moments(_residuals(jax.random.key(2), 0.02))
     assert abs(zero) < 4 * max(sd0, 0.17)
     assert abs(zero - true) > 4 * max(sd, 0.17)
+
+
+def test_joint_draws_are_the_grid_posterior_with_one_bias_for_all_targets():
+    """The joint draws' marginals are each target's grid marginal (within 4 standard
+    errors of 4000 draws), with the bias shared: one index per draw for all targets.
+    Negative control: the draws of unbiased residuals miss the biased marginal."""
+    residuals = []
+    for i, tau in enumerate([0.01, 0.03]):
+        residuals += [r._replace(target=f"t{i}") for r in
+                      _residuals(jax.random.key(20 + i), tau, groups=10, bias=-1.5)]
+    im, _, scales = calibrate._joint_draws(np.random.default_rng(0),
+                                           calibrate._hyper(residuals), 4000)
+    post = hyper_posterior(residuals)
+    marginal = post["t0"].sum(axis=(1, 2, 3))
+    mean = marginal @ BIAS_GRID
+    se = np.sqrt(marginal @ (BIAS_GRID - mean) ** 2 / 4000)
+    assert abs(BIAS_GRID[im].mean() - mean) < 4 * se
+    for t in ("t0", "t1"):
+        tau = post[t].sum(axis=(0, 1, 3)) @ np.log(TAU_GRID)
+        draws = np.log(TAU_GRID[scales[t][0]])
+        assert abs(draws.mean() - tau) < 4 * draws.std() / np.sqrt(4000)
+    unbiased = [r._replace(residual=r.residual - r.d_n * (-1.5) * (0.01 if r.target == "t0"
+                                                                   else 0.03))
+                for r in residuals]
+    im0, _, _ = calibrate._joint_draws(np.random.default_rng(0),
+                                       calibrate._hyper(unbiased), 4000)
+    assert abs(BIAS_GRID[im0].mean() - mean) > 4 * se
+    with pytest.raises(BayesmixError, match="unequal shapes"):
+        Discrepancy(0.0, 0.0, np.ones(3), np.ones(2), np.ones(3))
 
 
 def test_hyper_posterior_is_normalised_on_the_grid():
