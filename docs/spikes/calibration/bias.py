@@ -38,44 +38,52 @@ def main() -> None:
     parser.add_argument("--cache", default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    jax.config.update("jax_enable_x64", True)  # as the CLI computes (bayesmix/cli.py)
-    fit = load_fit(Path(args.fit_dir))
-    table = load_runs(DATA, **COLUMNS, where=TRAIN_WHERE)
-    heldout = load_runs(DATA, **COLUMNS, where=EVAL_WHERE)
-    key_fit, key_draw = jax.random.split(jax.random.fold_in(jax.random.key(args.seed), 1))
-    cache = Path(args.cache) if args.cache else None
-    if cache and cache.is_file():
-        residuals = pickle.loads(cache.read_bytes())
-    else:
-        residuals = calibrate.fold_residuals(key_fit, fit, table)
-        if cache:
-            cache.write_bytes(pickle.dumps(residuals))
-    print(f"{fit.law.name}: {len(residuals)} (fold, target) residuals")
+    fit, table, heldout, residuals, key_draw = load(args.fit_dir, args.cache, args.seed)
     grid = calibrate.BIAS_GRID
     for name, bias_grid in (("zero-mean", np.zeros(1)), ("learnt bias", grid)):
         calibrate.BIAS_GRID = bias_grid
         learnt = calibrate.discrepancies(key_draw, fit, table, residuals)
-        m = calibrate.hyper_posterior(residuals)
-        marginal = next(iter(m.values())).sum(axis=(1, 2, 3))
+        marginal = next(iter(calibrate.hyper_posterior(residuals).values())).sum(
+            axis=(1, 2, 3))
         mean_m = float(marginal @ bias_grid)
         sd_m = float(np.sqrt(marginal @ (bias_grid - mean_m) ** 2))
-        posteriors = fit.with_discrepancy(learnt).posteriors
-        scores = heldout_scores(jax.random.key(args.seed), {"fit": posteriors}, heldout)
-        pooled = pool_scores(scores, "fit", "all")
-        domains = [s for s in scores if s.target in {f"{d}_loss" for d in DOMAINS}
-                   or s.target in DOMAINS]
-        mre7 = np.mean([s.mre for s in domains]) if domains else float("nan")
-        print(f"  {name:<12} m {mean_m:+.2f} +- {sd_m:.2f}  90 % {100 * pooled.cover90:5.1f}  "
-              f"50 % {100 * pooled.cover50:5.1f}  width {100 * pooled.width90:5.2f} %  "
-              f"MRE(7) {100 * mre7:5.2f} %  signed {100 * pooled.signed:+5.2f} %  "
-              f"CRPS {pooled.crps:.4f}")
-        for s in scores:
-            d = learnt.get(s.target)
-            summary = d.summary() if d else {}
-            print(f"    {s.target:<20} 90 % {100 * s.cover90:5.1f}  MRE {100 * s.mre:5.2f} %  "
-                  f"signed {100 * s.signed:+5.2f} %  tau_N {100 * summary.get('tau_n', 0):.2f}"
-                  f"  bias_N {100 * summary.get('bias_n', 0):+.2f}")
+        score(f"{name:<12} m {mean_m:+.2f} +- {sd_m:.2f}", fit, learnt, heldout, args.seed)
     calibrate.BIAS_GRID = grid
+
+
+def load(fit_dir: str, cache: str | None, seed: int):
+    """The fit, its training and eval tables, the fold residuals (refitted as ``bayesmix
+    fit --seed SEED`` refits them, or read from ``cache``) and the key of the draws."""
+    jax.config.update("jax_enable_x64", True)  # as the CLI computes (bayesmix/cli.py)
+    fit = load_fit(Path(fit_dir))
+    table = load_runs(DATA, **COLUMNS, where=TRAIN_WHERE)
+    heldout = load_runs(DATA, **COLUMNS, where=EVAL_WHERE)
+    key_fit, key_draw = jax.random.split(jax.random.fold_in(jax.random.key(seed), 1))
+    path = Path(cache) if cache else None
+    if path and path.is_file():
+        residuals = pickle.loads(path.read_bytes())
+    else:
+        residuals = calibrate.fold_residuals(key_fit, fit, table)
+        if path:
+            path.write_bytes(pickle.dumps(residuals))
+    print(f"{fit.law.name}: {len(residuals)} (fold, target) residuals")
+    return fit, table, heldout, residuals, key_draw
+
+
+def score(label: str, fit, learnt: dict, heldout, seed: int) -> None:
+    """Print the pooled and per-target scores of ``fit`` with the terms ``learnt``."""
+    posteriors = fit.with_discrepancy(learnt).posteriors
+    scores = heldout_scores(jax.random.key(seed), {"fit": posteriors}, heldout)
+    pooled = pool_scores(scores, "fit", "all")
+    mre7 = np.mean([s.mre for s in scores if s.target in DOMAINS])
+    print(f"  {label}  90 % {100 * pooled.cover90:5.1f}  50 % {100 * pooled.cover50:5.1f}  "
+          f"width {100 * pooled.width90:5.2f} %  MRE(7) {100 * mre7:5.2f} %  "
+          f"signed {100 * pooled.signed:+5.2f} %  CRPS {pooled.crps:.4f}")
+    for s in scores:
+        summary = learnt[s.target].summary() if s.target in learnt else {}
+        print(f"    {s.target:<20} 90 % {100 * s.cover90:5.1f}  MRE {100 * s.mre:5.2f} %  "
+              f"signed {100 * s.signed:+5.2f} %  tau_N {100 * summary.get('tau_n', 0):.2f}"
+              f"  bias_N {100 * summary.get('bias_n', 0):+.2f}")
 
 
 if __name__ == "__main__":
