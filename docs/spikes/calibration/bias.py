@@ -32,12 +32,17 @@ from bayesmix.compare import heldout_scores, pool_scores  # noqa: E402
 from bayesmix.store import load_fit  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str) -> argparse.Namespace:
+    """``FIT_DIR [--cache FILE] [--seed 0]`` (the spikes' common command line)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("fit_dir")
     parser.add_argument("--cache", default=None)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__)
     fit, table, heldout, residuals, key_draw = load(args.fit_dir, args.cache, args.seed)
     grid = calibrate.BIAS_GRID
     for name, bias_grid in (("zero-mean", np.zeros(1)), ("learnt bias", grid)):

@@ -11,12 +11,11 @@ fold refits (``bias.py``'s cache).
 
 Usage (from the repository root, ../shared/data beside it)::
 
-    python docs/spikes/calibration/bias_per_target.py FIT_DIR --cache FILE [--seed 0]
+    python docs/spikes/calibration/bias_per_target.py FIT_DIR [--cache FILE] [--seed 0]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bias import load, score  # noqa: E402
+from bias import arguments, load, score  # noqa: E402
 
 from bayesmix import calibrate as c  # noqa: E402
 from bayesmix._random import numpy_rng  # noqa: E402
@@ -89,11 +88,7 @@ def per_target(key, fit, table, residuals) -> dict[str, Discrepancy]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("fit_dir")
-    parser.add_argument("--cache", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = arguments(__doc__)
     fit, table, heldout, residuals, key_draw = load(args.fit_dir, args.cache, args.seed)
     shared = c.discrepancies(key_draw, fit, table, residuals)
     score("shared m    ", fit, shared, heldout, args.seed)
