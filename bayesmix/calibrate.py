@@ -368,26 +368,27 @@ def discrepancies(key: jax.Array, fit_result: Fit, table: RunTable,
     """
     if not residuals:
         return {}
-    index = table.frame.index.to_numpy(int)
-    h = _hyper(residuals)
-    im, ip, scales = _joint_draws(numpy_rng(key), h, HYPER_DRAWS)
-    out = {}
-    for target, tf in fit_result.targets.items():
-        if target not in scales:  # no fold of this target could be scored
-            continue
-        itn, itd = scales[target]
-        mine_folds = [r for r in residuals if r.target == target]
-        # no fold reached beyond the training D: nothing was learnt about tau_D
-        tau_d = (TAU_GRID[itd] if any(np.any(r.d_d > 0) for r in mine_folds)
-                 else np.zeros(HYPER_DRAWS))
-        mine = np.isin(index, tf.rows)
-        out[target] = Discrepancy(
-            log_n_max=float(np.log(table.frame["N"].to_numpy(float)[mine].max())),
-            log_d_max=float(np.log(table.frame["D"].to_numpy(float)[mine].max())),
-            tau_n=TAU_GRID[itn], tau_d=tau_d, growth=GROWTH_GRID[ip],
-            folds=tuple(dict.fromkeys(r.fold for r in mine_folds)),
-            bias_n=BIAS_GRID[im] * TAU_GRID[itn], bias_d=BIAS_GRID[im] * tau_d)
-    return out
+    im, ip, scales = _joint_draws(numpy_rng(key), _hyper(residuals), HYPER_DRAWS)
+    return {target: _term(table, tf.rows, [r for r in residuals if r.target == target],
+                          *scales[target], ip, im)
+            for target, tf in fit_result.targets.items()
+            if target in scales}  # else no fold of this target could be scored
+
+
+def _term(table: RunTable, rows: np.ndarray, mine: Sequence[FoldResidual], itn: np.ndarray,
+          itd: np.ndarray, ip: np.ndarray, im: np.ndarray) -> Discrepancy:
+    """One target's term from its grid indices per hyper draw: scales ``itn``, ``itd``,
+    growth ``ip`` and bias ``im`` (on the target's training ``rows`` and ``mine``, its
+    folds)."""
+    # no fold reached beyond the training D: nothing was learnt about tau_D
+    tau_d = TAU_GRID[itd] if any(np.any(r.d_d > 0) for r in mine) else np.zeros(itd.size)
+    trained = np.isin(table.frame.index.to_numpy(int), rows)
+    return Discrepancy(
+        log_n_max=float(np.log(table.frame["N"].to_numpy(float)[trained].max())),
+        log_d_max=float(np.log(table.frame["D"].to_numpy(float)[trained].max())),
+        tau_n=TAU_GRID[itn], tau_d=tau_d, growth=GROWTH_GRID[ip],
+        folds=tuple(dict.fromkeys(r.fold for r in mine)),
+        bias_n=BIAS_GRID[im] * TAU_GRID[itn], bias_d=BIAS_GRID[im] * tau_d)
 
 
 def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,

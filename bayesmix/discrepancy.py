@@ -113,15 +113,13 @@ class Discrepancy:
 
     def summary(self) -> dict[str, float]:
         """Posterior medians of the hyperparameters (for reports)."""
-        return {name: float(np.median(getattr(self, name)))
-                for name in ("tau_n", "tau_d", "growth", "bias_n", "bias_d")}
+        return {name: float(np.median(getattr(self, name))) for name in _DRAWS}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and floats (the form :mod:`bayesmix.store` writes)."""
         return {"log_n_max": self.log_n_max, "log_d_max": self.log_d_max,
-                "tau_n": self.tau_n.tolist(), "tau_d": self.tau_d.tolist(),
-                "growth": self.growth.tolist(), "bias_n": self.bias_n.tolist(),
-                "bias_d": self.bias_d.tolist(), "folds": list(self.folds)}
+                **{name: getattr(self, name).tolist() for name in _DRAWS},
+                "folds": list(self.folds)}
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Discrepancy:

@@ -35,24 +35,20 @@ SPREADS = np.array([0.25, 0.5, 1.0, 2.0])
 
 
 def per_target(key, fit, table, residuals) -> dict[str, Discrepancy]:
-    targets = list(dict.fromkeys(r.target for r in residuals))
+    h = c._hyper(residuals)  # the shipped grid: its fold likelihoods and evidences
     n_m, n_p, n_tau = c.BIAS_GRID.size, c.GROWTH_GRID.size, c.TAU_GRID.size
-    w = c._population_weights()  # (tau, median, spread)
+    w = h.w  # (tau, median, spread)
     # V[m_t, mu, s_m]: Normal(mu, s_m) on the bias grid, normalised over m_t
     v = np.exp(-0.5 * ((c.BIAS_GRID[:, None, None] - MU_GRID[None, :, None])
                        / SPREADS[None, None, :]) ** 2)
     v /= v.sum(axis=0, keepdims=True)
-    lik, y, z = {}, {}, {}
-    for t in targets:
-        log_lik = sum(c._log_marginal(r) for r in residuals if r.target == t)
-        lik[t] = np.exp(log_lik - log_lik.max())  # (m, p, i, j)
-        flat = lik[t].reshape(-1, n_tau, n_tau)
-        # Y[m, p, mu_N, mu_D, s]: the scales integrated out under the population
-        y[t] = np.stack([w[:, :, k].T @ flat @ w[:, :, k] for k in range(w.shape[2])],
-                        axis=-1).reshape(n_m, n_p, *w.shape[1:2] * 2, w.shape[2])
-        # Z[p, mu_N, mu_D, s, mu, s_m]: m_t integrated out under its population
-        z[t] = np.einsum("mpabs,mcd->pabscd", y[t], v, optimize=True)
-    log_pop = (sum(np.log(z[t] + 1e-300) for t in targets)
+    # lik[t][m, p, i, j]; y[t][m, p, mu_N, mu_D, s]: the scales integrated out under
+    # their population (the shipped evidence, with q = (m, p) unflattened)
+    lik = {t: h.lik[t].reshape(n_m, n_p, n_tau, n_tau) for t in h.targets}
+    y = {t: h.z[t].reshape(n_m, n_p, *h.z[t].shape[1:]) for t in h.targets}
+    # Z[p, mu_N, mu_D, s, mu, s_m]: m_t integrated out under its population
+    z = {t: np.einsum("mpabs,mcd->pabscd", y[t], v, optimize=True) for t in h.targets}
+    log_pop = (sum(np.log(z[t] + 1e-300) for t in h.targets)
                + (-0.5 * (MU_GRID / 2.0) ** 2)[None, None, None, None, :, None]
                + c._log_prior_scale(c.POP_MEDIANS)[None, :, None, None, None, None]
                + c._log_prior_scale(c.POP_MEDIANS)[None, None, :, None, None, None])
@@ -62,9 +58,8 @@ def per_target(key, fit, table, residuals) -> dict[str, Discrepancy]:
     n = c.HYPER_DRAWS
     ip, a, b, s, mu, sm = np.unravel_index(rng.choice(pop.size, n, p=pop.ravel()),
                                            pop.shape)
-    index = table.frame.index.to_numpy(int)
     out = {}
-    for t in targets:
+    for t in h.targets:
         im, itn, itd = np.empty(n, int), np.empty(n, int), np.empty(n, int)
         for d in range(n):
             pm = y[t][:, ip[d], a[d], b[d], s[d]] * v[:, mu[d], sm[d]]
@@ -73,14 +68,8 @@ def per_target(key, fit, table, residuals) -> dict[str, Discrepancy]:
                     * w[:, b[d], s[d]][None, :]).ravel()
             itn[d], itd[d] = np.unravel_index(rng.choice(cell.size, p=cell / cell.sum()),
                                               (n_tau, n_tau))
-        mine = np.isin(index, fit.targets[t].rows)
-        tau_d = c.TAU_GRID[itd] if any(np.any(r.d_d > 0) for r in residuals
-                                       if r.target == t) else np.zeros(n)
-        out[t] = Discrepancy(
-            float(np.log(table.frame["N"].to_numpy(float)[mine].max())),
-            float(np.log(table.frame["D"].to_numpy(float)[mine].max())),
-            c.TAU_GRID[itn], tau_d, c.GROWTH_GRID[ip],
-            bias_n=c.BIAS_GRID[im] * c.TAU_GRID[itn], bias_d=c.BIAS_GRID[im] * tau_d)
+        out[t] = c._term(table, fit.targets[t].rows,
+                         [r for r in residuals if r.target == t], itn, itd, ip, im)
         print(f"    {t:<20} m_t {c.BIAS_GRID[im].mean():+.2f} +- {c.BIAS_GRID[im].std():.2f}")
     print(f"  population mu_m {MU_GRID[mu].mean():+.2f} +- {MU_GRID[mu].std():.2f}, "
           f"s_m median {np.median(SPREADS[sm]):.2f}")
