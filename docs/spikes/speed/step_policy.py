@@ -1,0 +1,45 @@
+"""Spike (issue 17, fourth study): the shared metric and the common step size.
+
+Runs ``log_gamma.py`` (``bayesmix fit`` on the paper split, the shipped law) with two
+switches, and prints every chain's adapted step size before the common one is taken:
+
+- ``STEP_POLICY=min`` (shipped) or ``geo``: every chain samples with the smallest
+  adapted step size (floored at half the median), or with their geometric mean;
+- ``OLD_METRIC=1``: the shared metric is NumPyro's regularised estimate averaged over
+  chains (shipped) instead of ``draws_metric``'s.
+
+``draws_metric`` exists only with ``draws_metric.patch`` applied (``git apply
+docs/spikes/speed/draws_metric.patch`` at ``c8e1c35``). Usage::
+
+    [STEP_POLICY=geo] [OLD_METRIC=1] python docs/spikes/speed/step_policy.py OUT TARGET
+        [--law joint]
+"""
+import os
+import runpy
+import sys
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+
+import bayesmix.sampling as smp
+
+shipped = smp.smallest_step_size
+policy = os.environ.get("STEP_POLICY", "min")
+
+
+def common_step_size(state):
+    step = state.adapt_state.step_size
+    print("per-chain step sizes", np.asarray(step), file=sys.stderr)
+    if policy == "min":
+        return shipped(state)
+    common = jnp.exp(jnp.mean(jnp.log(step)))
+    return state._replace(adapt_state=state.adapt_state._replace(
+        step_size=jnp.full_like(step, common)))
+
+
+smp.smallest_step_size = common_step_size
+if os.environ.get("OLD_METRIC"):
+    smp.draws_metric = lambda z, adapted: adapted
+sys.argv = [sys.argv[0], *sys.argv[1:]]
+runpy.run_path(str(Path(__file__).with_name("log_gamma.py")), run_name="__main__")
