@@ -7,7 +7,10 @@ search and compilation included):
 (a) ``bayesmix baseline`` for the target;
 (b) ``bayesmix fit`` for the target with an empty compilation cache (a first command);
 (b') the same command again (the cache holds (b)'s programs: a second command);
-(c) with ``--all-targets``: ``bayesmix fit`` of the 8 targets in one command.
+(c) with ``--all-targets``: ``bayesmix fit`` of the 8 targets in one command;
+(d) with ``--regmix``: issue 17's bar 5, the RegMix 1M training runs (512 runs, k = 17,
+    Pile-CC loss, ``additive_fixed_nd``): the baseline and the fit, each a first
+    command with its own empty cache, as (a) and (b).
 
 Prints wall seconds, leapfrog steps a draw, bulk and tail ESS, ESS per 1000 gradient
 evaluations (warmup and sampling, all chains) and the ratios (b)/(a), (b')/(a) and
@@ -18,9 +21,10 @@ within one run compare.
 Usage::
 
     python bench/fit_speed.py [--laws additive,joint] [--targets book,github]
-        [--all-targets] [--keep DIR]
+        [--all-targets] [--regmix] [--keep DIR]
 
-Reads ``../shared/data/dmsl_slimpajama``; exits 0 with a message when it is absent.
+Reads ``../shared/data/dmsl_slimpajama`` (and ``regmix``); exits 0 with a message when
+it is absent.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ def main() -> int:
     parser.add_argument("--targets", default="book,github")
     parser.add_argument("--all-targets", action="store_true",
                         help="also fit the 8 targets in one command, (c)")
+    parser.add_argument("--regmix", action="store_true",
+                        help="also (d): the RegMix k = 17 fit against its baseline")
     parser.add_argument("--keep", default=None, help="keep fits here")
     args = parser.parse_args()
     if not DATA.is_file():
@@ -88,8 +94,35 @@ def main() -> int:
             for target, (steps, bulk, tail, per_k, rhat) in rows.items():
                 print(f"{'':<9}{target:<14}{'':>39}{steps:7.0f}{bulk:7.0f}{tail:7.0f}"
                       f"{per_k:12.2f}{rhat:7.3f}")
+    if args.regmix:
+        regmix_speed(work)
     print(f"\nfits in {work}" if args.keep else "")
     return 0
+
+
+def regmix_speed(work: Path) -> None:
+    """(d): baseline and fit of ``additive_fixed_nd`` to the RegMix 1M training runs."""
+    from regmix import REGMIX, _canonical
+
+    if not (REGMIX / "train_mixture_1m.csv").is_file():
+        print(f"(d) skipped: {REGMIX} is absent")
+        return
+    runs = [_canonical("train_1m", "pile_cc", work), "--renormalize"]
+    law = ["--law", "additive_fixed_nd", "--target", "pile_cc"]
+    walls = {}
+    for command in ("baseline", "fit"):
+        env = {**os.environ, "BAYESMIX_JAX_CACHE": tempfile.mkdtemp(prefix="fit_speed_cache_")}
+        walls[command] = run_cli(command, *runs, *law, "--out", work / f"regmix_{command}",
+                                 env=env)
+    steps, bulk, tail, per_k, rhat = fit_rows(work / "regmix_fit")["pile_cc"]
+    from bayesmix import load_fit
+
+    d = load_fit(work / "regmix_fit").targets["pile_cc"].diagnostics
+    print(f"(d) RegMix 1M, 512 runs, k = 17, additive_fixed_nd, pile_cc: baseline "
+          f"{walls['baseline']:.1f} s, fit {walls['fit']:.1f} s, fit/baseline "
+          f"{walls['fit'] / walls['baseline']:.2f}; steps {steps:.0f}, bulk / tail ESS "
+          f"{bulk:.0f} / {tail:.0f}, ESS per 1000 gradients {per_k:.2f}, R-hat {rhat:.3f}, "
+          f"divergences {d.divergences}")
 
 
 if __name__ == "__main__":
