@@ -7,7 +7,9 @@ shifted by ``-log w``, a unit Jacobian), everything else as ``bayesmix fit`` doe
 (paper split, default settings), and prints the fit's sampler figures. Without
 ``--weak`` it is the shipped law (the control). The site keeps the name ``log_e``
 (its meaning changes per domain; ``true_log_e`` is the elasticity); the stick order is
-taken from the elasticities, as the shipped sampler does.
+taken from the elasticities, as the shipped sampler does. Prints the posterior sd of
+the sampled coordinate (``log gamma`` for a weak domain, ``log_e`` otherwise) and the
+elasticities' mean. Run from the repository root, with ``../shared/data`` beside it.
 
 Usage::
 
@@ -89,7 +91,7 @@ def main() -> int:
         e = post["true_log_e"].values.reshape(-1, len(tf.domains))
         print("sampled-coordinate sd", dict(zip(tf.domains, np.round(x.std(0), 2),
                                                 strict=True)))
-        print("log_e mean", dict(zip(tf.domains, np.round(e.mean(0), 2), strict=True)))
+        print("elasticity log_e mean", dict(zip(tf.domains, np.round(e.mean(0), 2), strict=True)))
     jax.clear_caches()
     return rc
 

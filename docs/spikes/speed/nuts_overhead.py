@@ -1,8 +1,9 @@
 """Spike (issue 17, fourth study): NumPyro NUTS's cost a leapfrog step on a trivial potential.
 
-A 19-dimensional standard normal, step size fixed at 0.063 (the additive law's on the
-paper's runs, so the trees are as deep), no adaptation: what a leapfrog step costs
-besides the model's gradient.
+A 21-dimensional standard normal (the additive law's sampled coordinates at k = 7),
+step size fixed at 0.063 (the additive book fit's), no adaptation: what a leapfrog step
+costs besides the model's gradient. Prints the steps a draw too (the trees' depth
+depends on the step against the posterior's scale, here 1).
 
 Usage: python docs/spikes/speed/nuts_overhead.py {32,64} DRAWS
 """
@@ -18,7 +19,7 @@ jax.config.update("jax_enable_x64", sys.argv[1] == "64")
 
 
 def model():
-    numpyro.sample("x", dist.Normal(0, 1).expand((19,)).to_event(1))
+    numpyro.sample("x", dist.Normal(0, 1).expand((21,)).to_event(1))
 
 
 for dense in (True, False):
@@ -31,4 +32,5 @@ for dense in (True, False):
     mcmc.get_samples()["x"].block_until_ready()
     seconds = time.perf_counter() - t
     steps = int(mcmc.get_extra_fields()["num_steps"].sum())
-    print(f"dense={dense}: {steps} steps, {seconds / steps * 1e6:.1f} us a leapfrog step")
+    print(f"dense={dense}: {steps / int(sys.argv[2]):.0f} steps a draw, "
+          f"{seconds / steps * 1e6:.1f} us a leapfrog step")

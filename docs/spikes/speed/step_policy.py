@@ -6,15 +6,20 @@ switches, and prints every chain's adapted step size before the common one is ta
 - ``STEP_POLICY=min`` (shipped) or ``geo``: every chain samples with the smallest
   adapted step size (floored at half the median), or with their geometric mean;
 - ``OLD_METRIC=1``: the shared metric is NumPyro's regularised estimate averaged over
-  chains (shipped) instead of ``draws_metric``'s.
+  chains (shipped) instead of ``draws_metric``'s;
+- ``SAVE_METRIC=FILE``: pickle both metrics (``adapted``, ``ours``) for
+  ``whitened_spectrum.py``.
+
+"Smallest" is the shipped rule: the smallest chain's step, floored at half the median.
 
 ``draws_metric`` exists only with ``draws_metric.patch`` applied (``git apply
 docs/spikes/speed/draws_metric.patch`` at ``c8e1c35``). Usage::
 
-    [STEP_POLICY=geo] [OLD_METRIC=1] python docs/spikes/speed/step_policy.py OUT TARGET
-        [--law joint]
+    [STEP_POLICY=geo] [OLD_METRIC=1] [SAVE_METRIC=FILE]
+        python docs/spikes/speed/step_policy.py OUT TARGET [--law joint]
 """
 import os
+import pickle
 import runpy
 import sys
 from pathlib import Path
@@ -39,7 +44,19 @@ def common_step_size(state):
 
 
 smp.smallest_step_size = common_step_size
-if os.environ.get("OLD_METRIC"):
-    smp.draws_metric = lambda z, adapted: adapted
-sys.argv = [sys.argv[0], *sys.argv[1:]]
+metric = smp.draws_metric
+
+
+def shared_metric(z, adapted):
+    if os.environ.get("OLD_METRIC"):
+        return adapted
+    ours = metric(z, adapted)
+    if os.environ.get("SAVE_METRIC"):
+        with open(os.environ["SAVE_METRIC"], "wb") as f:
+            pickle.dump({name: {k: np.asarray(v) for k, v in m.items()}
+                         for name, m in (("adapted", adapted), ("ours", ours))}, f)
+    return ours
+
+
+smp.draws_metric = shared_metric
 runpy.run_path(str(Path(__file__).with_name("log_gamma.py")), run_name="__main__")
