@@ -1,8 +1,8 @@
 """Convergence checks of a NUTS fit: R-hat, ESS, divergences, tree depth, E-BFMI.
 
 :func:`diagnose` reads an InferenceData and returns a :class:`Diagnostics` and a
-plain-language warning for every failed check; :func:`mixed` is the R-hat and bulk-ESS
-check that decides whether the chains run on.
+plain-language warning for every failed check; :func:`mixed` is the R-hat, bulk-ESS and
+tail-ESS check that decides whether the chains run on.
 """
 
 from __future__ import annotations
@@ -119,12 +119,19 @@ def _extreme(ds: Any, fn: Callable[[np.ndarray], Any]) -> float:
 
 
 def mixed(posterior: dict[str, np.ndarray]) -> bool:
-    """Whether draws grouped by chain pass the R-hat and bulk-ESS checks of a fit."""
+    """Whether draws grouped by chain pass the R-hat, bulk-ESS and tail-ESS checks of a fit.
+
+    The tail ESS (of the 5 % and 95 % quantiles) is what the predictive intervals rest
+    on: on the paper's runs, fits of 8 targets at default settings passed R-hat and bulk
+    ESS while three ended with tail ESS 164-349 (bench/RESULTS.md), so the chains run on
+    for it too.
+    """
     import arviz as az
 
     ds = az.convert_to_dataset(posterior)
     return (_extreme(az.rhat(ds), np.max) <= RHAT_MAX
-            and _extreme(az.ess(ds, method="bulk"), np.min) >= ESS_MIN)
+            and _extreme(az.ess(ds, method="bulk"), np.min) >= ESS_MIN
+            and _extreme(az.ess(ds, method="tail"), np.min) >= ESS_MIN)
 
 
 def diagnose(idata: Any, max_tree_depth: int, *, start_potential: float = float("nan"),

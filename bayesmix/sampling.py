@@ -3,8 +3,8 @@
 The chains start where :mod:`bayesmix.start` put them, with its Laplace covariance as
 the first metric; :func:`warmed_up` adapts the mass matrix per chain, averages it and
 adapts the step size under the shared metric; :func:`sample` draws, and while the
-chains fail the R-hat or bulk-ESS check (:func:`bayesmix.diagnostics.mixed`) they run
-on from where they stopped, without a new warmup.
+chains fail the R-hat, bulk- or tail-ESS check (:func:`bayesmix.diagnostics.mixed`)
+they run on from where they stopped, without a new warmup.
 
 The chains are driven here, with NumPyro's NUTS kernel (``init`` and ``sample``), not
 through ``numpyro.infer.MCMC``: ``MCMC`` binds the model's arguments into the program

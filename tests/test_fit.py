@@ -514,6 +514,36 @@ def test_float32_path_matches_float64_arithmetic(chinchilla_fit, chinchilla_tabl
     assert not within(float(jnp.finfo(jnp.float64).eps))  # negative control
 
 
+def _low_draws_placed(clustered: bool) -> np.ndarray:
+    """4 chains x 1000 independent normal draws (fixed seed), each chain's lowest 5 %
+    moved into two runs of 25 consecutive draws (``clustered``) or one every 20 draws."""
+    x = np.random.default_rng(0).normal(size=(4, 1000))
+    for chain in x:
+        order = np.argsort(chain)
+        low, rest = chain[order[:50]], chain[np.sort(order[50:])]
+        where = (np.r_[np.arange(100, 125), np.arange(600, 625)] if clustered
+                 else np.arange(10, 1000, 20))
+        chain[where] = low
+        chain[np.setdiff1d(np.arange(1000), where)] = rest
+    return x
+
+
+def test_mixed_needs_the_tail_ess():
+    """Draws whose lowest 5 % stick together pass R-hat and bulk ESS but not tail ESS
+    (the quantiles' ESS), so they are not mixed and the chains would run on; the same
+    values with the low draws spread out are mixed (negative control)."""
+    import arviz as az
+
+    from bayesmix.diagnostics import ESS_MIN, RHAT_MAX, mixed
+
+    stuck = az.convert_to_dataset({"a": _low_draws_placed(True)})
+    assert float(az.rhat(stuck)["a"]) <= RHAT_MAX
+    assert float(az.ess(stuck, method="bulk")["a"]) >= ESS_MIN
+    assert float(az.ess(stuck, method="tail")["a"]) < ESS_MIN
+    assert not mixed({"a": _low_draws_placed(True)})
+    assert mixed({"a": _low_draws_placed(False)})
+
+
 def test_chains_run_on_until_mixed(chinchilla_table):
     """40 draws per chain cannot give bulk ESS 400, so the chains run on in blocks of 20
     up to max_draws; with max_draws = draws they stop at once (negative control)."""
