@@ -294,8 +294,8 @@ def fit_target(
     chains, warmup, draws : int
         Chains and iterations per chain (draws are kept after warmup).
     max_draws : int, optional
-        While the chains fail the R-hat, bulk- or tail-ESS check after ``draws``, they run on
-        in blocks of ``draws // 2`` up to ``max_draws`` per chain (default
+        While the chains fail the R-hat, bulk- or tail-ESS check after ``draws``, they
+        run on in blocks of ``draws // 2`` up to ``max_draws`` per chain (default
         ``2 * draws``; ``draws`` turns this off). Every draw is kept; the divergence
         rate and the other checks are over all of them.
     likelihood : {"log", "raw"}

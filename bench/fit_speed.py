@@ -38,17 +38,18 @@ from _cli_runs import run_cli
 from _paper import CLI_COLUMNS, DATA, TARGETS, TRAIN_WHERE
 
 
-def fit_rows(fit_dir: Path) -> dict[str, tuple[float, float, float, float, float]]:
-    """Per target: (steps a draw, bulk ESS, tail ESS, ESS per 1000 gradients, max R-hat)
-    of a saved fit."""
+def fit_diagnostics(fit_dir: Path) -> dict:
+    """Per target: the ``Diagnostics`` of a saved fit."""
     from bayesmix import load_fit
 
-    out = {}
-    for target, tf in load_fit(fit_dir).targets.items():
-        d = tf.diagnostics
-        out[target] = (d.mean_steps, d.min_ess_bulk, d.min_ess_tail,
-                       d.ess_per_1000_gradients, d.max_rhat)
-    return out
+    return {target: tf.diagnostics for target, tf in load_fit(fit_dir).targets.items()}
+
+
+def sampler_columns(d) -> str:
+    """Steps a draw, bulk and tail ESS, ESS per 1000 gradients, max R-hat: the table's
+    last five columns."""
+    return (f"{d.mean_steps:7.0f}{d.min_ess_bulk:7.0f}{d.min_ess_tail:7.0f}"
+            f"{d.ess_per_1000_gradients:12.2f}{d.max_rhat:7.3f}")
 
 
 def main() -> int:
@@ -81,19 +82,17 @@ def main() -> int:
                              "--out", work / f"{law}_{target}_fit", env=env)
             warm = run_cli("fit", *runs, "--law", law, "--target", target,
                              "--out", work / f"{law}_{target}_fit_again", env=env)
-            steps, bulk, tail, per_k, rhat = fit_rows(work / f"{law}_{target}_fit")[target]
+            d = fit_diagnostics(work / f"{law}_{target}_fit")[target]
             print(f"{law:<9}{target:<14}{base:11.1f}{cold:10.1f}{warm:12.1f}"
-                  f"{cold / base:6.2f}{warm / base:6.2f}{steps:7.0f}{bulk:7.0f}{tail:7.0f}"
-                  f"{per_k:12.2f}{rhat:7.3f}", flush=True)
+                  f"{cold / base:6.2f}{warm / base:6.2f}{sampler_columns(d)}", flush=True)
         if args.all_targets:
             wall = run_cli("fit", *runs, "--law", law, "--all-targets",
                              "--out", work / f"{law}_all_fit", env=env)
-            rows = fit_rows(work / f"{law}_all_fit")
+            rows = fit_diagnostics(work / f"{law}_all_fit")
             print(f"{law:<9}(c) all {len(TARGETS)} targets in one command: {wall:.1f} s "
                   f"(warm cache: {law}'s programs from (b)); (c)/(b) = {wall / cold:.2f}")
-            for target, (steps, bulk, tail, per_k, rhat) in rows.items():
-                print(f"{'':<9}{target:<14}{'':>39}{steps:7.0f}{bulk:7.0f}{tail:7.0f}"
-                      f"{per_k:12.2f}{rhat:7.3f}")
+            for target, d in rows.items():
+                print(f"{'':<9}{target:<14}{'':>39}{sampler_columns(d)}")
     if args.regmix:
         regmix_speed(work)
     print(f"\nfits in {work}" if args.keep else "")
@@ -114,14 +113,12 @@ def regmix_speed(work: Path) -> None:
         env = {**os.environ, "BAYESMIX_JAX_CACHE": tempfile.mkdtemp(prefix="fit_speed_cache_")}
         walls[command] = run_cli(command, *runs, *law, "--out", work / f"regmix_{command}",
                                  env=env)
-    steps, bulk, tail, per_k, rhat = fit_rows(work / "regmix_fit")["pile_cc"]
-    from bayesmix import load_fit
-
-    d = load_fit(work / "regmix_fit").targets["pile_cc"].diagnostics
+    d = fit_diagnostics(work / "regmix_fit")["pile_cc"]
     print(f"(d) RegMix 1M, 512 runs, k = 17, additive_fixed_nd, pile_cc: baseline "
           f"{walls['baseline']:.1f} s, fit {walls['fit']:.1f} s, fit/baseline "
-          f"{walls['fit'] / walls['baseline']:.2f}; steps {steps:.0f}, bulk / tail ESS "
-          f"{bulk:.0f} / {tail:.0f}, ESS per 1000 gradients {per_k:.2f}, R-hat {rhat:.3f}, "
+          f"{walls['fit'] / walls['baseline']:.2f}; steps {d.mean_steps:.0f}, bulk / tail "
+          f"ESS {d.min_ess_bulk:.0f} / {d.min_ess_tail:.0f}, ESS per 1000 gradients "
+          f"{d.ess_per_1000_gradients:.2f}, R-hat {d.max_rhat:.3f}, "
           f"divergences {d.divergences}")
 
 

@@ -536,11 +536,12 @@ def test_mixed_needs_the_tail_ess():
 
     from bayesmix.diagnostics import ESS_MIN, RHAT_MAX, mixed
 
-    stuck = az.convert_to_dataset({"a": _low_draws_placed(True)})
+    clustered = {"a": _low_draws_placed(True)}
+    stuck = az.convert_to_dataset(clustered)
     assert float(az.rhat(stuck)["a"]) <= RHAT_MAX
     assert float(az.ess(stuck, method="bulk")["a"]) >= ESS_MIN
     assert float(az.ess(stuck, method="tail")["a"]) < ESS_MIN
-    assert not mixed({"a": _low_draws_placed(True)})
+    assert not mixed(clustered)
     assert mixed({"a": _low_draws_placed(False)})
 
 

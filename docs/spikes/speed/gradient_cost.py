@@ -19,24 +19,15 @@ jax.config.update("jax_enable_x64", sys.argv[3] == "64")
 from jax.flatten_util import ravel_pytree  # noqa: E402
 from numpyro.distributions import biject_to  # noqa: E402
 from numpyro.infer.util import potential_energy  # noqa: E402
+from saved_fit import saved_model  # noqa: E402
 
-from bayesmix import load_fit  # noqa: E402
-from bayesmix.laws import free_sites  # noqa: E402
-from bayesmix.model import bound_model, centred_inputs  # noqa: E402
-
-tf = load_fit(sys.argv[1]).targets[sys.argv[2]]
-cd = tf.idata.constant_data
-law = tf.law
-k = cd.weights.shape[1]
-log_n, log_d, h = centred_inputs(law, tf.scales, cd.N.values, cd.D.values, cd.weights.values,
-                                 None)
-loss = jnp.asarray(np.exp(tf.idata.observed_data.obs.values))
+tf, model, saved_args, sites = saved_model(sys.argv[1], sys.argv[2])
+law, h = tf.law, saved_args[2]
+k = h.shape[-1]
 
 
 def run(label, weights):
-    model = bound_model(law, k, tf.likelihood)
-    args = (log_n, log_d, weights, loss, jnp.asarray(tf.scales.loss_scale), jnp.asarray(0.4))
-    sites = free_sites(model, jax.random.PRNGKey(0), *args)
+    args = (*saved_args[:2], weights, *saved_args[3:])
     post = tf.idata.posterior
     start = {n: biject_to(sites[n]["fn"].support).inv(jnp.asarray(post[n].values[0, 0]))
              for n in sorted(sites)}

@@ -20,24 +20,12 @@ jax.config.update("jax_enable_x64", True)
 from jax.flatten_util import ravel_pytree  # noqa: E402
 from numpyro.distributions import biject_to  # noqa: E402
 from numpyro.infer import MCMC, NUTS, init_to_value  # noqa: E402
-
-from bayesmix import load_fit  # noqa: E402
-from bayesmix.laws import free_sites  # noqa: E402
-from bayesmix.model import bound_model, centred_inputs  # noqa: E402
+from saved_fit import saved_model  # noqa: E402
 
 path, target, accept = sys.argv[1], sys.argv[2], float(sys.argv[3])
 eps = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
-tf = load_fit(path).targets[target]
-post, cd, law = tf.idata.posterior, tf.idata.constant_data, tf.law
-k = cd.weights.shape[1]
-log_n, log_d, h = centred_inputs(law, tf.scales, cd.N.values, cd.D.values, cd.weights.values,
-                                 None)
-loss = jnp.asarray(np.exp(tf.idata.observed_data.obs.values))
-model = bound_model(law, k, tf.likelihood)
-order = [list(tf.domains).index(d) for d in post.attrs["share_order"].split(",")]
-args = (log_n, log_d, h, loss, jnp.asarray(tf.scales.loss_scale),
-        jnp.asarray(1.0 / tf.diagnostics.design_effect), jnp.asarray(order))
-sites = free_sites(model, jax.random.PRNGKey(0), *args)
+tf, model, args, sites = saved_model(path, target)
+post = tf.idata.posterior
 names = sorted(sites)
 unc = {n: np.asarray(biject_to(sites[n]["fn"].support).inv(jnp.asarray(post[n].values)))
        for n in names}

@@ -16,21 +16,12 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 from numpyro.distributions import biject_to  # noqa: E402
-
-from bayesmix import load_fit  # noqa: E402
-from bayesmix.laws import free_sites  # noqa: E402
-from bayesmix.model import bound_model, centred_inputs  # noqa: E402
+from saved_fit import saved_model  # noqa: E402
 
 metrics = pickle.load(open(sys.argv[2], "rb"))
 (sites_key,) = metrics["ours"]
-tf = next(iter(load_fit(sys.argv[1]).targets.values()))
-post, cd, law = tf.idata.posterior, tf.idata.constant_data, tf.law
-log_n, log_d, h = centred_inputs(law, tf.scales, cd.N.values, cd.D.values, cd.weights.values,
-                                 None)
-loss = jnp.asarray(np.exp(tf.idata.observed_data.obs.values))
-model = bound_model(law, cd.weights.shape[1], tf.likelihood)
-args = (log_n, log_d, h, loss, jnp.asarray(tf.scales.loss_scale), jnp.asarray(1.0))
-sites = free_sites(model, jax.random.PRNGKey(0), *args)
+tf, _, _, sites = saved_model(sys.argv[1])
+post = tf.idata.posterior
 flat = []
 for name in sites_key:
     v = np.asarray(biject_to(sites[name]["fn"].support).inv(jnp.asarray(post[name].values)))
