@@ -9,9 +9,9 @@ validate) and ``simulate`` → ``laws`` / ``lawkit`` (the law files in
 paper's point fit) → ``store`` (every save and load) → ``predict`` → ``simplex``
 (mirror descent) → ``objective`` → ``decision`` (h*, h_bayes, regret) →
 ``sensitivity`` (elasticities of the losses to the weights) → ``candidates`` (runs one
-could launch) → ``fantasy`` → ``design`` (which run next) → ``compare`` → ``plots`` and
-``decision_plots`` → ``report_inputs`` → ``report`` (one HTML page) → ``demo`` →
-``cli`` and ``commands``.
+could launch) → ``fantasy`` → ``design`` (which run next) → ``scoring`` (held-out
+scores) → ``compare`` → ``plots`` and ``decision_plots`` → ``report_inputs`` →
+``report`` (one HTML page) → ``demo`` → ``cli`` and ``commands``.
 """
 
 from bayesmix import paper

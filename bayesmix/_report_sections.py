@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from bayesmix import _html
-from bayesmix.compare import Comparison, HeldoutScore
+from bayesmix.compare import Comparison
 from bayesmix.decision import OptimumReport
 from bayesmix.decision_plots import (
     plot_elasticities,
@@ -38,6 +38,7 @@ from bayesmix.plots import (
     plot_runs,
 )
 from bayesmix.runs import RunTable
+from bayesmix.scoring import HeldoutScore
 from bayesmix.sensitivity import Elasticities
 
 __all__ = ["Study"]

@@ -27,26 +27,25 @@ import numpy as np
 from bayesmix._errors import BayesmixError
 from bayesmix.fit import Fit
 from bayesmix.model import TargetPosterior
-from bayesmix.predict import check_domains, predict_draws, predictive_draws, with_discrepancy
 from bayesmix.runs import RunTable
+from bayesmix.scoring import (
+    LEVELS,
+    ChanceBand,
+    HeldoutScore,
+    chance_bands,
+    pooled_per_label,
+    score_heldout,
+)
 
 __all__ = [
     "Comparison",
-    "HeldoutScore",
-    "LEVELS",
     "LooScore",
     "RankEntry",
     "compare",
-    "crps_from_draws",
-    "heldout_scores",
     "loo_scores",
-    "pool_scores",
     "rank_laws",
     "stacking_weights",
 ]
-
-LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-"""Nominal levels of the central predictive intervals whose coverage is measured."""
 
 BAD_K = 0.7
 """Pareto k above which a row's PSIS-LOO estimate is unreliable (Vehtari et al. 2017)."""
@@ -80,139 +79,6 @@ class RankEntry(NamedTuple):
     """Standard error of ``elpd_diff`` from the pointwise differences."""
     weight: float
     """Bayesian stacking weight (nan for the pooled ranking over targets)."""
-
-
-class HeldoutScore(NamedTuple):
-    """Scores of one fit's predictions at held-out runs."""
-
-    label: str
-    law: str
-    target: str
-    rows: int
-    mre: float
-    """Mean |median - observed| / observed (the paper's MRE), discrepancy included."""
-    signed: float
-    """Mean (median - observed) / observed: > 0 means the law over-predicts."""
-    coverage: tuple[float, ...]
-    """Observed coverage of the central predictive interval at each of :data:`LEVELS`."""
-    width90: float
-    """Median (q95 - q05) / median of the posterior predictive."""
-    crps: float
-    """Mean CRPS of log loss (about a relative error; lower is better)."""
-
-    @property
-    def cover50(self) -> float:
-        return self.coverage[LEVELS.index(0.5)]
-
-    @property
-    def cover90(self) -> float:
-        return self.coverage[LEVELS.index(0.9)]
-
-
-# --------------------------------------------------------------------------- scores
-
-
-def crps_from_draws(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """CRPS of each column's sample against its observation.
-
-    ``E|X - y| - E|X - X'| / 2`` with the second term from the sorted sample in
-    O(S log S): ``E|X - X'| = 2 / S^2 * sum_i (2 i - S - 1) x_(i)``.
-
-    Parameters
-    ----------
-    draws : ndarray, shape ``(S, n)``
-    observed : ndarray, shape ``(n,)``
-
-    Returns
-    -------
-    ndarray, shape ``(n,)``
-        ``inf`` for a column with a draw that is not finite (a predictive with an
-        infinite draw has no finite score).
-    """
-    draws = np.sort(np.asarray(draws, float), axis=0)
-    finite = np.all(np.isfinite(draws), axis=0)
-    draws = np.where(finite, draws, 0.0)
-    s = draws.shape[0]
-    spread = 2.0 / s**2 * np.tensordot(2.0 * np.arange(1, s + 1) - s - 1, draws, axes=1)
-    score = np.mean(np.abs(draws - observed), axis=0) - 0.5 * spread
-    return np.where(finite, score, np.inf)
-
-
-def _interval_coverage(draws: np.ndarray, observed: np.ndarray) -> tuple[float, ...]:
-    out = []
-    for level in LEVELS:
-        lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
-        out.append(float(np.mean((lo <= observed) & (observed <= hi))))
-    return tuple(out)
-
-
-def _score(label: str, posterior: TargetPosterior, mean: np.ndarray, log_pp: np.ndarray,
-           observed: np.ndarray) -> HeldoutScore:
-    median = np.median(mean, axis=0)
-    relative = (median - observed) / observed
-    log_observed = np.log(observed)
-    # Intervals from the log draws (exp is monotone), clipped so that quantiles between
-    # two infinite draws (nu near zero, or a raw draw <= 0) do not interpolate to NaN.
-    bounded = np.clip(log_pp, -1e300, 1e300)
-    with np.errstate(over="ignore"):
-        q05, q50, q95 = np.exp(np.quantile(bounded, [0.05, 0.5, 0.95], axis=0))
-    return HeldoutScore(
-        label=label, law=posterior.law.name, target=posterior.target, rows=len(observed),
-        mre=float(np.mean(np.abs(relative))), signed=float(np.mean(relative)),
-        coverage=_interval_coverage(bounded, log_observed),
-        width90=float(np.median((q95 - q05) / q50)),
-        crps=float(np.mean(crps_from_draws(log_pp, log_observed))),
-    )
-
-
-def heldout_scores(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetPosterior]],
-                   table: RunTable) -> list[HeldoutScore]:
-    """Score every fit's targets at the runs of ``table``.
-
-    Parameters
-    ----------
-    key : jax.Array
-        PRNG key of the posterior predictive noise (split per fit and target).
-    posteriors : mapping of label -> (mapping of target -> TargetPosterior)
-        One entry per fit; point fits (one draw, no noise) score too, with intervals of
-        width 0. The intervals and CRPS are of the posterior predictive with the
-        posterior's discrepancy term when it has one; the error (MRE, signed) is of the
-        median over draws of the law's mean times the discrepancy's factor (its learnt
-        bias moves the median).
-    table : RunTable
-        Held-out runs; their loss columns name the targets scored.
-
-    Returns
-    -------
-    list of HeldoutScore
-        In the order of ``posteriors``, then of each fit's targets; targets without a
-        loss column in ``table`` are left out.
-
-    Raises
-    ------
-    BayesmixError
-        ``table``'s domains are not a fit's, or it holds no target of a fit.
-    """
-    out = []
-    for label, fits in posteriors.items():
-        present = [t for t in fits if t in table.targets]
-        if not present:
-            raise BayesmixError(f"{table.source} has no loss column for any target of fit "
-                                f"{label} ({', '.join(fits)})")
-        for target in present:
-            posterior = fits[target]
-            check_domains(posterior, table)
-            data = table.target_data(target)
-            weights = table.frame.loc[data.rows, [f"h_{d}" for d in posterior.domains]]
-            key, sub = jax.random.split(key)
-            mean = predict_draws(posterior, data.n_params, data.n_tokens,
-                                 weights.to_numpy(float))
-            log_mean, log_pp = with_discrepancy(  # one draw of delta for both
-                jax.random.fold_in(sub, 1), posterior, data.n_params, data.n_tokens,
-                np.log(mean), predictive_draws(sub, posterior, mean, log=True), log=True)
-            out.append(_score(label, posterior, np.exp(log_mean), log_pp,
-                              np.asarray(data.loss, float)))
-    return out
 
 
 def _quiet_loo(idata: Any) -> Any:
@@ -330,37 +196,6 @@ def rank_laws(fits: Mapping[str, Fit],
     return out
 
 
-def pool_scores(scores: Sequence[HeldoutScore], label: str, target: str) -> HeldoutScore:
-    """One score for several (targets, or folds): means weighted by rows, exact for the
-    error, coverage and CRPS; the width is the median of the scores' medians.
-
-    Raises
-    ------
-    BayesmixError
-        No score to pool.
-    """
-    if not scores:
-        raise BayesmixError(f"no held-out score to pool for {label} ({target})")
-    w = np.array([s.rows for s in scores], float)
-
-    def avg(values: Any) -> Any:
-        return np.average(np.asarray(values, float), axis=0, weights=w)
-
-    return HeldoutScore(
-        label=label, law=scores[0].law, target=target, rows=int(w.sum()),
-        mre=float(avg([s.mre for s in scores])), signed=float(avg([s.signed for s in scores])),
-        coverage=tuple(float(c) for c in avg([s.coverage for s in scores])),
-        width90=float(np.median([s.width90 for s in scores])),
-        crps=float(avg([s.crps for s in scores])),
-    )
-
-
-def _pooled_per_label(scores: Sequence[HeldoutScore]) -> list[HeldoutScore]:
-    """One pooled score (``target="all"``) per label, in order of first appearance."""
-    return [pool_scores([s for s in scores if s.label == label], label, "all")
-            for label in dict.fromkeys(s.label for s in scores)]
-
-
 # --------------------------------------------------------------------------- result
 
 
@@ -380,6 +215,9 @@ class Comparison:
         Cross-validation scores per fit and target, pooled over folds
         (:func:`bayesmix.crossval.with_cross_validation`); empty when not run.
     cv_kind : {"scale", "mixture"} or None
+    chance : tuple of ChanceBand
+        How far each fit's held-out scores would move by chance alone were its
+        predictive right, per target and pooled (:mod:`bayesmix.scoring`).
     """
 
     loo: tuple[LooScore, ...]
@@ -388,6 +226,7 @@ class Comparison:
     heldout_source: str | None = None
     cv: tuple[HeldoutScore, ...] = ()
     cv_kind: str | None = None
+    chance: tuple[ChanceBand, ...] = ()
 
     def preferred(self, target: str = "all") -> str | None:
         """The label the training runs prefer for ``target`` (None if not ranked)."""
@@ -395,8 +234,8 @@ class Comparison:
         return top[0] if top else None
 
     def pooled(self) -> list[HeldoutScore]:
-        """Held-out scores pooled over each fit's targets (see :func:`pool_scores`)."""
-        return _pooled_per_label(self.heldout)
+        """Held-out scores pooled over each fit's targets (:func:`bayesmix.scoring.pool_scores`)."""
+        return pooled_per_label(self.heldout)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and floats for JSON."""
@@ -414,11 +253,11 @@ class Comparison:
                 "heldout": scored([*self.heldout, *self.pooled()]),
                 "heldout_source": self.heldout_source,
                 "cv": scored([*self.cv, *self.cv_pooled()]), "cv_kind": self.cv_kind,
-                "levels": list(LEVELS)}
+                "chance": rows(self.chance), "levels": list(LEVELS)}
 
     def cv_pooled(self) -> list[HeldoutScore]:
         """Cross-validation scores pooled over each fit's targets."""
-        return _pooled_per_label(self.cv)
+        return pooled_per_label(self.cv)
 
     def table(self) -> str:
         """The comparison for a person: LOO and ranking per target, held-out scores."""
@@ -439,7 +278,8 @@ class Comparison:
                          f"{second.elpd_diff:.1f} ± {second.dse:.1f} above {second.label})")
         if self.heldout:
             lines += ["", f"held out: {self.heldout_source}",
-                      *_score_lines([*self.heldout, *self.pooled()])]
+                      *_score_lines([*self.heldout, *self.pooled()]),
+                      *_chance_lines(self.chance)]
         if self.cv:
             lines += ["", f"cross-validation ({self.cv_kind}): refits without each fold, "
                           "scored on it", *_score_lines([*self.cv, *self.cv_pooled()])]
@@ -455,6 +295,24 @@ def _score_lines(scores: Sequence[HeldoutScore]) -> list[str]:
         lines.append(f"{s.target:<14} {s.label:<18} {s.rows:5d} {100 * s.mre:6.2f} "
                      f"{100 * s.signed:+8.2f} {100 * s.cover50:5.0f}% "
                      f"{100 * s.cover90:5.0f}% {100 * s.width90:9.2f} {s.crps:8.5f}")
+    return lines
+
+
+def _chance_lines(bands: Sequence[ChanceBand]) -> list[str]:
+    """Each fit's pooled band (its one target's when it has one)."""
+    pooled = [b for b in bands if b.target == "all"]
+    pooled += [b for b in bands if b.label not in {p.label for p in pooled}]
+    if not pooled:
+        return []
+    lines = [f"by chance alone, were the predictive right (its own {pooled[0].truths} joint "
+             "draws as the truth; p: share at or below the observed):"]
+    for b in pooled:
+        (c50, c90), mre = (b.cover50, b.cover90), b.mre
+        p50, p90 = (b.coverage_p[LEVELS.index(v)] for v in (0.5, 0.9))
+        lines.append(f"  {b.label} ({b.target}): cov50 {100 * c50[0]:.0f}-{100 * c50[1]:.0f}% "
+                     f"(p {p50:.2f}), cov90 {100 * c90[0]:.0f}-{100 * c90[1]:.0f}% "
+                     f"(p {p90:.2f}), MRE {100 * mre[0]:.2f}-{100 * mre[1]:.2f} % "
+                     f"(p {b.mre_p:.2f})")
     return lines
 
 
@@ -482,7 +340,7 @@ def compare(key: jax.Array, fits: Mapping[str, Fit], heldout: RunTable | None = 
     Raises
     ------
     BayesmixError
-        No fit; point fits without held-out runs; see :func:`heldout_scores`.
+        No fit; point fits without held-out runs; see :func:`bayesmix.scoring.heldout_scores`.
     """
     if not fits and not point_fits:
         raise BayesmixError("compare needs at least one fit")
@@ -492,9 +350,12 @@ def compare(key: jax.Array, fits: Mapping[str, Fit], heldout: RunTable | None = 
     scores, pointwise = loo_scores(fits)
     ranking = rank_laws(fits, pointwise)
     held: list[HeldoutScore] = []
+    bands: list[ChanceBand] = []
     if heldout is not None:
         everything = {label: f.posteriors for label, f in fits.items()}
         everything.update(point_fits or {})
-        held = heldout_scores(key, everything, heldout)
+        result = score_heldout(key, everything, heldout)
+        held, bands = result.scores, chance_bands(result)
     return Comparison(loo=tuple(scores), ranking=tuple(ranking), heldout=tuple(held),
-                      heldout_source=None if heldout is None else heldout.source)
+                      heldout_source=None if heldout is None else heldout.source,
+                      chance=tuple(bands))

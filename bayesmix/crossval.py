@@ -23,10 +23,11 @@ import numpy as np
 
 from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
-from bayesmix.compare import Comparison, HeldoutScore, heldout_scores, pool_scores
+from bayesmix.compare import Comparison
 from bayesmix.fit import Fit, TargetFit, fit
 from bayesmix.jobs import JobFailure, fit_job, run_jobs
 from bayesmix.runs import Fold, RunTable
+from bayesmix.scoring import HeldoutScore, heldout_scores, pool_scores
 
 __all__ = ["CV_KINDS", "Fold", "cross_validate", "mixture_folds", "refit_options",
            "scale_folds", "training_rows", "with_cross_validation"]

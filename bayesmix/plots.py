@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from bayesmix.compare import LEVELS, HeldoutScore
 from bayesmix.model import TargetPosterior
 from bayesmix.predict import predict_draws, predictive_draws, with_discrepancy
 from bayesmix.runs import RunTable
+from bayesmix.scoring import LEVELS, HeldoutScore
 
 __all__ = [
     "plot_coverage",

@@ -11,7 +11,9 @@ PSIS-LOO per target with the ranking and stacking weights, then per target and p
 over the 8 targets the eval MRE, signed error, 50 % and 90 % coverage, median relative
 width of the 90 % interval and CRPS. Beside them: the paper's Table 4 ranking and the
 calibration bars of issue 22 (90 % coverage 80-97 %, 50 % coverage 35-65 %, width at
-most 5x the law's mean eval MRE).
+most 5x the law's mean eval MRE), and last how far bar 1's figures would move by
+chance alone were each predictive right (its own joint draws taken for the truth), and
+how often a right predictive would meet the whole bar at this one held-out size.
 
 Usage::
 
@@ -29,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from _cli_runs import convergence, fit_and_baseline, format_convergence, run_cli
 from _paper import CLI_COLUMNS, COLUMNS, DATA, DOMAINS, EVAL_WHERE, TARGETS, TRAIN_WHERE
 
@@ -80,6 +83,7 @@ def main() -> int:
         run_cli("compare", *fits, "--heldout", DATA, *CLI_COLUMNS, "--where", EVAL_WHERE,
                 "--seed", str(args.seed), "--out", out, *extra, quiet=False)
         _print_bars(json.loads((out / "comparison.json").read_text()))
+    _bar1_by_chance([dirs[law] for law in laws], args.seed)
     print(f"fits and comparison in {work}")
     return 0
 
@@ -104,6 +108,47 @@ def _ensure_discrepancy(fit_dir: Path, seed: int, relearn: bool = False) -> None
     first = next(iter(learnt.values()))
     print(f"{fit_dir.name}: discrepancy learnt in {time.perf_counter() - t0:.0f} s "
           f"({'; '.join(first.folds)}): {first.summary()}")
+
+
+def _bar1(scores: list) -> tuple[float, float, float]:
+    """Bar 1's figures of one fit's targets: pooled 90 % and 50 % coverage, and the
+    pooled median 90 % width over the mean MRE of the 7 domains."""
+    from bayesmix.scoring import pool_scores
+
+    pooled = pool_scores(scores, scores[0].label, "all")
+    mre7 = np.mean([s.mre for s in scores if s.target in DOMAINS])
+    return pooled.cover90, pooled.cover50, pooled.width90 / mre7
+
+
+def _bar1_by_chance(fit_dirs: list[Path], seed: int) -> None:
+    """Bar 1's figures as ``bayesmix compare --seed SEED`` scores them (with the
+    discrepancy), beside their 5-95 % range when the predictive's own joint draws are
+    taken for the truth (:func:`bayesmix.scoring.score_heldout`): how far each figure
+    moves by chance alone at one held-out size were the predictive right, and on what
+    share of those pseudo-truths a right predictive meets the whole bar."""
+    import jax
+
+    from bayesmix import load_runs
+    from bayesmix.scoring import score_heldout
+    from bayesmix.store import load_fit
+
+    jax.config.update("jax_enable_x64", True)
+    heldout = load_runs(DATA, **COLUMNS, where=EVAL_WHERE)
+    fits = {d.name: load_fit(d).posteriors for d in fit_dirs}
+    result = score_heldout(jax.random.key(seed), fits, heldout)
+    print("\n=== bar 1 by chance alone (the predictive's own joint draws as the truth)")
+    for label, truths in result.pseudo.items():
+        observed = _bar1([s for s in result.scores if s.label == label])
+        sims = np.array([_bar1(truth) for truth in truths])
+        meets = ((sims[:, 0] >= 0.80) & (sims[:, 0] <= 0.97) & (sims[:, 1] >= 0.35)
+                 & (sims[:, 1] <= 0.65) & (sims[:, 2] <= 5.0))
+        for i, name in enumerate(("90 % coverage", "50 % coverage", "width / MRE(7)")):
+            lo, mid, hi = np.quantile(sims[:, i], [0.05, 0.5, 0.95])
+            print(f"{label:<14} {name:<15} observed {observed[i]:6.3f}; by chance "
+                  f"{lo:6.3f} to {hi:6.3f} (median {mid:6.3f}), share at or below the "
+                  f"observed {np.mean(sims[:, i] <= observed[i]):.2f}")
+        print(f"{label:<14} a right predictive meets all of bar 1 on {100 * np.mean(meets):.0f} % "
+              f"of {len(truths)} pseudo-truths")
 
 
 def _print_bars(result: dict) -> None:

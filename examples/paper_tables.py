@@ -30,7 +30,7 @@ def _scores(fits: dict, table) -> dict:
     of the law's median, coverage of the posterior predictive), point fits included."""
     import jax
 
-    from bayesmix.compare import heldout_scores
+    from bayesmix.scoring import heldout_scores
 
     return {(s.label, s.target): s for s in heldout_scores(jax.random.key(0), fits, table)}
 

@@ -11,13 +11,22 @@ import scipy.stats
 
 from bayesmix import BayesmixError
 from bayesmix.cli import main
-from bayesmix.compare import LEVELS, compare, crps_from_draws, heldout_scores, stacking_weights
+from bayesmix.compare import compare, stacking_weights
 from bayesmix.crossval import mixture_folds, scale_folds, training_rows
+from bayesmix.discrepancy import Discrepancy
 from bayesmix.fit import fit
 from bayesmix.laws import load_law
 from bayesmix.model import Scales, TargetPosterior
 from bayesmix.predict import predict_draws, predictive_draws
 from bayesmix.runs import RunTable
+from bayesmix.scoring import (
+    CHANCE_TRUTHS,
+    LEVELS,
+    chance_bands,
+    crps_from_draws,
+    heldout_scores,
+    score_heldout,
+)
 from bayesmix.simulate import simulate_runs
 from bayesmix.store import save_fit
 
@@ -305,3 +314,74 @@ def test_heavy_tailed_predictive_scores_on_the_log_scale(world):
     # the same draws exponentiated and logged again are infinite: the old round trip
     with np.errstate(over="ignore", divide="ignore"):
         assert np.isinf(np.log(np.exp(log_pp))).any()
+
+
+# ------------------------------------------------------------ chance bands
+
+
+@pytest.fixture(scope="module")
+def true_predictive(world):
+    """The true predictive of each target (noise only) and runs resimulated from it."""
+    table, points = world
+    posteriors = {t: _with_noise(p, 0.01) for t, p in points.items()}
+    held = table
+    for i, posterior in enumerate(posteriors.values()):
+        held = _resimulated(jax.random.key(200 + i), held, posterior)
+    return posteriors, held
+
+
+def _pooled_band(bands):
+    (band,) = [b for b in bands if b.target == "all"]
+    return band
+
+
+def test_chance_band_of_independent_rows_is_binomial(true_predictive):
+    """Rows with independent errors: the pooled coverage of a pseudo-truth is binomial,
+    and the observed coverage of the true predictive is typical of it."""
+    posteriors, held = true_predictive
+    result = score_heldout(jax.random.key(5), {"truth": posteriors}, held)
+    scores, bands = result.scores, chance_bands(result)
+    assert scores == heldout_scores(jax.random.key(5), {"truth": posteriors}, held)
+    band = _pooled_band(bands)
+    rows = sum(s.rows for s in scores)
+    assert band.truths == CHANCE_TRUTHS and len(bands) == len(posteriors) + 1
+    for level, (lo, hi), p in zip(LEVELS, band.coverage, band.coverage_p, strict=True):
+        b_lo, b_hi = scipy.stats.binom.ppf([0.05, 0.95], rows, level) / rows
+        # the band's ends within a third of the binomial sd plus a row (quantiles of
+        # 1000 pseudo-truths; the intervals from 4000 draws)
+        tol = np.sqrt(level * (1 - level) / rows) / 3 + 1 / rows
+        assert abs(lo - b_lo) <= tol and abs(hi - b_hi) <= tol, (level, lo, hi, b_lo, b_hi)
+        assert 0.001 < p < 0.999, (level, p)
+    # negative control: intervals a third the width hold far less than any pseudo-truth
+    narrow = {t: _with_noise(p, 0.01 / 3) for t, p in posteriors.items()}
+    narrow_bands = chance_bands(score_heldout(jax.random.key(5), {"narrow": narrow}, held))
+    assert _pooled_band(narrow_bands).coverage_p[LEVELS.index(0.9)] == 0.0
+
+
+def test_chance_band_widens_with_an_error_shared_by_the_rows(true_predictive):
+    """A discrepancy shared by every row of a target moves all its rows together: the
+    pooled coverage then rests on few independent errors and its band is far wider
+    than the binomial one of independent rows (the case of one held-out size)."""
+    posteriors, held = true_predictive
+    n = held.frame["N"].to_numpy(float)
+    draws = 2000
+    shared = Discrepancy(float(np.log(n.min())) - 1.0, float(np.log(held.frame["D"].max())),
+                         tau_n=np.full(draws, 0.02), tau_d=np.zeros(draws),
+                         growth=np.ones(draws))
+    # one parameter draw per noise draw, as a fit has: one draw of delta each
+    with_term = {t: dataclasses.replace(
+        p, discrepancy=shared, params={k: np.repeat(v, 4000, axis=0) for k, v in
+                                       p.params.items()}) for t, p in posteriors.items()}
+    bands = chance_bands(score_heldout(jax.random.key(5), {"shared": with_term}, held))
+    plain = chance_bands(score_heldout(jax.random.key(5), {"truth": posteriors}, held))
+    wide, narrow = _pooled_band(bands).cover90, _pooled_band(plain).cover90
+    assert wide[1] - wide[0] > 3 * (narrow[1] - narrow[0]), (wide, narrow)
+    # the point fit has no band
+    points = {t: dataclasses.replace(p, noise=None) for t, p in world_points(posteriors)}
+    assert chance_bands(score_heldout(jax.random.key(5), {"point": points}, held)) == []
+
+
+def world_points(posteriors):
+    """Each posterior's first draw as a point fit: ``(target, posterior)`` pairs."""
+    return [(t, dataclasses.replace(p, params={k: v[:1] for k, v in p.params.items()}))
+            for t, p in posteriors.items()]

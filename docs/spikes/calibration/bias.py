@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 from _paper import COLUMNS, DATA, DOMAINS, EVAL_WHERE, TRAIN_WHERE  # noqa: E402
 
 from bayesmix import calibrate, load_runs  # noqa: E402
-from bayesmix.compare import heldout_scores, pool_scores  # noqa: E402
+from bayesmix.scoring import heldout_scores, pool_scores  # noqa: E402
 from bayesmix.store import load_fit  # noqa: E402
 
 
