@@ -38,7 +38,7 @@ from bayesmix.plots import (
     plot_runs,
 )
 from bayesmix.runs import RunTable
-from bayesmix.scoring import HeldoutScore
+from bayesmix.scoring import HeldoutScore, chance_lines
 from bayesmix.sensitivity import Elasticities
 
 __all__ = ["Study"]
@@ -188,7 +188,8 @@ def calibration(study: Study) -> Result:
     return (_html.figure_html(fig, "nominal against observed coverage")
             + _html.paragraph(f"Held-out runs: {c.heldout_source}; target 'all' pools "
                               "each fit's targets.")
-            + _html.table(header, _score_rows([*c.heldout, *c.pooled()]), text_columns=2),
+            + _html.table(header, _score_rows([*c.heldout, *c.pooled()]), text_columns=2)
+            + "".join(_html.paragraph(line) for line in chance_lines(c.chance)),
             None)
 
 

@@ -11,7 +11,9 @@ Two questions, kept apart because they answer different things:
   new mixtures): the relative error of the posterior median, its sign, the observed
   coverage of central predictive intervals at several nominal levels, the median relative
   width of the 90 % interval, and the continuous ranked probability score (CRPS) of the
-  log loss, a proper score that rewards sharp intervals only when they hold.
+  log loss, a proper score that rewards sharp intervals only when they hold; beside
+  each pooled score, the range it would take by chance alone were the predictive right
+  (:mod:`bayesmix.scoring`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bayesmix.scoring import (
     ChanceBand,
     HeldoutScore,
     chance_bands,
+    chance_lines,
     pooled_per_label,
     score_heldout,
 )
@@ -279,7 +282,7 @@ class Comparison:
         if self.heldout:
             lines += ["", f"held out: {self.heldout_source}",
                       *_score_lines([*self.heldout, *self.pooled()]),
-                      *_chance_lines(self.chance)]
+                      *chance_lines(self.chance)]
         if self.cv:
             lines += ["", f"cross-validation ({self.cv_kind}): refits without each fold, "
                           "scored on it", *_score_lines([*self.cv, *self.cv_pooled()])]
@@ -295,24 +298,6 @@ def _score_lines(scores: Sequence[HeldoutScore]) -> list[str]:
         lines.append(f"{s.target:<14} {s.label:<18} {s.rows:5d} {100 * s.mre:6.2f} "
                      f"{100 * s.signed:+8.2f} {100 * s.cover50:5.0f}% "
                      f"{100 * s.cover90:5.0f}% {100 * s.width90:9.2f} {s.crps:8.5f}")
-    return lines
-
-
-def _chance_lines(bands: Sequence[ChanceBand]) -> list[str]:
-    """Each fit's pooled band (its one target's when it has one)."""
-    pooled = [b for b in bands if b.target == "all"]
-    pooled += [b for b in bands if b.label not in {p.label for p in pooled}]
-    if not pooled:
-        return []
-    lines = [f"by chance alone, were the predictive right (its own {pooled[0].truths} joint "
-             "draws as the truth; p: share at or below the observed):"]
-    for b in pooled:
-        (c50, c90), mre = (b.cover50, b.cover90), b.mre
-        p50, p90 = (b.coverage_p[LEVELS.index(v)] for v in (0.5, 0.9))
-        lines.append(f"  {b.label} ({b.target}): cov50 {100 * c50[0]:.0f}-{100 * c50[1]:.0f}% "
-                     f"(p {p50:.2f}), cov90 {100 * c90[0]:.0f}-{100 * c90[1]:.0f}% "
-                     f"(p {p90:.2f}), MRE {100 * mre[0]:.2f}-{100 * mre[1]:.2f} % "
-                     f"(p {b.mre_p:.2f})")
     return lines
 
 

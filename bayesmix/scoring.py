@@ -30,7 +30,7 @@ from bayesmix.predict import check_domains, predict_draws, predictive_draws, wit
 from bayesmix.runs import RunTable
 
 __all__ = ["CHANCE_TRUTHS", "ChanceBand", "HeldoutResult", "HeldoutScore", "LEVELS",
-           "chance_bands", "crps_from_draws", "heldout_scores", "pool_scores",
+           "chance_bands", "chance_lines", "crps_from_draws", "heldout_scores", "pool_scores",
            "pooled_per_label", "score_heldout"]
 
 LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -197,9 +197,10 @@ def _predictions(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetPos
 def _score(pred: _Predictive, observed: np.ndarray, *, crps: bool = True) -> HeldoutScore:
     """``pred`` scored against the losses ``observed`` (or a pseudo-truth's; without
     ``crps``, which costs a pass over every draw, the CRPS is NaN)."""
-    with np.errstate(over="ignore", invalid="ignore"):
+    # a pseudo-truth drawn at a clipped bound is 0 or inf: its error is inf or nan
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         relative = (pred.median - observed) / observed
-    log_observed = np.log(observed)
+        log_observed = np.log(observed)
     return HeldoutScore(
         label=pred.label, law=pred.posterior.law.name, target=pred.posterior.target,
         rows=len(observed), mre=float(np.mean(np.abs(relative))),
@@ -292,6 +293,25 @@ def _band(observed: HeldoutScore, truths: Sequence[HeldoutScore]) -> ChanceBand:
                          np.mean(coverage <= np.asarray(observed.coverage), axis=0)),
         mre=(float(np.quantile(mre, CHANCE_RANGE[0])), float(np.quantile(mre, CHANCE_RANGE[1]))),
         mre_p=float(np.mean(mre <= observed.mre)))
+
+
+def chance_lines(bands: Sequence[ChanceBand]) -> list[str]:
+    """Each fit's pooled band (its one target's when it has one) for a person: a
+    header, then a line per fit."""
+    pooled = [b for b in bands if b.target == "all"]
+    pooled += [b for b in bands if b.label not in {p.label for p in pooled}]
+    if not pooled:
+        return []
+    lines = [f"by chance alone, were the predictive right (its own {pooled[0].truths} joint "
+             "draws as the truth; p: share at or below the observed):"]
+    for b in pooled:
+        (c50, c90), mre = (b.cover50, b.cover90), b.mre
+        p50, p90 = (b.coverage_p[LEVELS.index(v)] for v in (0.5, 0.9))
+        lines.append(f"  {b.label} ({b.target}): cov50 {100 * c50[0]:.0f}-{100 * c50[1]:.0f}% "
+                     f"(p {p50:.2f}), cov90 {100 * c90[0]:.0f}-{100 * c90[1]:.0f}% "
+                     f"(p {p90:.2f}), MRE {100 * mre[0]:.2f}-{100 * mre[1]:.2f} % "
+                     f"(p {b.mre_p:.2f})")
+    return lines
 
 
 def heldout_scores(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetPosterior]],

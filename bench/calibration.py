@@ -17,6 +17,8 @@ Usage::
     python bench/calibration.py [--seeds 0,1] [--scenarios right,wrong] [--keep DIR]
 
 Bars (issue 22): right law 85-95 % at one and two sizes beyond; wrong law >= 80 %.
+Last, per scenario and size beyond, the pooled coverage with the discrepancy beside
+the range it would take by chance alone over these seeds were the predictive right.
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ import numpy as np
 import pandas as pd
 from _cli_runs import run_cli
 
+from bayesmix.scoring import LEVELS
+
 SIZES = "1e8,2e8,4e8,8e8,1.6e9,3.2e9"
 TRAIN = "N < 1e9"
 SCENARIOS = {"right": "additive", "wrong": "joint"}
 GROUPS = {"inside": lambda n: n < 1e9, "one beyond": lambda n: n == 1.6e9,
           "two beyond": lambda n: n == 3.2e9}
+GROUPS_AT = {"one beyond": 4, "two beyond": 5}
+"""Each group beyond the training range: its size's place in :data:`SIZES`."""
 
 
 def scores(frame: pd.DataFrame, targets: list[str]) -> dict[str, tuple[float, float, float]]:
@@ -107,7 +113,44 @@ def main() -> int:
         ["c50", "c90", "width"]].mean()
     print((100 * pooled).round(1).to_string())
     print("\nbars: right law 85-95 % at one and two sizes beyond; wrong law >= 80 %")
+    for scenario in args.scenarios.split(","):
+        _by_chance(work, scenario, args.seeds.split(","))
     return 0
+
+
+def _by_chance(work: Path, scenario: str, seeds: list[str]) -> None:
+    """The pooled coverage beyond the training range with the discrepancy, as
+    :func:`bayesmix.scoring.score_heldout` scores it, beside its 5-95 % range when
+    each fit's own predictive draws are taken for the truth (pseudo-truth ``r`` of
+    every seed pooled, as the observed rows are): how far the pooled figure moves by
+    chance alone over these seeds were the predictive right."""
+    import jax
+
+    from bayesmix import load_runs
+    from bayesmix.scoring import pool_scores, score_heldout
+    from bayesmix.store import load_fit
+
+    jax.config.update("jax_enable_x64", True)
+    for group in ("one beyond", "two beyond"):
+        observed, truths = [], []
+        for seed in seeds:
+            base = work / f"{scenario}_{seed}"
+            where = f"N == {float(SIZES.split(',')[GROUPS_AT[group]])}"
+            result = score_heldout(jax.random.key(int(seed)),
+                                   {"fit": load_fit(base / "fit").posteriors},
+                                   load_runs(base / "runs.csv", where=where))
+            observed += result.scores
+            truths = (result.pseudo["fit"] if not truths else
+                      [a + b for a, b in zip(truths, result.pseudo["fit"], strict=False)])
+        pooled = pool_scores(observed, "fit", "all")
+        for level, name in ((0.9, "90 %"), (0.5, "50 %")):
+            sims = np.array([pool_scores(t, "fit", "all").coverage[LEVELS.index(level)]
+                             for t in truths])
+            seen = pooled.coverage[LEVELS.index(level)]
+            lo, mid, hi = np.quantile(sims, [0.05, 0.5, 0.95])
+            print(f"{scenario} {group}, {name} coverage pooled over {len(seeds)} seeds: "
+                  f"{100 * seen:.1f} %; by chance {100 * lo:.1f} to {100 * hi:.1f} % (median "
+                  f"{100 * mid:.1f} %), share at or below {np.mean(sims <= seen):.2f}")
 
 
 if __name__ == "__main__":
