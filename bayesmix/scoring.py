@@ -29,8 +29,9 @@ from bayesmix.model import TargetPosterior
 from bayesmix.predict import check_domains, predict_draws, predictive_draws, with_discrepancy
 from bayesmix.runs import RunTable
 
-__all__ = ["CHANCE_TRUTHS", "ChanceBand", "HeldoutResult", "HeldoutScore", "LEVELS",
-           "chance_bands", "chance_lines", "crps_from_draws", "heldout_scores", "pool_scores",
+__all__ = ["CHANCE_MIN_DRAWS", "CHANCE_RANGE", "CHANCE_TRUTHS", "ChanceBand",
+           "HeldoutResult", "HeldoutScore", "LEVELS", "chance_bands", "chance_lines",
+           "chance_range", "crps_from_draws", "heldout_scores", "pool_scores",
            "pooled_per_label", "score_heldout"]
 
 LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -40,6 +41,8 @@ CHANCE_TRUTHS = 1000
 draws there are)."""
 CHANCE_RANGE = (0.05, 0.95)
 """The band's quantiles: where 90 % of the pseudo-truths' scores fall."""
+CHANCE_MIN_DRAWS = 100
+"""A fit with fewer predictive draws (a point fit) gets no band."""
 
 
 class HeldoutScore(NamedTuple):
@@ -73,27 +76,32 @@ class ChanceBand(NamedTuple):
     """How one fit's held-out scores would vary by chance alone if its predictive were
     right (for one target, or ``"all"`` pooled as :func:`pool_scores` pools).
 
-    Each field pairs a :data:`CHANCE_RANGE` band of the score over the pseudo-truths
-    with ``p``, the fraction of pseudo-truths scoring at or below the observed value:
-    near 0.5 the observation is typical of the predictive, near 0 or 1 it is not.
+    Each score (the coverage at each level, the MRE) has its :data:`CHANCE_RANGE`
+    band over the pseudo-truths and its ``p`` (:func:`chance_range`): near 0.5 the
+    observation is typical of the predictive, near 0 or 1 it is not.
     """
 
     label: str
     target: str
     truths: int
+    """Pseudo-truths the band is taken from."""
     coverage: tuple[tuple[float, float], ...]
     """The band of the coverage at each of :data:`LEVELS`."""
     coverage_p: tuple[float, ...]
+    """``p`` of the observed coverage at each of :data:`LEVELS`."""
     mre: tuple[float, float]
     """The band of the MRE of the predictive median."""
     mre_p: float
+    """``p`` of the observed MRE."""
 
     @property
     def cover90(self) -> tuple[float, float]:
+        """The band of the 90 % interval's coverage."""
         return self.coverage[LEVELS.index(0.9)]
 
     @property
     def cover50(self) -> tuple[float, float]:
+        """The band of the 50 % interval's coverage."""
         return self.coverage[LEVELS.index(0.5)]
 
 
@@ -102,7 +110,7 @@ class _Predictive(NamedTuple):
     is scored against: the median of the law's mean times the discrepancy's factor,
     the log draws (raw, and clipped so that quantiles between two infinite draws, nu
     near zero or a raw draw <= 0, do not interpolate to NaN), the intervals' log bounds
-    ``(L, 2, n)``, the median relative 90 % width and the CRPS's spread term."""
+    ``(L, 2, n)`` and the median relative 90 % width."""
 
     label: str
     posterior: TargetPosterior
@@ -111,7 +119,6 @@ class _Predictive(NamedTuple):
     bounded: np.ndarray
     bounds: np.ndarray
     width90: float
-    spread: np.ndarray
 
 
 # --------------------------------------------------------------------------- scores
@@ -134,24 +141,12 @@ def crps_from_draws(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
         ``inf`` for a column with a draw that is not finite (a predictive with an
         infinite draw has no finite score).
     """
-    return _crps(draws, observed, _crps_spread(draws))
-
-
-def _crps_spread(draws: np.ndarray) -> np.ndarray:
-    """``E|X - X'|`` of each column (``inf`` where a draw is not finite)."""
     draws = np.sort(np.asarray(draws, float), axis=0)
     finite = np.all(np.isfinite(draws), axis=0)
+    draws = np.where(finite, draws, 0.0)
     s = draws.shape[0]
-    spread = 2.0 / s**2 * np.tensordot(2.0 * np.arange(1, s + 1) - s - 1,
-                                       np.where(finite, draws, 0.0), axes=1)
-    return np.where(finite, spread, np.inf)
-
-
-def _crps(draws: np.ndarray, observed: np.ndarray, spread: np.ndarray) -> np.ndarray:
-    """:func:`crps_from_draws` given the columns' :func:`_crps_spread`."""
-    finite = np.isfinite(spread)
-    draws = np.where(finite, np.asarray(draws, float), 0.0)
-    score = np.mean(np.abs(draws - observed), axis=0) - 0.5 * np.where(finite, spread, 0.0)
+    spread = 2.0 / s**2 * np.tensordot(2.0 * np.arange(1, s + 1) - s - 1, draws, axes=1)
+    score = np.mean(np.abs(draws - observed), axis=0) - 0.5 * spread
     return np.where(finite, score, np.inf)
 
 
@@ -189,26 +184,28 @@ def _predictions(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetPos
             with np.errstate(over="ignore"):  # exp is monotone: intervals from log draws
                 q05, q50, q95 = np.exp(np.quantile(bounded, [0.05, 0.5, 0.95], axis=0))
             yield (_Predictive(label, posterior, np.median(np.exp(log_mean), axis=0), log_pp,
-                               bounded, _bounds(bounded), float(np.median((q95 - q05) / q50)),
-                               _crps_spread(log_pp)),
+                               bounded, _bounds(bounded), float(np.median((q95 - q05) / q50))),
                    np.asarray(data.loss, float))
 
 
-def _score(pred: _Predictive, observed: np.ndarray, *, crps: bool = True) -> HeldoutScore:
-    """``pred`` scored against the losses ``observed`` (or a pseudo-truth's; without
-    ``crps``, which costs a pass over every draw, the CRPS is NaN)."""
-    # a pseudo-truth drawn at a clipped bound is 0 or inf: its error is inf or nan
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+def _score(pred: _Predictive, log_y: np.ndarray, observed: np.ndarray | None = None
+           ) -> HeldoutScore:
+    """``pred`` scored against the log losses ``log_y``: the ``observed`` ones, or a
+    pseudo-truth's (one of ``pred``'s clipped draws; its CRPS, which costs a pass over
+    every draw, is not computed: NaN)."""
+    if observed is not None:
         relative = (pred.median - observed) / observed
-        log_observed = np.log(observed)
+        crps = float(np.mean(crps_from_draws(pred.log_pp, log_y)))
+    else:  # a draw at a clipped bound is an error of -1 or +inf, never NaN
+        with np.errstate(over="ignore"):
+            relative = np.expm1(np.log(pred.median) - log_y)
+        crps = float("nan")
     return HeldoutScore(
         label=pred.label, law=pred.posterior.law.name, target=pred.posterior.target,
-        rows=len(observed), mre=float(np.mean(np.abs(relative))),
+        rows=len(log_y), mre=float(np.mean(np.abs(relative))),
         signed=float(np.mean(relative)),
-        coverage=tuple(float(h) for h in _hits(pred.bounds, log_observed) / len(observed)),
-        width90=pred.width90,
-        crps=(float(np.mean(_crps(pred.log_pp, log_observed, pred.spread))) if crps
-              else float("nan")),
+        coverage=tuple(float(h) for h in _hits(pred.bounds, log_y) / len(log_y)),
+        width90=pred.width90, crps=crps,
     )
 
 
@@ -228,14 +225,27 @@ class HeldoutResult(NamedTuple):
     point fit) has none."""
 
 
+def _picks(posteriors: Mapping[str, Mapping[str, TargetPosterior]],
+           truths: int) -> dict[str, np.ndarray]:
+    """Per fit, the draws taken for the truth: ``floor(r S / R)``, ``r < R = min(truths,
+    S)``, ``S`` the fewest predictive draws of its targets (none below
+    :data:`CHANCE_MIN_DRAWS`)."""
+    out = {}
+    for label, fits in posteriors.items():
+        n_draws = min(_n_draws(p) for p in fits.values())
+        count = min(truths, n_draws)
+        if count and n_draws >= CHANCE_MIN_DRAWS:
+            out[label] = np.floor(np.arange(count) * n_draws / count).astype(int)
+    return out
+
+
 def score_heldout(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetPosterior]],
                   table: RunTable, *, truths: int = CHANCE_TRUTHS) -> HeldoutResult:
     """:func:`heldout_scores`, and the same scores with the predictive's own draws taken
     for the truth (what the scores would be by chance alone were it right).
 
-    The pseudo-truths are the draws ``s = floor(r S / R)``, ``r < R = min(truths,
-    S)``, of every target of a fit, ``S`` the fewest predictive draws of its targets:
-    draw ``s`` of every target, so that the targets' shared discrepancy draws stay
+    The pseudo-truths are evenly spaced draws ``s`` (:func:`_picks`), the same ``s``
+    for every target of a fit, so that the targets' shared discrepancy draws stay
     paired, and no key (they are a function of the predictive draws). A pseudo-truth
     is one of the draws its intervals are taken from, which narrows nothing
     measurable at thousands of draws.
@@ -251,24 +261,54 @@ def score_heldout(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetPo
     -------
     HeldoutResult
         :func:`chance_bands` summarises it.
+
+    Raises
+    ------
+    BayesmixError
+        ``truths`` is negative; see :func:`heldout_scores`.
     """
-    picks = {label: np.floor(np.arange(r) * s / r).astype(int)
-             for label, fits in posteriors.items()
-             for s in [min(_n_draws(p) for p in fits.values())]
-             for r in [min(truths, s)] if r and s >= 100}
+    if truths < 0:
+        raise BayesmixError(f"truths must be at least 0, not {truths}")
+    picks = _picks(posteriors, truths)
     scores: list[HeldoutScore] = []
     pseudo: dict[str, list[list[HeldoutScore]]] = {
         label: [[] for _ in range(pick.size)] for label, pick in picks.items()}
     for pred, observed in _predictions(key, posteriors, table):
-        scores.append(_score(pred, observed))
-        for r, s in enumerate(picks.get(pred.label, ())):
-            pseudo[pred.label][r].append(_score(pred, np.exp(pred.bounded[s]), crps=False))
+        scores.append(_score(pred, np.log(observed), observed))
+        for r, draw in enumerate(picks.get(pred.label, ())):
+            pseudo[pred.label][r].append(_score(pred, pred.bounded[draw]))
     return HeldoutResult(scores, pseudo)
 
 
+def chance_range(values: Any, observed: float) -> tuple[float, float, float]:
+    """``(lo, hi, p)``: the :data:`CHANCE_RANGE` quantiles of a score over the
+    pseudo-truths, and the mid-p of the observed score, the share of pseudo-truths
+    below it plus half the share equal to it (a coverage is discrete: a plain "at or
+    below" would put every observed 100 % at the edge).
+
+    Quantiles are sample values (no interpolation, so an infinite score, the error of
+    a draw at a clipped bound, is no NaN).
+    """
+    values = np.asarray(values, float)
+    lo, hi = np.quantile(values, CHANCE_RANGE, method="inverted_cdf")
+    p = np.mean(values < observed) + 0.5 * np.mean(values == observed)
+    return float(lo), float(hi), float(p)
+
+
 def chance_bands(result: HeldoutResult) -> list[ChanceBand]:
-    """Each fit's :class:`ChanceBand`: per target, then pooled (``"all"``, when it has
-    several targets) as :func:`pool_scores` pools the observed scores."""
+    """Each fit's :class:`ChanceBand`, per target, then pooled over its targets as
+    :func:`pool_scores` pools the observed scores (``"all"``, when it has several).
+
+    Parameters
+    ----------
+    result : HeldoutResult
+        :func:`score_heldout`'s.
+
+    Returns
+    -------
+    list of ChanceBand
+        Fits without pseudo-truths (point fits) have none.
+    """
     bands = []
     for label, truths in result.pseudo.items():
         observed = [s for s in result.scores if s.label == label]
@@ -284,33 +324,40 @@ def chance_bands(result: HeldoutResult) -> list[ChanceBand]:
 
 def _band(observed: HeldoutScore, truths: Sequence[HeldoutScore]) -> ChanceBand:
     coverage = np.array([t.coverage for t in truths])
-    mre = np.array([t.mre for t in truths])
+    levels = [chance_range(coverage[:, i], c) for i, c in enumerate(observed.coverage)]
+    mre = chance_range([t.mre for t in truths], observed.mre)
     return ChanceBand(
         label=observed.label, target=observed.target, truths=len(truths),
-        coverage=tuple((float(lo), float(hi)) for lo, hi in
-                       np.quantile(coverage, CHANCE_RANGE, axis=0).T),
-        coverage_p=tuple(float(p) for p in
-                         np.mean(coverage <= np.asarray(observed.coverage), axis=0)),
-        mre=(float(np.quantile(mre, CHANCE_RANGE[0])), float(np.quantile(mre, CHANCE_RANGE[1]))),
-        mre_p=float(np.mean(mre <= observed.mre)))
+        coverage=tuple((lo, hi) for lo, hi, _ in levels),
+        coverage_p=tuple(p for _, _, p in levels), mre=mre[:2], mre_p=mre[2])
 
 
 def chance_lines(bands: Sequence[ChanceBand]) -> list[str]:
-    """Each fit's pooled band (its one target's when it has one) for a person: a
-    header, then a line per fit."""
+    """Each fit's pooled band (its one target's when it has one), for a person.
+
+    Parameters
+    ----------
+    bands : sequence of ChanceBand
+        :func:`chance_bands`'.
+
+    Returns
+    -------
+    list of str
+        A header, then a line per fit; empty without bands.
+    """
     pooled = [b for b in bands if b.target == "all"]
     pooled += [b for b in bands if b.label not in {p.label for p in pooled}]
     if not pooled:
         return []
-    lines = [f"by chance alone, were the predictive right (its own {pooled[0].truths} joint "
-             "draws as the truth; p: share at or below the observed):"]
+    lines = ["by chance alone, were the predictive right (its own joint draws taken for "
+             "the truth; p: share below the observed, ties half):"]
     for b in pooled:
         (c50, c90), mre = (b.cover50, b.cover90), b.mre
         p50, p90 = (b.coverage_p[LEVELS.index(v)] for v in (0.5, 0.9))
-        lines.append(f"  {b.label} ({b.target}): cov50 {100 * c50[0]:.0f}-{100 * c50[1]:.0f}% "
-                     f"(p {p50:.2f}), cov90 {100 * c90[0]:.0f}-{100 * c90[1]:.0f}% "
-                     f"(p {p90:.2f}), MRE {100 * mre[0]:.2f}-{100 * mre[1]:.2f} % "
-                     f"(p {b.mre_p:.2f})")
+        lines.append(f"  {b.label} ({b.target}, {b.truths} draws): cov50 "
+                     f"{100 * c50[0]:.0f}-{100 * c50[1]:.0f}% (p {p50:.2f}), cov90 "
+                     f"{100 * c90[0]:.0f}-{100 * c90[1]:.0f}% (p {p90:.2f}), MRE "
+                     f"{100 * mre[0]:.2f}-{100 * mre[1]:.2f} % (p {b.mre_p:.2f})")
     return lines
 
 
@@ -348,6 +395,16 @@ def heldout_scores(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetP
 def pool_scores(scores: Sequence[HeldoutScore], label: str, target: str) -> HeldoutScore:
     """One score for several (targets, or folds): means weighted by rows, exact for the
     error, coverage and CRPS; the width is the median of the scores' medians.
+
+    Parameters
+    ----------
+    scores : sequence of HeldoutScore
+    label, target : str
+        What the pooled score is called (``target="all"`` for a fit's targets).
+
+    Returns
+    -------
+    HeldoutScore
 
     Raises
     ------

@@ -31,15 +31,15 @@ import numpy as np
 import pandas as pd
 from _cli_runs import run_cli
 
-from bayesmix.scoring import LEVELS
+from bayesmix.scoring import LEVELS, chance_range, pool_scores, score_heldout
 
 SIZES = "1e8,2e8,4e8,8e8,1.6e9,3.2e9"
 TRAIN = "N < 1e9"
 SCENARIOS = {"right": "additive", "wrong": "joint"}
-GROUPS = {"inside": lambda n: n < 1e9, "one beyond": lambda n: n == 1.6e9,
-          "two beyond": lambda n: n == 3.2e9}
-GROUPS_AT = {"one beyond": 4, "two beyond": 5}
-"""Each group beyond the training range: its size's place in :data:`SIZES`."""
+BEYOND = {"one beyond": 1.6e9, "two beyond": 3.2e9}
+"""The sizes beyond the training range (the last two of :data:`SIZES`)."""
+GROUPS = {"inside": lambda n: n < 1e9,
+          **{group: (lambda n, size=size: n == size) for group, size in BEYOND.items()}}
 
 
 def scores(frame: pd.DataFrame, targets: list[str]) -> dict[str, tuple[float, float, float]]:
@@ -127,15 +127,14 @@ def _by_chance(work: Path, scenario: str, seeds: list[str]) -> None:
     import jax
 
     from bayesmix import load_runs
-    from bayesmix.scoring import pool_scores, score_heldout
     from bayesmix.store import load_fit
 
     jax.config.update("jax_enable_x64", True)
-    for group in ("one beyond", "two beyond"):
+    for group, size in BEYOND.items():
         observed, truths = [], []
         for seed in seeds:
             base = work / f"{scenario}_{seed}"
-            where = f"N == {float(SIZES.split(',')[GROUPS_AT[group]])}"
+            where = f"N == {size}"
             result = score_heldout(jax.random.key(int(seed)),
                                    {"fit": load_fit(base / "fit").posteriors},
                                    load_runs(base / "runs.csv", where=where))
@@ -147,10 +146,10 @@ def _by_chance(work: Path, scenario: str, seeds: list[str]) -> None:
             sims = np.array([pool_scores(t, "fit", "all").coverage[LEVELS.index(level)]
                              for t in truths])
             seen = pooled.coverage[LEVELS.index(level)]
-            lo, mid, hi = np.quantile(sims, [0.05, 0.5, 0.95])
+            lo, hi, p = chance_range(sims, seen)
             print(f"{scenario} {group}, {name} coverage pooled over {len(seeds)} seeds: "
                   f"{100 * seen:.1f} %; by chance {100 * lo:.1f} to {100 * hi:.1f} % (median "
-                  f"{100 * mid:.1f} %), share at or below {np.mean(sims <= seen):.2f}")
+                  f"{100 * np.median(sims):.1f} %), p {p:.2f}")
 
 
 if __name__ == "__main__":

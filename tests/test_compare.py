@@ -25,6 +25,7 @@ from bayesmix.scoring import (
     chance_bands,
     crps_from_draws,
     heldout_scores,
+    pool_scores,
     score_heldout,
 )
 from bayesmix.simulate import simulate_runs
@@ -311,6 +312,9 @@ def test_heavy_tailed_predictive_scores_on_the_log_scale(world):
     assert np.all(np.isfinite(log_pp)) and log_pp.max() > 710  # exp would overflow
     (score,) = heldout_scores(jax.random.key(4), {"heavy": heavy}, table)
     assert np.isfinite(score.crps) and score.crps > 1.0
+    # its pseudo-truths reach those draws too: errors of -1 or inf, a band without NaN
+    (band,) = chance_bands(score_heldout(jax.random.key(4), {"heavy": heavy}, table))
+    assert not np.isnan([*band.mre, band.mre_p, *np.ravel(band.coverage)]).any()
     # the same draws exponentiated and logged again are infinite: the old round trip
     with np.errstate(over="ignore", divide="ignore"):
         assert np.isinf(np.log(np.exp(log_pp))).any()
@@ -379,6 +383,35 @@ def test_chance_band_widens_with_an_error_shared_by_the_rows(true_predictive):
     # the point fit has no band
     points = {t: dataclasses.replace(p, noise=None) for t, p in world_points(posteriors)}
     assert chance_bands(score_heldout(jax.random.key(5), {"point": points}, held)) == []
+
+
+def test_chance_band_pairs_the_targets_draws(true_predictive):
+    """A bias drawn once per draw and shared by every target (the discrepancy's shared
+    bias) moves all targets together: the pooled band is as wide as one target's. With
+    each target's pseudo-truths drawn apart (the negative control) it narrows."""
+    posteriors, held = true_predictive
+    n = held.frame["N"].to_numpy(float)
+    draws = 4000
+    bias = np.random.default_rng(7).normal(0.0, 0.02, draws)
+    shared = Discrepancy(float(np.log(n.min())) - 1.0, float(np.log(held.frame["D"].max())),
+                         tau_n=np.zeros(draws), tau_d=np.zeros(draws),
+                         growth=np.ones(draws), bias_n=bias, bias_d=np.zeros(draws))
+    with_bias = {t: dataclasses.replace(
+        p, discrepancy=shared, params={k: np.repeat(v, draws, axis=0) for k, v in
+                                       p.params.items()}) for t, p in posteriors.items()}
+    result = score_heldout(jax.random.key(5), {"bias": with_bias}, held)
+    bands = chance_bands(result)
+    width = {b.target: b.cover90[1] - b.cover90[0] for b in bands}
+    one = np.mean([w for t, w in width.items() if t != "all"])
+    assert width["all"] > 0.8 * one, width
+    # negative control: the same pseudo-truths with the targets' draws unpaired
+    rng = np.random.default_rng(0)
+    columns = list(zip(*result.pseudo["bias"], strict=True))
+    shuffled = [rng.permutation(len(c)) for c in columns]
+    unpaired = [pool_scores([columns[i][order[r]] for i, order in enumerate(shuffled)],
+                            "bias", "all").cover90 for r in range(len(columns[0]))]
+    lo, hi = np.quantile(unpaired, [0.05, 0.95])
+    assert hi - lo < 0.75 * width["all"], (hi - lo, width)
 
 
 def world_points(posteriors):
