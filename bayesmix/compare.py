@@ -281,7 +281,7 @@ class Comparison:
                          f"{second.elpd_diff:.1f} ± {second.dse:.1f} above {second.label})")
         if self.heldout:
             lines += ["", f"held out: {self.heldout_source}",
-                      *_score_lines([*self.heldout, *self.pooled()]),
+                      *_score_lines([*self.heldout, *self.pooled()], self.chance),
                       *chance_lines(self.chance)]
         if self.cv:
             lines += ["", f"cross-validation ({self.cv_kind}): refits without each fold, "
@@ -291,13 +291,20 @@ class Comparison:
     __str__ = table
 
 
-def _score_lines(scores: Sequence[HeldoutScore]) -> list[str]:
+def _score_lines(scores: Sequence[HeldoutScore],
+                 bands: Sequence[ChanceBand] = ()) -> list[str]:
+    """The scores' table; with ``bands``, a column ``p90``: the chance band's ``p`` of
+    each 90 % coverage (near 0, fewer rows inside than a right predictive leaves)."""
+    p90 = {(b.label, b.target): b.coverage_p[LEVELS.index(0.9)] for b in bands}
     lines = [f"{'target':<14} {'fit':<18} {'rows':>5} {'MRE %':>6} {'signed %':>8} "
-             f"{'cov50':>6} {'cov90':>6} {'width90 %':>9} {'CRPS':>8}"]
+             f"{'cov50':>6} {'cov90':>6} {'width90 %':>9} {'CRPS':>8}"
+             + (f" {'p90':>5}" if bands else "")]
     for s in scores:
+        p = p90.get((s.label, s.target))
         lines.append(f"{s.target:<14} {s.label:<18} {s.rows:5d} {100 * s.mre:6.2f} "
                      f"{100 * s.signed:+8.2f} {100 * s.cover50:5.0f}% "
-                     f"{100 * s.cover90:5.0f}% {100 * s.width90:9.2f} {s.crps:8.5f}")
+                     f"{100 * s.cover90:5.0f}% {100 * s.width90:9.2f} {s.crps:8.5f}"
+                     + ((f" {p:5.2f}" if p is not None else f" {'-':>5}") if bands else ""))
     return lines
 
 

@@ -221,8 +221,8 @@ class HeldoutResult(NamedTuple):
     scores: list[HeldoutScore]
     pseudo: dict[str, list[list[HeldoutScore]]]
     """Per fit label, per pseudo-truth, the scores of its targets (in ``scores``'
-    order; CRPS not computed: NaN); a fit with fewer than 100 predictive draws (a
-    point fit) has none."""
+    order; CRPS not computed: NaN); a fit with fewer than :data:`CHANCE_MIN_DRAWS`
+    predictive draws (a point fit) has none."""
 
 
 def _picks(posteriors: Mapping[str, Mapping[str, TargetPosterior]],
@@ -296,8 +296,8 @@ def chance_range(values: Any, observed: float) -> tuple[float, float, float]:
 
 
 def chance_bands(result: HeldoutResult) -> list[ChanceBand]:
-    """Each fit's :class:`ChanceBand`, per target, then pooled over its targets as
-    :func:`pool_scores` pools the observed scores (``"all"``, when it has several).
+    """Each fit's :class:`ChanceBand`, per target, then pooled over its targets
+    (``"all"``) as :func:`pool_scores` pools the observed scores.
 
     Parameters
     ----------
@@ -314,9 +314,8 @@ def chance_bands(result: HeldoutResult) -> list[ChanceBand]:
         observed = [s for s in result.scores if s.label == label]
         targets = [s.target for s in observed]
         columns = {t: [truth[i] for truth in truths] for i, t in enumerate(targets)}
-        if len(targets) > 1:
-            observed.append(pool_scores(observed, label, "all"))
-            columns["all"] = [pool_scores(truth, label, "all") for truth in truths]
+        observed.append(pool_scores(observed, label, "all"))
+        columns["all"] = [pool_scores(truth, label, "all") for truth in truths]
         for score in observed:
             bands.append(_band(score, columns[score.target]))
     return bands
@@ -333,7 +332,7 @@ def _band(observed: HeldoutScore, truths: Sequence[HeldoutScore]) -> ChanceBand:
 
 
 def chance_lines(bands: Sequence[ChanceBand]) -> list[str]:
-    """Each fit's pooled band (its one target's when it has one), for a person.
+    """Each fit's pooled band, for a person.
 
     Parameters
     ----------
@@ -346,7 +345,6 @@ def chance_lines(bands: Sequence[ChanceBand]) -> list[str]:
         A header, then a line per fit; empty without bands.
     """
     pooled = [b for b in bands if b.target == "all"]
-    pooled += [b for b in bands if b.label not in {p.label for p in pooled}]
     if not pooled:
         return []
     lines = ["by chance alone, were the predictive right (its own joint draws taken for "

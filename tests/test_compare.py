@@ -174,12 +174,17 @@ def test_compare_command(two_laws, tmp_path, capsys):
     held = ["--heldout", str(path), "--where", f"N >= {LARGEST}"]
     assert main(["compare", *base, *held, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert {"loo", "ranking", "heldout", "levels"} <= set(payload)
+    assert {"loo", "ranking", "heldout", "levels", "chance"} <= set(payload)
     assert [r["label"] for r in payload["ranking"] if r["rank"] == 0] == ["additive"]
+    # a chance band per fit and target, and pooled
+    bands = {(b["label"], b["target"]) for b in payload["chance"]}
+    assert bands == {(r["label"], r["target"]) for r in payload["heldout"]}
+    assert all(0.0 <= b["coverage_p"][-1] <= 1.0 for b in payload["chance"])
     out = tmp_path / "cmp"
     assert main(["compare", *base, *held, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "elpd_loo" in printed and "cov90" in printed
+    assert "elpd_loo" in printed and "cov90" in printed and "p90" in printed
+    assert "by chance alone" in printed
     assert (out / "comparison.json").is_file() and (out / "coverage.png").stat().st_size > 0
     assert (out / "loo_pit.png").stat().st_size > 0
 
@@ -313,8 +318,8 @@ def test_heavy_tailed_predictive_scores_on_the_log_scale(world):
     (score,) = heldout_scores(jax.random.key(4), {"heavy": heavy}, table)
     assert np.isfinite(score.crps) and score.crps > 1.0
     # its pseudo-truths reach those draws too: errors of -1 or inf, a band without NaN
-    (band,) = chance_bands(score_heldout(jax.random.key(4), {"heavy": heavy}, table))
-    assert not np.isnan([*band.mre, band.mre_p, *np.ravel(band.coverage)]).any()
+    for band in chance_bands(score_heldout(jax.random.key(4), {"heavy": heavy}, table)):
+        assert not np.isnan([*band.mre, band.mre_p, *np.ravel(band.coverage)]).any()
     # the same draws exponentiated and logged again are infinite: the old round trip
     with np.errstate(over="ignore", divide="ignore"):
         assert np.isinf(np.log(np.exp(log_pp))).any()
