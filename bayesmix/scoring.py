@@ -150,10 +150,13 @@ def crps_from_draws(draws: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return np.where(finite, score, np.inf)
 
 
-def _bounds(log_pp: np.ndarray) -> np.ndarray:
-    """The central intervals' log bounds at each of :data:`LEVELS`, ``(L, 2, n)``."""
-    q = [(1 - level) / 2 for level in LEVELS] + [(1 + level) / 2 for level in LEVELS]
-    return np.quantile(log_pp, q, axis=0).reshape(2, len(LEVELS), -1).swapaxes(0, 1)
+def _quantiles(log_pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The central intervals' log bounds at each of :data:`LEVELS`, ``(L, 2, n)``, and
+    the log median ``(n,)``, from one pass over the draws."""
+    size = len(LEVELS)
+    q = np.quantile(log_pp, [*((1 - v) / 2 for v in LEVELS), 0.5,
+                             *((1 + v) / 2 for v in LEVELS)], axis=0)
+    return np.stack([q[:size], q[size + 1:]], axis=1), q[size]
 
 
 def _hits(bounds: np.ndarray, log_y: np.ndarray) -> np.ndarray:
@@ -181,10 +184,12 @@ def _predictions(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetPos
                 jax.random.fold_in(sub, 1), posterior, data.n_params, data.n_tokens,
                 np.log(mean), predictive_draws(sub, posterior, mean, log=True), log=True)
             bounded = np.clip(log_pp, -1e300, 1e300)
+            bounds, log_median = _quantiles(bounded)
             with np.errstate(over="ignore"):  # exp is monotone: intervals from log draws
-                q05, q50, q95 = np.exp(np.quantile(bounded, [0.05, 0.5, 0.95], axis=0))
+                q05, q95 = np.exp(bounds[LEVELS.index(0.9)])
+                q50 = np.exp(log_median)
             yield (_Predictive(label, posterior, np.median(np.exp(log_mean), axis=0), log_pp,
-                               bounded, _bounds(bounded), float(np.median((q95 - q05) / q50))),
+                               bounded, bounds, float(np.median((q95 - q05) / q50))),
                    np.asarray(data.loss, float))
 
 
@@ -212,7 +217,7 @@ def _score(pred: _Predictive, log_y: np.ndarray, observed: np.ndarray | None = N
 def _n_draws(posterior: TargetPosterior) -> int:
     """Draws of the predictive: of the law's parameters, or of the noise if more."""
     noise = posterior.noise["nu"].size if posterior.noise is not None else 1
-    return max(int(np.shape(next(iter(posterior.params.values())))[0]), int(noise))
+    return max(posterior.n_draws, int(noise))
 
 
 class HeldoutResult(NamedTuple):

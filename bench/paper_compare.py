@@ -117,12 +117,16 @@ BAR1 = {"90 % coverage": (0.80, 0.97), "50 % coverage": (0.35, 0.65),
 """Issue 22's bar 1: each figure's allowed range."""
 
 
+def _mre7(scores: list[HeldoutScore]) -> float:
+    """The mean eval MRE of the 7 domains (the paper's Table 4 figure)."""
+    return float(np.mean([s.mre for s in scores if s.target in DOMAINS]))
+
+
 def _bar1(scores: list[HeldoutScore]) -> tuple[float, float, float]:
     """Bar 1's figures of one fit's targets: pooled 90 % and 50 % coverage, and the
     pooled median 90 % width over the mean MRE of the 7 domains (:data:`BAR1`'s order)."""
     pooled = pool_scores(scores, scores[0].label, "all")
-    mre7 = np.mean([s.mre for s in scores if s.target in DOMAINS])
-    return pooled.cover90, pooled.cover50, pooled.width90 / mre7
+    return pooled.cover90, pooled.cover50, pooled.width90 / _mre7(scores)
 
 
 def _bar1_by_chance(fit_dirs: list[Path], seed: int) -> None:
@@ -156,18 +160,17 @@ def _bar1_by_chance(fit_dirs: list[Path], seed: int) -> None:
 
 
 def _print_bars(result: dict) -> None:
+    """Bar 1's figures of each fit in ``bayesmix compare``'s JSON, and the LOO ranking."""
     pooled = [r for r in result["heldout"] if r["target"] == "all"]
     for row in pooled:
-        law = row["law"]
-        mine = [r for r in result["heldout"] if r["label"] == row["label"]
-                and r["target"] in DOMAINS]
-        mre7 = 100 * sum(r["mre"] for r in mine) / max(len(mine), 1)
-        cov90, cov50 = row["coverage"]["0.9"], row["coverage"]["0.5"]
-        width = 100 * row["width90"]
-        print(f"{law}: mean eval MRE of the 7 domains {mre7:.2f} %; pooled over "
-              f"{row['rows']} rows 90 % coverage {100 * cov90:.0f} % (bar 80-97), 50 % "
-              f"{100 * cov50:.0f} % (bar 35-65), width {width:.2f} % = "
-              f"{width / mre7:.1f}x the MRE (bar <= 5)")
+        scores = [HeldoutScore(**{**r, "coverage": tuple(r["coverage"].values())})
+                  for r in result["heldout"]
+                  if r["label"] == row["label"] and r["target"] != "all"]
+        cov90, cov50, ratio = _bar1(scores)
+        print(f"{row['law']}: mean eval MRE of the 7 domains {100 * _mre7(scores):.2f} %; "
+              f"pooled over {row['rows']} rows 90 % coverage {100 * cov90:.0f} % (bar "
+              f"80-97), 50 % {100 * cov50:.0f} % (bar 35-65), width "
+              f"{100 * row['width90']:.2f} % = {ratio:.1f}x the MRE (bar <= 5)")
     ranked = [r for r in result["ranking"] if r["target"] == "all"]
     if ranked:
         print("LOO over all targets: " + " > ".join(

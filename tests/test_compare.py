@@ -339,6 +339,19 @@ def true_predictive(world):
     return posteriors, held
 
 
+def _beyond(posteriors, held, tau_n, bias_n):
+    """Each posterior with one parameter draw per noise draw (as a fit has: one draw of
+    delta each) and a discrepancy of these hyper draws whose training range ends a log
+    unit below every held-out size."""
+    zeros = np.zeros(tau_n.size)
+    term = Discrepancy(float(np.log(held.frame["N"].min())) - 1.0,
+                       float(np.log(held.frame["D"].max())), tau_n=tau_n, tau_d=zeros,
+                       growth=np.ones(tau_n.size), bias_n=bias_n, bias_d=zeros)
+    return {t: dataclasses.replace(p, discrepancy=term, params={
+        k: np.repeat(v, p.noise["nu"].size, axis=0) for k, v in p.params.items()})
+        for t, p in posteriors.items()}
+
+
 def _pooled_band(bands):
     (band,) = [b for b in bands if b.target == "all"]
     return band
@@ -372,21 +385,15 @@ def test_chance_band_widens_with_an_error_shared_by_the_rows(true_predictive):
     pooled coverage then rests on few independent errors and its band is far wider
     than the binomial one of independent rows (the case of one held-out size)."""
     posteriors, held = true_predictive
-    n = held.frame["N"].to_numpy(float)
-    draws = 2000
-    shared = Discrepancy(float(np.log(n.min())) - 1.0, float(np.log(held.frame["D"].max())),
-                         tau_n=np.full(draws, 0.02), tau_d=np.zeros(draws),
-                         growth=np.ones(draws))
-    # one parameter draw per noise draw, as a fit has: one draw of delta each
-    with_term = {t: dataclasses.replace(
-        p, discrepancy=shared, params={k: np.repeat(v, 4000, axis=0) for k, v in
-                                       p.params.items()}) for t, p in posteriors.items()}
+    with_term = _beyond(posteriors, held, tau_n=np.full(2000, 0.02), bias_n=np.zeros(2000))
     bands = chance_bands(score_heldout(jax.random.key(5), {"shared": with_term}, held))
     plain = chance_bands(score_heldout(jax.random.key(5), {"truth": posteriors}, held))
     wide, narrow = _pooled_band(bands).cover90, _pooled_band(plain).cover90
     assert wide[1] - wide[0] > 3 * (narrow[1] - narrow[0]), (wide, narrow)
     # the point fit has no band
-    points = {t: dataclasses.replace(p, noise=None) for t, p in world_points(posteriors)}
+    points = {t: dataclasses.replace(p, noise=None,
+                                     params={k: v[:1] for k, v in p.params.items()})
+              for t, p in posteriors.items()}
     assert chance_bands(score_heldout(jax.random.key(5), {"point": points}, held)) == []
 
 
@@ -395,15 +402,8 @@ def test_chance_band_pairs_the_targets_draws(true_predictive):
     bias) moves all targets together: the pooled band is as wide as one target's. With
     each target's pseudo-truths drawn apart (the negative control) it narrows."""
     posteriors, held = true_predictive
-    n = held.frame["N"].to_numpy(float)
-    draws = 4000
-    bias = np.random.default_rng(7).normal(0.0, 0.02, draws)
-    shared = Discrepancy(float(np.log(n.min())) - 1.0, float(np.log(held.frame["D"].max())),
-                         tau_n=np.zeros(draws), tau_d=np.zeros(draws),
-                         growth=np.ones(draws), bias_n=bias, bias_d=np.zeros(draws))
-    with_bias = {t: dataclasses.replace(
-        p, discrepancy=shared, params={k: np.repeat(v, draws, axis=0) for k, v in
-                                       p.params.items()}) for t, p in posteriors.items()}
+    with_bias = _beyond(posteriors, held, tau_n=np.zeros(4000),
+                        bias_n=np.random.default_rng(7).normal(0.0, 0.02, 4000))
     result = score_heldout(jax.random.key(5), {"bias": with_bias}, held)
     bands = chance_bands(result)
     width = {b.target: b.cover90[1] - b.cover90[0] for b in bands}
@@ -418,8 +418,3 @@ def test_chance_band_pairs_the_targets_draws(true_predictive):
     lo, hi = np.quantile(unpaired, [0.05, 0.95])
     assert hi - lo < 0.75 * width["all"], (hi - lo, width)
 
-
-def world_points(posteriors):
-    """Each posterior's first draw as a point fit: ``(target, posterior)`` pairs."""
-    return [(t, dataclasses.replace(p, params={k: v[:1] for k, v in p.params.items()}))
-            for t, p in posteriors.items()]
