@@ -41,7 +41,7 @@ from bayesmix.model import (
     target_inputs,
 )
 from bayesmix.runs import RunTable, TargetData
-from bayesmix.sampling import chain_method, sample, warmed_up
+from bayesmix.sampling import chain_method, first_metric, sample, warmed_up
 from bayesmix.start import StartPoint, find_start, in_share_order
 
 __all__ = [
@@ -304,9 +304,10 @@ def fit_target(
         Adapt a dense mass matrix (default) instead of a diagonal one.
     target_accept : float
         NUTS target acceptance probability. With several chains, the last quarter
-        of ``warmup`` adapts the step size under the chains' averaged mass matrix,
-        and every chain then samples with the smallest step size any chain adapted
-        (see :func:`bayesmix.sampling.warmed_up`).
+        of ``warmup`` adapts the step size under the metric the chains share, and
+        every chain then samples with the smallest step size any chain adapted, cut
+        while the first draws diverge (see :func:`bayesmix.sampling.warmed_up` and
+        :func:`bayesmix.sampling.sample`).
     max_tree_depth : int
     n_starts : int
         L-BFGS runs that choose the chains' start (see :func:`find_start`).
@@ -385,8 +386,8 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
     start, order = in_share_order(start)
     model = bound_model(law, inputs.k, likelihood)
     # the likelihood dominates the curvature: the weighted posterior is ~deff wider
-    covariance = start.covariance * deff
-    covariance = covariance if dense_mass else np.diag(covariance)
+    covariance = first_metric(start.covariance * deff if dense_mass
+                              else np.diag(start.covariance) * deff)
     method = chain_method(chains)
     with jax.enable_x64(precision == "float64"):
         def cast(x: Any) -> jax.Array:
@@ -399,8 +400,7 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
                          chain_method=method, warmup=warmup, dense_mass=dense_mass,
                          target_accept=target_accept, max_tree_depth=max_tree_depth,
                          progress=progress)
-        samples, extra = sample(warm, args, draws=draws, max_draws=max_draws)
-    gradients = warm.steps + int(np.sum(extra["num_steps"]))
+        samples, extra, gradients = sample(warm, args, draws=draws, max_draws=max_draws)
     t2 = time.perf_counter()
     names = param_names(law, inputs.k, inputs.scales.loss_scale)
     param_domains = (target,) if law.target_domain_only else tuple(table.domains)

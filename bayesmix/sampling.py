@@ -1,10 +1,11 @@
 """NUTS for one target: two-phase warmup with a shared metric, then draws until mixed.
 
 The chains start where :mod:`bayesmix.start` put them, with its Laplace covariance as
-the first metric; :func:`warmed_up` adapts the mass matrix per chain, averages it and
-adapts the step size under the shared metric; :func:`sample` draws, and while the
-chains fail the R-hat, bulk- or tail-ESS check (:func:`bayesmix.diagnostics.mixed`)
-they run on from where they stopped, without a new warmup.
+the first metric; :func:`warmed_up` adapts one metric for all chains from their pooled
+draws in Stan's windows, then the step size under it; :func:`sample` probes the step
+size (cut while the chains diverge), draws, and while the chains fail the R-hat,
+bulk- or tail-ESS check (:func:`bayesmix.diagnostics.mixed`) they run on from where
+they stopped, without a new warmup.
 
 The chains are driven here, with NumPyro's NUTS kernel (``init`` and ``sample``), not
 through ``numpyro.infer.MCMC``: ``MCMC`` binds the model's arguments into the program
@@ -31,7 +32,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.linalg
 from numpyro.infer import NUTS
+from numpyro.infer.hmc_util import build_adaptation_schedule
 
 from bayesmix._errors import BayesmixError
 from bayesmix.diagnostics import mixed
@@ -39,13 +42,20 @@ from bayesmix.idata import posterior_sites
 
 __all__ = [
     "BLOCK",
+    "DIVERGENT_SHARE",
+    "FIRST_VARIANCE_MAX",
+    "PROBE",
+    "STEP_CUT",
+    "STEP_CUTS",
     "EXTRA_FIELDS",
     "Chains",
     "chain_method",
+    "first_metric",
     "joined",
     "sample",
     "smallest_step_size",
     "warmed_up",
+    "window_metric",
 ]
 
 EXTRA_FIELDS = ("diverging", "num_steps", "energy", "potential_energy", "accept_prob",
@@ -54,6 +64,18 @@ EXTRA_FIELDS = ("diverging", "num_steps", "energy", "potential_energy", "accept_
 
 BLOCK = 50
 """Iterations per compiled block; a phase of another length adds one program for its rest."""
+
+PROBE = 200
+"""Draws a chain of the probe that decides the step size (:func:`sample`)."""
+STEP_CUT = 0.7
+"""Factor of the step size after a probe with a divergence."""
+STEP_CUTS = 4
+"""Most cuts of the step size (to 0.24 of warmup's)."""
+DIVERGENT_SHARE = 0.001
+"""Share of divergent draws above which the draws are taken again with a cut step (issue
+17's bar; :func:`bayesmix.diagnostics.diagnose` warns of any divergence)."""
+FIRST_VARIANCE_MAX = 1.0
+"""Largest variance of the first metric in any direction (:func:`first_metric`)."""
 
 
 class Chains(NamedTuple):
@@ -98,6 +120,25 @@ def chain_method(chains: int) -> str:
     if jax.local_device_count() >= chains:
         return "parallel"
     return "sequential" if jax.default_backend() == "cpu" else "vectorized"
+
+
+def first_metric(covariance: np.ndarray) -> np.ndarray:
+    """The warmup's first inverse mass matrix from the Laplace covariance at the start.
+
+    Its variance in every eigen-direction is capped at :data:`FIRST_VARIANCE_MAX`. A
+    direction in which the potential at the start is flat or curved down (the Laplace
+    covariance clips it to variance 100: two such directions at the joint law's start
+    on the paper's runs) would otherwise set the first step size: 0.003, at the
+    maximum tree depth for the first 100 iterations (380 000 gradients, three
+    quarters of that fit's). The laws' priors give every unconstrained parameter an sd
+    of at most about 1.6, and the first window replaces the metric. A diagonal
+    ``covariance`` (shape ``(d,)``) is capped entry by entry.
+    """
+    covariance = np.asarray(covariance, np.float64)
+    if covariance.ndim == 1:
+        return np.minimum(covariance, FIRST_VARIANCE_MAX)
+    values, vectors = np.linalg.eigh(0.5 * (covariance + covariance.T))
+    return (vectors * np.minimum(values, FIRST_VARIANCE_MAX)) @ vectors.T
 
 
 def _field(state: Any, name: str) -> jax.Array:
@@ -207,17 +248,23 @@ def warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.A
     """Chains that have finished warmup with one shared metric and step size.
 
     With several chains, warmup has two phases. The first ``warmup - warmup // 4``
-    iterations adapt each chain's mass matrix (windowed, as NumPyro does) from the
-    start covariance ``metric``; the chains' adapted inverse mass matrices are then
-    averaged (a covariance estimate from all chains' last windows, four times the
-    draws of one) and the last ``warmup // 4`` iterations adapt only the step size
-    under that shared metric, from where the chains stopped. Finally every chain takes
-    the smallest step size any of them adapted (:func:`smallest_step_size`).
+    iterations adapt the mass matrix in Stan's windows (NumPyro's schedule), starting
+    from ``metric``: at the end of each window every chain takes the same new metric,
+    the covariance of all chains' draws in that window (:func:`window_metric`), while
+    NumPyro's dual averaging adapts each chain's step size and restarts at each window,
+    as it does in its own warmup. The last ``warmup // 4`` iterations adapt only the step
+    size under the last metric, from where the chains stopped. Finally every chain takes
+    the smallest step size any of them adapted (:func:`smallest_step_size`). With one
+    chain, NumPyro's own warmup adapts both.
 
     On the paper's runs chains adapted separately ended with step sizes up to 2.5x
     apart, and the divergences (up to 15 of 4000 on additive arxiv) came from the
     chains with the larger steps; with the shared metric and step size, the 32 fits of
-    ``bench/paper_fit.py`` (two laws, eight targets, two seeds) had none.
+    ``bench/paper_fit.py`` (two laws, eight targets, two seeds) had none. NumPyro's own
+    metric of each window, shrunk towards ``1e-3 I`` as Stan's is, was 100 times too
+    wide for the loss at the reference point (posterior sd about 1e-3) after the first
+    window: the warmup then spent 130-370 leapfrog steps an iteration where the metric
+    of the start (the Laplace covariance) had needed 20 (``docs/speed.md``, fifth study).
 
     Parameters
     ----------
@@ -255,13 +302,12 @@ def warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.A
     tune = warmup // 4 if chains > 1 else 0
     if tune:
         key_metric, key = jax.random.split(key)
-        first, state = _initialised(kernel(True), key_metric, chains, warmup - tune, init,
+        first, state = _initialised(kernel(False), key_metric, chains, warmup - tune, init,
                                     args, metric)
-        first_chains, _, _ = _advance(Chains(first, state, chain_method, progress, {}), args,
-                                      warmup - tune, label="warmup (metric)")
+        first_chains = _windows(Chains(first, state, chain_method, progress, {}), args,
+                                warmup - tune, metric)
         state, steps = first_chains.state, first_chains.steps
-        metric = jax.tree.map(lambda m: jnp.mean(m, axis=0),
-                              state.adapt_state.inverse_mass_matrix)
+        metric = jax.tree.map(lambda m: m[0], state.adapt_state.inverse_mass_matrix)
         init = state.z
     else:
         steps = 0
@@ -270,6 +316,73 @@ def warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.A
     warm, _, _ = _advance(Chains(last, state, chain_method, progress, {}, steps), args,
                           tune or warmup, label="warmup (step size)" if tune else "warmup")
     return warm._replace(state=smallest_step_size(warm.state))
+
+
+def _windows(chains: Chains, args: tuple, n: int, metric: jax.Array) -> Chains:
+    """``n`` iterations of chains whose kernel adapts the step size only; at the end of
+    each of NumPyro's metric windows the chains take :func:`window_metric` of it."""
+    done = 0
+    for window in build_adaptation_schedule(n)[1:-1]:
+        chains, z, _ = _advance(chains, args, window.end + 1 - done, label="warmup (metric)")
+        first = window.start - done  # the window's own draws
+        metric = window_metric(jax.tree.map(lambda x, i=first: np.asarray(x)[:, i:], z),
+                               np.asarray(metric))
+        chains = chains._replace(state=_with_metric(chains.state, metric))
+        done = window.end + 1
+    if done < n:
+        chains, _, _ = _advance(chains, args, n - done, label="warmup (metric)")
+    return chains
+
+
+def window_metric(z: Any, previous: np.ndarray) -> np.ndarray:
+    """The inverse mass matrix from one window's draws of every chain.
+
+    The mean over chains of each chain's covariance of its draws (``z``: arrays shaped
+    ``(chains, n, ...)``, flattened in :func:`jax.flatten_util.ravel_pytree`'s order),
+    shrunk with Stan's weight ``5 / (n + 5)`` towards the ``previous`` metric's
+    correlations at the draws' own variances. Stan shrinks towards ``1e-3 I``, which
+    adds 20-170 times the posterior variance of a parameter whose variance is 1e-6
+    (the target's loss at the reference point), and as much to a thin direction of two
+    correlated parameters; the previous metric's correlations keep such a direction
+    thin (the Laplace covariance at the start has it), and shrinking to the draws' own
+    variances keeps every scale. A diagonal ``previous`` (shape ``(d,)``) gives the
+    draws' variances.
+    """
+    leaves = [np.asarray(x, np.float64) for x in jax.tree.leaves(z)]
+    c, n = leaves[0].shape[:2]
+    flat = np.concatenate([x.reshape(c, n, -1) for x in leaves], axis=-1)
+    centred = flat - flat.mean(axis=1, keepdims=True)
+    if previous.ndim == 1:
+        return (np.mean(centred ** 2, axis=(0, 1)) * n / (n - 1)).astype(previous.dtype)
+    covariance = np.einsum("cni,cnj->ij", centred, centred) / (c * (n - 1))
+    rescale = np.sqrt(np.diag(covariance) / np.diag(previous))
+    weight = n / (n + 5.0)
+    shrunk = weight * covariance + (1 - weight) * previous * np.outer(rescale, rescale)
+    return shrunk.astype(previous.dtype)
+
+
+def _with_metric(state: Any, metric: np.ndarray) -> Any:
+    """Every chain's state with the inverse mass matrix ``metric`` (and its square roots,
+    as NumPyro computes them)."""
+    if metric.ndim == 2:
+        root_inv = np.linalg.cholesky(metric[::-1, ::-1])[::-1, ::-1].T
+        root = scipy.linalg.solve_triangular(root_inv, np.eye(len(metric)), lower=True)
+    else:
+        root_inv = np.sqrt(metric)
+        root = 1 / root_inv
+    adapt = state.adapt_state
+    chains = adapt.step_size.shape[0]
+
+    def per_chain(x: np.ndarray, like: Any) -> Any:
+        # NumPyro keeps a dense metric as {site names: matrix}, one block here
+        # (the sites in sorted order, as ravel_pytree flattens them)
+        return jax.tree.map(lambda m: jnp.asarray(np.broadcast_to(x, (chains, *x.shape)),
+                                                  m.dtype), like)
+
+    return state._replace(adapt_state=adapt._replace(
+        inverse_mass_matrix=per_chain(metric, adapt.inverse_mass_matrix),
+        mass_matrix_sqrt=per_chain(root, adapt.mass_matrix_sqrt),
+        mass_matrix_sqrt_inv=per_chain(root_inv, adapt.mass_matrix_sqrt_inv)))
 
 
 def smallest_step_size(state: Any) -> Any:
@@ -306,21 +419,48 @@ def _numpy64(tree: dict[str, jax.Array]) -> dict[str, np.ndarray]:
 
 
 def sample(chains: Chains, args: tuple, *, draws: int, max_draws: int
-           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
     """Draws of warmed-up chains, run on in blocks of ``draws // 2`` until mixed.
+
+    The first :data:`PROBE` draws (or ``draws``, when fewer) are a probe: while any of
+    them diverged, every chain's step size is cut by :data:`STEP_CUT` and the probe is
+    drawn again; and when more than :data:`DIVERGENT_SHARE` of the ``draws`` diverged,
+    the step is cut and they are drawn again, probe first (at most :data:`STEP_CUTS`
+    cuts in all; discarded draws count as warmup). The step size adapted in warmup is
+    the largest the chains accept at ``target_accept`` where they were; a region of
+    the posterior that is much narrower (a weak domain's elasticity in its upper
+    tail, where its exponent grows as its share shrinks: ``docs/speed.md``) can need a
+    smaller one, and a chain that enters it with the larger step diverges there and
+    sticks.
 
     Returns
     -------
     samples, extra : dict of name -> ndarray, shape ``(chains, kept, ...)``
         The draws and the sampler statistics :data:`EXTRA_FIELDS`, floats as float64.
+    gradients : int
+        Leapfrog steps of all chains, warmup (with ``chains.steps``), discarded draws and
+        kept draws.
     """
-    chains, samples, extra = _draws(chains, args, draws)
+    probe = min(PROBE, draws)
+    for cut in range(STEP_CUTS + 1):
+        if cut:
+            adapt = chains.state.adapt_state
+            chains = chains._replace(state=chains.state._replace(
+                adapt_state=adapt._replace(step_size=adapt.step_size * STEP_CUT)))
+        chains, samples, extra = _draws(chains, args, probe)
+        if cut < STEP_CUTS and extra["diverging"].any():
+            continue
+        if draws > probe:
+            chains, more_samples, more_extra = _draws(chains, args, draws - probe)
+            samples, extra = joined(samples, more_samples), joined(extra, more_extra)
+        if cut == STEP_CUTS or extra["diverging"].mean() <= DIVERGENT_SHARE:
+            break
     # not mixed yet: the chains run on from where they stopped (no new warmup)
     while extra["diverging"].shape[1] < max_draws and not mixed(posterior_sites(samples)):
         more = min(max(draws // 2, 1), max_draws - extra["diverging"].shape[1])
         chains, more_samples, more_extra = _draws(chains, args, more)
         samples, extra = joined(samples, more_samples), joined(extra, more_extra)
-    return samples, extra
+    return samples, extra, chains.steps
 
 
 def joined(first: dict[str, np.ndarray], then: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
