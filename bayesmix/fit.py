@@ -188,7 +188,9 @@ class TargetFit:
             f"    max_rhat: {d.max_rhat:.4f}",
             f"min_ess_bulk: {d.min_ess_bulk:.0f}",
             f"min_ess_tail: {d.min_ess_tail:.0f}",
-            f" divergences: {d.divergences} of {d.draws}",
+            f" divergences: {d.divergences} of {d.draws}"
+            + (f" (step size cut {d.step_cuts}x after warmup; {d.discarded_divergences} "
+               "in the discarded draws)" if d.step_cuts else ""),
             f"  saturation: {100 * d.saturation:.2f} % of draws at max tree depth",
             f"        bfmi: {', '.join(f'{b:.2f}' for b in d.bfmi)}",
             f"  mean_steps: {d.mean_steps:.0f}",
@@ -400,7 +402,8 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
                          chain_method=method, warmup=warmup, dense_mass=dense_mass,
                          target_accept=target_accept, max_tree_depth=max_tree_depth,
                          progress=progress)
-        samples, extra, gradients = sample(warm, args, draws=draws, max_draws=max_draws)
+        drawn = sample(warm, args, draws=draws, max_draws=max_draws)
+    samples, extra = drawn.samples, drawn.extra
     t2 = time.perf_counter()
     names = param_names(law, inputs.k, inputs.scales.loss_scale)
     param_domains = (target,) if law.target_domain_only else tuple(table.domains)
@@ -410,7 +413,8 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
         idata.posterior.attrs["share_order"] = ",".join(table.domains[i] for i in order)
     diagnostics, warnings = diagnose(idata, max_tree_depth, start_potential=start.potential,
                                      design_effect=deff)
-    diagnostics = replace(diagnostics, gradients=gradients)
+    diagnostics = replace(diagnostics, gradients=drawn.gradients, step_cuts=drawn.step_cuts,
+                          discarded_divergences=drawn.discarded_divergences)
     t3 = time.perf_counter()
     return TargetFit(
         target=target, law=law, domains=tuple(table.domains), scales=inputs.scales,

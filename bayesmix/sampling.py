@@ -49,6 +49,7 @@ __all__ = [
     "STEP_CUTS",
     "EXTRA_FIELDS",
     "Chains",
+    "Drawn",
     "chain_method",
     "first_metric",
     "joined",
@@ -66,14 +67,14 @@ BLOCK = 50
 """Iterations per compiled block; a phase of another length adds one program for its rest."""
 
 PROBE = 200
-"""Draws a chain of the probe that decides the step size (:func:`sample`)."""
+"""Draws a chain of the probe that decides the step size, then discarded (:func:`sample`)."""
 STEP_CUT = 0.7
 """Factor of the step size after a probe with a divergence."""
 STEP_CUTS = 4
 """Most cuts of the step size (to 0.24 of warmup's)."""
 DIVERGENT_SHARE = 0.001
-"""Share of divergent draws above which the draws are taken again with a cut step (issue
-17's bar; :func:`bayesmix.diagnostics.diagnose` warns of any divergence)."""
+"""Share of divergent draws above which they are drawn again, once, with a cut step
+(issue 17's bar; :func:`bayesmix.diagnostics.diagnose` warns of any divergence)."""
 FIRST_VARIANCE_MAX = 1.0
 """Largest variance of the first metric in any direction (:func:`first_metric`)."""
 
@@ -353,8 +354,12 @@ def window_metric(z: Any, previous: np.ndarray) -> np.ndarray:
     flat = np.concatenate([x.reshape(c, n, -1) for x in leaves], axis=-1)
     centred = flat - flat.mean(axis=1, keepdims=True)
     if previous.ndim == 1:
-        return (np.mean(centred ** 2, axis=(0, 1)) * n / (n - 1)).astype(previous.dtype)
+        variance = np.mean(centred ** 2, axis=(0, 1)) * n / (n - 1)
+        ok = np.all(np.isfinite(variance)) and np.all(variance > 0)
+        return variance.astype(previous.dtype) if ok else previous
     covariance = np.einsum("cni,cnj->ij", centred, centred) / (c * (n - 1))
+    if not (np.all(np.isfinite(covariance)) and np.all(np.diag(covariance) > 0)):
+        return previous  # a coordinate no chain moved in this window: keep the metric
     rescale = np.sqrt(np.diag(covariance) / np.diag(previous))
     weight = n / (n + 5.0)
     shrunk = weight * covariance + (1 - weight) * previous * np.outer(rescale, rescale)
@@ -364,6 +369,11 @@ def window_metric(z: Any, previous: np.ndarray) -> np.ndarray:
 def _with_metric(state: Any, metric: np.ndarray) -> Any:
     """Every chain's state with the inverse mass matrix ``metric`` (and its square roots,
     as NumPyro computes them)."""
+    if isinstance(state.adapt_state.inverse_mass_matrix, dict) and len(
+            state.adapt_state.inverse_mass_matrix) != 1:
+        raise BayesmixError("the warmup adapts one metric block for all sites, got "
+                            f"{len(state.adapt_state.inverse_mass_matrix)}")
+    metric = np.asarray(metric, np.float64)  # the roots in float64, cast per leaf below
     if metric.ndim == 2:
         root_inv = np.linalg.cholesky(metric[::-1, ::-1])[::-1, ::-1].T
         root = scipy.linalg.solve_triangular(root_inv, np.eye(len(metric)), lower=True)
@@ -418,49 +428,72 @@ def _numpy64(tree: dict[str, jax.Array]) -> dict[str, np.ndarray]:
     return {name: numpy64(v) for name, v in tree.items()}
 
 
-def sample(chains: Chains, args: tuple, *, draws: int, max_draws: int
-           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+class Drawn(NamedTuple):
+    """What :func:`sample` returns.
+
+    Attributes
+    ----------
+    samples, extra : dict of name -> ndarray, shape ``(chains, kept, ...)``
+        The kept draws and their sampler statistics :data:`EXTRA_FIELDS`, floats as
+        float64.
+    gradients : int
+        Leapfrog steps of all chains: warmup, discarded draws and kept draws.
+    step_cuts : int
+        Times the step size was cut after warmup.
+    discarded_divergences : int
+        Divergent transitions among the discarded draws (the probes, and a set of draws
+        drawn again).
+    """
+
+    samples: dict[str, np.ndarray]
+    extra: dict[str, np.ndarray]
+    gradients: int
+    step_cuts: int
+    discarded_divergences: int
+
+
+def sample(chains: Chains, args: tuple, *, draws: int, max_draws: int) -> Drawn:
     """Draws of warmed-up chains, run on in blocks of ``draws // 2`` until mixed.
 
-    The first :data:`PROBE` draws (or ``draws``, when fewer) are a probe: while any of
-    them diverged, every chain's step size is cut by :data:`STEP_CUT` and the probe is
-    drawn again; and when more than :data:`DIVERGENT_SHARE` of the ``draws`` diverged,
-    the step is cut and they are drawn again, probe first (at most :data:`STEP_CUTS`
-    cuts in all; discarded draws count as warmup). The step size adapted in warmup is
-    the largest the chains accept at ``target_accept`` where they were; a region of
-    the posterior that is much narrower (a weak domain's elasticity in its upper
-    tail, where its exponent grows as its share shrinks: ``docs/speed.md``) can need a
+    First a probe of :data:`PROBE` draws (or ``draws``, when fewer), always discarded:
+    while it has a divergence, every chain's step size is cut by :data:`STEP_CUT` and
+    the probe is drawn again. Then ``draws`` draws; when more than
+    :data:`DIVERGENT_SHARE` of them diverged, they are discarded, the step is cut once
+    more and ``draws`` are drawn again and kept whatever they hold (at most
+    :data:`STEP_CUTS` cuts in all). So no kept draw was chosen by its own divergences;
+    the decisions rest on draws that are thrown away (counted as gradients and in
+    :attr:`Drawn.discarded_divergences`). The step size adapted in warmup is the
+    largest the chains accept at ``target_accept`` where they were; a region of the
+    posterior that is much narrower (a weak domain's elasticity in its upper tail,
+    where its exponent grows as its share shrinks: ``docs/speed.md``) can need a
     smaller one, and a chain that enters it with the larger step diverges there and
     sticks.
-
-    Returns
-    -------
-    samples, extra : dict of name -> ndarray, shape ``(chains, kept, ...)``
-        The draws and the sampler statistics :data:`EXTRA_FIELDS`, floats as float64.
-    gradients : int
-        Leapfrog steps of all chains, warmup (with ``chains.steps``), discarded draws and
-        kept draws.
     """
-    probe = min(PROBE, draws)
-    for cut in range(STEP_CUTS + 1):
-        if cut:
-            adapt = chains.state.adapt_state
-            chains = chains._replace(state=chains.state._replace(
-                adapt_state=adapt._replace(step_size=adapt.step_size * STEP_CUT)))
-        chains, samples, extra = _draws(chains, args, probe)
-        if cut < STEP_CUTS and extra["diverging"].any():
-            continue
-        if draws > probe:
-            chains, more_samples, more_extra = _draws(chains, args, draws - probe)
-            samples, extra = joined(samples, more_samples), joined(extra, more_extra)
-        if cut == STEP_CUTS or extra["diverging"].mean() <= DIVERGENT_SHARE:
+    cuts = discarded = 0
+
+    def cut(chains: Chains) -> Chains:
+        adapt = chains.state.adapt_state
+        return chains._replace(state=chains.state._replace(
+            adapt_state=adapt._replace(step_size=adapt.step_size * STEP_CUT)))
+
+    while True:
+        chains, _, probe = _draws(chains, args, min(PROBE, draws))
+        diverged = int(probe["diverging"].sum())
+        discarded += diverged
+        if not diverged or cuts == STEP_CUTS:
             break
+        chains, cuts = cut(chains), cuts + 1
+    chains, samples, extra = _draws(chains, args, draws)
+    if extra["diverging"].mean() > DIVERGENT_SHARE and cuts < STEP_CUTS:
+        discarded += int(extra["diverging"].sum())
+        chains, cuts = cut(chains), cuts + 1
+        chains, samples, extra = _draws(chains, args, draws)
     # not mixed yet: the chains run on from where they stopped (no new warmup)
     while extra["diverging"].shape[1] < max_draws and not mixed(posterior_sites(samples)):
         more = min(max(draws // 2, 1), max_draws - extra["diverging"].shape[1])
         chains, more_samples, more_extra = _draws(chains, args, more)
         samples, extra = joined(samples, more_samples), joined(extra, more_extra)
-    return samples, extra, chains.steps
+    return Drawn(samples, extra, chains.steps, cuts, discarded)
 
 
 def joined(first: dict[str, np.ndarray], then: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
