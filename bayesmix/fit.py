@@ -29,6 +29,7 @@ from bayesmix.diagnostics import Diagnostics, diagnose
 from bayesmix.discrepancy import Discrepancy
 from bayesmix.idata import inference_data
 from bayesmix.laws import Law
+from bayesmix.metric import first_metric
 from bayesmix.model import (
     LIKELIHOODS,
     Scales,
@@ -41,7 +42,7 @@ from bayesmix.model import (
     target_inputs,
 )
 from bayesmix.runs import RunTable, TargetData
-from bayesmix.sampling import chain_method, first_metric, sample, warmed_up
+from bayesmix.sampling import chain_method, sample, warmed_up
 from bayesmix.start import StartPoint, find_start, in_share_order
 
 __all__ = [

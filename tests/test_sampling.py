@@ -1,4 +1,4 @@
-"""The warmup's metric windows and the draws' step-size probe (bayesmix.sampling)."""
+"""The warmup's metrics (bayesmix.metric) and the draws' step-size probe (bayesmix.sampling)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,8 @@ import numpyro
 import numpyro.distributions as dist
 import pytest
 
-from bayesmix.sampling import (
-    DIVERGENT_SHARE,
-    FIRST_VARIANCE_MAX,
-    STEP_CUT,
-    first_metric,
-    sample,
-    warmed_up,
-    window_metric,
-)
+from bayesmix.metric import FIRST_VARIANCE_MAX, first_metric, window_metric
+from bayesmix.sampling import DIVERGENT_SHARE, STEP_CUT, sample, warmed_up
 
 THIN = np.array([[1.0, -0.9997], [-0.9997, 1.0]])
 """A correlation with one direction 1e4 times thinner than the other (the paper's

@@ -4,7 +4,8 @@ Runs ``bayesmix fit --no-discrepancy`` on the paper split for each (law, target,
 warmup, draws, max draws) and prints the counts that do not depend on the machine's
 load: leapfrog steps a draw, the gradients of warmup and of the draws (all chains),
 the draws kept a chain, bulk / tail ESS, max R-hat, divergences, ESS per 1000
-gradients (the fit's own, which also counts the start search). Wall seconds are
+gradients (the fit's own: warmup and all draws, not the start search), the step size's
+cuts after warmup and the divergences in the discarded draws. Wall seconds are
 printed as a rough guide only.
 
 Usage::
@@ -41,7 +42,7 @@ def main() -> int:
     out = Path(args.out)
     print(f"{'law':<9}{'target':<14}{'seed':>5}{'budget':>15}{'steps':>7}{'warm grad':>10}"
           f"{'draw grad':>10}{'kept':>6}{'bulk':>7}{'tail':>7}{'R-hat':>7}{'div':>5}"
-          f"{'ESS/1k':>8}{'wall':>7}", flush=True)
+          f"{'ESS/1k':>8}{'cuts':>5}{'disc':>5}{'wall':>7}", flush=True)
     for law in args.laws.split(","):
         for target in args.targets.split(","):
             for seed in args.seeds.split(","):
@@ -63,7 +64,8 @@ def main() -> int:
                           f"{(d.gradients - draw_grad) / 1e3:9.0f}k{draw_grad / 1e3:9.0f}k"
                           f"{s.kept_draws:6d}{d.min_ess_bulk:7.0f}{d.min_ess_tail:7.0f}"
                           f"{d.max_rhat:7.3f}{d.divergences:5d}"
-                          f"{d.ess_per_1000_gradients:8.2f}{wall:7.0f}", flush=True)
+                          f"{d.ess_per_1000_gradients:8.2f}{d.step_cuts:5d}"
+                          f"{d.discarded_divergences:5d}{wall:7.0f}", flush=True)
     return 0
 
 
