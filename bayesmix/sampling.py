@@ -229,18 +229,19 @@ def warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.A
     With several chains, warmup has two phases. The first ``warmup - warmup // 4``
     iterations adapt the mass matrix in Stan's windows (NumPyro's schedule), starting
     from ``metric``: at the end of each window every chain takes the same new metric,
-    the covariance of all chains' draws in that window (:func:`window_metric`), while
-    NumPyro's dual averaging adapts each chain's step size and restarts at each window,
-    as it does in its own warmup. The last ``warmup // 4`` iterations adapt only the step
-    size under the last metric, from where the chains stopped. Finally every chain takes
-    the smallest step size any of them adapted (:func:`smallest_step_size`). With one
-    chain, NumPyro's own warmup adapts both.
+    the covariance of all chains' draws in that window
+    (:func:`bayesmix.metric.window_metric`), while NumPyro's dual averaging adapts each
+    chain's step size and restarts at each window, as it does in its own warmup. The
+    last ``warmup // 4`` iterations adapt only the step size under the last metric,
+    from where the chains stopped. Finally every chain takes the smallest step size any
+    of them adapted (:func:`smallest_step_size`). With one chain, NumPyro's own warmup
+    adapts both.
 
     On the paper's runs chains adapted separately ended with step sizes up to 2.5x
     apart, and the divergences (up to 15 of 4000 on additive arxiv) came from the
     chains with the larger steps; with the shared metric and step size, the 32 fits of
     ``bench/paper_fit.py`` (two laws, eight targets, two seeds) had none. NumPyro's own
-    metric of each window, shrunk towards ``1e-3 I`` as Stan's is, was 100 times too
+    metric of each window, shrunk towards ``1e-3 I`` as Stan's is, was 140 times too
     wide for the loss at the reference point (posterior sd about 1e-3) after the first
     window: the warmup then spent 130-370 leapfrog steps an iteration where the metric
     of the start (the Laplace covariance) had needed 20 (``docs/speed.md``, fifth study).
