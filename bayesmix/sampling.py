@@ -66,7 +66,8 @@ BLOCK = 50
 """Iterations per compiled block; a phase of another length adds one program for its rest."""
 
 PROBE = 200
-"""Draws a chain of the probe that decides the step size, then discarded (:func:`sample`)."""
+"""Most draws a chain of the probe that decides the step size, then discarded
+(:func:`sample`): a quarter of the draws in whole blocks, when that is fewer."""
 STEP_CUT = 0.7
 """Factor of the step size after a probe with a divergence."""
 STEP_CUTS = 4
@@ -375,7 +376,7 @@ class Drawn(NamedTuple):
 def sample(chains: Chains, args: tuple, *, draws: int, max_draws: int) -> Drawn:
     """Draws of warmed-up chains, run on in blocks of ``draws // 2`` until mixed.
 
-    First a probe of :data:`PROBE` draws (or ``draws``, when fewer), always discarded:
+    First a probe of :data:`PROBE` draws (fewer when ``draws`` is small), always discarded:
     while it has a divergence, every chain's step size is cut by :data:`STEP_CUT` and
     the probe is drawn again. Then ``draws`` draws; when more than
     :data:`DIVERGENT_SHARE` of them diverged, they are discarded, the step is cut once
@@ -390,6 +391,7 @@ def sample(chains: Chains, args: tuple, *, draws: int, max_draws: int) -> Drawn:
     sticks.
     """
     cuts = discarded = 0
+    probe_length = min(PROBE, draws, max(BLOCK, draws // 4 // BLOCK * BLOCK))
 
     def cut(chains: Chains) -> Chains:
         adapt = chains.state.adapt_state
@@ -397,7 +399,7 @@ def sample(chains: Chains, args: tuple, *, draws: int, max_draws: int) -> Drawn:
             adapt_state=adapt._replace(step_size=adapt.step_size * STEP_CUT)))
 
     while True:
-        chains, _, probe = _draws(chains, args, min(PROBE, draws))
+        chains, _, probe = _draws(chains, args, probe_length)
         diverged = int(probe["diverging"].sum())
         discarded += diverged
         if not diverged or cuts == STEP_CUTS:
