@@ -618,8 +618,7 @@ def test_driven_chains_sample_the_target(method):
                          jnp.eye(3), chains=2, chain_method=method, warmup=200,
                          dense_mass=True, target_accept=0.8, max_tree_depth=8,
                          progress=False)
-        drawn = sample(warm, (SCALES,), draws=430, max_draws=430)
-        samples, extra = drawn.samples, drawn.extra
+        samples, extra = sample(warm, (SCALES,), draws=430, max_draws=430)
         assert extra["diverging"].shape == (2, 430)
         return samples["x"]
 

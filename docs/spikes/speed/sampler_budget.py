@@ -64,8 +64,8 @@ def main() -> int:
                           f"{(d.gradients - draw_grad) / 1e3:9.0f}k{draw_grad / 1e3:9.0f}k"
                           f"{s.kept_draws:6d}{d.min_ess_bulk:7.0f}{d.min_ess_tail:7.0f}"
                           f"{d.max_rhat:7.3f}{d.divergences:5d}"
-                          f"{d.ess_per_1000_gradients:8.2f}{d.step_cuts:5d}"
-                          f"{d.discarded_divergences:5d}{wall:7.0f}", flush=True)
+                          f"{d.ess_per_1000_gradients:8.2f}{getattr(d, 'step_cuts', 0):5d}"
+                          f"{getattr(d, 'discarded_divergences', 0):5d}{wall:7.0f}", flush=True)
     return 0
 
 
