@@ -4,9 +4,9 @@ Runs ``bayesmix fit --no-discrepancy`` on the paper split for each (law, target,
 warmup, draws, max draws) and prints the counts that do not depend on the machine's
 load: leapfrog steps a draw, the gradients of warmup and of the draws (all chains),
 the draws kept a chain, bulk / tail ESS, max R-hat, divergences, ESS per 1000
-gradients (the fit's own: warmup and all draws, not the start search), the step size's
-cuts after warmup and the divergences in the discarded draws. Wall seconds are
-printed as a rough guide only.
+gradients (the fit's own: warmup and all draws, not the start search). Wall seconds
+are printed as a rough guide only. (At `b9b9f13`, whose figures docs/speed.md gives, it
+also printed the sampler's step cuts; main's sampler has none.)
 
 Usage::
 
@@ -42,7 +42,7 @@ def main() -> int:
     out = Path(args.out)
     print(f"{'law':<9}{'target':<14}{'seed':>5}{'budget':>15}{'steps':>7}{'warm grad':>10}"
           f"{'draw grad':>10}{'kept':>6}{'bulk':>7}{'tail':>7}{'R-hat':>7}{'div':>5}"
-          f"{'ESS/1k':>8}{'cuts':>5}{'disc':>5}{'wall':>7}", flush=True)
+          f"{'ESS/1k':>8}{'wall':>7}", flush=True)
     for law in args.laws.split(","):
         for target in args.targets.split(","):
             for seed in args.seeds.split(","):
@@ -64,38 +64,10 @@ def main() -> int:
                           f"{(d.gradients - draw_grad) / 1e3:9.0f}k{draw_grad / 1e3:9.0f}k"
                           f"{s.kept_draws:6d}{d.min_ess_bulk:7.0f}{d.min_ess_tail:7.0f}"
                           f"{d.max_rhat:7.3f}{d.divergences:5d}"
-                          f"{d.ess_per_1000_gradients:8.2f}{getattr(d, 'step_cuts', 0):5d}"
-                          f"{getattr(d, 'discarded_divergences', 0):5d}{wall:7.0f}", flush=True)
+                          f"{d.ess_per_1000_gradients:8.2f}{wall:7.0f}", flush=True)
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
 
-
-def draws_policy(fit_dir: Path, target: str, first: int, block: int) -> tuple[int, float, float,
-                                                                              float, float]:
-    """Replay "``first`` draws, then blocks of ``block`` until mixed" on a saved fit's draws.
-
-    A chain's first ``n`` draws do not depend on how many follow (the same kernel and
-    keys), so the policy's stopping point is read off a longer fit. Returns the draws a
-    chain it keeps (the saved count when it would run past it), the draws' gradients,
-    min bulk and tail ESS and max R-hat at that point.
-    """
-    import arviz as az
-    import numpy as np
-
-    from bayesmix.diagnostics import mixed
-
-    idata = az.from_netcdf(fit_dir / f"{target}.nc")
-    post = {name: np.asarray(v) for name, v in idata.posterior.data_vars.items()}
-    saved = next(iter(post.values())).shape[1]
-    n = first
-    while n < saved and not mixed({k: v[:, :n] for k, v in post.items()}):
-        n += block
-    n = min(n, saved)
-    part = idata.posterior.isel(draw=slice(0, n))
-    steps = float(idata.sample_stats.n_steps.isel(draw=slice(0, n)).sum())
-    return (n, steps, float(az.ess(part, method="bulk").to_array().min()),
-            float(az.ess(part, method="tail").to_array().min()),
-            float(az.rhat(part).to_array().max()))
