@@ -59,6 +59,11 @@ class Diagnostics:
     gradients : int
         Gradient evaluations (leapfrog steps) of warmup and sampling, all chains; 0
         when unknown (fits saved before it was recorded).
+    step_cuts : int
+        Times the step size was cut after warmup because draws diverged
+        (:func:`bayesmix.sampling.sample`).
+    discarded_divergences : int
+        Divergent transitions among the draws discarded before the kept ones.
     """
 
     max_rhat: float
@@ -73,6 +78,8 @@ class Diagnostics:
     start_potential: float = float("nan")
     design_effect: float = 1.0
     gradients: int = 0
+    step_cuts: int = 0
+    discarded_divergences: int = 0
 
     @property
     def ess_per_1000_gradients(self) -> float:

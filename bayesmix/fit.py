@@ -29,6 +29,7 @@ from bayesmix.diagnostics import Diagnostics, diagnose
 from bayesmix.discrepancy import Discrepancy
 from bayesmix.idata import inference_data
 from bayesmix.laws import Law
+from bayesmix.metric import first_metric
 from bayesmix.model import (
     LIKELIHOODS,
     Scales,
@@ -188,7 +189,9 @@ class TargetFit:
             f"    max_rhat: {d.max_rhat:.4f}",
             f"min_ess_bulk: {d.min_ess_bulk:.0f}",
             f"min_ess_tail: {d.min_ess_tail:.0f}",
-            f" divergences: {d.divergences} of {d.draws}",
+            f" divergences: {d.divergences} of {d.draws}"
+            + (f" (step size cut {d.step_cuts}x after warmup; {d.discarded_divergences} "
+               "in the discarded draws)" if d.step_cuts else ""),
             f"  saturation: {100 * d.saturation:.2f} % of draws at max tree depth",
             f"        bfmi: {', '.join(f'{b:.2f}' for b in d.bfmi)}",
             f"  mean_steps: {d.mean_steps:.0f}",
@@ -304,9 +307,10 @@ def fit_target(
         Adapt a dense mass matrix (default) instead of a diagonal one.
     target_accept : float
         NUTS target acceptance probability. With several chains, the last quarter
-        of ``warmup`` adapts the step size under the chains' averaged mass matrix,
-        and every chain then samples with the smallest step size any chain adapted
-        (see :func:`bayesmix.sampling.warmed_up`).
+        of ``warmup`` adapts the step size under the metric the chains share, and
+        every chain then samples with the smallest step size any chain adapted, cut
+        while the first draws diverge (see :func:`bayesmix.sampling.warmed_up` and
+        :func:`bayesmix.sampling.sample`).
     max_tree_depth : int
     n_starts : int
         L-BFGS runs that choose the chains' start (see :func:`find_start`).
@@ -385,8 +389,8 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
     start, order = in_share_order(start)
     model = bound_model(law, inputs.k, likelihood)
     # the likelihood dominates the curvature: the weighted posterior is ~deff wider
-    covariance = start.covariance * deff
-    covariance = covariance if dense_mass else np.diag(covariance)
+    covariance = first_metric(start.covariance * deff if dense_mass
+                              else np.diag(start.covariance) * deff)
     method = chain_method(chains)
     with jax.enable_x64(precision == "float64"):
         def cast(x: Any) -> jax.Array:
@@ -399,8 +403,8 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
                          chain_method=method, warmup=warmup, dense_mass=dense_mass,
                          target_accept=target_accept, max_tree_depth=max_tree_depth,
                          progress=progress)
-        samples, extra = sample(warm, args, draws=draws, max_draws=max_draws)
-    gradients = warm.steps + int(np.sum(extra["num_steps"]))
+        drawn = sample(warm, args, draws=draws, max_draws=max_draws)
+    samples, extra = drawn.samples, drawn.extra
     t2 = time.perf_counter()
     names = param_names(law, inputs.k, inputs.scales.loss_scale)
     param_domains = (target,) if law.target_domain_only else tuple(table.domains)
@@ -410,7 +414,8 @@ def _fit_target(key: jax.Array, law: Law, table: RunTable, target: str, *, chain
         idata.posterior.attrs["share_order"] = ",".join(table.domains[i] for i in order)
     diagnostics, warnings = diagnose(idata, max_tree_depth, start_potential=start.potential,
                                      design_effect=deff)
-    diagnostics = replace(diagnostics, gradients=gradients)
+    diagnostics = replace(diagnostics, gradients=drawn.gradients, step_cuts=drawn.step_cuts,
+                          discarded_divergences=drawn.discarded_divergences)
     t3 = time.perf_counter()
     return TargetFit(
         target=target, law=law, domains=tuple(table.domains), scales=inputs.scales,

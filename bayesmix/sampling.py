@@ -1,10 +1,11 @@
 """NUTS for one target: two-phase warmup with a shared metric, then draws until mixed.
 
 The chains start where :mod:`bayesmix.start` put them, with its Laplace covariance as
-the first metric; :func:`warmed_up` adapts the mass matrix per chain, averages it and
-adapts the step size under the shared metric; :func:`sample` draws, and while the
-chains fail the R-hat, bulk- or tail-ESS check (:func:`bayesmix.diagnostics.mixed`)
-they run on from where they stopped, without a new warmup.
+the first metric; :func:`warmed_up` adapts one metric for all chains from their pooled
+draws in Stan's windows, then the step size under it; :func:`sample` probes the step
+size (cut while the chains diverge), draws, and while the chains fail the R-hat,
+bulk- or tail-ESS check (:func:`bayesmix.diagnostics.mixed`) they run on from where
+they stopped, without a new warmup.
 
 The chains are driven here, with NumPyro's NUTS kernel (``init`` and ``sample``), not
 through ``numpyro.infer.MCMC``: ``MCMC`` binds the model's arguments into the program
@@ -12,11 +13,13 @@ it compiles, so every target (other losses, another ``loss_scale``) and every ph
 length compiled its own sampler. Here the model's arguments (the data, ``loss_scale``,
 the likelihood weight) and the first metric are arguments of the compiled programs and
 the chains advance in blocks of :data:`BLOCK` iterations, so a fit compiles one block
-per kernel (the warmup's mass-matrix phase; the step-size phase, which also draws),
-and with JAX's persistent cache on (:func:`bayesmix.use_compilation_cache`; the CLI
-turns it on) another fit of the same law, settings and number of rows loads them
-instead of compiling, in this process or the next. The kernel, the keys per chain
-(``split(key, chains)``) and the states are those of ``MCMC``; the draws agree with
+per kernel (the warmup's metric phase; the step-size phase, which also draws), plus
+one for the rest of a phase or window whose length is not a multiple of :data:`BLOCK`
+(none at the default settings), and with JAX's persistent cache on
+(:func:`bayesmix.use_compilation_cache`; the CLI turns it on) another fit of the same
+law, settings and number of rows loads them instead of compiling, in this process or
+the next. The kernel, the keys per chain (``split(key, chains)``) and the states are
+those of ``MCMC``; through the same kernel and adaptation the draws agree with
 ``MCMC``'s to rounding for the first iterations (1e-13 after 10 warmup iterations in
 float64) and then part, because NUTS turns a rounding difference into another
 trajectory; they are the same for the same key, run to run (``tests/test_fit.py``).
@@ -32,15 +35,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import NUTS
+from numpyro.infer.hmc_util import build_adaptation_schedule
 
 from bayesmix._errors import BayesmixError
 from bayesmix.diagnostics import mixed
 from bayesmix.idata import posterior_sites
+from bayesmix.metric import window_metric, with_metric
 
 __all__ = [
     "BLOCK",
+    "DIVERGENT_SHARE",
+    "PROBE",
+    "STEP_CUT",
+    "STEP_CUTS",
     "EXTRA_FIELDS",
     "Chains",
+    "Drawn",
     "chain_method",
     "joined",
     "sample",
@@ -54,6 +64,17 @@ EXTRA_FIELDS = ("diverging", "num_steps", "energy", "potential_energy", "accept_
 
 BLOCK = 50
 """Iterations per compiled block; a phase of another length adds one program for its rest."""
+
+PROBE = 200
+"""Most draws a chain of the probe that decides the step size, then discarded
+(:func:`sample`): a quarter of the draws in whole blocks, when that is fewer."""
+STEP_CUT = 0.7
+"""Factor of the step size after a probe with a divergence."""
+STEP_CUTS = 4
+"""Most cuts of the step size (to 0.24 of warmup's)."""
+DIVERGENT_SHARE = 0.001
+"""Share of divergent draws above which they are drawn again, once, with a cut step
+(issue 17's bar; :func:`bayesmix.diagnostics.diagnose` warns of any divergence)."""
 
 
 class Chains(NamedTuple):
@@ -207,17 +228,24 @@ def warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.A
     """Chains that have finished warmup with one shared metric and step size.
 
     With several chains, warmup has two phases. The first ``warmup - warmup // 4``
-    iterations adapt each chain's mass matrix (windowed, as NumPyro does) from the
-    start covariance ``metric``; the chains' adapted inverse mass matrices are then
-    averaged (a covariance estimate from all chains' last windows, four times the
-    draws of one) and the last ``warmup // 4`` iterations adapt only the step size
-    under that shared metric, from where the chains stopped. Finally every chain takes
-    the smallest step size any of them adapted (:func:`smallest_step_size`).
+    iterations adapt the mass matrix in Stan's windows (NumPyro's schedule), starting
+    from ``metric``: at the end of each window every chain takes the same new metric,
+    the covariance of all chains' draws in that window
+    (:func:`bayesmix.metric.window_metric`), while NumPyro's dual averaging adapts each
+    chain's step size and restarts at each window, as it does in its own warmup. The
+    last ``warmup // 4`` iterations adapt only the step size under the last metric,
+    from where the chains stopped. Finally every chain takes the smallest step size any
+    of them adapted (:func:`smallest_step_size`). With one chain, NumPyro's own warmup
+    adapts both.
 
     On the paper's runs chains adapted separately ended with step sizes up to 2.5x
     apart, and the divergences (up to 15 of 4000 on additive arxiv) came from the
     chains with the larger steps; with the shared metric and step size, the 32 fits of
-    ``bench/paper_fit.py`` (two laws, eight targets, two seeds) had none.
+    ``bench/paper_fit.py`` (two laws, eight targets, two seeds) had none. NumPyro's own
+    metric of each window, shrunk towards ``1e-3 I`` as Stan's is, was 140 times too
+    wide for the loss at the reference point (posterior sd about 1e-3) after the first
+    window: the warmup then spent 130-370 leapfrog steps an iteration where the metric
+    of the start (the Laplace covariance) had needed 20 (``docs/speed.md``, fifth study).
 
     Parameters
     ----------
@@ -255,13 +283,12 @@ def warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.A
     tune = warmup // 4 if chains > 1 else 0
     if tune:
         key_metric, key = jax.random.split(key)
-        first, state = _initialised(kernel(True), key_metric, chains, warmup - tune, init,
+        first, state = _initialised(kernel(False), key_metric, chains, warmup - tune, init,
                                     args, metric)
-        first_chains, _, _ = _advance(Chains(first, state, chain_method, progress, {}), args,
-                                      warmup - tune, label="warmup (metric)")
+        first_chains = _windows(Chains(first, state, chain_method, progress, {}), args,
+                                warmup - tune, metric)
         state, steps = first_chains.state, first_chains.steps
-        metric = jax.tree.map(lambda m: jnp.mean(m, axis=0),
-                              state.adapt_state.inverse_mass_matrix)
+        metric = jax.tree.map(lambda m: m[0], state.adapt_state.inverse_mass_matrix)
         init = state.z
     else:
         steps = 0
@@ -270,6 +297,23 @@ def warmed_up(key: jax.Array, model: Any, args: tuple, init: dict, metric: jax.A
     warm, _, _ = _advance(Chains(last, state, chain_method, progress, {}, steps), args,
                           tune or warmup, label="warmup (step size)" if tune else "warmup")
     return warm._replace(state=smallest_step_size(warm.state))
+
+
+def _windows(chains: Chains, args: tuple, n: int, metric: jax.Array) -> Chains:
+    """``n`` iterations of chains whose kernel adapts the step size only; at the end of
+    each of NumPyro's metric windows the chains take
+    :func:`bayesmix.metric.window_metric` of it."""
+    done = 0
+    for window in build_adaptation_schedule(n)[1:-1]:
+        chains, z, _ = _advance(chains, args, window.end + 1 - done, label="warmup (metric)")
+        first = window.start - done  # the window's own draws
+        metric = window_metric(jax.tree.map(lambda x, i=first: np.asarray(x)[:, i:], z),
+                               np.asarray(metric))
+        chains = chains._replace(state=with_metric(chains.state, metric))
+        done = window.end + 1
+    if done < n:
+        chains, _, _ = _advance(chains, args, n - done, label="warmup (metric)")
+    return chains
 
 
 def smallest_step_size(state: Any) -> Any:
@@ -305,22 +349,73 @@ def _numpy64(tree: dict[str, jax.Array]) -> dict[str, np.ndarray]:
     return {name: numpy64(v) for name, v in tree.items()}
 
 
-def sample(chains: Chains, args: tuple, *, draws: int, max_draws: int
-           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+class Drawn(NamedTuple):
+    """What :func:`sample` returns.
+
+    Attributes
+    ----------
+    samples, extra : dict of name -> ndarray, shape ``(chains, kept, ...)``
+        The kept draws and their sampler statistics :data:`EXTRA_FIELDS`, floats as
+        float64.
+    gradients : int
+        Leapfrog steps of all chains: warmup, discarded draws and kept draws.
+    step_cuts : int
+        Times the step size was cut after warmup.
+    discarded_divergences : int
+        Divergent transitions among the discarded draws (the probes, and a set of draws
+        drawn again).
+    """
+
+    samples: dict[str, np.ndarray]
+    extra: dict[str, np.ndarray]
+    gradients: int
+    step_cuts: int
+    discarded_divergences: int
+
+
+def sample(chains: Chains, args: tuple, *, draws: int, max_draws: int) -> Drawn:
     """Draws of warmed-up chains, run on in blocks of ``draws // 2`` until mixed.
 
-    Returns
-    -------
-    samples, extra : dict of name -> ndarray, shape ``(chains, kept, ...)``
-        The draws and the sampler statistics :data:`EXTRA_FIELDS`, floats as float64.
+    First a probe of :data:`PROBE` draws (fewer when ``draws`` is small), always discarded:
+    while it has a divergence, every chain's step size is cut by :data:`STEP_CUT` and
+    the probe is drawn again. Then ``draws`` draws; when more than
+    :data:`DIVERGENT_SHARE` of them diverged, they are discarded, the step is cut once
+    more and ``draws`` are drawn again and kept whatever they hold (at most
+    :data:`STEP_CUTS` cuts in all). So no kept draw was chosen by its own divergences;
+    the decisions rest on draws that are thrown away (counted as gradients and in
+    :attr:`Drawn.discarded_divergences`). The step size adapted in warmup is the
+    largest the chains accept at ``target_accept`` where they were; a region of the
+    posterior that is much narrower (a weak domain's elasticity in its upper tail,
+    where its exponent grows as its share shrinks: ``docs/speed.md``) can need a
+    smaller one, and a chain that enters it with the larger step diverges there and
+    sticks.
     """
+    cuts = discarded = 0
+    probe_length = min(PROBE, draws, max(BLOCK, draws // 4 // BLOCK * BLOCK))
+
+    def cut(chains: Chains) -> Chains:
+        adapt = chains.state.adapt_state
+        return chains._replace(state=chains.state._replace(
+            adapt_state=adapt._replace(step_size=adapt.step_size * STEP_CUT)))
+
+    while True:
+        chains, _, probe = _draws(chains, args, probe_length)
+        diverged = int(probe["diverging"].sum())
+        discarded += diverged
+        if not diverged or cuts == STEP_CUTS:
+            break
+        chains, cuts = cut(chains), cuts + 1
     chains, samples, extra = _draws(chains, args, draws)
+    if extra["diverging"].mean() > DIVERGENT_SHARE and cuts < STEP_CUTS:
+        discarded += int(extra["diverging"].sum())
+        chains, cuts = cut(chains), cuts + 1
+        chains, samples, extra = _draws(chains, args, draws)
     # not mixed yet: the chains run on from where they stopped (no new warmup)
     while extra["diverging"].shape[1] < max_draws and not mixed(posterior_sites(samples)):
         more = min(max(draws // 2, 1), max_draws - extra["diverging"].shape[1])
         chains, more_samples, more_extra = _draws(chains, args, more)
         samples, extra = joined(samples, more_samples), joined(extra, more_extra)
-    return samples, extra
+    return Drawn(samples, extra, chains.steps, cuts, discarded)
 
 
 def joined(first: dict[str, np.ndarray], then: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -618,7 +618,8 @@ def test_driven_chains_sample_the_target(method):
                          jnp.eye(3), chains=2, chain_method=method, warmup=200,
                          dense_mass=True, target_accept=0.8, max_tree_depth=8,
                          progress=False)
-        samples, extra = sample(warm, (SCALES,), draws=430, max_draws=430)
+        drawn = sample(warm, (SCALES,), draws=430, max_draws=430)
+        samples, extra = drawn.samples, drawn.extra
         assert extra["diverging"].shape == (2, 430)
         return samples["x"]
 

@@ -31,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"NUTS chains (default {CHAINS})")
     parser.add_argument("--warmup", type=int, default=WARMUP,
                         help=f"warmup iterations per chain (default {WARMUP}; with several "
-                        "chains the last quarter adapts the step size under their averaged "
-                        "mass matrix)")
+                        "chains one mass matrix is adapted from all chains' draws, and the "
+                        "last quarter adapts the step size under it)")
     parser.add_argument("--draws", type=int, default=DRAWS,
                         help=f"kept draws per chain (default {DRAWS})")
     parser.add_argument("--max-draws", type=int, default=None,
