@@ -1,0 +1,141 @@
+"""What one program for all targets would cost on this CPU (issue 17, bar 2).
+
+Bar 2 asks ``--all-targets`` (8 targets) for at most twice one target's time, by running
+the targets' chains in one vmapped program. Two things set what that can give on a CPU,
+and this script measures both:
+
+(1) **A gradient of a batch.** ``value_and_grad`` of the law's potential on the paper
+    split (1534 rows), for B = 1, 4, 8, 32 members vmapped (different points and, for
+    B = 8 and 32, the 8 targets' losses), 500 times inside one ``lax.scan`` (no
+    dispatch, as inside NUTS), float32 as the fit samples. Printed: microseconds a
+    member's gradient, and a batch's gradient against B single ones.
+(2) **Lockstep.** A vmapped NUTS iteration lasts as long as the longest trajectory in its
+    batch. From a saved ``bayesmix fit --all-targets`` (``--fit DIR``), every kept draw's
+    leapfrog steps per chain and target: the sum over draws of the batch's largest
+    against the sum of all members' steps, for the 4 chains of one target and for the
+    32 chains of the 8 targets.
+
+A vmapped all-targets program costs about (1)'s ratio at B = 32 times (2)'s factor of the
+time of the 32 chains one after the other; bar 2 needs that product at most 2 / 8 of
+the sequential time (8 targets at once in twice one target's time).
+
+Usage::
+
+    python bench/batch_cost.py [--law additive] [--fit DIR]
+
+Reads ``../shared/data/dmsl_slimpajama``; exits 0 with a message when it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from _paper import TARGETS, TRAIN_WHERE, data_present, load_paper_runs
+
+REPEATS = 500
+BATCHES = (1, 4, 8, 32)
+
+
+def gradient_costs(law_name: str) -> dict[int, float]:
+    """Microseconds a member's gradient, per batch size (best of three runs)."""
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+    from numpyro.distributions import biject_to
+    from numpyro.infer.util import potential_energy
+
+    from bayesmix.laws import free_sites, load_law
+    from bayesmix.model import bound_model, model_args, target_inputs
+
+    law = load_law(law_name)
+    table = load_paper_runs(TRAIN_WHERE)
+    inputs = [target_inputs(law, table, t) for t in TARGETS]
+    rows = {len(i.data.loss) for i in inputs}
+    n = min(rows)  # a few targets miss a few losses: every member gets the same rows
+    args = [tuple(jnp.asarray(a)[:n] if np.ndim(a) and np.shape(a)[0] == len(i.data.loss)
+                  else jnp.asarray(a) for a in model_args(i, 1.0, dtype="float32"))
+            for i in inputs]
+    model = bound_model(law, inputs[0].k)
+    sites = free_sites(model, jax.random.key(0), *args[0])
+    points = []
+    for b in range(max(BATCHES)):
+        drawn = free_sites(model, jax.random.key(b), *args[0])
+        points.append(ravel_pytree({s: biject_to(sites[s]["fn"].support).inv(
+            drawn[s]["value"]) for s in sorted(sites)})[0].astype(jnp.float32))
+    _, unravel = ravel_pytree({s: biject_to(sites[s]["fn"].support).inv(sites[s]["value"])
+                               for s in sorted(sites)})
+
+    def grad(x: jax.Array, a: tuple) -> jax.Array:
+        return jax.grad(lambda y: potential_energy(model, a, {}, unravel(y)))(x)
+
+    costs = {}
+    for size in BATCHES:
+        x0 = jnp.stack(points[:size])
+        batch = jax.tree.map(lambda *leaves: jnp.stack(leaves),
+                             *[args[b % len(args)] for b in range(size)])
+
+        def many(x: jax.Array, a: tuple) -> jax.Array:
+            def body(c: jax.Array, _: None) -> tuple[jax.Array, None]:
+                return c - 1e-9 * jax.vmap(grad)(c, a), None
+            return jax.lax.scan(body, x, None, length=REPEATS)[0]
+
+        program = jax.jit(many)
+        program(x0, batch).block_until_ready()
+        best = np.inf
+        for _ in range(3):
+            t = time.perf_counter()
+            program(x0, batch).block_until_ready()
+            best = min(best, time.perf_counter() - t)
+        costs[size] = best / REPEATS / size * 1e6
+    return costs
+
+
+def lockstep(fit_dir: Path) -> dict[str, float]:
+    """Largest-in-batch over summed leapfrog steps of the kept draws, per batching."""
+    from bayesmix import load_fit
+
+    steps = {t: np.asarray(tf.idata.sample_stats["num_steps"].values, float)
+             for t, tf in load_fit(fit_dir).targets.items()}  # (chains, draws) each
+    draws = min(s.shape[1] for s in steps.values())
+    every = np.stack([s[:, :draws] for s in steps.values()])  # (targets, chains, draws)
+    per_target = float(np.sum(every.max(axis=1) * every.shape[1]) / every.sum())
+    flat = every.reshape(-1, draws)
+    all_targets = float(np.sum(flat.max(axis=0) * flat.shape[0]) / flat.sum())
+    return {"one target's chains": per_target, f"all {len(steps)} targets' chains":
+            all_targets}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--law", default="additive")
+    parser.add_argument("--fit", default=None,
+                        help="a saved `bayesmix fit --all-targets` directory for (2)")
+    args = parser.parse_args()
+    if not data_present():
+        print("../shared/data/dmsl_slimpajama is absent: nothing to measure")
+        return
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=True,
+                            capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    print(f"commit {commit}, law {args.law}, {time.strftime('%Y-%m-%d %H:%M')}")
+    costs = gradient_costs(args.law)
+    print("batch  us a member's gradient  a batch's gradient / B single ones")
+    for size, cost in costs.items():
+        print(f"{size:5d}  {cost:25.1f}  {cost / costs[1]:34.2f}")
+    if args.fit:
+        factors = lockstep(Path(args.fit))
+        for label, factor in factors.items():
+            print(f"lockstep, {label}: {factor:.2f}x the members' summed steps")
+        print(f"vmapped all targets / sequential, predicted: "
+              f"{costs[32] / costs[1] * list(factors.values())[-1]:.2f}"
+              f" (bar 2 needs <= {2 / len(TARGETS):.2f})")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
