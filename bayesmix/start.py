@@ -35,16 +35,17 @@ __all__ = ["StartPoint", "find_start", "in_share_order", "laplace_covariance"]
 # L-BFGS: iterations of the scouting runs, and how many of the best are polished.
 _SCOUT_ITER = 100
 _POLISH = 3
-# The polish (trust-region Newton on the exact Hessian): it stops when the gradient's
-# largest component is below this (the potential is float64, of order 1e3-1e4).
-_POLISH_GTOL = 1e-6
+# The polish (trust-region Newton on the exact Hessian) stops when the gradient's norm
+# is below this many times the square root of the arithmetic's epsilon (1.5e-6 in
+# float64, 0.03 in float32, where the potential, of order 1e3-1e4, rounds at ~1e-3).
+_POLISH_GTOL = 100.0
 # Prior draws of the starts, in batches of this many (the fit's default n_starts).
 _DRAW_BATCH = 20
 
 
 @dataclass(frozen=True)
 class StartPoint:
-    """Where every chain starts: the best of several L-BFGS runs on the potential.
+    """Where every chain starts: the best of several L-BFGS runs on the potential, polished.
 
     Attributes
     ----------
@@ -55,7 +56,8 @@ class StartPoint:
     potential : float
         Potential energy (minus log joint density, unconstrained) at the start.
     potentials : ndarray, shape ``(n_starts,)``
-        Final potential of every L-BFGS run (``inf`` for a failed run).
+        Final potential of every run, after its polish for the best three (``inf``
+        for a failed run).
     seconds : float
         Wall time of the search.
     covariance : ndarray, shape ``(d, d)``
@@ -126,7 +128,8 @@ def find_start(
     likelihood : {"log", "raw"}
     n_starts : int
     max_iter : int
-        Most Newton iterations of a polish.
+        Most Newton iterations of a polish (of its L-BFGS-B fallback: ten times as
+        many).
     weight : array_like, shape ``(n,)``, optional
         Each row's likelihood weight (default 1); a row of weight 0 is left out, as
         a fold's held-out rows are. The programs are compiled once per row count, so
@@ -198,21 +201,34 @@ class _NotFinite(Exception):
 def _polish(objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
             hessian: Callable[..., jax.Array], args: tuple, x0: np.ndarray,
             max_iter: int) -> scipy.optimize.OptimizeResult:
-    """Trust-region Newton from ``x0`` on the exact Hessian; L-BFGS-B when the
-    Hessian is not finite somewhere on the way (the potential's sentinel region)."""
+    """Trust-region Newton from ``x0`` on the exact Hessian.
+
+    SciPy evaluates the Hessian at every proposed point, also at one it then rejects:
+    where the objective is its sentinel (the potential is not finite there) a finite
+    stand-in is returned and the step is rejected as usual. Where the objective is
+    finite but the Hessian is not, Newton stops and L-BFGS-B (at most ``10 *
+    max_iter`` iterations) carries on from the last point Newton accepted.
+    """
+    accepted = [np.asarray(x0, dtype=float)]
+    dtype = jnp.asarray(0.0).dtype  # the arithmetic of the potential
+
     def exact(x: np.ndarray) -> np.ndarray:
         value = np.asarray(hessian(jnp.asarray(x), args), dtype=float)
-        if not np.all(np.isfinite(value)):
-            raise _NotFinite
-        return 0.5 * (value + value.T)
+        if np.all(np.isfinite(value)):
+            return 0.5 * (value + value.T)
+        if objective(x)[0] >= NOT_FINITE:
+            return np.eye(x.size)
+        raise _NotFinite
 
     try:
-        return scipy.optimize.minimize(objective, x0, jac=True, hess=exact,
-                                       method="trust-exact",
-                                       options={"maxiter": max_iter,
-                                                "gtol": _POLISH_GTOL})
+        return scipy.optimize.minimize(
+            objective, x0, jac=True, hess=exact, method="trust-exact",
+            callback=lambda x: accepted.append(np.copy(x)),
+            options={"maxiter": max_iter,
+                     "gtol": _POLISH_GTOL * float(np.sqrt(np.finfo(dtype).eps))})
     except (_NotFinite, np.linalg.LinAlgError):
-        return scipy.optimize.minimize(objective, x0, jac=True, method="L-BFGS-B",
+        return scipy.optimize.minimize(objective, accepted[-1], jac=True,
+                                       method="L-BFGS-B",
                                        options={"maxiter": 10 * max_iter})
 
 

@@ -23,6 +23,7 @@ import scipy.stats
 from numpyro.infer import MCMC, NUTS, init_to_median
 
 from bayesmix import BayesmixError
+from bayesmix._jaxutil import NOT_FINITE
 from bayesmix.cli import main
 from bayesmix.fit import fit, fit_target
 from bayesmix.laws import load_law
@@ -185,6 +186,17 @@ def test_polish_reaches_the_mode_by_newton_or_falls_back():
     def broken(x: jax.Array, args: tuple) -> jax.Array:
         return jnp.full((2, 2), jnp.nan)
 
+    hits = []
+
+    def holed(x: np.ndarray) -> tuple[float, np.ndarray]:  # not finite on the way
+        if -30 < x[0] < -25:
+            hits.append(x)
+            return NOT_FINITE, np.zeros(2)
+        return objective(x)
+
+    def holed_hessian(x: jax.Array, args: tuple) -> jax.Array:
+        return jnp.where((-30 < x[0]) & (x[0] < -25), jnp.nan, hessian(x, args))
+
     x0 = np.array([-50.0, 7.0])
     newton = _polish(objective, hessian, (), x0, 200)
     fallback = _polish(objective, broken, (), x0, 200)
@@ -192,6 +204,12 @@ def test_polish_reaches_the_mode_by_newton_or_falls_back():
     np.testing.assert_allclose(fallback.x, minimum, atol=1e-4)
     assert "hess" in newton and newton.nit <= 10  # the trust radius grows from 1
     assert "hess_inv" in fallback and "hess" not in fallback  # L-BFGS-B's result
+    # a proposed step into the sentinel region (Newton from x0 proposes x[0] = -27.6)
+    # is rejected, and Newton carries on
+    across = _polish(holed, holed_hessian, (), x0, 200)
+    assert hits  # the case is exercised: a step was proposed into the hole
+    np.testing.assert_allclose(across.x, minimum, atol=1e-6)
+    assert "hess" in across
 
 
 def test_find_start_beats_prior_draws(chinchilla_table):
