@@ -7,8 +7,10 @@ and this script measures both:
 (1) **A gradient of a batch.** ``value_and_grad`` of the law's potential on the paper
     split (1534 rows), for B = 1, 4, 8, 32 members vmapped (different points and, for
     B = 8 and 32, the 8 targets' losses), 500 times inside one ``lax.scan`` (no
-    dispatch, as inside NUTS), float32 as the fit samples. Printed: microseconds a
-    member's gradient, and a batch's gradient against B single ones.
+    dispatch, as inside NUTS), float32 as the fit samples, each member at its target's
+    posterior mode moved by a draw of the Laplace approximation. Printed: microseconds
+    a member's gradient, and a batch's gradient against B single un-vmapped ones (a
+    vmap of one member is printed too: XLA runs it several times slower).
 (2) **Lockstep.** A vmapped NUTS iteration lasts as long as the longest trajectory in its
     batch. From a saved ``bayesmix fit --all-targets`` (``--fit DIR``), every kept draw's
     leapfrog steps per chain and target: the sum over draws of the batch's largest
@@ -32,6 +34,7 @@ import argparse
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +49,11 @@ def gradient_costs(law_name: str) -> dict[int, float]:
     import jax
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
-    from numpyro.distributions import biject_to
     from numpyro.infer.util import potential_energy
 
-    from bayesmix.laws import free_sites, load_law
+    from bayesmix.laws import load_law
     from bayesmix.model import bound_model, model_args, target_inputs
+    from bayesmix.start import find_start
 
     law = load_law(law_name)
     table = load_paper_runs(TRAIN_WHERE)
@@ -61,37 +64,47 @@ def gradient_costs(law_name: str) -> dict[int, float]:
                   else jnp.asarray(a) for a in model_args(i, 1.0, dtype="float32"))
             for i in inputs]
     model = bound_model(law, inputs[0].k)
-    sites = free_sites(model, jax.random.key(0), *args[0])
-    points = []
-    for b in range(max(BATCHES)):
-        drawn = free_sites(model, jax.random.key(b), *args[0])
-        points.append(ravel_pytree({s: biject_to(sites[s]["fn"].support).inv(
-            drawn[s]["value"]) for s in sorted(sites)})[0].astype(jnp.float32))
-    _, unravel = ravel_pytree({s: biject_to(sites[s]["fn"].support).inv(sites[s]["value"])
-                               for s in sorted(sites)})
+    # each member at its target's posterior mode, moved by a draw of the Laplace
+    # approximation there: where the sampler's gradients are taken
+    rng = np.random.default_rng(0)
+    points, unravel = [], None
+    for t, i in enumerate(inputs):
+        found = find_start(jax.random.key(t), law, i.k, i.scales, i.log_n, i.log_d, i.h,
+                           jnp.asarray(i.data.loss))
+        mode, unravel = ravel_pytree({s: jnp.asarray(v) for s, v in
+                                      found.unconstrained.items()})
+        covariance = 0.5 * (found.covariance + found.covariance.T)
+        points.append([np.asarray(mode) + rng.multivariate_normal(
+            np.zeros(mode.size), covariance, check_valid="ignore")
+            for _ in range(max(BATCHES))])
+    points = [jnp.asarray(points[b % len(inputs)][b], jnp.float32)
+              for b in range(max(BATCHES))]
 
     def grad(x: jax.Array, a: tuple) -> jax.Array:
         return jax.grad(lambda y: potential_energy(model, a, {}, unravel(y)))(x)
 
-    costs = {}
-    for size in BATCHES:
-        x0 = jnp.stack(points[:size])
-        batch = jax.tree.map(lambda *leaves: jnp.stack(leaves),
-                             *[args[b % len(args)] for b in range(size)])
-
+    def timed(step: Callable, x0: jax.Array, a: tuple) -> float:
+        """Seconds of REPEATS steps in one scan, best of three."""
         def many(x: jax.Array, a: tuple) -> jax.Array:
             def body(c: jax.Array, _: None) -> tuple[jax.Array, None]:
-                return c - 1e-9 * jax.vmap(grad)(c, a), None
+                return c - 1e-9 * step(c, a), None
             return jax.lax.scan(body, x, None, length=REPEATS)[0]
 
         program = jax.jit(many)
-        program(x0, batch).block_until_ready()
+        program(x0, a).block_until_ready()
         best = np.inf
         for _ in range(3):
             t = time.perf_counter()
-            program(x0, batch).block_until_ready()
+            program(x0, a).block_until_ready()
             best = min(best, time.perf_counter() - t)
-        costs[size] = best / REPEATS / size * 1e6
+        return best
+
+    costs = {0: timed(grad, points[0], args[0]) / REPEATS * 1e6}  # 0: one, no vmap
+    for size in BATCHES:
+        batch = jax.tree.map(lambda *leaves: jnp.stack(leaves),
+                             *[args[b % len(args)] for b in range(size)])
+        costs[size] = timed(jax.vmap(grad), jnp.stack(points[:size]),
+                            batch) / REPEATS / size * 1e6
     return costs
 
 
@@ -99,7 +112,7 @@ def lockstep(fit_dir: Path) -> dict[str, float]:
     """Largest-in-batch over summed leapfrog steps of the kept draws, per batching."""
     from bayesmix import load_fit
 
-    steps = {t: np.asarray(tf.idata.sample_stats["num_steps"].values, float)
+    steps = {t: np.asarray(tf.idata.sample_stats["n_steps"].values, float)
              for t, tf in load_fit(fit_dir).targets.items()}  # (chains, draws) each
     draws = min(s.shape[1] for s in steps.values())
     every = np.stack([s[:, :draws] for s in steps.values()])  # (targets, chains, draws)
@@ -124,15 +137,16 @@ def main() -> None:
                             cwd=Path(__file__).parent).stdout.strip()
     print(f"commit {commit}, law {args.law}, {time.strftime('%Y-%m-%d %H:%M')}")
     costs = gradient_costs(args.law)
-    print("batch  us a member's gradient  a batch's gradient / B single ones")
+    print("     batch  us a member's gradient  a batch's gradient / B single ones")
     for size, cost in costs.items():
-        print(f"{size:5d}  {cost:25.1f}  {cost / costs[1]:34.2f}")
+        label = "1, no vmap" if size == 0 else str(size)
+        print(f"{label:>10}  {cost:25.1f}  {cost / costs[0]:34.2f}")
     if args.fit:
         factors = lockstep(Path(args.fit))
         for label, factor in factors.items():
             print(f"lockstep, {label}: {factor:.2f}x the members' summed steps")
         print(f"vmapped all targets / sequential, predicted: "
-              f"{costs[32] / costs[1] * list(factors.values())[-1]:.2f}"
+              f"{costs[32] / costs[0] * list(factors.values())[-1]:.2f}"
               f" (bar 2 needs <= {2 / len(TARGETS):.2f})")
     sys.stdout.flush()
 
