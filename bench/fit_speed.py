@@ -23,6 +23,8 @@ Usage::
     python bench/fit_speed.py [--laws additive,joint] [--targets book,github]
         [--all-targets] [--regmix] [--keep DIR]
 
+``--laws ""`` with ``--regmix`` runs (d) alone.
+
 Reads ``../shared/data/dmsl_slimpajama`` (and ``regmix``); exits 0 with a message when
 it is absent.
 """
@@ -74,7 +76,7 @@ def main() -> int:
     print(f"{'law':<9}{'target':<14}{'(a) base s':>11}{'(b) fit s':>10}{'(b2) warm s':>12}"
           f"{'b/a':>6}{'b2/a':>6}{'steps':>7}{'bulk':>7}{'tail':>7}{'ESS/1k grad':>12}"
           f"{'R-hat':>7}")
-    for law in args.laws.split(","):
+    for law in filter(None, args.laws.split(",")):  # --laws "": (d) alone
         for target in args.targets.split(","):
             base = run_cli("baseline", *runs, "--law", law, "--target", target,
                              "--out", work / f"{law}_{target}_baseline", env=env)
