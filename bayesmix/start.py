@@ -107,7 +107,7 @@ def find_start(
 
     Why Newton for the polish: the potential is badly conditioned along the valley of
     ``E`` and the exponents, where L-BFGS-B crawls and stops short. On the paper's
-    runs its polish took 1000-2000 iterations a run and ended 0.5 to 37 nats above the
+    runs its polish took 1000-2000 iterations a run and ended 0.04 to 37 nats above the
     mode (joint law, book: three runs at -6635, -6692 and -6651 where the mode is
     -6729); trust-region Newton reached the mode from all three in 31-107 iterations,
     in a seventh to two thirds of the time (``docs/speed.md``, sixth study).
