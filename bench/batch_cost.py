@@ -58,8 +58,8 @@ def gradient_costs(law_name: str) -> dict[int, float]:
     law = load_law(law_name)
     table = load_paper_runs(TRAIN_WHERE)
     inputs = [target_inputs(law, table, t) for t in TARGETS]
-    rows = {len(i.data.loss) for i in inputs}
-    n = min(rows)  # a few targets miss a few losses: every member gets the same rows
+    n = min(len(i.data.loss) for i in inputs)  # a few targets miss a few losses: every
+    # member gets the same rows
     args = [tuple(jnp.asarray(a)[:n] if np.ndim(a) and np.shape(a)[0] == len(i.data.loss)
                   else jnp.asarray(a) for a in model_args(i, 1.0, dtype="float32"))
             for i in inputs]
@@ -67,18 +67,16 @@ def gradient_costs(law_name: str) -> dict[int, float]:
     # each member at its target's posterior mode, moved by a draw of the Laplace
     # approximation there: where the sampler's gradients are taken
     rng = np.random.default_rng(0)
-    points, unravel = [], None
+    modes = []
     for t, i in enumerate(inputs):
         found = find_start(jax.random.key(t), law, i.k, i.scales, i.log_n, i.log_d, i.h,
                            jnp.asarray(i.data.loss))
         mode, unravel = ravel_pytree({s: jnp.asarray(v) for s, v in
                                       found.unconstrained.items()})
-        covariance = 0.5 * (found.covariance + found.covariance.T)
-        points.append([np.asarray(mode) + rng.multivariate_normal(
-            np.zeros(mode.size), covariance, check_valid="ignore")
-            for _ in range(max(BATCHES))])
-    points = [jnp.asarray(points[b % len(inputs)][b], jnp.float32)
-              for b in range(max(BATCHES))]
+        modes.append((np.asarray(mode), 0.5 * (found.covariance + found.covariance.T)))
+    points = [jnp.asarray(mode + rng.multivariate_normal(np.zeros(mode.size), covariance,
+                                                         check_valid="ignore"), jnp.float32)
+              for mode, covariance in (modes[b % len(modes)] for b in range(max(BATCHES)))]
 
     def grad(x: jax.Array, a: tuple) -> jax.Array:
         return jax.grad(lambda y: potential_energy(model, a, {}, unravel(y)))(x)
@@ -116,11 +114,12 @@ def lockstep(fit_dir: Path) -> dict[str, float]:
              for t, tf in load_fit(fit_dir).targets.items()}  # (chains, draws) each
     draws = min(s.shape[1] for s in steps.values())
     every = np.stack([s[:, :draws] for s in steps.values()])  # (targets, chains, draws)
-    per_target = float(np.sum(every.max(axis=1) * every.shape[1]) / every.sum())
-    flat = every.reshape(-1, draws)
-    all_targets = float(np.sum(flat.max(axis=0) * flat.shape[0]) / flat.sum())
-    return {"one target's chains": per_target, f"all {len(steps)} targets' chains":
-            all_targets}
+
+    def factor(batches: np.ndarray) -> float:  # (batches, members, draws)
+        return float(np.sum(batches.max(axis=1)) * batches.shape[1] / batches.sum())
+
+    return {"one target's chains": factor(every),
+            f"all {len(steps)} targets' chains": factor(every.reshape(1, -1, draws))}
 
 
 def main() -> None:
