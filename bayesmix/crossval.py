@@ -165,7 +165,7 @@ def cross_validate(key: jax.Array, label: str, fit_result: Fit, table: RunTable,
         scores += heldout_scores(jax.random.fold_in(key_score, i),
                                  {label: refit.posteriors}, table.select(fold.test))
     return [pool_scores([s for s in scores if s.target == target], label, target)
-            for target in targets]
+            for target in targets if any(s.target == target for s in scores)]
 
 
 def _refits_in_jobs(key_fit: jax.Array, fit_result: Fit, table: RunTable,

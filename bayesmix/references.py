@@ -31,7 +31,7 @@ def read_reference_file(path: str | Path, domains: Sequence[str]) -> dict[str, n
     Raises
     ------
     BayesmixError
-        Unreadable file, or no column for a domain.
+        Unreadable file, no column for a domain, or a blank or non-numeric weight.
     """
     import pandas as pd
 
@@ -46,7 +46,14 @@ def read_reference_file(path: str | Path, domains: Sequence[str]) -> dict[str, n
             raise BayesmixError(f"reference mixtures {path} have no column for domain '{d}' "
                                 f"(expected {d}, h_{d} or weight_{d})")
         columns.append(found[0])
-    values = frame[columns].to_numpy(float)
+    numbers = frame[columns].apply(pd.to_numeric, errors="coerce")
+    bad = ~np.isfinite(numbers.to_numpy(float))
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise BayesmixError(f"reference mixtures {path}: column '{columns[col]}' is blank, "
+                            f"non-numeric or infinite in row {row + 1} "
+                            f"('{frame[columns[col]].iloc[row]}')")
+    values = numbers.to_numpy(float)
     stem = Path(path).stem
     names = (frame["name"].astype(str).tolist() if "name" in frame.columns
              else [stem if len(frame) == 1 else f"{stem}[{i}]" for i in range(len(frame))])

@@ -94,12 +94,16 @@ class RunTable:
         Training domains and loss targets, in file order.
     source : str
         Where the table came from (for messages).
+    unmeasured : tuple of str
+        Loss columns with no value in the selected rows (a target measured only at
+        other sizes, say): not targets, named so that asking for one says why.
     """
 
     frame: pd.DataFrame
     domains: tuple[str, ...]
     targets: tuple[str, ...]
     source: str = "<memory>"
+    unmeasured: tuple[str, ...] = ()
 
     @property
     def weights(self) -> np.ndarray:
@@ -112,6 +116,9 @@ class RunTable:
 
     def check_target(self, target: str) -> None:
         """Raise a one-line error when ``target`` is not a loss column."""
+        if target in self.unmeasured:
+            raise BayesmixError(f"target '{target}' has no loss value in the selected rows of "
+                                f"{self.source}")
         if target not in self.targets:
             raise BayesmixError(
                 f"target '{target}' is not in {self.source} (targets: {', '.join(self.targets)})"
@@ -168,10 +175,11 @@ class RunTable:
             described = "the row mask"
         if len(frame) == 0:
             raise BayesmixError(f"{described} selects no rows of {self.source}")
-        return RunTable(frame, self.domains, self.targets, self.source)
+        return RunTable(frame, self.domains, self.targets, self.source, self.unmeasured)
 
 
-def _glob_names(pattern: str, columns: list[str], argument: str, source: str) -> dict[str, str]:
+def _glob_names(pattern: str, columns: list[str], argument: str, source: str,
+                required: bool = True) -> dict[str, str]:
     """Map matching columns to the names the glob's wildcards matched."""
     regex = re.compile(
         "".join("(.*)" if ch == "*" else ("(.)" if ch == "?" else re.escape(ch)) for ch in pattern)
@@ -183,7 +191,7 @@ def _glob_names(pattern: str, columns: list[str], argument: str, source: str) ->
             match = regex.match(col)
             groups = match.groups() if match else ()
             names[col] = "".join(groups) if groups else col
-    if not names:
+    if not names and required:
         raise BayesmixError(f"no column of {source} matches {argument} '{pattern}'")
     return names
 
@@ -227,6 +235,7 @@ def load_runs(
     n_value: float | None = None,
     d_value: float | None = None,
     name: str | None = None,
+    losses_required: bool = True,
 ) -> RunTable:
     """Load and validate a run table: a file (CSV, or Parquet with pyarrow) or a frame.
 
@@ -268,6 +277,10 @@ def load_runs(
         How messages and :attr:`RunTable.source` name the table; default the path,
         or ``"<DataFrame>"`` for a frame (for a pair, the metrics table's name joined
         with the ratios table's).
+    losses_required : bool
+        With False a table without loss columns loads (runs to predict at, not yet
+        trained). Either way a loss column with no value in the selected rows is not
+        a target (:attr:`RunTable.unmeasured`); with True at least one must have values.
 
     Returns
     -------
@@ -321,7 +334,7 @@ def load_runs(
                           source)
     losses = _glob_names(
         loss_cols, [c for c in columns if c not in taken and c not in weights], "loss_cols",
-        source,
+        source, losses_required,
     )
     for names, kind in ((weights, "domain"), (losses, "target")):
         seen: dict[str, str] = {}
@@ -342,11 +355,12 @@ def load_runs(
     if per_run is not None:  # a pair: check the weights where they are, one row per run
         per_run = per_run.rename(columns={col: f"h_{name}" for col, name in weights.items()})
         _checked_weights(per_run, weights, table.ratios_source, renormalize)
-    return _validated(runs, renormalize, weights, losses)
+    return _validated(runs, renormalize, weights, losses, losses_required)
 
 
 def _validated(
-    table: RunTable, renormalize: bool, weights: dict[str, str], losses: dict[str, str]
+    table: RunTable, renormalize: bool, weights: dict[str, str], losses: dict[str, str],
+    losses_required: bool,
 ) -> RunTable:
     frame = table.frame.copy()
     source = table.source
@@ -363,9 +377,14 @@ def _validated(
                     f"loss column '{col}' of {source} is {problem} in rows "
                     f"{_at(mask, frame)}"
                 )
-        if not present.any():
-            raise BayesmixError(f"loss column '{col}' of {source} has no values")
-    return RunTable(frame, table.domains, table.targets, source)
+    empty = {name: col for col, name in losses.items()
+             if frame[f"loss_{name}"].isna().all()}
+    if losses_required and losses and len(empty) == len(losses):
+        raise BayesmixError(f"loss column{'s' if len(empty) > 1 else ''} "
+                            f"{', '.join(repr(c) for c in empty.values())} of {source} "
+                            f"{'have' if len(empty) > 1 else 'has'} no values")
+    return RunTable(frame, table.domains,
+                    tuple(t for t in table.targets if t not in empty), source, tuple(empty))
 
 
 def _checked_weights(frame: pd.DataFrame, weights: dict[str, str], source: str,

@@ -176,6 +176,8 @@ def _predictions(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetPos
             posterior = fits[target]
             check_domains(posterior, table)
             data = table.target_data(target)
+            if not data.loss.size:  # measured elsewhere, not in these rows
+                continue
             weights = table.frame.loc[data.rows, [f"h_{d}" for d in posterior.domains]]
             key, sub = jax.random.split(key)
             mean = predict_draws(posterior, data.n_params, data.n_tokens,
@@ -385,7 +387,7 @@ def heldout_scores(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetP
     -------
     list of HeldoutScore
         In the order of ``posteriors``, then of each fit's targets; targets without a
-        loss column in ``table`` are left out.
+        loss value in ``table`` are left out.
 
     Raises
     ------

@@ -20,6 +20,7 @@ method. A missing, empty, foreign, older or corrupt directory gives a one-line
 from __future__ import annotations
 
 import json
+import re
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,23 @@ def read_metadata(path: str | Path, name: str) -> dict[str, Any]:
     return meta
 
 
+def _file_names(targets: list[str]) -> dict[str, str]:
+    """A netCDF file name per target: the name with anything but letters, digits, ``.``,
+    ``-`` and ``_`` made ``_`` (a target ``paloma/c4`` is no directory), numbered
+    where two would collide (case-insensitively, for macOS and Windows)."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for target in targets:
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", target).lstrip(".") or "target"
+        name, i = f"{stem}.nc", 1
+        while name.lower() in taken:
+            i += 1
+            name = f"{stem}_{i}.nc"
+        taken.add(name.lower())
+        names[target] = name
+    return names
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -169,7 +187,7 @@ def law_of_fit(name: str, path: str | None) -> Law:
 
 
 def save_fit(fit: Fit, out_dir: str | Path) -> Path:
-    """Write ``<target>.nc`` per target and ``fit.json`` into ``out_dir``, atomically.
+    """Write a netCDF file per target and ``fit.json`` into ``out_dir``, atomically.
 
     The directory appears whole or not at all: an interrupted save leaves ``out_dir``
     as it was.
@@ -185,10 +203,11 @@ def save_fit(fit: Fit, out_dir: str | Path) -> Path:
         ``out_dir``.
     """
     out_dir = Path(out_dir)
+    files = _file_names(list(fit.targets))
     per_target = {}
     for target, f in fit.targets.items():
         per_target[target] = {
-            "file": f"{target}.nc",
+            "file": files[target],
             "scales": f.scales.to_dict(),
             "rows": [int(r) for r in f.rows],
             "param_names": list(f.param_names),
@@ -206,7 +225,7 @@ def save_fit(fit: Fit, out_dir: str | Path) -> Path:
                      list(fit.domains), fit.seed, settings, per_target)
     with atomic_dir(out_dir) as tmp:
         for target, f in fit.targets.items():
-            f.idata.to_netcdf(str(tmp / f"{target}.nc"))
+            f.idata.to_netcdf(str(tmp / files[target]))
         (tmp / FIT_FILE).write_text(json.dumps(meta, indent=2, default=float) + "\n")
     return out_dir
 
@@ -260,7 +279,7 @@ def load_fit(path: str | Path, law: Law | None = None) -> Fit:
         for target in meta["targets"]:
             info = meta["per_target"][target]
             nc = path / info["file"]
-            if not nc.is_file():
+            if Path(info["file"]).name != info["file"] or not nc.is_file():
                 raise BayesmixError(f"fit directory {path} lacks {info['file']} named in "
                                     f"{FIT_FILE}")
             fits[target] = TargetFit(

@@ -588,3 +588,9 @@ def test_reference_mixtures_and_their_errors(tmp_path):
     with pytest.raises(BayesmixError, match="no column for domain 'b'"):
         path.write_text("h_a\n1.0\n")
         reference_mixtures([str(path)], domains)
+    for text, column, row in (("h_a,h_b\n0.5,0.5\n0.3,\n", "h_b", "2 \\('nan'\\)"),
+                              ("h_a,h_b\nhalf,0.5\n", "h_a", "1 \\('half'\\)")):
+        path.write_text(text)
+        with pytest.raises(BayesmixError, match=f"column '{column}' is blank, non-numeric "
+                                                f"or infinite in row {row}"):
+            reference_mixtures([str(path)], domains)

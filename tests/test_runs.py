@@ -230,6 +230,25 @@ def test_fixed_scale_file_with_constant_n_and_d(tmp_path):
     assert set(table.frame["N"]) == {1e6}
 
 
+def test_loss_columns_without_values(tmp_path):
+    path = _paper_like(tmp_path / "p.csv")
+    # b_loss is missing in the one row selected: b is not a target there, and says why
+    table = load_runs(path, **PAPER, where="N > 1.5e8 and D < 1.5e9")
+    assert table.targets == ("a", "openhermes") and table.unmeasured == ("b",)
+    with pytest.raises(BayesmixError, match="target 'b' has no loss value in the selected"):
+        table.target_data("b")
+    # every loss column empty, or none: an error for training runs, a plan to predict at
+    losses = ["a_loss", "b_loss", "openhermes_loss"]
+    empty = pd.read_csv(path).assign(**{c: np.nan for c in losses})
+    with pytest.raises(BayesmixError, match="'a_loss', 'b_loss', 'openhermes_loss' .* have no"):
+        load_runs(empty, **PAPER)
+    none = pd.read_csv(path).drop(columns=losses)
+    with pytest.raises(BayesmixError, match="matches loss_cols"):
+        load_runs(none, **PAPER)
+    for plan in (empty, none):
+        assert load_runs(plan, **PAPER, losses_required=False).targets == ()
+
+
 def test_target_and_row_count_errors(tmp_path):
     table = load_runs(_paper_like(tmp_path / "p.csv"), **PAPER)
     with pytest.raises(BayesmixError, match="target 'nope' is not in"):

@@ -8,6 +8,7 @@ from bayesmix.baseline import N_HOPS, N_RANDOM, N_STARTS, STEP_SIZE, TEMPERATURE
 from bayesmix.commands.common import (
     add_input_options,
     add_law_and_targets,
+    chosen_targets,
     key_from_args,
     parse_assignments,
     table_from_args,
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     law = load_law(args.law)
     fixed = parse_assignments(args.fix, "--fix")
     table = table_from_args(args)
-    targets = list(table.targets) if args.all_targets else list(dict.fromkeys(args.target))
+    targets = chosen_targets(args, table)
 
     bar = Progress(len(targets), f"baseline {law.name}")
 

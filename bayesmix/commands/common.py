@@ -18,6 +18,7 @@ __all__ = [
     "add_input_options",
     "add_law_and_targets",
     "bounds_from_args",
+    "chosen_targets",
     "chosen_posteriors",
     "emit_json",
     "fit_labels",
@@ -92,7 +93,18 @@ def add_law_and_targets(parser: argparse.ArgumentParser, out_help: str) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help=out_help)
 
 
-def table_from_args(args: argparse.Namespace, path: str | None = None) -> RunTable:
+def chosen_targets(args: argparse.Namespace, table: RunTable) -> list[str]:
+    """``--target`` in order without repeats, or every target with ``--all-targets`` (and a
+    note naming the loss columns with no value in the selected rows)."""
+    if not args.all_targets:
+        return list(dict.fromkeys(args.target))
+    if table.unmeasured:
+        print(f"not fitted (no loss value in the selected rows): {', '.join(table.unmeasured)}")
+    return list(table.targets)
+
+
+def table_from_args(args: argparse.Namespace, path: str | None = None, *,
+                    losses_required: bool = True) -> RunTable:
     """Load the command's run table (``path``, a file, instead) with the shared options."""
     from bayesmix._errors import BayesmixError
 
@@ -122,6 +134,7 @@ def table_from_args(args: argparse.Namespace, path: str | None = None) -> RunTab
         renormalize=args.renormalize,
         n_value=args.n_value,
         d_value=args.d_value,
+        losses_required=losses_required,
     )
 
 
