@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
+import scipy.linalg
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.util import constrain_fn
 
@@ -49,7 +50,7 @@ from bayesmix.start import find_start
 
 __all__ = ["BIAS_GRID", "BIAS_PRIOR_SCALE", "FoldResidual", "GROWTH_GRID", "TAU_GRID",
            "TAU_PRIOR_SCALE", "discrepancies", "fold_residual", "fold_residuals",
-           "hyper_posterior", "learn_discrepancy", "size_folds"]
+           "SAME_SIZE", "hyper_posterior", "learn_discrepancy", "size_folds"]
 
 GROWTH_GRID = np.linspace(1.0, 2.0, 5)
 """Values of the growth exponent ``p`` (uniform prior)."""
@@ -75,24 +76,66 @@ POP_SPREADS = np.array([0.25, 0.5, 1.0, 2.0])
 
 
 class FoldResidual(NamedTuple):
-    """One (fold, target): log residuals, their covariance and the distances."""
+    """One (fold, target): log residuals, their covariance and the distances.
+
+    The covariance is ``noise I + factor factor'``, kept as its two pieces: ``factor``
+    has one column per parameter of the refit, so a fold of many held-out rows costs
+    ``O(rows x parameters^2)``, never a dense ``rows x rows`` matrix.
+    """
 
     fold: str
     target: str
     residual: np.ndarray
-    covariance: np.ndarray
+    noise: float
+    factor: np.ndarray
     d_n: np.ndarray
     d_d: np.ndarray
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """The dense covariance (for inspection; the likelihood never forms it)."""
+        return self.noise * np.eye(self.residual.size) + self.factor @ self.factor.T
+
+    def precision_gram(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``x' Sigma^-1 y`` for columns ``x`` ``(rows, a)`` and ``y`` ``(rows, b)``, by
+        Woodbury: ``Sigma^-1 = (I - u K^-1 u') / noise``, ``u = factor / sqrt(noise)``,
+        ``K = I + u'u``."""
+        u = self.factor / np.sqrt(self.noise)
+        chol = np.linalg.cholesky(np.eye(u.shape[1]) + u.T @ u)
+        ux, uy = (scipy.linalg.solve_triangular(chol, u.T @ v, lower=True) for v in (x, y))
+        return (x.T @ y - ux.T @ uy) / self.noise
+
+    def log_det(self) -> float:
+        """``log det Sigma`` by the matrix determinant lemma."""
+        u = self.factor / np.sqrt(self.noise)
+        chol = np.linalg.cholesky(np.eye(u.shape[1]) + u.T @ u)
+        return float(self.residual.size * np.log(self.noise)
+                     + 2.0 * np.sum(np.log(np.diag(chol))))
 
 
 def _size_label(n: float) -> str:
     return f"{n / 1e9:.4g}B" if n >= 1e9 else f"{n / 1e6:.4g}M"
 
 
+SAME_SIZE = 0.01
+"""Model sizes within this distance in log N (1 %) are one size: two files counting a
+model's parameters slightly differently make no fold of a distance near zero."""
+
+
+def _distinct_sizes(n: np.ndarray) -> np.ndarray:
+    """The largest ``N`` of each group of sizes within :data:`SAME_SIZE` of the next."""
+    sizes = np.unique(n)
+    if sizes.size == 0:
+        return sizes
+    new_group = np.diff(np.log(sizes)) > SAME_SIZE
+    return sizes[np.append(new_group, True)]
+
+
 def size_folds(table: RunTable, rows: np.ndarray) -> list[Fold]:
-    """The nested folds of the sizes among ``rows`` (empty when fewer than three)."""
+    """The nested folds of the sizes among ``rows`` (empty when fewer than three); sizes
+    within :data:`SAME_SIZE` of each other count as one."""
     n = table.frame["N"].to_numpy(float)
-    sizes = np.unique(n[rows])
+    sizes = _distinct_sizes(n[rows])
     folds = []
     for m in range(2, sizes.size):
         train = rows & (n <= sizes[m - 1])
@@ -159,14 +202,14 @@ def fold_residual(key: jax.Array, law: Law, table: RunTable, fold: Fold, target:
     sigma = float(start.constrained["sigma"])
     if likelihood != "log":  # raw-scale noise, as a log-scale variance
         sigma = sigma / float(np.median(data.loss[train]))
-    covariance = sigma ** 2 * np.eye(centre.size) + jac @ (start.covariance * deff) @ jac.T
-    try:
-        np.linalg.cholesky(covariance)
-    except np.linalg.LinAlgError:
+    cov = 0.5 * (start.covariance + start.covariance.T) * deff
+    values, vectors = np.linalg.eigh(np.asarray(cov, float))
+    if not (np.isfinite(sigma) and sigma > 0 and np.all(np.isfinite(values))):
         raise BayesmixError(f"fold {fold.name}: the refit of '{target}' has a singular "
-                            f"predictive covariance at the held-out sizes") from None
+                            f"predictive covariance at the held-out sizes")
     return FoldResidual(
-        fold.name, target, np.log(data.loss[test]) - centre, covariance,
+        fold.name, target, np.log(data.loss[test]) - centre, sigma ** 2,
+        jac @ (vectors * np.sqrt(np.maximum(values, 0.0))),
         np.maximum(0.0, np.log(data.n_params[test]) - np.log(data.n_params[train].max())),
         np.maximum(0.0, np.log(data.n_tokens[test]) - np.log(data.n_tokens[train].max())))
 
@@ -201,22 +244,21 @@ def _log_marginal(residual: FoldResidual) -> np.ndarray:
     ``T^(1/2) (I + T^(1/2) A T^(1/2))^-1 T^(1/2)`` stands for ``(T^-1 + A)^-1`` so
     that a scale of zero is allowed.
     """
-    chol = np.linalg.cholesky(residual.covariance)
-    logdet = 2.0 * np.sum(np.log(np.diag(chol)))
-    white_r = np.linalg.solve(chol, residual.residual)
+    logdet = residual.log_det()
+    r = residual.residual[:, None]
+    rr0 = float(residual.precision_gram(r, r)[0, 0])
     t = TAU_GRID
     tn, td = t[:, None], t[None, :]
     m = BIAS_GRID[:, None, None]
     out = []
     for p in GROWTH_GRID:
         phi = np.stack([residual.d_n ** p, residual.d_d ** p], axis=1)
-        white_phi = np.linalg.solve(chol, phi)
-        a = white_phi.T @ white_phi
-        b = white_phi.T @ white_r
+        a = residual.precision_gram(phi, phi)
+        b = residual.precision_gram(phi, r)[:, 0]
         m11, m22, m12 = 1 + tn ** 2 * a[0, 0], 1 + td ** 2 * a[1, 1], tn * td * a[0, 1]
         det = m11 * m22 - m12 ** 2
         # the shifted residual's r' Sigma^-1 r and Phi' Sigma^-1 r
-        rr = (white_r @ white_r - 2 * m * (tn * b[0] + td * b[1])
+        rr = (rr0 - 2 * m * (tn * b[0] + td * b[1])
               + m ** 2 * (tn ** 2 * a[0, 0] + 2 * tn * td * a[0, 1] + td ** 2 * a[1, 1]))
         b1 = b[0] - m * (a[0, 0] * tn + a[0, 1] * td)
         b2 = b[1] - m * (a[0, 1] * tn + a[1, 1] * td)
@@ -380,15 +422,18 @@ def _term(table: RunTable, rows: np.ndarray, mine: Sequence[FoldResidual], itn: 
     """One target's term from its grid indices per hyper draw: scales ``itn``, ``itd``,
     growth ``ip`` and bias ``im`` (on the target's training ``rows`` and ``mine``, its
     folds)."""
-    # no fold reached beyond the training D: nothing was learnt about tau_D
-    tau_d = TAU_GRID[itd] if any(np.any(r.d_d > 0) for r in mine) else np.zeros(itd.size)
+    # when no fold reached beyond the training D nothing was learnt of the error in D:
+    # tau_D's draws are then its prior's (the likelihood is flat in it), with no bias
+    d_learnt = any(np.any(r.d_d > 0) for r in mine)
+    tau_d = TAU_GRID[itd]
     trained = np.isin(table.frame.index.to_numpy(int), rows)
     return Discrepancy(
         log_n_max=float(np.log(table.frame["N"].to_numpy(float)[trained].max())),
         log_d_max=float(np.log(table.frame["D"].to_numpy(float)[trained].max())),
         tau_n=TAU_GRID[itn], tau_d=tau_d, growth=GROWTH_GRID[ip],
         folds=tuple(dict.fromkeys(r.fold for r in mine)),
-        bias_n=BIAS_GRID[im] * TAU_GRID[itn], bias_d=BIAS_GRID[im] * tau_d)
+        bias_n=BIAS_GRID[im] * TAU_GRID[itn],
+        bias_d=BIAS_GRID[im] * tau_d if d_learnt else np.zeros(itd.size), d_learnt=d_learnt)
 
 
 def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,

@@ -426,13 +426,13 @@ def decide(
     -----
     A posterior's discrepancy term (:mod:`bayesmix.discrepancy`) is one draw of
     ``exp(delta_t)`` per posterior draw and target at ``(N, D)``, the same for every
-    mixture. It multiplies the objective's values (so their intervals, the expected
-    regret and the per-draw optimum's value carry it) but not the solves: ``h*`` and
-    ``h_bayes`` are the law's. For one target this is exact, a common positive factor
-    cannot reorder mixtures, so ``h*`` and ``P(h_bayes better)`` are unchanged; for
-    several targets it reweights them by ``exp(delta_t)``: by the targets' learnt
-    biases (a few % of the loss apart one size up) and their spreads ``1 +- s_t``.
-    The solves ignore that second-order effect.
+    mixture. It multiplies the objective's values (their intervals, the expected
+    regret, the per-draw optimum's value). For one target a common positive factor
+    cannot reorder mixtures, so ``h*``, ``h_bayes`` and ``P(h_bayes better)`` are
+    the law's, exactly. For several targets it reweights them, by their learnt biases
+    and spreads: draw ``s``'s ``h*`` is the optimum of its own factored objective and
+    ``h_bayes`` that of the expected one (:meth:`MixtureObjective.solved_with`), so
+    every draw's regret is non-negative.
 
     Returns
     -------
@@ -449,9 +449,12 @@ def decide(
     k = objective.k
     lo, hi = (np.zeros(k) if lower is None else np.asarray(lower, float),
               np.ones(k) if upper is None else np.asarray(upper, float))
-    draws = optimal_mixture_draws(objective, n_params, n_tokens, lower=lo, upper=hi, tol=tol,
+    factors = objective.discrepancy_factors(jax.random.key(0) if key is None else key,
+                                            n_params, n_tokens)
+    per_draw, expected = objective.solved_with(factors)
+    draws = optimal_mixture_draws(per_draw, n_params, n_tokens, lower=lo, upper=hi, tol=tol,
                                   max_iter=max_iter)
-    bayes = bayes_mixture(objective, n_params, n_tokens, lower=lo, upper=hi, tol=tol,
+    bayes = bayes_mixture(expected, n_params, n_tokens, lower=lo, upper=hi, tol=tol,
                           max_iter=max_iter)
     mixtures: dict[str, np.ndarray] = {"h_bayes": np.asarray(bayes.h)}
     if baseline is not None:
@@ -470,14 +473,13 @@ def decide(
         mixtures["baseline_h_star"] = np.asarray(base.h)
     for name, mixture in (references or {}).items():
         mixture = np.asarray(mixture, float)
-        if mixture.shape != (k,) or np.any(mixture < 0) or abs(mixture.sum() - 1) > 0.02:
+        if (mixture.shape != (k,) or not np.all(np.isfinite(mixture)) or np.any(mixture < 0)
+                or abs(mixture.sum() - 1) > 0.02):
             raise BayesmixError(f"reference mixture '{name}' is not a point of the "
                                 f"{k}-domain simplex: {mixture.tolist()}")
         mixtures[name] = mixture / mixture.sum()
     names = list(mixtures)
     h_star_values = np.asarray(draws.value)
-    factors = objective.discrepancy_factors(jax.random.key(0) if key is None else key,
-                                            n_params, n_tokens)
     if factors:
         objective = objective.with_factors(factors)
         h_star_values = np.asarray(_own_values(

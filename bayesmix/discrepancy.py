@@ -59,6 +59,11 @@ class Discrepancy:
         Draws of the biases per unit of ``d_N^p`` and ``d_D^p`` (log-loss; negative:
         the law over-predicts beyond its runs), absolute (not in units of ``tau``).
         Zero when not given (a term learnt before bayesmix learnt the bias).
+    d_learnt : bool
+        Whether a fold reached beyond its training ``D``. When none did, nothing was
+        learnt of the law's error in ``D``: ``tau_d`` holds draws of its prior (the
+        population of the fit's scales), ``bias_d`` zeros, and
+        :meth:`unlearnt_reach` says where that part is all there is.
 
     Hyper draw ``s`` of every target of one fit comes from one joint posterior draw
     (:func:`bayesmix.calibrate.discrepancies`): draw ``s`` of two targets shares its
@@ -73,6 +78,7 @@ class Discrepancy:
     folds: tuple[str, ...] = ()
     bias_n: np.ndarray | None = None
     bias_d: np.ndarray | None = None
+    d_learnt: bool = True
 
     def __post_init__(self) -> None:
         for name in ("bias_n", "bias_d"):
@@ -111,6 +117,13 @@ class Discrepancy:
         return np.sqrt((bias_n + bias_d).var(axis=0)
                        + (scale_n ** 2 + scale_d ** 2).mean(axis=0))
 
+    def unlearnt_reach(self, n_tokens: Any) -> int:
+        """How many of the runs at ``n_tokens`` lie beyond the training ``D`` where no
+        fold measured the law's error in ``D`` (0 when one did)."""
+        if self.d_learnt:
+            return 0
+        return int(np.sum(np.asarray(n_tokens, float) > np.exp(self.log_d_max) * (1 + 1e-9)))
+
     def summary(self) -> dict[str, float]:
         """Posterior medians of the hyperparameters (for reports)."""
         return {name: float(np.median(getattr(self, name))) for name in _DRAWS}
@@ -119,7 +132,7 @@ class Discrepancy:
         """Plain lists and floats (the form :mod:`bayesmix.store` writes)."""
         return {"log_n_max": self.log_n_max, "log_d_max": self.log_d_max,
                 **{name: getattr(self, name).tolist() for name in _DRAWS},
-                "folds": list(self.folds)}
+                "folds": list(self.folds), "d_learnt": self.d_learnt}
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Discrepancy:
@@ -138,17 +151,20 @@ class Discrepancy:
                        for name in ("bias_n", "bias_d")]
             bounds = float(data["log_n_max"]), float(data["log_d_max"])
             folds = tuple(str(f) for f in data.get("folds", ()))
+            d_learnt = data.get("d_learnt", True)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BayesmixError(f"{where}: not a discrepancy record ({exc!r})") from None
         if (any(a.ndim != 1 or a.size == 0 for a in arrays)
                 or len({a.size for a in arrays}) != 1
                 or not all(np.all(np.isfinite(a)) for a in arrays)
                 or not np.all(np.isfinite(bounds)) or np.any(arrays[0] < 0)
-                or np.any(arrays[1] < 0) or np.any(arrays[2] <= 0)):
+                or np.any(arrays[1] < 0) or np.any(arrays[2] <= 0)
+                or not isinstance(d_learnt, bool)):
             raise BayesmixError(f"{where}: discrepancy draws are missing, of unequal length, "
-                                f"negative (or a growth exponent not positive) or not finite")
+                                f"negative (or a growth exponent not positive), not finite, "
+                                f"or d_learnt is not true or false")
         return cls(bounds[0], bounds[1], *arrays[:3], folds=folds, bias_n=arrays[3],
-                   bias_d=arrays[4])
+                   bias_d=arrays[4], d_learnt=d_learnt)
 
 
 def discrepancy_draws(key: jax.Array, discrepancy: Discrepancy, n_params: Any,

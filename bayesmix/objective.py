@@ -147,6 +147,34 @@ class MixtureObjective:
                   for t, p in self.params.items()}
         return MixtureObjective(self.posteriors, self.target_weights, self.domains, params)
 
+    def solved_with(self, factors: Mapping[str, np.ndarray]
+                    ) -> tuple[MixtureObjective, MixtureObjective]:
+        """The objectives that ``h*`` (per draw) and ``h_bayes`` are solved on, given
+        discrepancy ``factors`` (:meth:`discrepancy_factors`; a target without one has 1).
+
+        Draw ``s``'s ``h*`` minimises ``sum_t w_t c_ts L_ts``; it is solved with each
+        draw's factors divided by their ``w``-weighted mean over the targets (a
+        positive constant of the draw: the same minimiser, at the law's scale).
+        ``h_bayes`` minimises the expected objective; the factors are drawn
+        independently of the law's parameters, so that is ``sum_t w_t E[c_t]
+        E[L_t]``: the law's objective with the weights ``w_t E[c_t]`` (scaled to keep
+        their sum), free of the factors' Monte Carlo noise. With one target, or no
+        factors, both are this objective: a positive factor cannot reorder mixtures.
+        """
+        weights = self.target_weights
+        if not factors or len(weights) < 2:
+            return self, self
+        total = sum(weights.values())
+        c = {t: np.asarray(factors[t], float) if t in factors else np.ones(self.n_draws)
+             for t in weights}
+        per_draw_mean = sum(w * c[t] for t, w in weights.items()) / total
+        means = {t: float(np.mean(c[t])) for t in weights}
+        scale = sum(w * means[t] for t, w in weights.items()) / total
+        expected = MixtureObjective(self.posteriors,
+                                    {t: w * means[t] / scale for t, w in weights.items()},
+                                    self.domains, self.params)
+        return self.with_factors({t: c[t] / per_draw_mean for t in weights}), expected
+
     def draw(self, s: int) -> dict[str, dict[str, jax.Array]]:
         """The parameters of draw ``s`` (no draw dimension)."""
         return {t: {n: jnp.asarray(v[s]) for n, v in p.items()} for t, p in self.params.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +21,7 @@ QUANTILES = (0.05, 0.25, 0.75, 0.95)
 """The quantiles :func:`predict_table` writes: the 90 % and 50 % central intervals."""
 
 __all__ = ["check_domains", "law_only", "predict_draws", "predict_table", "predictive_draws",
-           "with_discrepancy"]
+           "unlearnt_notes", "with_discrepancy"]
 
 
 def _mean_over_draws(law, params, log_n, log_d, h):
@@ -96,6 +97,22 @@ def with_discrepancy(key: jax.Array, posterior: TargetPosterior, n_params, n_tok
 def law_only(posteriors: Mapping[str, TargetPosterior]) -> dict[str, TargetPosterior]:
     """The posteriors without their discrepancy terms: the law's own predictive."""
     return {t: replace(p, discrepancy=None) for t, p in posteriors.items()}
+
+
+def unlearnt_notes(posteriors: Mapping[str, TargetPosterior], n_tokens: Any) -> list[str]:
+    """One line per target with runs at ``n_tokens`` beyond its training ``D`` where no
+    fold of its discrepancy measured the law's error in ``D``
+    (:attr:`bayesmix.discrepancy.Discrepancy.d_learnt`): there the interval's ``D`` part
+    is its prior's, wide by design."""
+    notes = []
+    for target, posterior in posteriors.items():
+        term = posterior.discrepancy
+        count = 0 if term is None else term.unlearnt_reach(n_tokens)
+        if count:
+            notes.append(f"{target}: {count} run(s) beyond the training D "
+                         f"({np.exp(term.log_d_max):.3g} tokens), where no fold measured the "
+                         f"law's error in D; the interval's D part is its prior's")
+    return notes
 
 
 def check_domains(posterior: TargetPosterior, table: RunTable) -> None:

@@ -7,8 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.stats
 
-from bayesmix import BayesmixError, calibrate
+from bayesmix import BayesmixError, calibrate, decision
 from bayesmix.calibrate import (
     BIAS_GRID,
     GROWTH_GRID,
@@ -25,7 +26,8 @@ from bayesmix.discrepancy import Discrepancy, discrepancy_draws
 from bayesmix.fit import fit
 from bayesmix.laws import load_law
 from bayesmix.model import centred_inputs, target_inputs
-from bayesmix.predict import law_only, predict_table
+from bayesmix.objective import mixture_objective
+from bayesmix.predict import law_only, predict_table, unlearnt_notes
 from bayesmix.simulate import simulate_runs
 from bayesmix.start import find_start
 from bayesmix.store import load_fit, save_fit
@@ -108,7 +110,7 @@ def _residuals(key, tau_n, groups=60, rows=30, noise=0.002, bias=0.0):
         d_d = np.zeros(rows)
         r = (tau_n * d_n * (bias + rng.standard_normal())
              + noise * rng.standard_normal(rows))
-        out.append(FoldResidual(f"f{g}", "t", r, noise ** 2 * np.eye(rows), d_n, d_d))
+        out.append(FoldResidual(f"f{g}", "t", r, noise ** 2, np.zeros((rows, 0)), d_n, d_d))
     return out
 
 
@@ -122,6 +124,30 @@ def _bias_moments(residuals):
     marginal = hyper_posterior(residuals)["t"].sum(axis=(1, 2, 3))
     mean = marginal @ BIAS_GRID
     return mean, np.sqrt(marginal @ (BIAS_GRID - mean) ** 2)
+
+
+def test_fold_density_by_woodbury_is_the_dense_gaussian():
+    # the grid's log density of one fold (low-rank covariance, never formed) against
+    # scipy's dense multivariate normal at grid points with every term non-zero
+    rng = np.random.default_rng(3)
+    rows = 40
+    d_n, d_d = rng.uniform(0.1, 0.8, rows), rng.uniform(0.0, 0.5, rows)
+    fold = FoldResidual("f", "t", rng.normal(0, 0.01, rows), 1e-4,
+                        rng.normal(0, 0.003, (rows, 6)), d_n, d_d)
+    grid = calibrate._log_marginal(fold)  # (m, p, tau_N, tau_D)
+    for im, ip, i, j in ((30, 0, 40, 35), (10, 4, 20, 50), (24, 2, 0, 60)):
+        m, p = calibrate.BIAS_GRID[im], calibrate.GROWTH_GRID[ip]
+        tau = TAU_GRID[[i, j]]
+        phi = np.stack([d_n ** p, d_d ** p], axis=1)
+        dense = scipy.stats.multivariate_normal(
+            m * phi @ tau, fold.covariance + (phi * tau ** 2) @ phi.T).logpdf(fold.residual)
+        without_refit = scipy.stats.multivariate_normal(  # negative control
+            m * phi @ tau, fold.noise * np.eye(rows) + (phi * tau ** 2) @ phi.T
+        ).logpdf(fold.residual)
+        # the grid drops the constant -rows/2 log(2 pi)
+        got = grid[im, ip, i, j] - rows / 2 * np.log(2 * np.pi)
+        assert got == pytest.approx(dense, abs=1e-6)
+        assert abs(got - without_refit) > 1e-2
 
 
 def test_hyper_posterior_recovers_the_scale():
@@ -265,6 +291,57 @@ def test_nothing_learnt_without_sizes_or_n(small_fit):
     assert learn_discrepancy(jax.random.key(0), fixed, train) == {}
 
 
+def test_sizes_within_one_percent_are_one_size(small_fit):
+    _, train, _ = small_fit
+    every = np.ones(len(train.frame), bool)
+    count = len(size_folds(train, every))
+
+    def nudged(factor):  # half of the smallest size's rows counted another way
+        frame = train.frame.copy()
+        rows = np.flatnonzero(frame["N"].to_numpy() == frame["N"].min())[::2]
+        frame.iloc[rows, frame.columns.get_loc("N")] *= factor
+        return dataclasses.replace(train, frame=frame)
+
+    assert len(size_folds(nudged(1.004), every)) == count
+    assert len(size_folds(nudged(1.05), every)) == count + 1  # negative control: a size
+
+
+def test_nothing_learnt_in_d_gives_its_prior_and_no_bias(small_fit):
+    """Folds that never reach beyond their training D learn nothing of the error in D:
+    its scale is the prior's (not zero, which would claim the law exact there) and it
+    carries no bias; a note says so where a prediction needs it."""
+    _, train, result = small_fit
+    beyond_d = float(np.exp(result.targets["d0"].discrepancy.log_d_max)) * 2
+    folds = [f._replace(target="d0")
+             for f in _residuals(jax.random.key(5), 0.02, groups=2, bias=-1.0)]
+    term = calibrate.discrepancies(jax.random.key(6), result, train, folds)["d0"]
+    assert not term.d_learnt and np.all(term.bias_d == 0)
+    assert np.median(term.tau_d) > 1e-3 and np.ptp(np.log(term.tau_d)) > 2
+    assert term.unlearnt_reach([beyond_d, 1.0]) == 1
+    posterior = dataclasses.replace(result.posteriors["d0"], discrepancy=term)
+    assert "beyond the training D" in unlearnt_notes({"d0": posterior}, beyond_d)[0]
+    back = Discrepancy.from_dict(json.loads(json.dumps(term.to_dict())), "fit.json")
+    assert back.d_learnt is False
+    # negative control: a fold that reaches beyond its D learns the bias there too
+    reached = [f._replace(d_d=np.full(f.d_d.size, 0.3)) for f in folds]
+    learnt = calibrate.discrepancies(jax.random.key(6), result, train, reached)["d0"]
+    assert learnt.d_learnt and np.any(learnt.bias_d != 0)
+    assert learnt.unlearnt_reach([beyond_d]) == 0
+    assert unlearnt_notes({"d0": dataclasses.replace(posterior, discrepancy=learnt)},
+                          beyond_d) == []
+
+
+def test_a_target_name_that_is_no_file_name(small_fit, tmp_path):
+    _, _, result = small_fit
+    tf = result.targets["d0"]
+    named = dataclasses.replace(result, targets={
+        name: dataclasses.replace(tf, target=name) for name in ("paloma/c4", "paloma_c4")})
+    back = load_fit(save_fit(named, tmp_path / "fit"))
+    assert list(back.targets) == ["paloma/c4", "paloma_c4"]
+    assert sorted(p.name for p in (tmp_path / "fit").glob("*.nc")) == ["paloma_c4.nc",
+                                                                       "paloma_c4_2.nc"]
+
+
 def test_store_round_trip(small_fit, tmp_path):
     _, _, result = small_fit
     back = load_fit(save_fit(result, tmp_path / "fit"))
@@ -304,6 +381,34 @@ def test_predict_widens_beyond_only(small_fit):
         for t, p in result.posteriors.items()}
     wide = predict_table(jax.random.key(5), big, table)
     assert np.median(((wide["d0_pp_q95"] - wide["d0_pp_q05"])[~inside]) / width0) > 1.5
+
+
+def test_decisions_of_several_targets_solve_the_factored_objective(small_fit):
+    """With several targets the factors reweight them: each draw's h* is the optimum of
+    its own factored objective, so no draw's regret is negative."""
+    _, _, result = small_fit
+    post = result.posteriors["d0"]
+    k = len(post.domains)
+    # a second target: the same law with its domains permuted (another optimum)
+    turned = {name: v[..., ::-1] if np.ndim(v) == 2 and np.shape(v)[-1] == k else v
+              for name, v in post.params.items()}
+    learnt = post.discrepancy
+    two = {"a": dataclasses.replace(post, discrepancy=dataclasses.replace(
+               learnt, tau_n=np.full_like(learnt.tau_n, 0.1))),
+           "b": dataclasses.replace(post, target="b", params=turned, discrepancy=None)}
+    n, d, key = 4e9, 8e10, jax.random.key(2)
+    report = decide(two, n, d, key=key)
+    tol = 1e-6 * report.h_star_values.mean()  # the solver's tolerance, generously
+    regret = report.objective["h_bayes"] - report.h_star_values
+    assert regret.min() > -tol
+    # negative control: the law's own optima are not the factored objective's (worse
+    # than the draws' h* by more than the tolerance: a regret check would see it)
+    objective = mixture_objective(two)
+    factored = objective.with_factors(objective.discrepancy_factors(key, n, d))
+    law_h = decide(law_only(two), n, d).h_star_draws
+    at_law_h = np.asarray(decision._own_values(factored, factored.jax_params(),
+                                               jnp.asarray(n), jnp.asarray(d), law_h))
+    assert np.max(at_law_h - report.h_star_values) > 5 * tol
 
 
 def test_decisions_of_one_target_unchanged(small_fit):

@@ -415,6 +415,14 @@ def test_cli_fit_and_predict(chinchilla_table, tmp_path, capsys):
         q = written[[f"{name}_q{p}" for p in ("05", "25", "75", "95")]].to_numpy()
         assert (np.diff(q, axis=1) >= 0).all()
     capsys.readouterr()
+    # runs not yet trained: a plan without loss columns
+    plan = tmp_path / "plan.csv"
+    runs = pd.read_csv(path)
+    runs.drop(columns=[c for c in runs if c.startswith("loss_")]).head(3).to_csv(plan,
+                                                                                 index=False)
+    assert main(["predict", str(out), "--runs", str(plan), "--out", str(preds)]) == 0
+    assert list(pd.read_csv(preds)["d0_median"].notna()) == [True] * 3
+    capsys.readouterr()
     assert main(["predict", str(out), "--runs", str(path), "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert len(records) == len(table.frame) and "d0_median" in records[0]
@@ -423,6 +431,24 @@ def test_cli_fit_and_predict(chinchilla_table, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "d0 predicted [90 %]" in lines[0] and len(lines) == 22  # header, 20, a note
     assert f"{len(table.frame) - 20} more rows" in lines[-1]
+
+
+def test_a_failing_discrepancy_keeps_the_fit(chinchilla_fit, chinchilla_table, monkeypatch,
+                                             capsys):
+    import argparse
+
+    from bayesmix import calibrate
+    from bayesmix.commands import fit as fit_command
+
+    _, table, _ = chinchilla_table
+
+    def fails(*_args, **_kwargs):
+        raise MemoryError("a held-out covariance too large")
+
+    monkeypatch.setattr(calibrate, "learn_discrepancy", fails)
+    kept = fit_command._with_discrepancy(argparse.Namespace(seed=0), chinchilla_fit, table)
+    assert kept is chinchilla_fit  # the NUTS fit, unchanged, to be saved
+    assert "MemoryError: a held-out covariance too large" in capsys.readouterr().err
 
 
 def test_cli_prior_only(chinchilla_table, tmp_path, capsys):

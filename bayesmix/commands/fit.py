@@ -11,6 +11,7 @@ from bayesmix.commands.common import (
     add_input_options,
     add_jobs_options,
     add_law_and_targets,
+    chosen_targets,
     key_from_args,
     table_from_args,
 )
@@ -93,13 +94,23 @@ def _with_discrepancy(args: argparse.Namespace, result, table):
 
     from bayesmix.calibrate import learn_discrepancy
 
-    with Progress(None, "discrepancy") as bar:
-        def progress(name: str, index: int, count: int) -> None:
-            bar.step_to(f"fold {name}: {len(result.targets)} refit(s)", index, count)
+    try:
+        with Progress(None, "discrepancy") as bar:
+            def progress(name: str, index: int, count: int) -> None:
+                bar.step_to(f"fold {name}: {len(result.targets)} refit(s)", index, count)
 
-        learnt = learn_discrepancy(jax.random.fold_in(key_from_args(args), 1), result,
-                                   table, on_fold=progress)
-    return result.with_discrepancy(learnt)
+            learnt = learn_discrepancy(jax.random.fold_in(key_from_args(args), 1), result,
+                                       table, on_fold=progress)
+    except KeyboardInterrupt:  # the NUTS fit is done: keep it
+        print("warning: interrupted while learning the discrepancy; the fit is saved "
+              "without it", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 (a finished NUTS fit is never lost to its term)
+        print(f"warning: the discrepancy could not be learnt ({type(exc).__name__}: "
+              f"{str(exc).splitlines()[0] if str(exc) else ''}); the fit is saved without it",
+              file=sys.stderr)
+    else:
+        return result.with_discrepancy(learnt)
+    return result
 
 
 def _print_discrepancy(result) -> None:
@@ -115,6 +126,9 @@ def _print_discrepancy(result) -> None:
               "are the law's own")
         return
     s = first.summary()
+    if not first.d_learnt:
+        print("discrepancy: no fold reached beyond its training D, so nothing was learnt of "
+              "the law's error in D; beyond the training D its part is the prior's (wide)")
     print(f"discrepancy beyond the training range, {next(iter(learnt))} (every target has "
           f"its own in fit.json; from {len(first.folds)} fold(s): "
           f"{'; '.join(first.folds)}): median tau_N {100 * s['tau_n']:.2f} %, "
@@ -132,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
     law = load_law(args.law)
     table = table_from_args(args)
-    targets = list(table.targets) if args.all_targets else list(dict.fromkeys(args.target))
+    targets = chosen_targets(args, table)
     if args.prior_only:
         return _prior_check(args, law, table, targets)
     start = time.perf_counter()

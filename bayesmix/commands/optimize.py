@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bayesmix._errors import BayesmixError
 from bayesmix.commands.common import (
@@ -69,6 +70,7 @@ def _load_posteriors(path: str) -> dict:
 def run(args: argparse.Namespace) -> int:
     from bayesmix._io import atomic_dir
     from bayesmix.decision import decide
+    from bayesmix.predict import unlearnt_notes
     from bayesmix.references import reference_mixtures
 
     posteriors = chosen_posteriors(args, load_merged(args.fits, _load_posteriors))
@@ -77,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     tokens = parse_assignments(args.tokens, "--tokens")
     lower, upper = bounds_from_args(args, domains)
     baseline = load_merged([args.baseline], _load_posteriors) if args.baseline else None
+    for note in unlearnt_notes(posteriors, args.n_tokens):
+        print(f"note: {note}", file=sys.stderr)
     report = decide(posteriors, args.n_params, args.n_tokens, target_weights=weights,
                     lower=lower, upper=upper,
                     references=reference_mixtures(args.reference, domains, tokens),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from bayesmix.commands.common import (
     add_discrepancy_option,
@@ -36,13 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bayesmix.predict import predict_table
+    from bayesmix.predict import predict_table, unlearnt_notes
     from bayesmix.runs import write_runs
     from bayesmix.store import load_posteriors
 
     posteriors = chosen_posteriors(args, load_posteriors(args.fit))
-    table = table_from_args(args)
+    table = table_from_args(args, losses_required=False)
     frame = predict_table(key_from_args(args), posteriors, table)
+    for note in unlearnt_notes(posteriors, table.frame["D"].to_numpy(float)):
+        print(f"note: {note}", file=sys.stderr)
     if args.out:
         write_runs(frame, args.out)
         print(f"wrote {len(frame)} rows x {len(posteriors)} target(s) to {args.out}")
