@@ -45,12 +45,12 @@ from bayesmix.discrepancy import Discrepancy
 from bayesmix.fit import Fit, start_design_effect
 from bayesmix.laws import Law
 from bayesmix.model import bound_model, centred_inputs, law_params, target_inputs
-from bayesmix.runs import Fold, RunTable
+from bayesmix.runs import SAME_SIZE, Fold, RunTable, model_sizes
 from bayesmix.start import find_start
 
 __all__ = ["BIAS_GRID", "BIAS_PRIOR_SCALE", "FoldResidual", "GROWTH_GRID", "TAU_GRID",
            "TAU_PRIOR_SCALE", "discrepancies", "fold_residual", "fold_residuals",
-           "SAME_SIZE", "hyper_posterior", "learn_discrepancy", "size_folds"]
+           "hyper_posterior", "learn_discrepancy", "size_folds"]
 
 GROWTH_GRID = np.linspace(1.0, 2.0, 5)
 """Values of the growth exponent ``p`` (uniform prior)."""
@@ -97,9 +97,11 @@ class FoldResidual(NamedTuple):
         return self.noise * np.eye(self.residual.size) + self.factor @ self.factor.T
 
     def precision_gram(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """``x' Sigma^-1 y`` for columns ``x`` ``(rows, a)`` and ``y`` ``(rows, b)``, by
-        Woodbury: ``Sigma^-1 = (I - u K^-1 u') / noise``, ``u = factor / sqrt(noise)``,
-        ``K = I + u'u``."""
+        """``x' Sigma^-1 y`` for columns ``x`` ``(rows, a)``, ``y`` ``(rows, b)``.
+
+        By Woodbury: ``Sigma^-1 = (I - u K^-1 u') / noise`` with ``u = factor /
+        sqrt(noise)`` and ``K = I + u'u``.
+        """
         u = self.factor / np.sqrt(self.noise)
         chol = np.linalg.cholesky(np.eye(u.shape[1]) + u.T @ u)
         ux, uy = (scipy.linalg.solve_triangular(chol, u.T @ v, lower=True) for v in (x, y))
@@ -117,25 +119,11 @@ def _size_label(n: float) -> str:
     return f"{n / 1e9:.4g}B" if n >= 1e9 else f"{n / 1e6:.4g}M"
 
 
-SAME_SIZE = 0.01
-"""Model sizes within this distance in log N (1 %) are one size: two files counting a
-model's parameters slightly differently make no fold of a distance near zero."""
-
-
-def _distinct_sizes(n: np.ndarray) -> np.ndarray:
-    """The largest ``N`` of each group of sizes within :data:`SAME_SIZE` of the next."""
-    sizes = np.unique(n)
-    if sizes.size == 0:
-        return sizes
-    new_group = np.diff(np.log(sizes)) > SAME_SIZE
-    return sizes[np.append(new_group, True)]
-
-
 def size_folds(table: RunTable, rows: np.ndarray) -> list[Fold]:
-    """The nested folds of the sizes among ``rows`` (empty when fewer than three); sizes
-    within :data:`SAME_SIZE` of each other count as one."""
+    """The nested folds of the sizes among ``rows`` (empty when fewer than three; sizes
+    as :func:`bayesmix.runs.model_sizes` groups them)."""
     n = table.frame["N"].to_numpy(float)
-    sizes = _distinct_sizes(n[rows])
+    sizes = model_sizes(n[rows])
     folds = []
     for m in range(2, sizes.size):
         train = rows & (n <= sizes[m - 1])
@@ -205,8 +193,8 @@ def fold_residual(key: jax.Array, law: Law, table: RunTable, fold: Fold, target:
     cov = 0.5 * (start.covariance + start.covariance.T) * deff
     values, vectors = np.linalg.eigh(np.asarray(cov, float))
     if not (np.isfinite(sigma) and sigma > 0 and np.all(np.isfinite(values))):
-        raise BayesmixError(f"fold {fold.name}: the refit of '{target}' has a singular "
-                            f"predictive covariance at the held-out sizes")
+        raise BayesmixError(f"fold {fold.name}: the refit of '{target}' has a noise scale "
+                            f"or covariance that is not finite and positive")
     return FoldResidual(
         fold.name, target, np.log(data.loss[test]) - centre, sigma ** 2,
         jac @ (vectors * np.sqrt(np.maximum(values, 0.0))),
@@ -422,9 +410,10 @@ def _term(table: RunTable, rows: np.ndarray, mine: Sequence[FoldResidual], itn: 
     """One target's term from its grid indices per hyper draw: scales ``itn``, ``itd``,
     growth ``ip`` and bias ``im`` (on the target's training ``rows`` and ``mine``, its
     folds)."""
-    # when no fold reached beyond the training D nothing was learnt of the error in D:
+    # when no fold reached beyond the training D (by more than a rounding, SAME_SIZE)
+    # nothing was learnt of the error in D:
     # tau_D's draws are then its prior's (the likelihood is flat in it), with no bias
-    d_learnt = any(np.any(r.d_d > 0) for r in mine)
+    d_learnt = any(np.any(r.d_d > SAME_SIZE) for r in mine)
     tau_d = TAU_GRID[itd]
     trained = np.isin(table.frame.index.to_numpy(int), rows)
     return Discrepancy(

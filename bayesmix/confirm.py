@@ -137,9 +137,10 @@ def _with_outcome(table: RunTable, rows: np.ndarray, batch: tuple[np.ndarray, ..
     new["run"] = (table.frame["run"].max() + 1 + run
                   if "run" in table.frame and pd.api.types.is_numeric_dtype(old["run"])
                   else np.array([f"suggested-{outcome}-{j}" for j in run], dtype=object))
-    frame = pd.concat([old, new[old.columns]])
+    frame = pd.concat([old, new.reindex(columns=old.columns)])  # unmeasured columns: NaN
     return RunTable(frame, table.domains, table.targets,
-                    f"{table.source} with fantasised outcome {outcome} of the batch")
+                    f"{table.source} with fantasised outcome {outcome} of the batch",
+                    table.unmeasured)
 
 
 def check_refit_inputs(fits: Sequence[Fit], table: RunTable,

@@ -26,7 +26,7 @@ from bayesmix._random import numpy_rng
 from bayesmix.compare import Comparison
 from bayesmix.fit import Fit, TargetFit, fit
 from bayesmix.jobs import JobFailure, fit_job, run_jobs
-from bayesmix.runs import Fold, RunTable
+from bayesmix.runs import Fold, RunTable, model_sizes
 from bayesmix.scoring import HeldoutScore, heldout_scores, pool_scores
 
 __all__ = ["CV_KINDS", "Fold", "cross_validate", "mixture_folds", "refit_options",
@@ -62,11 +62,11 @@ def scale_folds(table: RunTable, rows: np.ndarray) -> list[Fold]:
         Fewer than three model sizes among ``rows`` (a scaling law needs two to fit).
     """
     n = table.frame["N"].to_numpy(float)
-    sizes = np.unique(n[rows])
+    sizes = model_sizes(n[rows])  # sizes within 1 % are one
     if sizes.size < 3:
         raise BayesmixError(f"--cv scale needs at least 3 model sizes in the training "
                             f"rows, {table.source} has {sizes.size}")
-    largest = rows & (n == sizes[-1])
+    largest = rows & (n > sizes[-2])
     return [Fold(f"N={sizes[-1]:.4g}", rows & ~largest, largest)]
 
 

@@ -279,13 +279,16 @@ def compute_grid(flops: Sequence[float], tokens_per_param: float = 20.0
 
 def optimum_path(objective: MixtureObjective, n_params: Sequence[float],
                  n_tokens: Sequence[float], *, lower: Any = None, upper: Any = None,
-                 tol: float = 1e-9, max_iter: int = 3000) -> list[dict[str, Any]]:
-    """``h*(N, D)`` along a compute grid (the paper's Fig. 6).
+                 tol: float = 1e-9, max_iter: int = 3000,
+                 key: jax.Array | None = None) -> list[dict[str, Any]]:
+    """``h*(N, D)`` along a compute grid (the paper's Fig. 6), solved as :func:`decide`
+    solves it (``key`` draws the discrepancy's factors, default ``jax.random.key(0)``).
 
     Only scale-dependent laws (the joint and full laws, where ``N`` and ``D`` terms
-    depend on ``h``) give a path that moves; for the additive law it is flat, which
-    this also shows. Fixed bounds are used at every point (token limits depend on
-    ``D``: call :func:`mixture_bounds` per point for those).
+    depend on ``h``) give a path that moves; for the additive law it is flat (but for
+    the discrepancy's reweighting of several targets beyond the training range). Fixed
+    bounds are used at every point (token limits depend on ``D``: call
+    :func:`mixture_bounds` per point for those).
 
     Returns
     -------
@@ -297,9 +300,11 @@ def optimum_path(objective: MixtureObjective, n_params: Sequence[float],
         raise BayesmixError("the compute grid needs as many N values as D values")
     path = []
     for n, d in zip(n_params, n_tokens, strict=True):
-        draws = optimal_mixture_draws(objective, n, d, lower=lower, upper=upper, tol=tol,
+        _, per_draw, expected = objective.decision_objectives(
+            jax.random.key(0) if key is None else key, n, d)
+        draws = optimal_mixture_draws(per_draw, n, d, lower=lower, upper=upper, tol=tol,
                                       max_iter=max_iter)
-        bayes = bayes_mixture(objective, n, d, lower=lower, upper=upper, tol=tol,
+        bayes = bayes_mixture(expected, n, d, lower=lower, upper=upper, tol=tol,
                               max_iter=max_iter)
         path.append({
             "N": float(n), "D": float(d),
@@ -424,15 +429,11 @@ def decide(
 
     Notes
     -----
-    A posterior's discrepancy term (:mod:`bayesmix.discrepancy`) is one draw of
-    ``exp(delta_t)`` per posterior draw and target at ``(N, D)``, the same for every
-    mixture. It multiplies the objective's values (their intervals, the expected
-    regret, the per-draw optimum's value). For one target a common positive factor
-    cannot reorder mixtures, so ``h*``, ``h_bayes`` and ``P(h_bayes better)`` are
-    the law's, exactly. For several targets it reweights them, by their learnt biases
-    and spreads: draw ``s``'s ``h*`` is the optimum of its own factored objective and
-    ``h_bayes`` that of the expected one (:meth:`MixtureObjective.solved_with`), so
-    every draw's regret is non-negative.
+    A discrepancy term (:mod:`bayesmix.discrepancy`) is one factor ``exp(delta_t)``
+    per draw and target at ``(N, D)``, the same for every mixture, on every value
+    reported. One target's ``h*``, ``h_bayes`` and ``P(h_bayes better)`` are the
+    law's: a positive factor cannot reorder mixtures. Several targets are reweighted,
+    and solved so (:meth:`MixtureObjective.decision_objectives`): no regret is < 0.
 
     Returns
     -------
@@ -449,9 +450,8 @@ def decide(
     k = objective.k
     lo, hi = (np.zeros(k) if lower is None else np.asarray(lower, float),
               np.ones(k) if upper is None else np.asarray(upper, float))
-    factors = objective.discrepancy_factors(jax.random.key(0) if key is None else key,
-                                            n_params, n_tokens)
-    per_draw, expected = objective.solved_with(factors)
+    factors, per_draw, expected = objective.decision_objectives(
+        jax.random.key(0) if key is None else key, n_params, n_tokens)
     draws = optimal_mixture_draws(per_draw, n_params, n_tokens, lower=lo, upper=hi, tol=tol,
                                   max_iter=max_iter)
     bayes = bayes_mixture(expected, n_params, n_tokens, lower=lo, upper=hi, tol=tol,

@@ -191,8 +191,12 @@ def run_fit_job(job: FitJob) -> bytes:
         result = fit(_key(job.key), law, table, list(job.targets), first=job.first,
                      **dict(job.settings))
         if job.discrepancy_key is not None:
-            result = result.with_discrepancy(
-                learn_discrepancy(_key(job.discrepancy_key), result, table))
+            try:
+                result = result.with_discrepancy(
+                    learn_discrepancy(_key(job.discrepancy_key), result, table))
+            except Exception:  # noqa: BLE001, S110 (a finished NUTS fit is never lost to
+                pass           # its discrepancy: it then has none, and its intervals
+                #                beyond the training range are the law's own)
         save_fit(result, Path(tmp) / "fit")
         packed = io.BytesIO()
         with tarfile.open(fileobj=packed, mode="w") as archive:

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.special import logsumexp
 
 from bayesmix._errors import BayesmixError
 from bayesmix.discrepancy import discrepancy_draws
@@ -147,33 +148,54 @@ class MixtureObjective:
                   for t, p in self.params.items()}
         return MixtureObjective(self.posteriors, self.target_weights, self.domains, params)
 
-    def solved_with(self, factors: Mapping[str, np.ndarray]
-                    ) -> tuple[MixtureObjective, MixtureObjective]:
-        """The objectives that ``h*`` (per draw) and ``h_bayes`` are solved on, given
-        discrepancy ``factors`` (:meth:`discrepancy_factors`; a target without one has 1).
+    def log_mean_factors(self, n_params: float, n_tokens: float) -> dict[str, float]:
+        """``log E[exp(delta_t)]`` at ``(N, D)`` for each target with a learnt term: exact
+        in ``z`` (``exp(b + s^2 / 2)`` per hyper draw), averaged over the hyper draws."""
+        out = {}
+        for target, posterior in self.posteriors.items():
+            if posterior.discrepancy is not None:
+                bias_n, scale_n, bias_d, scale_d = posterior.discrepancy.parts([n_params],
+                                                                               [n_tokens])
+                log_each = bias_n + bias_d + 0.5 * (scale_n ** 2 + scale_d ** 2)
+                out[target] = float(logsumexp(log_each) - np.log(log_each.size))
+        return out
 
-        Draw ``s``'s ``h*`` minimises ``sum_t w_t c_ts L_ts``; it is solved with each
-        draw's factors divided by their ``w``-weighted mean over the targets (a
-        positive constant of the draw: the same minimiser, at the law's scale).
-        ``h_bayes`` minimises the expected objective; the factors are drawn
-        independently of the law's parameters, so that is ``sum_t w_t E[c_t]
-        E[L_t]``: the law's objective with the weights ``w_t E[c_t]`` (scaled to keep
-        their sum), free of the factors' Monte Carlo noise. With one target, or no
-        factors, both are this objective: a positive factor cannot reorder mixtures.
+    def decision_objectives(self, key: jax.Array, n_params: float, n_tokens: float
+                            ) -> tuple[dict[str, np.ndarray], MixtureObjective,
+                                       MixtureObjective]:
+        """``(factors, per_draw, expected)``: the discrepancy's factors at ``(N, D)``
+        (:meth:`discrepancy_factors`, ``key`` drawing them) and the objectives that
+        ``h*`` (per draw) and ``h_bayes`` are solved on.
+
+        Draw ``s``'s ``h*`` minimises ``sum_t w_t c_ts L_ts`` (``c = exp(delta)``, 1 for
+        a target without a term); it is solved with each draw's factors divided by
+        their ``w``-weighted mean over the targets (a positive constant of the draw:
+        the same minimiser, at the law's scale). ``h_bayes`` minimises the expected
+        objective; the factors are drawn independently of the law's parameters, so
+        that is ``sum_t w_t E[c_t] E[L_t]``: the law's objective with the weights
+        ``w_t E[c_t]`` (scaled to keep their sum), ``E[c_t]`` exact
+        (:meth:`log_mean_factors`), so ``h_bayes`` does not depend on ``key``. With one
+        target, or no factors, both are this objective: a positive factor cannot
+        reorder mixtures.
         """
+        factors = self.discrepancy_factors(key, n_params, n_tokens)
         weights = self.target_weights
         if not factors or len(weights) < 2:
-            return self, self
+            return factors, self, self
         total = sum(weights.values())
         c = {t: np.asarray(factors[t], float) if t in factors else np.ones(self.n_draws)
              for t in weights}
         per_draw_mean = sum(w * c[t] for t, w in weights.items()) / total
-        means = {t: float(np.mean(c[t])) for t in weights}
+        log_means = {t: 0.0 for t in weights} | {
+            t: v for t, v in self.log_mean_factors(n_params, n_tokens).items() if t in weights}
+        top = max(log_means.values())
+        means = {t: np.exp(v - top) for t, v in log_means.items()}  # no overflow
         scale = sum(w * means[t] for t, w in weights.items()) / total
         expected = MixtureObjective(self.posteriors,
                                     {t: w * means[t] / scale for t, w in weights.items()},
                                     self.domains, self.params)
-        return self.with_factors({t: c[t] / per_draw_mean for t in weights}), expected
+        return (factors, self.with_factors({t: c[t] / per_draw_mean for t in weights}),
+                expected)
 
     def draw(self, s: int) -> dict[str, dict[str, jax.Array]]:
         """The parameters of draw ``s`` (no draw dimension)."""

@@ -23,7 +23,8 @@ from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_file
 from bayesmix.ingest import Source, _names, _rows, read_table
 
-__all__ = ["Fold", "RunTable", "TargetData", "load_runs", "run_index", "runs_summary", "write_runs"]
+__all__ = ["SAME_SIZE", "Fold", "RunTable", "TargetData", "load_runs", "model_sizes", "run_index",
+           "runs_summary", "write_runs"]
 
 SIMPLEX_TOL = 1e-3
 
@@ -60,6 +61,20 @@ class TargetData:
     loss: np.ndarray
     rows: np.ndarray
     run: np.ndarray
+
+
+SAME_SIZE = 0.01
+"""Model sizes (and token counts) this close in log (1 %) are one: two files counting a
+model's parameters slightly differently make no second size."""
+
+
+def model_sizes(n_params: Any) -> np.ndarray:
+    """The distinct model sizes among ``n_params``, ascending: values each within
+    :data:`SAME_SIZE` in log of the next are one size, its largest value."""
+    sizes = np.unique(np.asarray(n_params, float))
+    if sizes.size == 0:
+        return sizes
+    return sizes[np.append(np.diff(np.log(sizes)) > SAME_SIZE, True)]
 
 
 def run_index(n_params: Any, weights: Any, run: Any = None) -> np.ndarray:

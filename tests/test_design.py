@@ -311,6 +311,11 @@ def test_a_confirming_outcome_is_the_training_rows_and_the_batch(batch_of_two):
     grown = _with_outcome(bare, rows, same, {"p": np.array([2.5, 2.4])}, 1)
     before = np.unique(bare.select(rows).target_data("p").run).size
     assert np.unique(grown.target_data("p").run).size == before + 1
+    # a loss column with no value in the fit's rows (not a target there) stays, empty
+    empty = RunTable(table.frame.assign(loss_x=np.nan), table.domains, table.targets,
+                     unmeasured=("x",))
+    grown = _with_outcome(empty, rows, (n, d, h, run), losses, 2)
+    assert grown.frame["loss_x"].isna().all() and grown.unmeasured == ("x",)
 
 
 def test_fantasies_of_raw_losses_have_their_noise_in_loss_units():

@@ -28,6 +28,7 @@ from bayesmix.laws import load_law
 from bayesmix.model import centred_inputs, target_inputs
 from bayesmix.objective import mixture_objective
 from bayesmix.predict import law_only, predict_table, unlearnt_notes
+from bayesmix.scoring import heldout_scores
 from bayesmix.simulate import simulate_runs
 from bayesmix.start import find_start
 from bayesmix.store import load_fit, save_fit
@@ -342,6 +343,20 @@ def test_a_target_name_that_is_no_file_name(small_fit, tmp_path):
                                                                        "paloma_c4_2.nc"]
 
 
+def test_held_out_scores_skip_a_target_without_rows(small_fit):
+    """A fold of cross-validation can hold no row of a target (measured at other sizes):
+    no score for it, rather than a score of 0 rows and NaN errors."""
+    table, _, result = small_fit
+    beyond = (table.frame["N"] > 1e9).to_numpy()
+    frame = table.frame.copy()
+    frame.loc[beyond, "loss_d0"] = np.nan
+    held = dataclasses.replace(table, frame=frame).select(beyond)
+    assert heldout_scores(jax.random.key(0), {"f": result.posteriors}, held) == []
+    # negative control: with its losses the target is scored
+    scored = heldout_scores(jax.random.key(0), {"f": result.posteriors}, table.select(beyond))
+    assert [(s.target, s.rows) for s in scored] == [("d0", int(beyond.sum()))]
+
+
 def test_store_round_trip(small_fit, tmp_path):
     _, _, result = small_fit
     back = load_fit(save_fit(result, tmp_path / "fit"))
@@ -398,6 +413,10 @@ def test_decisions_of_several_targets_solve_the_factored_objective(small_fit):
            "b": dataclasses.replace(post, target="b", params=turned, discrepancy=None)}
     n, d, key = 4e9, 8e10, jax.random.key(2)
     report = decide(two, n, d, key=key)
+    other = decide(two, n, d, key=jax.random.key(3))
+    # h_bayes from the factors' exact means: the same for any key; h* per draw is not
+    np.testing.assert_array_equal(other.h_bayes, report.h_bayes)
+    assert not np.array_equal(other.h_star_draws, report.h_star_draws)
     tol = 1e-6 * report.h_star_values.mean()  # the solver's tolerance, generously
     regret = report.objective["h_bayes"] - report.h_star_values
     assert regret.min() > -tol

@@ -446,9 +446,12 @@ def test_a_failing_discrepancy_keeps_the_fit(chinchilla_fit, chinchilla_table, m
         raise MemoryError("a held-out covariance too large")
 
     monkeypatch.setattr(calibrate, "learn_discrepancy", fails)
-    kept = fit_command._with_discrepancy(argparse.Namespace(seed=0), chinchilla_fit, table)
+    kept, failed = fit_command._with_discrepancy(argparse.Namespace(seed=0), chinchilla_fit,
+                                                 table)
     assert kept is chinchilla_fit  # the NUTS fit, unchanged, to be saved
     assert "MemoryError: a held-out covariance too large" in capsys.readouterr().err
+    fit_command._print_discrepancy(kept, failed)
+    assert "none (learning it failed: MemoryError" in capsys.readouterr().out
 
 
 def test_cli_prior_only(chinchilla_table, tmp_path, capsys):

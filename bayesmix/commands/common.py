@@ -99,7 +99,8 @@ def chosen_targets(args: argparse.Namespace, table: RunTable) -> list[str]:
     if not args.all_targets:
         return list(dict.fromkeys(args.target))
     if table.unmeasured:
-        print(f"not fitted (no loss value in the selected rows): {', '.join(table.unmeasured)}")
+        print(f"note: not fitted (no loss value in the selected rows): "
+              f"{', '.join(table.unmeasured)}", file=sys.stderr)
     return list(table.targets)
 
 

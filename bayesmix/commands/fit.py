@@ -90,6 +90,7 @@ def _prior_check(args: argparse.Namespace, law, table, targets) -> int:
 
 
 def _with_discrepancy(args: argparse.Namespace, result, table):
+    """``(result with its discrepancy, None)``, or ``(result, why not)``."""
     import jax
 
     from bayesmix.calibrate import learn_discrepancy
@@ -102,18 +103,17 @@ def _with_discrepancy(args: argparse.Namespace, result, table):
             learnt = learn_discrepancy(jax.random.fold_in(key_from_args(args), 1), result,
                                        table, on_fold=progress)
     except KeyboardInterrupt:  # the NUTS fit is done: keep it
-        print("warning: interrupted while learning the discrepancy; the fit is saved "
-              "without it", file=sys.stderr)
+        failed = "interrupted"
     except Exception as exc:  # noqa: BLE001 (a finished NUTS fit is never lost to its term)
-        print(f"warning: the discrepancy could not be learnt ({type(exc).__name__}: "
-              f"{str(exc).splitlines()[0] if str(exc) else ''}); the fit is saved without it",
-              file=sys.stderr)
+        failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     else:
-        return result.with_discrepancy(learnt)
-    return result
+        return result.with_discrepancy(learnt), None
+    print(f"warning: the discrepancy was not learnt ({failed}); the fit is saved without it",
+          file=sys.stderr)
+    return result, failed
 
 
-def _print_discrepancy(result) -> None:
+def _print_discrepancy(result, failed: str | None = None) -> None:
     learnt = {t: f.discrepancy for t, f in result.targets.items() if f.discrepancy}
     missing = [t for t in result.targets if t not in learnt]
     if learnt and missing:
@@ -121,14 +121,17 @@ def _print_discrepancy(result) -> None:
               f"their predictions beyond the training range are the law's own")
     first = next(iter(learnt.values()), None)
     if first is None:
-        print("discrepancy: none (it needs a law that reads N and at least 3 model sizes, "
-              "or --no-discrepancy was given); predictions beyond the training range "
-              "are the law's own")
+        why = (f"learning it failed: {failed}" if failed else "it needs a law that reads N "
+               "and at least 3 model sizes, or --no-discrepancy was given")
+        print(f"discrepancy: none ({why}); predictions beyond the training range are the "
+              f"law's own")
         return
     s = first.summary()
-    if not first.d_learnt:
-        print("discrepancy: no fold reached beyond its training D, so nothing was learnt of "
-              "the law's error in D; beyond the training D its part is the prior's (wide)")
+    unlearnt = [t for t, term in learnt.items() if not term.d_learnt]
+    if unlearnt:
+        print(f"discrepancy: for {', '.join(unlearnt)} no fold reached beyond its training D, "
+              f"so nothing was learnt of the law's error in D; beyond the training D that "
+              f"part is the prior's (wide)")
     print(f"discrepancy beyond the training range, {next(iter(learnt))} (every target has "
           f"its own in fit.json; from {len(first.folds)} fold(s): "
           f"{'; '.join(first.folds)}): median tau_N {100 * s['tau_n']:.2f} %, "
@@ -182,11 +185,12 @@ def run(args: argparse.Namespace) -> int:
                          on_target=progress, progress=bar.shown, **options)
     if not result.targets:
         raise BayesmixError("; ".join(str(f) for f in failures))
+    failed = None
     if not args.no_discrepancy:
-        result = _with_discrepancy(args, result, table)
+        result, failed = _with_discrepancy(args, result, table)
     save_fit(result, args.out)
     print(result.diagnostics_table())
-    _print_discrepancy(result)
+    _print_discrepancy(result, failed)
     for message in result.warnings:
         print(f"warning: {message}")
     print(f"wrote {len(result.targets)} target(s) to {args.out} in "

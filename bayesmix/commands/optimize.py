@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         path_lower, path_upper = bounds_from_args(args, domains, with_tokens=False)
         payload["path"] = optimum_path(
             mixture_objective(posteriors, weights), grid_n, grid_d, lower=path_lower,
-            upper=path_upper, tol=args.tol, max_iter=args.max_iter)
+            upper=path_upper, tol=args.tol, max_iter=args.max_iter, key=key_from_args(args))
     if args.json:
         emit_json(payload)
         return 0
