@@ -59,14 +59,19 @@ class Scales:
         Geometric means of the training runs' parameters and tokens.
     loss_scale : float
         Median training loss on the target.
+    n_max, d_max : float or None
+        The largest training parameters and tokens: where the training range ends
+        (None in a fit written before they were kept).
     """
 
     n_ref: float
     d_ref: float
     loss_scale: float
+    n_max: float | None = None
+    d_max: float | None = None
 
     def to_dict(self) -> dict[str, float]:
-        return {key: float(value) for key, value in asdict(self).items()}
+        return {key: float(value) for key, value in asdict(self).items() if value is not None}
 
 
 def scales_for(data: TargetData) -> Scales:
@@ -75,6 +80,8 @@ def scales_for(data: TargetData) -> Scales:
         n_ref=float(np.exp(np.mean(np.log(data.n_params)))),
         d_ref=float(np.exp(np.mean(np.log(data.n_tokens)))),
         loss_scale=float(np.median(data.loss)),
+        n_max=float(np.max(data.n_params)),
+        d_max=float(np.max(data.n_tokens)),
     )
 
 

@@ -15,13 +15,13 @@ import pandas as pd
 from bayesmix._errors import BayesmixError
 from bayesmix.discrepancy import discrepancy_draws
 from bayesmix.model import TargetPosterior, centred_inputs, noise_draws, on_likelihood_scale
-from bayesmix.runs import RunTable
+from bayesmix.runs import SAME_SIZE, RunTable
 
 QUANTILES = (0.05, 0.25, 0.75, 0.95)
 """The quantiles :func:`predict_table` writes: the 90 % and 50 % central intervals."""
 
 __all__ = ["check_domains", "law_only", "predict_draws", "predict_table", "predictive_draws",
-           "unlearnt_notes", "with_discrepancy"]
+           "extrapolation_notes", "with_discrepancy"]
 
 
 def _mean_over_draws(law, params, log_n, log_d, h):
@@ -99,19 +99,37 @@ def law_only(posteriors: Mapping[str, TargetPosterior]) -> dict[str, TargetPoste
     return {t: replace(p, discrepancy=None) for t, p in posteriors.items()}
 
 
-def unlearnt_notes(posteriors: Mapping[str, TargetPosterior], n_tokens: Any) -> list[str]:
-    """One line per target with runs at ``n_tokens`` beyond its training ``D`` where no
-    fold of its discrepancy measured the law's error in ``D``
-    (:attr:`bayesmix.discrepancy.Discrepancy.d_learnt`): there the interval's ``D`` part
-    is its prior's, wide by design."""
+def extrapolation_notes(posteriors: Mapping[str, TargetPosterior], n_params: Any,
+                        n_tokens: Any) -> list[str]:
+    """One line per target with runs at ``(n_params, n_tokens)`` where its intervals
+    say less than a user may read in them.
+
+    - Beyond its training range with no discrepancy term (fewer than three model
+      sizes, a law without ``N``, or ``--no-discrepancy``): the law's own intervals,
+      which under-cover there (``docs/calibration.md``).
+    - Beyond its training ``D`` where no fold measured the law's error in ``D``
+      (:attr:`bayesmix.discrepancy.Discrepancy.d_learnt`): that part of the interval
+      is its prior's, wide by design.
+    """
+    n = np.atleast_1d(np.asarray(n_params, float))
+    d = np.atleast_1d(np.asarray(n_tokens, float))
     notes = []
     for target, posterior in posteriors.items():
-        term = posterior.discrepancy
-        count = 0 if term is None else term.unlearnt_reach(n_tokens)
-        if count:
-            notes.append(f"{target}: {count} run(s) beyond the training D "
-                         f"({np.exp(term.log_d_max):.3g} tokens), where no fold measured the "
-                         f"law's error in D; the interval's D part is its prior's")
+        term, scales = posterior.discrepancy, posterior.scales
+        if term is not None:
+            count = term.unlearnt_reach(d)
+            if count:
+                notes.append(f"{target}: {count} run(s) beyond the training D "
+                             f"({np.exp(term.log_d_max):.3g} tokens), where no fold measured "
+                             f"the law's error in D; the interval's D part is its prior's")
+        elif scales.n_max is not None and scales.d_max is not None:
+            beyond = ((np.log(n) - np.log(scales.n_max) > SAME_SIZE)
+                      | (np.log(d) - np.log(scales.d_max) > SAME_SIZE))
+            if beyond.any():
+                notes.append(f"{target}: {int(beyond.sum())} run(s) beyond the training range "
+                             f"(N {scales.n_max:.3g}, D {scales.d_max:.3g}) and no discrepancy "
+                             f"term: the intervals there are the law's own, which hold less "
+                             f"than they claim beyond the runs")
     return notes
 
 

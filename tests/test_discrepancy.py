@@ -27,7 +27,7 @@ from bayesmix.fit import fit
 from bayesmix.laws import load_law
 from bayesmix.model import centred_inputs, target_inputs
 from bayesmix.objective import mixture_objective
-from bayesmix.predict import law_only, predict_table, unlearnt_notes
+from bayesmix.predict import extrapolation_notes, law_only, predict_table
 from bayesmix.scoring import heldout_scores
 from bayesmix.simulate import simulate_runs
 from bayesmix.start import find_start
@@ -320,7 +320,9 @@ def test_nothing_learnt_in_d_gives_its_prior_and_no_bias(small_fit):
     assert np.median(term.tau_d) > 1e-3 and np.ptp(np.log(term.tau_d)) > 2
     assert term.unlearnt_reach([beyond_d, 1.0]) == 1
     posterior = dataclasses.replace(result.posteriors["d0"], discrepancy=term)
-    assert "beyond the training D" in unlearnt_notes({"d0": posterior}, beyond_d)[0]
+    n_max = float(np.exp(term.log_n_max))
+    assert "beyond the training D" in extrapolation_notes({"d0": posterior}, n_max,
+                                                          beyond_d)[0]
     back = Discrepancy.from_dict(json.loads(json.dumps(term.to_dict())), "fit.json")
     assert back.d_learnt is False
     # negative control: a fold that reaches beyond its D learns the bias there too
@@ -328,8 +330,20 @@ def test_nothing_learnt_in_d_gives_its_prior_and_no_bias(small_fit):
     learnt = calibrate.discrepancies(jax.random.key(6), result, train, reached)["d0"]
     assert learnt.d_learnt and np.any(learnt.bias_d != 0)
     assert learnt.unlearnt_reach([beyond_d]) == 0
-    assert unlearnt_notes({"d0": dataclasses.replace(posterior, discrepancy=learnt)},
-                          beyond_d) == []
+    assert extrapolation_notes({"d0": dataclasses.replace(posterior, discrepancy=learnt)},
+                               n_max, beyond_d) == []
+
+
+def test_a_note_where_the_intervals_are_the_laws_own_beyond_the_runs(small_fit):
+    _, train, result = small_fit
+    bare = law_only(result.posteriors)  # as a fit of two sizes, or --no-discrepancy
+    scales = bare["d0"].scales
+    assert (scales.n_max, scales.d_max) == (train.frame["N"].max(), train.frame["D"].max())
+    notes = extrapolation_notes(bare, [scales.n_max, 2 * scales.n_max], scales.d_max)
+    assert len(notes) == 1 and "1 run(s) beyond the training range" in notes[0]
+    # none inside the range, none where the learnt term covers the extrapolation
+    assert extrapolation_notes(bare, scales.n_max, scales.d_max) == []
+    assert extrapolation_notes(result.posteriors, 2 * scales.n_max, 2 * scales.d_max) == []
 
 
 def test_a_target_name_that_is_no_file_name(small_fit, tmp_path):

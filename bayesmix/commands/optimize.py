@@ -70,7 +70,7 @@ def _load_posteriors(path: str) -> dict:
 def run(args: argparse.Namespace) -> int:
     from bayesmix._io import atomic_dir
     from bayesmix.decision import decide
-    from bayesmix.predict import unlearnt_notes
+    from bayesmix.predict import extrapolation_notes
     from bayesmix.references import reference_mixtures
 
     posteriors = chosen_posteriors(args, load_merged(args.fits, _load_posteriors))
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     tokens = parse_assignments(args.tokens, "--tokens")
     lower, upper = bounds_from_args(args, domains)
     baseline = load_merged([args.baseline], _load_posteriors) if args.baseline else None
-    for note in unlearnt_notes(posteriors, args.n_tokens):
+    for note in extrapolation_notes(posteriors, args.n_params, args.n_tokens):
         print(f"note: {note}", file=sys.stderr)
     report = decide(posteriors, args.n_params, args.n_tokens, target_weights=weights,
                     lower=lower, upper=upper,

@@ -37,14 +37,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bayesmix.predict import predict_table, unlearnt_notes
+    from bayesmix.predict import extrapolation_notes, predict_table
     from bayesmix.runs import write_runs
     from bayesmix.store import load_posteriors
 
     posteriors = chosen_posteriors(args, load_posteriors(args.fit))
     table = table_from_args(args, losses_required=False)
     frame = predict_table(key_from_args(args), posteriors, table)
-    for note in unlearnt_notes(posteriors, table.frame["D"].to_numpy(float)):
+    for note in extrapolation_notes(posteriors, table.frame["N"].to_numpy(float),
+                                    table.frame["D"].to_numpy(float)):
         print(f"note: {note}", file=sys.stderr)
     if args.out:
         write_runs(frame, args.out)
