@@ -194,18 +194,19 @@ def fantasised_log_losses(rng: np.random.Generator, posterior: TargetPosterior,
     the discrepancy ``delta_s`` (:func:`bayesmix.discrepancy.draws_with`: hyper draw
     ``s`` of the term, its bias and two normals a draw shares with every row; zero
     inside the training range: the term is one function of ``(N, D)`` per draw). A fit
-    of raw losses has its noise in loss units, ``log(mu_s + sigma_s / sqrt(w) eps)``,
-    and no discrepancy. ``rng`` is advanced: the rows' normals, then the
-    discrepancy's.
+    of raw losses has its noise in loss units, ``log(mu_s + sigma_s / sqrt(w) eps) +
+    delta_s`` (as :func:`bayesmix.predict.predict_table` applies the term to it).
+    ``rng`` is advanced: the rows' normals, then the discrepancy's.
     """
     mu = predict_draws(posterior, n_params, n_tokens, weights)
     floor = 1e-9 * posterior.scales.loss_scale  # an impossible loss stays finite
     sd = np.asarray(posterior.noise["sigma"], float)[:, None] / np.sqrt(likelihood_weight)
     eps = rng.standard_normal(mu.shape)
     if posterior.likelihood != "log":
-        return np.log(np.maximum(mu + sd * eps, floor))
-    y = np.log(np.maximum(mu, floor)) + sd * eps
-    if posterior.discrepancy is not None:
+        y = np.log(np.maximum(mu + sd * eps, floor))
+    else:
+        y = np.log(np.maximum(mu, floor)) + sd * eps
+    if posterior.discrepancy is not None:  # as predict applies it, on either likelihood
         y = y + draws_with(rng, posterior.discrepancy, n_params, n_tokens, mu.shape[0])
     return y
 

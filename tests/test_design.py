@@ -331,6 +331,15 @@ def test_fantasies_of_raw_losses_have_their_noise_in_loss_units():
         y = fantasised_log_losses(np.random.default_rng(0), posterior, *rows)[:, 0]
         assert np.std(y - np.log(mu)) == pytest.approx(expected, rel=tolerance)
     assert 0.03 / mu[0] < 0.03 * (1 - 3 * tolerance)  # the two cases are told apart
+    # beyond the training range both carry the discrepancy, as predict applies it
+    h = n
+    term = Discrepancy(np.log(5e7), np.log(2e9), np.zeros(h), np.zeros(h), np.ones(h),
+                       bias_n=np.full(h, -0.05))
+    for posterior in (logged, raw):
+        plain = fantasised_log_losses(np.random.default_rng(0), posterior, *rows)
+        shifted = fantasised_log_losses(np.random.default_rng(0),
+                                        replace(posterior, discrepancy=term), *rows)
+        np.testing.assert_allclose(shifted - plain, -0.05 * np.log(2), rtol=1e-12)
 
 
 def test_confirm_refuses_what_it_cannot_refit(batch_of_two):
