@@ -125,6 +125,12 @@ class RunTable:
         """Domain weights, shape ``(n_rows, k)``."""
         return self.frame[[f"h_{d}" for d in self.domains]].to_numpy(float)
 
+    @property
+    def unseen_domains(self) -> tuple[str, ...]:
+        """Domains with weight 0 in every row: the runs say nothing of them."""
+        seen = self.weights.max(axis=0, initial=0.0) > 0
+        return tuple(d for d, s in zip(self.domains, seen, strict=True) if not s)
+
     def target_index(self, target: str) -> int | None:
         """Index of ``target`` among the training domains, or None."""
         return self.domains.index(target) if target in self.domains else None

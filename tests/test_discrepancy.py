@@ -346,6 +346,20 @@ def test_a_note_where_the_intervals_are_the_laws_own_beyond_the_runs(small_fit):
     assert extrapolation_notes(result.posteriors, 2 * scales.n_max, 2 * scales.d_max) == []
 
 
+def test_fit_says_which_target_lost_a_fold(small_fit, capsys):
+    from bayesmix.commands.fit import _print_discrepancy
+
+    _, _, result = small_fit
+    tf = result.targets["d0"]
+    fewer = dataclasses.replace(tf.discrepancy, folds=tf.discrepancy.folds[:1])
+    two = dataclasses.replace(result, targets={
+        "d0": tf, "e": dataclasses.replace(tf, target="e", discrepancy=fewer)})
+    _print_discrepancy(two)
+    out = capsys.readouterr().out
+    assert f"e learnt without fold(s) {tf.discrepancy.folds[1]}" in out
+    assert "d0 learnt without" not in out  # negative control: d0 has every fold
+
+
 def test_a_target_name_that_is_no_file_name(small_fit, tmp_path):
     _, _, result = small_fit
     tf = result.targets["d0"]

@@ -249,6 +249,15 @@ def test_loss_columns_without_values(tmp_path):
         assert load_runs(plan, **PAPER, losses_required=False).targets == ()
 
 
+def test_a_domain_no_run_trained_on(tmp_path, capsys):
+    path = _paper_like(tmp_path / "p.csv", weight_a=[0.0] * 4, weight_b=[1.0] * 4)
+    assert load_runs(path, **PAPER).unseen_domains == ("a",)
+    assert load_runs(_paper_like(tmp_path / "q.csv"), **PAPER).unseen_domains == ()
+    assert main(["fit", str(path), *PAPER_ARGS, "--law", "additive", "--target", "nope",
+                 "--out", str(tmp_path / "f")]) == 2  # stops at the target, after the note
+    assert "domain a has weight 0 in every run" in capsys.readouterr().err
+
+
 def test_target_and_row_count_errors(tmp_path):
     table = load_runs(_paper_like(tmp_path / "p.csv"), **PAPER)
     with pytest.raises(BayesmixError, match="target 'nope' is not in"):

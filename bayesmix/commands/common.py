@@ -94,8 +94,13 @@ def add_law_and_targets(parser: argparse.ArgumentParser, out_help: str) -> None:
 
 
 def chosen_targets(args: argparse.Namespace, table: RunTable) -> list[str]:
-    """``--target`` in order without repeats, or every target with ``--all-targets`` (and a
-    note naming the loss columns with no value in the selected rows)."""
+    """``--target`` in order without repeats, or every target with ``--all-targets``; notes
+    name the loss columns with no value in the selected rows and the domains no run
+    trained on."""
+    for domain in table.unseen_domains:
+        print(f"note: domain {domain} has weight 0 in every run: its share and exponent are "
+              f"the prior's, and a mixture that gives it weight is a guess (optimize "
+              f"--max-weight {domain}=0 keeps it out)", file=sys.stderr)
     if not args.all_targets:
         return list(dict.fromkeys(args.target))
     if table.unmeasured:

@@ -127,6 +127,13 @@ def _print_discrepancy(result, failed: str | None = None) -> None:
               f"law's own")
         return
     s = first.summary()
+    every = dict.fromkeys(f for term in learnt.values() for f in term.folds)
+    for target, term in learnt.items():
+        left_out = [f for f in every if f not in term.folds]
+        if left_out:
+            print(f"discrepancy: {target} learnt without fold(s) {'; '.join(left_out)} (too few "
+                  f"rows, or its refit predicts a non-positive loss there: the law's "
+                  f"extrapolation broke down), so its term may be too narrow")
     unlearnt = [t for t, term in learnt.items() if not term.d_learnt]
     if unlearnt:
         print(f"discrepancy: for {', '.join(unlearnt)} no fold reached beyond its training D, "
