@@ -100,12 +100,12 @@ def chosen_targets(args: argparse.Namespace, table: RunTable) -> list[str]:
     for domain in table.unseen_domains:
         print(f"note: domain {domain} has weight 0 in every run: its share and exponent are "
               f"the prior's, and a mixture that gives it weight is a guess (optimize "
-              f"--max-weight {domain}=0 keeps it out)", file=sys.stderr)
+              f"--max-weight {domain}=0 keeps it out)")  # stdout: stderr is for errors
     if not args.all_targets:
         return list(dict.fromkeys(args.target))
     if table.unmeasured:
         print(f"note: not fitted (no loss value in the selected rows): "
-              f"{', '.join(table.unmeasured)}", file=sys.stderr)
+              f"{', '.join(table.unmeasured)}")
     return list(table.targets)
 
 
