@@ -84,13 +84,16 @@ def paired_draws(posteriors: Mapping[str, TargetPosterior]) -> dict[str, dict[st
     return out
 
 
-@dataclass(eq=False)
+@dataclass(eq=False)  # equality and hash: __eq__, __hash__ below
 class MixtureObjective:
     """``f(h; theta, N, D) = sum_t w_t L_t(N, D, h; theta_t)`` (paper eq. 8 and 13).
 
     Each target's law is evaluated through its own ``mean`` at its own reference
-    scales (:func:`bayesmix.model.centred_inputs`). Hashable by identity, so jitted
-    solvers compiled for one objective are reused.
+    scales (:func:`bayesmix.model.centred_inputs`). Equal (and hashed alike) when it
+    evaluates the same function: the same posteriors object, weights and domains; the
+    draws (``params``, with or without factors) are arguments of the jitted solvers,
+    so a solver compiled for one objective is reused by its :meth:`with_factors`
+    copies (a compute path's grid points, say).
 
     Attributes
     ----------
@@ -107,6 +110,15 @@ class MixtureObjective:
     target_weights: dict[str, float]
     domains: tuple[str, ...]
     params: dict[str, dict[str, np.ndarray]] = field(repr=False)
+
+    def _key(self) -> tuple[Any, ...]:
+        return id(self.posteriors), tuple(self.target_weights.items()), self.domains
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MixtureObjective) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     @property
     def n_draws(self) -> int:
@@ -173,7 +185,7 @@ class MixtureObjective:
         the same minimiser, at the law's scale). ``h_bayes`` minimises the expected
         objective; the factors are drawn independently of the law's parameters, so
         that is ``sum_t w_t E[c_t] E[L_t]``: the law's objective with the weights
-        ``w_t E[c_t]`` (scaled to keep their sum), ``E[c_t]`` exact
+        ``w_t E[c_t]`` (scaled to keep their sum; as factors), ``E[c_t]`` exact
         (:meth:`log_mean_factors`), so ``h_bayes`` does not depend on ``key``. With one
         target, or no factors, both are this objective: a positive factor cannot
         reorder mixtures.
@@ -191,11 +203,11 @@ class MixtureObjective:
         top = max(log_means.values())
         means = {t: np.exp(v - top) for t, v in log_means.items()}  # no overflow
         scale = sum(w * means[t] for t, w in weights.items()) / total
-        expected = MixtureObjective(self.posteriors,
-                                    {t: w * means[t] / scale for t, w in weights.items()},
-                                    self.domains, self.params)
+        # the weights w_t E[c_t] / scale as a constant factor of every draw: the same
+        # function as the per-draw objective's, so one compiled solver serves both
+        expected = {t: np.full(self.n_draws, means[t] / scale) for t in weights}
         return (factors, self.with_factors({t: c[t] / per_draw_mean for t in weights}),
-                expected)
+                self.with_factors(expected))
 
     def draw(self, s: int) -> dict[str, dict[str, jax.Array]]:
         """The parameters of draw ``s`` (no draw dimension)."""

@@ -390,6 +390,31 @@ def test_store_round_trip(small_fit, tmp_path):
     back = load_fit(save_fit(result, tmp_path / "fit"))
     for target, tf in result.targets.items():
         assert np.array_equal(back.targets[target].discrepancy.tau_d, tf.discrepancy.tau_d)
+        assert back.targets[target].scales == tf.scales
+    # a fit written before the training range was kept reads without it (and no note)
+    meta = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    for info in meta["per_target"].values():
+        del info["scales"]["n_max"], info["scales"]["d_max"]
+    (tmp_path / "fit" / "fit.json").write_text(json.dumps(meta))
+    old = law_only(load_fit(tmp_path / "fit").posteriors)
+    assert old["d0"].scales.n_max is None
+    assert extrapolation_notes(old, 1e12, 1e13) == []
+
+
+def test_mean_factor_is_the_mean_of_the_drawn_factors(small_fit):
+    _, _, result = small_fit
+    learnt = result.posteriors["d0"].discrepancy
+    term = dataclasses.replace(learnt, tau_n=np.full_like(learnt.tau_n, 0.05),
+                               bias_n=np.full_like(learnt.tau_n, -0.02))
+    post = {"d0": dataclasses.replace(result.posteriors["d0"], discrepancy=term)}
+    n, d = 4e9, 8e10
+    exact = mixture_objective(post).log_mean_factors(n, d)["d0"]
+    draws = 400_000
+    delta = discrepancy_draws(jax.random.key(0), term, [n], [d], draws)[:, 0]
+    c = np.exp(delta)
+    # the Monte Carlo mean's standard error, on the log scale
+    assert exact == pytest.approx(np.log(c.mean()), abs=4 * c.std() / c.mean() / np.sqrt(draws))
+    assert abs(exact - np.log(np.median(c))) > 1e-3  # negative control: not the median
 
 
 def test_corrupt_record_in_a_fit_file(small_fit, tmp_path, capsys):

@@ -92,8 +92,9 @@ def _prior_check(args: argparse.Namespace, law, table, targets) -> int:
 def _with_discrepancy(args: argparse.Namespace, result, table):
     """``(result with its discrepancy, None)``, or ``(result, why not)``."""
     import jax
+    import numpy as np
 
-    from bayesmix.calibrate import learn_discrepancy
+    from bayesmix.calibrate import learn_discrepancy, size_folds
 
     try:
         with Progress(None, "discrepancy") as bar:
@@ -107,7 +108,10 @@ def _with_discrepancy(args: argparse.Namespace, result, table):
     except Exception as exc:  # noqa: BLE001 (a finished NUTS fit is never lost to its term)
         failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     else:
-        return result.with_discrepancy(learnt), None
+        folds = size_folds(table, np.ones(len(table.frame), bool))
+        failed = (None if learnt or "N" not in result.law.uses or not folds
+                  else f"none of {len(folds)} fold(s) could be refitted to extrapolate")
+        return result.with_discrepancy(learnt), failed
     print(f"warning: the discrepancy was not learnt ({failed}); the fit is saved without it",
           file=sys.stderr)
     return result, failed

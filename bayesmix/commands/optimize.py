@@ -79,13 +79,13 @@ def run(args: argparse.Namespace) -> int:
     tokens = parse_assignments(args.tokens, "--tokens")
     lower, upper = bounds_from_args(args, domains)
     baseline = load_merged([args.baseline], _load_posteriors) if args.baseline else None
-    for note in extrapolation_notes(posteriors, args.n_params, args.n_tokens):
-        print(f"note: {note}", file=sys.stderr)
     report = decide(posteriors, args.n_params, args.n_tokens, target_weights=weights,
                     lower=lower, upper=upper,
                     references=reference_mixtures(args.reference, domains, tokens),
                     baseline=baseline, key=key_from_args(args), tol=args.tol,
                     max_iter=args.max_iter)
+    for note in extrapolation_notes(posteriors, args.n_params, args.n_tokens):  # N, D checked
+        print(f"note: {note}", file=sys.stderr)
     payload = report.to_dict()
     if args.path_flops:
         from bayesmix.decision import compute_grid, optimum_path
