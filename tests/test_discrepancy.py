@@ -401,12 +401,16 @@ def test_store_round_trip(small_fit, tmp_path):
     assert extrapolation_notes(old, 1e12, 1e13) == []
 
 
-def test_mean_factor_is_the_mean_of_the_drawn_factors(small_fit):
-    _, _, result = small_fit
+def _with_term(result, tau_n, bias_n):
+    """d0's posterior with its learnt term at a given scale and bias in N."""
     learnt = result.posteriors["d0"].discrepancy
-    term = dataclasses.replace(learnt, tau_n=np.full_like(learnt.tau_n, 0.05),
-                               bias_n=np.full_like(learnt.tau_n, -0.02))
-    post = {"d0": dataclasses.replace(result.posteriors["d0"], discrepancy=term)}
+    term = dataclasses.replace(learnt, tau_n=np.full_like(learnt.tau_n, tau_n),
+                               bias_n=np.full_like(learnt.tau_n, bias_n))
+    return {"d0": dataclasses.replace(result.posteriors["d0"], discrepancy=term)}, term
+
+
+def test_mean_factor_is_the_mean_of_the_drawn_factors(small_fit):
+    post, term = _with_term(small_fit[2], 0.05, -0.02)
     n, d = 4e9, 8e10
     exact = mixture_objective(post).log_mean_factors(n, d)["d0"]
     draws = 400_000
@@ -485,11 +489,8 @@ def test_decisions_of_several_targets_solve_the_factored_objective(small_fit):
 
 def test_decisions_of_one_target_unchanged(small_fit):
     table, _, result = small_fit
-    learnt = result.posteriors["d0"].discrepancy
     # a large scale and a bias of its size: both shared by every mixture at (N, D)
-    term = dataclasses.replace(learnt, tau_n=np.full_like(learnt.tau_n, 0.05),
-                               bias_n=np.full_like(learnt.tau_n, -0.05))
-    post = {"d0": dataclasses.replace(result.posteriors["d0"], discrepancy=term)}
+    post, _ = _with_term(result, 0.05, -0.05)
     uniform = {"uniform": np.full(3, 1 / 3)}
     n, d = 4e9, 8e10  # beyond the training range in N and D
     a = decide(post, n, d, references=uniform, key=jax.random.key(0)).to_dict()
