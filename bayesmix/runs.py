@@ -172,8 +172,8 @@ class RunTable:
         Returns
         -------
         RunTable
-            The same domains, targets and source; the index keeps the source's row
-            numbers.
+            The same domains and source, the index keeping the source's row numbers;
+            a target with no loss value in the rows selected becomes unmeasured.
         """
         if where is None or (isinstance(where, str) and not where):
             return self
@@ -196,7 +196,9 @@ class RunTable:
             described = "the row mask"
         if len(frame) == 0:
             raise BayesmixError(f"{described} selects no rows of {self.source}")
-        return RunTable(frame, self.domains, self.targets, self.source, self.unmeasured)
+        empty = {t for t in self.targets if frame[f"loss_{t}"].isna().all()}
+        return RunTable(frame, self.domains, tuple(t for t in self.targets if t not in empty),
+                        self.source, (*self.unmeasured, *(t for t in self.targets if t in empty)))
 
 
 def _glob_names(pattern: str, columns: list[str], argument: str, source: str,

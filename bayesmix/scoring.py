@@ -169,7 +169,7 @@ def _predictions(key: jax.Array, posteriors: Mapping[str, Mapping[str, TargetPos
     """Per fit and target, its summarised predictive and the observed losses."""
     for label, fits in posteriors.items():
         present = [t for t in fits if t in table.targets]
-        if not present:
+        if not present and not any(t in table.unmeasured for t in fits):  # wrong table
             raise BayesmixError(f"{table.source} has no loss column for any target of fit "
                                 f"{label} ({', '.join(fits)})")
         for target in present:

@@ -237,6 +237,9 @@ def test_loss_columns_without_values(tmp_path):
     assert table.targets == ("a", "openhermes") and table.unmeasured == ("b",)
     with pytest.raises(BayesmixError, match="target 'b' has no loss value in the selected"):
         table.target_data("b")
+    # the same when a loaded table is subset afterwards (a fold of cross-validation)
+    later = load_runs(path, **PAPER).select("N > 1.5e8 and D < 1.5e9")
+    assert (later.targets, later.unmeasured) == (table.targets, table.unmeasured)
     # every loss column empty, or none: an error for training runs, a plan to predict at
     losses = ["a_loss", "b_loss", "openhermes_loss"]
     empty = pd.read_csv(path).assign(**{c: np.nan for c in losses})

@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                     references=reference_mixtures(args.reference, domains, tokens),
                     baseline=baseline, key=key_from_args(args), tol=args.tol,
                     max_iter=args.max_iter)
-    for note in extrapolation_notes(posteriors, args.n_params, args.n_tokens):  # N, D checked
+    weighed = {t: posteriors[t] for t in report.target_weights}
+    for note in extrapolation_notes(weighed, args.n_params, args.n_tokens):  # N, D checked
         print(f"note: {note}", file=sys.stderr)
     payload = report.to_dict()
     if args.path_flops:
