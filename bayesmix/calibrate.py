@@ -50,7 +50,7 @@ from bayesmix.start import find_start
 
 __all__ = ["BIAS_GRID", "BIAS_PRIOR_SCALE", "FoldResidual", "GROWTH_GRID", "TAU_GRID",
            "TAU_PRIOR_SCALE", "discrepancies", "fold_residual", "fold_residuals",
-           "hyper_posterior", "learn_discrepancy", "size_folds"]
+           "hyper_posterior", "learn_discrepancy", "size_folds", "try_learn_discrepancy"]
 
 GROWTH_GRID = np.linspace(1.0, 2.0, 5)
 """Values of the growth exponent ``p`` (uniform prior)."""
@@ -96,21 +96,23 @@ class FoldResidual(NamedTuple):
         """The dense covariance (for inspection; the likelihood never forms it)."""
         return self.noise * np.eye(self.residual.size) + self.factor @ self.factor.T
 
+    def _capacitance(self) -> tuple[np.ndarray, np.ndarray]:
+        """``u = factor / sqrt(noise)`` and the Cholesky factor of ``K = I + u'u``."""
+        u = self.factor / np.sqrt(self.noise)
+        return u, np.linalg.cholesky(np.eye(u.shape[1]) + u.T @ u)
+
     def precision_gram(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``x' Sigma^-1 y`` for columns ``x`` ``(rows, a)``, ``y`` ``(rows, b)``.
 
-        By Woodbury: ``Sigma^-1 = (I - u K^-1 u') / noise`` with ``u = factor /
-        sqrt(noise)`` and ``K = I + u'u``.
+        By Woodbury: ``Sigma^-1 = (I - u K^-1 u') / noise`` (:meth:`_capacitance`).
         """
-        u = self.factor / np.sqrt(self.noise)
-        chol = np.linalg.cholesky(np.eye(u.shape[1]) + u.T @ u)
+        u, chol = self._capacitance()
         ux, uy = (scipy.linalg.solve_triangular(chol, u.T @ v, lower=True) for v in (x, y))
         return (x.T @ y - ux.T @ uy) / self.noise
 
     def log_det(self) -> float:
         """``log det Sigma`` by the matrix determinant lemma."""
-        u = self.factor / np.sqrt(self.noise)
-        chol = np.linalg.cholesky(np.eye(u.shape[1]) + u.T @ u)
+        _, chol = self._capacitance()
         return float(self.residual.size * np.log(self.noise)
                      + 2.0 * np.sum(np.log(np.diag(chol))))
 
@@ -453,3 +455,28 @@ def learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,
     key_fit, key_draw = jax.random.split(key)
     residuals = fold_residuals(key_fit, fit_result, table, on_fold=on_fold)
     return discrepancies(key_draw, fit_result, table, residuals)
+
+
+def try_learn_discrepancy(key: jax.Array, fit_result: Fit, table: RunTable, *,
+                          on_fold: Callable[[str, int, int], None] | None = None,
+                          ) -> tuple[Fit, str | None]:
+    """``fit_result`` with its discrepancy (:func:`learn_discrepancy`), and why there is
+    none when folds existed but nothing was learnt.
+
+    A finished NUTS fit is never lost to its discrepancy: when learning it raises (any
+    error, memory included), the fit comes back unchanged with the error's first line.
+
+    Returns
+    -------
+    (Fit, str or None)
+        The reason is None when a term was learnt, or when none could be (a law that
+        does not read ``N``, fewer than three sizes).
+    """
+    try:
+        learnt = learn_discrepancy(key, fit_result, table, on_fold=on_fold)
+    except Exception as exc:  # noqa: BLE001 (the NUTS fit is kept; the reason is said)
+        return fit_result, f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+    folds = size_folds(table, np.ones(len(table.frame), bool))
+    failed = (None if learnt or "N" not in fit_result.law.uses or not folds
+              else f"none of {len(folds)} fold(s) could be refitted to extrapolate")
+    return fit_result.with_discrepancy(learnt), failed

@@ -117,6 +117,15 @@ class Discrepancy:
         return np.sqrt((bias_n + bias_d).var(axis=0)
                        + (scale_n ** 2 + scale_d ** 2).mean(axis=0))
 
+    def log_mean_factor(self, n_params: Any, n_tokens: Any) -> np.ndarray:
+        """``log E[exp(delta)]`` at each run, shape ``(n,)``: exact in ``z``
+        (``exp(b + s^2 / 2)`` per hyper draw, the two parts' normals independent), then
+        averaged over the hyper draws."""
+        bias_n, scale_n, bias_d, scale_d = self.parts(n_params, n_tokens)
+        log_each = bias_n + bias_d + 0.5 * (scale_n ** 2 + scale_d ** 2)
+        top = log_each.max(axis=0)
+        return top + np.log(np.mean(np.exp(log_each - top), axis=0))
+
     def unlearnt_reach(self, n_tokens: Any) -> int:
         """How many of the runs at ``n_tokens`` lie beyond the training ``D`` where no
         fold measured the law's error in ``D`` (0 when one did)."""

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmix._errors import BayesmixError
-from bayesmix.calibrate import learn_discrepancy
+from bayesmix.calibrate import try_learn_discrepancy
 from bayesmix.fit import Fit, fit
 from bayesmix.laws import Law, load_law
 from bayesmix.runs import RunTable
@@ -83,7 +83,7 @@ class FitJob:
     first : int
         The index of the job's first target among the study's.
     discrepancy_key : tuple of int or None
-        Learn the fit's discrepancy (:func:`bayesmix.calibrate.learn_discrepancy`)
+        Learn the fit's discrepancy (:func:`bayesmix.calibrate.try_learn_discrepancy`)
         with this key; None for none.
     settings : tuple of (str, value)
         Keyword arguments of :func:`bayesmix.fit.fit`.
@@ -190,13 +190,8 @@ def run_fit_job(job: FitJob) -> bytes:
         table = _job_table(job)
         result = fit(_key(job.key), law, table, list(job.targets), first=job.first,
                      **dict(job.settings))
-        if job.discrepancy_key is not None:
-            try:
-                result = result.with_discrepancy(
-                    learn_discrepancy(_key(job.discrepancy_key), result, table))
-            except Exception:  # noqa: BLE001, S110 (a finished NUTS fit is never lost to
-                pass           # its discrepancy: it then has none, and its intervals
-                #                beyond the training range are the law's own)
+        if job.discrepancy_key is not None:  # kept without it if learning it fails
+            result, _ = try_learn_discrepancy(_key(job.discrepancy_key), result, table)
         save_fit(result, Path(tmp) / "fit")
         packed = io.BytesIO()
         with tarfile.open(fileobj=packed, mode="w") as archive:

@@ -18,7 +18,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import logsumexp
 
 from bayesmix._errors import BayesmixError
 from bayesmix.discrepancy import discrepancy_draws
@@ -161,16 +160,10 @@ class MixtureObjective:
         return MixtureObjective(self.posteriors, self.target_weights, self.domains, params)
 
     def log_mean_factors(self, n_params: float, n_tokens: float) -> dict[str, float]:
-        """``log E[exp(delta_t)]`` at ``(N, D)`` for each target with a learnt term: exact
-        in ``z`` (``exp(b + s^2 / 2)`` per hyper draw), averaged over the hyper draws."""
-        out = {}
-        for target, posterior in self.posteriors.items():
-            if posterior.discrepancy is not None:
-                bias_n, scale_n, bias_d, scale_d = posterior.discrepancy.parts([n_params],
-                                                                               [n_tokens])
-                log_each = bias_n + bias_d + 0.5 * (scale_n ** 2 + scale_d ** 2)
-                out[target] = float(logsumexp(log_each) - np.log(log_each.size))
-        return out
+        """``log E[exp(delta_t)]`` at ``(N, D)`` for each target with a learnt term
+        (:meth:`bayesmix.discrepancy.Discrepancy.log_mean_factor`)."""
+        return {t: float(p.discrepancy.log_mean_factor([n_params], [n_tokens])[0])
+                for t, p in self.posteriors.items() if p.discrepancy is not None}
 
     def decision_objectives(self, key: jax.Array, n_params: float, n_tokens: float
                             ) -> tuple[dict[str, np.ndarray], MixtureObjective,

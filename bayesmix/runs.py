@@ -196,9 +196,15 @@ class RunTable:
             described = "the row mask"
         if len(frame) == 0:
             raise BayesmixError(f"{described} selects no rows of {self.source}")
-        empty = {t for t in self.targets if frame[f"loss_{t}"].isna().all()}
-        return RunTable(frame, self.domains, tuple(t for t in self.targets if t not in empty),
-                        self.source, (*self.unmeasured, *(t for t in self.targets if t in empty)))
+        targets, empty = _measured(frame, self.targets)
+        return RunTable(frame, self.domains, targets, self.source, (*self.unmeasured, *empty))
+
+
+def _measured(frame: pd.DataFrame, targets: tuple[str, ...]
+              ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``targets`` split into those with a loss value in ``frame`` and those without."""
+    empty = tuple(t for t in targets if frame[f"loss_{t}"].isna().all())
+    return tuple(t for t in targets if t not in empty), empty
 
 
 def _glob_names(pattern: str, columns: list[str], argument: str, source: str,
@@ -400,14 +406,12 @@ def _validated(
                     f"loss column '{col}' of {source} is {problem} in rows "
                     f"{_at(mask, frame)}"
                 )
-    empty = {name: col for col, name in losses.items()
-             if frame[f"loss_{name}"].isna().all()}
-    if losses_required and losses and len(empty) == len(losses):
-        raise BayesmixError(f"loss column{'s' if len(empty) > 1 else ''} "
-                            f"{', '.join(repr(c) for c in empty.values())} of {source} "
-                            f"{'have' if len(empty) > 1 else 'has'} no values")
-    return RunTable(frame, table.domains,
-                    tuple(t for t in table.targets if t not in empty), source, tuple(empty))
+    targets, empty = _measured(frame, table.targets)
+    if losses_required and losses and not targets:
+        raise BayesmixError(f"loss column{'s' if len(losses) > 1 else ''} "
+                            f"{', '.join(repr(c) for c in losses)} of {source} "
+                            f"{'have' if len(losses) > 1 else 'has'} no values")
+    return RunTable(frame, table.domains, targets, source, (*table.unmeasured, *empty))
 
 
 def _checked_weights(frame: pd.DataFrame, weights: dict[str, str], source: str,

@@ -92,29 +92,22 @@ def _prior_check(args: argparse.Namespace, law, table, targets) -> int:
 def _with_discrepancy(args: argparse.Namespace, result, table):
     """``(result with its discrepancy, None)``, or ``(result, why not)``."""
     import jax
-    import numpy as np
 
-    from bayesmix.calibrate import learn_discrepancy, size_folds
+    from bayesmix.calibrate import try_learn_discrepancy
 
     try:
         with Progress(None, "discrepancy") as bar:
             def progress(name: str, index: int, count: int) -> None:
                 bar.step_to(f"fold {name}: {len(result.targets)} refit(s)", index, count)
 
-            learnt = learn_discrepancy(jax.random.fold_in(key_from_args(args), 1), result,
-                                       table, on_fold=progress)
+            learnt, failed = try_learn_discrepancy(
+                jax.random.fold_in(key_from_args(args), 1), result, table, on_fold=progress)
     except KeyboardInterrupt:  # the NUTS fit is done: keep it
-        failed = "interrupted"
-    except Exception as exc:  # noqa: BLE001 (a finished NUTS fit is never lost to its term)
-        failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    else:
-        folds = size_folds(table, np.ones(len(table.frame), bool))
-        failed = (None if learnt or "N" not in result.law.uses or not folds
-                  else f"none of {len(folds)} fold(s) could be refitted to extrapolate")
-        return result.with_discrepancy(learnt), failed
-    print(f"warning: the discrepancy was not learnt ({failed}); the fit is saved without it",
-          file=sys.stderr)
-    return result, failed
+        learnt, failed = result, "interrupted"
+    if learnt is result and failed:
+        print(f"warning: the discrepancy was not learnt ({failed}); the fit is saved "
+              f"without it", file=sys.stderr)
+    return learnt, failed
 
 
 def _print_discrepancy(result, failed: str | None = None) -> None:
