@@ -130,9 +130,11 @@ def size_folds(table: RunTable, rows: np.ndarray) -> list[Fold]:
     for m in range(2, sizes.size):
         train = rows & (n <= sizes[m - 1])
         test = rows & (n > sizes[m - 1])
-        folds.append(Fold(
-            f"N<={_size_label(sizes[m - 1])} -> "
-            + ",".join(_size_label(s) for s in sizes[m:]), train, test))
+        held = [_size_label(s) for s in sizes[m:]]
+        if len(held) > 3:  # a study with many sizes: the name stays one short line
+            held = [held[0], "...", f"{held[-1]} ({len(held)} sizes)"]
+        folds.append(Fold(f"N<={_size_label(sizes[m - 1])} -> " + ",".join(held),
+                          train, test))
     return folds
 
 

@@ -307,6 +307,20 @@ def test_sizes_within_one_percent_are_one_size(small_fit):
     assert len(size_folds(nudged(1.05), every)) == count + 1  # negative control: a size
 
 
+def test_a_study_of_many_sizes_names_its_folds_in_one_short_line(small_fit):
+    """Hoffmann et al.'s runs have 41 sizes: a fold's name lists at most three of the
+    sizes it holds out (the full list made a line of 3000 characters)."""
+    _, train, _ = small_fit
+    frame = train.frame.copy()
+    frame["N"] = frame["N"].to_numpy() * np.exp(0.05 * (np.arange(len(frame)) % 12))
+    many = dataclasses.replace(train, frame=frame)
+    folds = size_folds(many, np.ones(len(frame), bool))
+    assert len(folds) > 10 and len({f.name for f in folds}) == len(folds)
+    assert max(len(f.name) for f in folds) < 60
+    assert folds[0].name.endswith(" sizes)") and "..." in folds[0].name
+    assert "..." not in folds[-1].name  # negative control: the last folds list all
+
+
 def test_nothing_learnt_in_d_gives_its_prior_and_no_bias(small_fit):
     """Folds that never reach beyond their training D learn nothing of the error in D:
     its scale is the prior's (not zero, which would claim the law exact there) and it

@@ -110,6 +110,13 @@ def _with_discrepancy(args: argparse.Namespace, result, table):
     return learnt, failed
 
 
+def _few(names: tuple[str, ...], most: int = 4) -> list[str]:
+    """``names``, or its first and last ones around a count when there are many."""
+    if len(names) <= most:
+        return list(names)
+    return [*names[:2], f"... {len(names) - 3} more", names[-1]]
+
+
 def _print_discrepancy(result, failed: str | None = None) -> None:
     learnt = {t: f.discrepancy for t, f in result.targets.items() if f.discrepancy}
     missing = [t for t in result.targets if t not in learnt]
@@ -138,7 +145,7 @@ def _print_discrepancy(result, failed: str | None = None) -> None:
               f"part is the prior's (wide)")
     print(f"discrepancy beyond the training range, {next(iter(learnt))} (every target has "
           f"its own in fit.json; from {len(first.folds)} fold(s): "
-          f"{'; '.join(first.folds)}): median tau_N {100 * s['tau_n']:.2f} %, "
+          f"{'; '.join(_few(first.folds))}): median tau_N {100 * s['tau_n']:.2f} %, "
           f"tau_D {100 * s['tau_d']:.2f} % of the loss per (log unit)^p, p {s['growth']:.2f}, "
           f"bias {100 * s['bias_n']:+.2f} % (N) {100 * s['bias_d']:+.2f} % (D) per "
           f"(log unit)^p")
