@@ -543,6 +543,21 @@ def test_cli_bad_fit_dir_one_line_exit_2(bad_fit_dirs, chinchilla_table, capsys,
     assert capsys.readouterr().out == ""
 
 
+def test_posteriors_read_from_the_posterior_group_alone(chinchilla_fit, tmp_path):
+    """``load_posteriors`` (predict, optimize) reads only the posterior group, and
+    gets the same draws as a full load."""
+    out = save_fit(chinchilla_fit, tmp_path / "fit")
+    full = load_fit(out)
+    part = load_fit(out, groups=("posterior",))
+    assert set(part.targets["d0"].idata.groups()) == {"posterior"}
+    assert "log_likelihood" in full.targets["d0"].idata.groups()  # negative control
+    read = load_posteriors(out)
+    for target, posterior in full.posteriors.items():
+        for name, draws in posterior.params.items():
+            np.testing.assert_array_equal(read[target].params[name], draws)
+        np.testing.assert_array_equal(read[target].noise["nu"], posterior.noise["nu"])
+
+
 def test_saved_fit_follows_the_umask(chinchilla_fit, tmp_path):
     """A fit directory and its files are readable by the group and others under umask
     0o022 (not mode 0700 as ``mkdtemp`` makes them)."""
