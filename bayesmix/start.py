@@ -288,6 +288,16 @@ def laplace_covariance(hessian: np.ndarray, min_curvature: float = 1e-2) -> np.n
     return (vectors / eigenvalues) @ vectors.T
 
 
+@jax.jit
+def _reordered_sticks(sticks: jax.Array, order: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The sticks in ``order`` of the shares that ``sticks`` (in the domains' order)
+    give, and the map's Jacobian: one compiled program, not a hundred eager ops."""
+    def moved(s: jax.Array) -> jax.Array:
+        return stick_coordinates(log_shares(s, jnp.arange(s.shape[-1] + 1)), order)
+
+    return moved(sticks), jax.jacfwd(moved)(sticks)
+
+
 def in_share_order(start: StartPoint) -> tuple[StartPoint, np.ndarray | None]:
     """The start in the sticks the sampler uses: the shares' strongest domains first.
 
@@ -306,24 +316,18 @@ def in_share_order(start: StartPoint) -> tuple[StartPoint, np.ndarray | None]:
     """
     if "sticks" not in start.unconstrained:
         return start, None
-    k = np.size(start.unconstrained["sticks"]) + 1
     order = strongest_first(start.constrained["log_e"])
-    identity = jnp.arange(k)
-
     with jax.enable_x64(True):
-        flat, unravel = ravel_pytree({name: jnp.asarray(v, float)
-                                      for name, v in start.unconstrained.items()})
-
-        def moved(x: jax.Array) -> jax.Array:  # the flat vector, sticks reordered
-            sites = unravel(x)
-            sticks = stick_coordinates(log_shares(sites["sticks"], identity),
-                                       jnp.asarray(order))
-            return ravel_pytree({**sites, "sticks": sticks})[0]
-
-        new = np.asarray(unravel(moved(flat))["sticks"])
-        covariance = start.covariance
-        if covariance is not None:
-            jac = np.asarray(jax.jacfwd(moved)(flat))
-            covariance = jac @ covariance @ jac.T
+        new, jac = (np.asarray(a) for a in _reordered_sticks(
+            jnp.asarray(start.unconstrained["sticks"], float), jnp.asarray(order)))
+    covariance = start.covariance
+    if covariance is not None:
+        # the flat vector's sticks (leaves in the order ravel_pytree flattens the sites)
+        leaves = jax.tree.leaves({name: np.full(np.size(v), name == "sticks")
+                                  for name, v in start.unconstrained.items()})
+        at = np.flatnonzero(np.concatenate(leaves))
+        full = np.eye(covariance.shape[0])
+        full[np.ix_(at, at)] = jac
+        covariance = full @ covariance @ full.T
     return replace(start, unconstrained={**start.unconstrained, "sticks": new},
                    covariance=covariance), order

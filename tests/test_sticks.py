@@ -83,14 +83,17 @@ def test_strongest_first_orders_by_elasticity():
 
 def test_start_moves_to_the_samplers_sticks():
     """in_share_order keeps the point (the same shares), orders the sticks strongest
-    first and maps the covariance's sticks block through the map's Jacobian (here the
-    identity covariance becomes J J'); the other sites are untouched."""
+    first and maps the covariance through the map's Jacobian (the identity but for the
+    sticks' block, which sits between other sites); the other sites are untouched."""
     from bayesmix.start import StartPoint, in_share_order
 
     sticks = np.array([0.3, -1.2, 0.8])
     log_e = np.array([-4.0, -1.0, -3.0, -2.0])
-    start = StartPoint({"a": np.array(0.1), "log_e": log_e, "sticks": sticks},
-                       {"log_e": log_e}, 1.0, np.array([1.0]), 0.0, np.eye(8))
+    root = np.random.default_rng(0).normal(size=(9, 9))
+    covariance = root @ root.T + np.eye(9)
+    start = StartPoint({"a": np.array(0.1), "log_e": log_e, "sticks": sticks,
+                        "z": np.array([0.5])},
+                       {"log_e": log_e}, 1.0, np.array([1.0]), 0.0, covariance)
     moved, order = in_share_order(start)
     assert list(order) == [1, 3, 2, 0]
     with jax.enable_x64(True):
@@ -99,9 +102,12 @@ def test_start_moves_to_the_samplers_sticks():
         jac = jax.jacfwd(lambda x: stick_coordinates(log_shares(x, jnp.arange(4)),
                                                      jnp.asarray(order)))(jnp.asarray(sticks))
     np.testing.assert_allclose(same, want, atol=1e-12)
-    # flat order: a (1), log_e (4), sticks (3)
-    np.testing.assert_allclose(moved.covariance[5:, 5:], np.asarray(jac @ jac.T), atol=1e-12)
-    np.testing.assert_allclose(moved.covariance[:5, :5], np.eye(5))
+    # flat order: a (1), log_e (4), sticks (3), z (1); the map's Jacobian is the
+    # identity but for the sticks' block
+    full = np.eye(9)
+    full[5:8, 5:8] = np.asarray(jac)
+    np.testing.assert_allclose(moved.covariance, full @ covariance @ full.T, atol=1e-10)
+    np.testing.assert_allclose(moved.covariance[:5, :5], covariance[:5, :5])
     assert not np.allclose(jac, np.eye(3))  # negative control: the map is not the identity
     unchanged, none = in_share_order(StartPoint({"a": np.array(0.1)}, {}, 1.0,
                                                 np.array([1.0]), 0.0, np.eye(1)))
