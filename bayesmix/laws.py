@@ -114,8 +114,18 @@ class Law:
     def site_shapes(self, k: int, loss_scale: float = 1.0) -> dict[str, tuple[int, ...]]:
         """Shapes of the sampled (free) parameters for ``k`` domains, in model order."""
         k_seen = self.domains_seen(k)
-        sites = free_sites(self.sample_params, jax.random.key(0), k_seen, loss_scale)
-        return {name: tuple(site["value"].shape) for name, site in sites.items()}
+        order: list[str] = []
+
+        def values(key: jax.Array) -> dict[str, Any]:
+            sites = free_sites(self.sample_params, key, k_seen, loss_scale)
+            order[:] = list(sites)
+            return {name: site["value"] for name, site in sites.items()}
+
+        try:  # traced for shapes only: nothing is compiled or computed
+            shapes = jax.eval_shape(values, jax.random.key(0))
+        except jax.errors.JAXTypeError:  # a law file whose priors branch on values
+            shapes = values(jax.random.key(0))
+        return {name: tuple(shapes[name].shape) for name in order}
 
     def n_params(self, k: int) -> int:
         """Number of sampled parameters for ``k`` training domains.

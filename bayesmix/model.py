@@ -435,5 +435,14 @@ def model_args(inputs: TargetInputs, weight: float = 1.0, *, observed: bool = Tr
 
 def param_names(law: Law, k: int, loss_scale: float) -> list[str]:
     """Names of the law's parameters (sampled and derived), as ``sample_params`` returns."""
-    with numpyro.handlers.block(), numpyro.handlers.seed(rng_seed=0):
-        return list(law.sample_params(k, loss_scale))
+    names: list[str] = []
+
+    def traced(key: jax.Array) -> None:
+        with numpyro.handlers.block(), numpyro.handlers.seed(rng_seed=key):
+            names[:] = list(law.sample_params(k, loss_scale))
+
+    try:  # traced for the names only: nothing is compiled or computed
+        jax.eval_shape(traced, jax.random.key(0))
+    except jax.errors.JAXTypeError:  # priors that branch on values (a user's law file)
+        traced(jax.random.key(0))
+    return names

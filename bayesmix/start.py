@@ -187,9 +187,9 @@ def find_start(
     best_x, best_value = first[best].x, float(potentials[best])
     hessian = np.asarray(programs.hessian(jnp.asarray(best_x), args))
     unconstrained = jax.tree.map(np.asarray, unravel(jnp.asarray(best_x)))
-    with numpyro.validation_enabled(False):
-        constrained = jax.tree.map(np.asarray, constrain_fn(
-            model, args, {}, unravel(jnp.asarray(best_x)), return_deterministic=True))
+    with numpyro.validation_enabled(False):  # one program, not the model's ops eagerly
+        constrained = jax.tree.map(np.asarray, jax.jit(lambda x, a: constrain_fn(
+            model, a, {}, unravel(x), return_deterministic=True))(jnp.asarray(best_x), args))
     return StartPoint(unconstrained, constrained, best_value, potentials,
                       time.perf_counter() - start, laplace_covariance(hessian))
 

@@ -20,7 +20,7 @@ from numpyro import handlers
 
 from bayesmix import BayesmixError, load_law
 from bayesmix.laws import builtin_law_names
-from bayesmix.model import law_params
+from bayesmix.model import law_params, param_names
 from bayesmix.simulate import draw_law_params
 
 K = 4
@@ -311,6 +311,26 @@ def test_user_law_file_is_loaded_like_a_builtin(tmp_path):
     law = load_law(str(path))
     assert law.name == "my_law" and law.n_params(3) == 5
     assert law.natural is None  # optional: a user's law need not define it
+
+
+def test_a_law_whose_priors_branch_on_a_value_still_counts_its_parameters(tmp_path):
+    """Parameter shapes come from a shape-only trace; a user's priors with Python
+    control flow on a sampled value (which that trace cannot follow) are run instead."""
+    src = load_law("chinchilla").path.read_text().split("\ndef natural")[0]
+    src = src.replace('NAME = "chinchilla"', 'NAME = "branchy"').replace(
+        "def sample_params(k, loss_scale):",
+        "def sample_params(k, loss_scale):\n"
+        "    import numpyro, numpyro.distributions as dist\n"
+        "    if float(numpyro.sample('flip', dist.Normal())) > 100:\n"
+        "        raise ValueError('never')")
+    path = tmp_path / "branchy.py"
+    path.write_text(src)
+    law = load_law(str(path))
+    assert law.n_params(3) == 6 and list(law.site_shapes(3))[0] == "flip"
+    assert param_names(law, 3, 1.0) == ["a", "alpha", "b", "beta", "E"]
+    with pytest.raises(jax.errors.ConcretizationTypeError):  # negative control
+        jax.eval_shape(lambda key: handlers.seed(law.sample_params, key)(3, 1.0),
+                       jax.random.key(0))
 
 
 def test_irreducible_loss_helper_evaluates_the_mean_at_the_reference():
