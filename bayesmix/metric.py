@@ -93,9 +93,11 @@ def with_metric(state: Any, metric: np.ndarray) -> Any:
 
     def per_chain(x: np.ndarray, like: Any) -> Any:
         # NumPyro keeps a dense metric as {site names: matrix}, one block here
-        # (the sites in sorted order, as ravel_pytree flattens them)
-        return jax.tree.map(lambda m: jnp.asarray(np.broadcast_to(x, (chains, *x.shape)),
-                                                  m.dtype), like)
+        # (the sites in sorted order, as ravel_pytree flattens them); placed as the
+        # leaf it replaces, so that the chains' compiled block takes it as it is (a new
+        # placement made the block program lower again at every window)
+        return jax.tree.map(lambda m: jax.device_put(
+            jnp.asarray(np.broadcast_to(x, (chains, *x.shape)), m.dtype), m.sharding), like)
 
     return state._replace(adapt_state=adapt._replace(
         inverse_mass_matrix=per_chain(metric, adapt.inverse_mass_matrix),
