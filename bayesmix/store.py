@@ -30,6 +30,7 @@ import numpy as np
 
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_dir
+from bayesmix._netcdf import first_line, read_target_netcdf
 from bayesmix.baseline import BaselineResult
 from bayesmix.diagnostics import Diagnostics
 from bayesmix.discrepancy import Discrepancy
@@ -126,7 +127,7 @@ def read_metadata(path: str | Path, name: str) -> dict[str, Any]:
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BayesmixError(f"cannot read {meta_path}: {_first_line(exc)}") from None
+        raise BayesmixError(f"cannot read {meta_path}: {first_line(exc)}") from None
     if not isinstance(meta, dict):
         raise BayesmixError(f"{meta_path} is not a bayesmix {_KINDS[name]} file")
     versions = meta.get("versions")
@@ -159,11 +160,6 @@ def _file_names(targets: list[str]) -> dict[str, str]:
         taken.add(name.lower())
         names[target] = name
     return names
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def law_of_fit(name: str, path: str | None) -> Law:
@@ -230,45 +226,6 @@ def save_fit(fit: Fit, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def _read_netcdf(path: Path, groups: tuple[str, ...] | None = None) -> Any:
-    """The InferenceData of ``path``: every group, or only ``groups``.
-
-    Every group read is in memory on return (arviz reads lazily by default, and a lazy
-    group reads the file again when first used: gone, for an unpacked job). A fit's
-    ``posterior_predictive`` and ``log_likelihood`` hold draws x rows each (25 MB a
-    target on the paper split), so reading the posterior alone is what makes
-    ``predict`` and ``optimize`` quick.
-    """
-    import arviz as az
-
-    try:
-        if groups is None:
-            with az.rc_context(rc={"data.load": "eager"}):
-                idata = az.from_netcdf(str(path))
-        else:
-            import xarray as xr
-
-            present = _netcdf_groups(path)
-            read = {}
-            for group in (g for g in groups if g in present):
-                with xr.open_dataset(str(path), group=f"/{group}", engine="h5netcdf") as ds:
-                    read[group] = ds.load()
-            idata = az.InferenceData(**read)
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
-        raise BayesmixError(f"{path} is corrupt or truncated ({type(exc).__name__}: "
-                            f"{_first_line(exc)}); refit or restore it") from None
-    if "posterior" not in idata.groups():
-        raise BayesmixError(f"{path} holds no posterior draws; refit or restore it")
-    return idata
-
-
-def _netcdf_groups(path: Path) -> set[str]:
-    import h5netcdf
-
-    with h5netcdf.File(str(path), mode="r") as handle:
-        return set(handle.groups)
-
-
 def _discrepancy(data: Any, where: Path, target: str) -> Discrepancy | None:
     return None if data is None else Discrepancy.from_dict(data, f"{where} ({target})")
 
@@ -285,7 +242,8 @@ def load_fit(path: str | Path, law: Law | None = None, *,
         machine's); by default the law the metadata names (:func:`law_of_fit`).
     groups : tuple of str, optional
         The InferenceData groups to read (default every one). ``("posterior",)`` is
-        enough for :attr:`Fit.posteriors` and is read several times faster.
+        enough for :attr:`Fit.posteriors` and is read several times faster;
+        ``"constant_data"`` beside it checks that each file was fitted to the fit's rows.
 
     Raises
     ------
@@ -309,10 +267,11 @@ def load_fit(path: str | Path, law: Law | None = None, *,
             if Path(info["file"]).name != info["file"] or not nc.is_file():
                 raise BayesmixError(f"fit directory {path} lacks {info['file']} named in "
                                     f"{FIT_FILE}")
+            rows, names = np.asarray(info["rows"], int), list(info["param_names"])
             fits[target] = TargetFit(
                 target=target, law=law, domains=domains, scales=Scales(**info["scales"]),
-                rows=np.asarray(info["rows"], int), likelihood=info["likelihood"],
-                idata=_read_netcdf(nc, groups), param_names=list(info["param_names"]),
+                rows=rows, likelihood=info["likelihood"],
+                idata=read_target_netcdf(nc, names, rows, groups), param_names=names,
                 diagnostics=Diagnostics.from_dict(info["diagnostics"]),
                 warnings=list(info["warnings"]), timings=Timings(**info["timings"]),
                 settings=None if info["settings"] is None else NutsSettings(**info["settings"]),
@@ -323,7 +282,7 @@ def load_fit(path: str | Path, law: Law | None = None, *,
         raise
     except _MALFORMED as exc:
         raise BayesmixError(f"{path / FIT_FILE} is malformed ({type(exc).__name__}: "
-                            f"{_first_line(exc)}); refit") from None
+                            f"{first_line(exc)}); refit") from None
     return Fit(law=law, targets=fits, domains=domains, seed=seed,
                source=str(meta.get("source") or "<unknown>"))
 
@@ -436,7 +395,7 @@ def load_baseline(path: str | Path) -> dict[str, BaselineResult]:
         raise
     except _MALFORMED as exc:
         raise BayesmixError(f"{path / BASELINE_FILE} is malformed ({type(exc).__name__}: "
-                            f"{_first_line(exc)}); refit") from None
+                            f"{first_line(exc)}); refit") from None
     return out
 
 
@@ -486,7 +445,8 @@ def load_posteriors(path: str | Path) -> dict[str, TargetPosterior]:
     path = _baseline_dir(path)
     _checked_dir(path)
     if (path / FIT_FILE).is_file():
-        return load_fit(path, groups=("posterior",)).posteriors
+        # the draws, and the rows they were fitted to (checked against fit.json)
+        return load_fit(path, groups=("posterior", "constant_data")).posteriors
     if (path / BASELINE_FILE).is_file():
         return _baseline_posteriors(path)
     raise BayesmixError(f"{path} is not a fit directory (no {FIT_FILE} or {BASELINE_FILE})")

@@ -509,9 +509,16 @@ def bad_fit_dirs(chinchilla_fit, tmp_path_factory):
     root = tmp_path_factory.mktemp("bad")
     good = save_fit(chinchilla_fit, root / "good")
     dirs = {}
-    for name in ("truncated", "format", "missing_nc", "not_json"):
+    for name in ("truncated", "format", "missing_nc", "not_json", "other_law", "other_rows"):
         dirs[name] = root / name
         shutil.copytree(good, dirs[name])
+    # another fit's file: draws of other parameters, or draws fitted to other rows
+    idata = chinchilla_fit.targets["d0"].idata.copy()  # deep: the fixture stays as it is
+    idata.posterior = idata.posterior.rename({"alpha": "alpha_other"})
+    idata.to_netcdf(str(dirs["other_law"] / "d0.nc"))
+    idata = chinchilla_fit.targets["d0"].idata.copy()
+    idata.constant_data["rows"] = idata.constant_data["rows"] + 1
+    idata.to_netcdf(str(dirs["other_rows"] / "d0.nc"))
     nc = dirs["truncated"] / "d0.nc"
     nc.write_bytes(nc.read_bytes()[: nc.stat().st_size // 2])
     meta = json.loads((good / "fit.json").read_text())
@@ -530,6 +537,8 @@ def bad_fit_dirs(chinchilla_fit, tmp_path_factory):
     ("empty", "is empty"),
     ("missing_nc", "lacks d0.nc named in fit.json"),
     ("not_json", "cannot read"),
+    ("other_law", "d0.nc is not this fit's: its draws lack alpha"),
+    ("other_rows", "d0.nc is not this fit's: it was fitted to other rows"),
 ])
 def test_cli_bad_fit_dir_one_line_exit_2(bad_fit_dirs, chinchilla_table, capsys, command,
                                          case, needle):
