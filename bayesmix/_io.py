@@ -14,8 +14,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_dir", "atomic_file", "current_umask"]
+from bayesmix._errors import BayesmixError
+
+__all__ = ["atomic_dir", "atomic_file", "check_outputs", "current_umask"]
 
 
 def current_umask() -> int:
@@ -58,8 +61,11 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator:
     was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise BayesmixError(f"{path} is a directory; give the name of a file to write")
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -82,8 +88,12 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    if path.exists() and not path.is_dir():
+        raise BayesmixError(f"{path} is a file, not a directory; give a new or an output "
+                            f"directory's name")
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         if path.is_dir():
             shutil.copytree(path, tmp, dirs_exist_ok=True)
@@ -99,3 +109,59 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An OS error while making room for ``path`` as a one-line :class:`BayesmixError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise BayesmixError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return folder == path or folder in path.parents
+
+
+def check_outputs(outputs: dict[str, tuple[Any, bool]], inputs: list[Any]) -> None:
+    """Refuse, before any work, outputs that cannot be written or would destroy input.
+
+    Parameters
+    ----------
+    outputs : dict of option -> (path, is_directory)
+        Where a command will write (``None`` paths are skipped).
+    inputs : list of path
+        What it reads (files and directories; ones that do not exist are skipped).
+
+    Raises
+    ------
+    BayesmixError
+        An output that is a file where a directory goes or the reverse; that is one of
+        the inputs, or an existing file inside an input directory (a fit's own files);
+        or whose directory cannot be created or written (probed by making and removing
+        an empty directory there).
+    """
+    sources = [Path(p).resolve() for p in inputs if p is not None and Path(p).exists()]
+    for option, (path, is_dir) in outputs.items():
+        if path is None:
+            continue
+        out = Path(path)
+        if is_dir and out.exists() and not out.is_dir():
+            raise BayesmixError(f"{option} {out} is a file, not a directory; give a new "
+                                f"or an output directory's name")
+        if not is_dir and out.is_dir():
+            raise BayesmixError(f"{option} {out} is a directory; give the name of a file")
+        target = out.resolve()
+        for source in sources:
+            if target == source or (source.is_dir() and _inside(target, source)
+                                    and target.exists()):
+                raise BayesmixError(f"{option} {out} would overwrite {source}, an input of "
+                                    f"this command; give another name")
+        ancestor = target.parent  # where the temporary file or directory goes
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        with _writing(out):
+            if not ancestor.is_dir():
+                raise NotADirectoryError(20, f"{ancestor} is not a directory")
+            os.rmdir(tempfile.mkdtemp(prefix=".bayesmix-probe-", dir=ancestor))

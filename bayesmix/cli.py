@@ -61,11 +61,35 @@ def _start_jax(args: argparse.Namespace) -> None:
     use_compilation_cache()
 
 
+_INPUTS = ("ratios", "metrics", "fits", "fit", "baseline", "optimum", "suggest",
+           "reference", "candidates", "params")
+"""Options whose values are files or directories a command reads (besides its run
+table, whose option ``runs_dest`` names, and a law given as a file)."""
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """The command's outputs (its ``outputs`` default: option -> "dir" or "file") checked
+    against every file and directory it reads, before any work."""
+    from bayesmix._io import check_outputs
+
+    kinds = getattr(args, "outputs", {})
+    names = [*_INPUTS, *([args.runs_dest] if getattr(args, "runs_dest", None) else [])]
+    values = [getattr(args, name, None) for name in names]
+    law = getattr(args, "law", None)
+    if isinstance(law, str) and law.endswith(".py"):
+        values.append(law)
+    inputs = [v for value in values for v in (value if isinstance(value, list) else [value])
+              if isinstance(v, str | os.PathLike)]
+    check_outputs({f"--{name.replace('_', '-')}": (getattr(args, name), kind == "dir")
+                   for name, kind in kinds.items()}, inputs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_outputs(args)
         _start_jax(args)
         return int(args.func(args) or 0)
     except BayesmixError as exc:

@@ -19,6 +19,7 @@ method. A missing, empty, foreign, older or corrupt directory gives a one-line
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from importlib import metadata
@@ -220,10 +221,22 @@ def save_fit(fit: Fit, out_dir: str | Path) -> Path:
     meta = _metadata("fit", fit.law.name, str(fit.law.path), fit.source, list(fit.targets),
                      list(fit.domains), fit.seed, settings, per_target)
     with atomic_dir(out_dir) as tmp:
+        _drop_replaced_fit(tmp, set(files.values()))
         for target, f in fit.targets.items():
             f.idata.to_netcdf(str(tmp / files[target]))
         (tmp / FIT_FILE).write_text(json.dumps(meta, indent=2, default=float) + "\n")
     return out_dir
+
+
+def _drop_replaced_fit(folder: Path, keep: set[str]) -> None:
+    """The netCDFs of a fit saved in ``folder`` before (named by its ``fit.json``) that
+    the new fit does not write: a fit's files all belong to one fit."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
+        old = json.loads((folder / FIT_FILE).read_text())["per_target"]
+        for info in old.values():
+            name = Path(str(info["file"])).name
+            if name not in keep and name.endswith(".nc"):
+                (folder / name).unlink(missing_ok=True)
 
 
 def _discrepancy(data: Any, where: Path, target: str) -> Discrepancy | None:

@@ -7,6 +7,7 @@ fit once per module. The full calibration is marked ``slow``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -565,6 +566,56 @@ def test_posteriors_read_from_the_posterior_group_alone(chinchilla_fit, tmp_path
         for name, draws in posterior.params.items():
             np.testing.assert_array_equal(read[target].params[name], draws)
         np.testing.assert_array_equal(read[target].noise["nu"], posterior.noise["nu"])
+
+
+def test_outputs_that_would_destroy_input_are_refused_before_any_work(
+        chinchilla_fit, chinchilla_table, tmp_path, capsys):
+    """An output that is an input, a file of an input fit, a file where a directory
+    goes (or the reverse), or somewhere that cannot be written: one line, exit 2, and
+    every file as it was."""
+    path, _, _ = chinchilla_table
+    fit_dir = save_fit(chinchilla_fit, tmp_path / "fit")
+    runs = tmp_path / "runs.csv"
+    shutil.copy(path, runs)
+    note = tmp_path / "note.txt"
+    note.write_text("mine")
+    (tmp_path / "folder").mkdir()
+    before = {p: p.read_bytes() for p in (runs, note, fit_dir / "fit.json", fit_dir / "d0.nc")}
+    cases = [
+        (["predict", str(fit_dir), "--runs", str(runs), "--out", str(runs)],
+         "would overwrite"),
+        (["report", str(fit_dir), "--out", str(fit_dir / "fit.json")], "would overwrite"),
+        (["fit", str(runs), "--law", "chinchilla", "--target", "d0", "--out", str(note)],
+         "is a file, not a directory"),
+        (["predict", str(fit_dir), "--runs", str(runs), "--out", str(tmp_path / "folder")],
+         "is a directory"),
+        (["predict", str(fit_dir), "--runs", str(runs), "--out", str(note / "p.csv")],
+         "cannot write"),
+        (["optimize", str(fit_dir), "--N", "1e9", "--D", "2e10", "--out", str(fit_dir)],
+         "would overwrite"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) == 2, argv
+        assert needle in _one_line_error(capsys), argv
+    assert {p: p.read_bytes() for p in before} == before
+    # negative control: a new file beside the fit's own is written
+    out = fit_dir / "predictions.csv"
+    assert main(["predict", str(fit_dir), "--runs", str(runs), "--out", str(out)]) == 0
+    assert out.is_file()
+
+
+def test_a_fit_saved_over_another_drops_the_old_fits_files(chinchilla_fit, tmp_path):
+    """A fit directory holds one fit: saving another there removes the netCDFs the old
+    fit.json named and the new one does not, and keeps the user's own files."""
+    out = save_fit(chinchilla_fit, tmp_path / "fit")
+    (out / "notes.txt").write_text("mine")
+    (out / "mine.nc").write_bytes(b"not bayesmix's")
+    other = dataclasses.replace(chinchilla_fit,
+                                targets={"d1": chinchilla_fit.targets["d0"]})
+    save_fit(other, out)
+    assert not (out / "d0.nc").exists() and (out / "d1.nc").is_file()
+    assert (out / "notes.txt").read_text() == "mine" and (out / "mine.nc").is_file()
+    assert set(load_fit(out).targets) == {"d1"}
 
 
 def test_saved_fit_follows_the_umask(chinchilla_fit, tmp_path):

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--json", action="store_true", help="print predictions as JSON")
     parser.add_argument("--seed", type=int, default=0, help="seed of the predictive noise")
     add_discrepancy_option(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, outputs={"out": "file"})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="seed of the predictive noise, discrepancy and suggestion draws")
     parser.add_argument("--title", default="bayesmix report", help="the page's title")
     parser.add_argument("--out", required=True, metavar="FILE", help="the HTML file to write")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, outputs={"out": "file"})
 
 
 def run(args: argparse.Namespace) -> int:

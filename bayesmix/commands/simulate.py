@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "of prior draws")
     parser.add_argument("--truth-out", default=None,
                         help="write the parameters used to this JSON file")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, outputs={"out": "file", "truth_out": "file"})
 
 
 def _floats(text: str, option: str) -> list[float]:
