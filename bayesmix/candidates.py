@@ -270,7 +270,8 @@ def read_candidates(path: str | Path, domains: Sequence[str], train_n: Any, trai
     missing = [c for c in ("N", "D") if c not in frame.columns]
     if missing:
         raise BayesmixError(f"candidate runs {path} have no column {', '.join(missing)}")
-    weights = np.array(list(read_reference_file(path, domains).values()), float)
+    weights = np.array(list(read_reference_file(path, domains, what="candidate runs")
+                            .values()), float)
     sizes = frame[["N", "D"]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
     bad_size = ~np.all(np.isfinite(sizes) & (sizes > 0), axis=1)
     bad_weight = ~(np.all(np.isfinite(weights) & (weights >= 0), axis=1)

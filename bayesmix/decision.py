@@ -26,7 +26,7 @@ import numpy as np
 from bayesmix._errors import BayesmixError
 from bayesmix.model import TargetPosterior
 from bayesmix.objective import MixtureObjective, mixture_objective
-from bayesmix.simplex import MDResult, kl_projection, minimize_on_simplex
+from bayesmix.simplex import MDResult, check_solver_options, kl_projection, minimize_on_simplex
 
 __all__ = ["OptimumReport", "bayes_mixture", "compute_grid", "decide", "expected_regret",
            "mixture_bounds", "objective_draws", "optimal_mixture_draws", "optimum_path",
@@ -181,6 +181,7 @@ def optimal_mixture_draws(objective: MixtureObjective, n_params: float, n_tokens
     MDResult
         Fields with a leading draw dimension: ``h`` shape ``(S, k)``, ``value`` ``(S,)``.
     """
+    check_solver_options(tol, max_iter)
     lo, hi = _bounds_or_default(objective, lower, upper)
     return _solve_draws(objective, objective.jax_params(), jnp.asarray(float(n_params)),
                         jnp.asarray(float(n_tokens)), lo, hi, tol=tol, max_iter=max_iter)
@@ -195,6 +196,7 @@ def bayes_mixture(objective: MixtureObjective, n_params: float, n_tokens: float,
     (and so the least expected regret). It is generally not the mean or median of
     the per-draw ``h*``, which need not even be good mixtures when ``h*`` is spread.
     """
+    check_solver_options(tol, max_iter)
     lo, hi = _bounds_or_default(objective, lower, upper)
     return _solve_mean(objective, objective.jax_params(), jnp.asarray(float(n_params)),
                        jnp.asarray(float(n_tokens)), lo, hi, tol=tol, max_iter=max_iter)

@@ -349,8 +349,11 @@ def fit_target(
 
 def _checked_options(*, chains: int = CHAINS, warmup: int = WARMUP, draws: int = DRAWS,
                      max_draws: int | None = None, likelihood: str = "log",
-                     precision: str = "float32", **_: Any) -> int:
+                     precision: str = "float32", target_accept: float = TARGET_ACCEPT,
+                     **_: Any) -> int:
     """Refuse bad options of :func:`fit_target`; returns ``max_draws`` with its default."""
+    if not 0 < target_accept < 1:
+        raise BayesmixError(f"target_accept must be between 0 and 1, got {target_accept}")
     if likelihood not in LIKELIHOODS:
         raise BayesmixError(f"unknown likelihood '{likelihood}' (use one of {LIKELIHOODS})")
     if precision not in PRECISIONS:

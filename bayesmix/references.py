@@ -17,8 +17,9 @@ from bayesmix._errors import BayesmixError
 __all__ = ["read_reference_file", "reference_mixtures"]
 
 
-def read_reference_file(path: str | Path, domains: Sequence[str]) -> dict[str, np.ndarray]:
-    """Mixtures from a CSV with one mixture per row.
+def read_reference_file(path: str | Path, domains: Sequence[str], *,
+                        what: str = "reference mixtures") -> dict[str, np.ndarray]:
+    """Mixtures from a CSV with one mixture per row (``what`` names the file in errors).
 
     Columns are named by domain, ``h_<domain>`` or ``weight_<domain>``; an optional
     ``name`` column names the rows (otherwise the file's stem, indexed when it has
@@ -31,32 +32,38 @@ def read_reference_file(path: str | Path, domains: Sequence[str]) -> dict[str, n
     Raises
     ------
     BayesmixError
-        Unreadable file, no column for a domain, or a blank or non-numeric weight.
+        Unreadable file, no row, no column for a domain, a blank or non-numeric
+        weight, or two rows of one name.
     """
     import pandas as pd
 
     try:
         frame = pd.read_csv(path)
     except (OSError, ValueError) as exc:
-        raise BayesmixError(f"cannot read reference mixtures {path}: {exc}") from None
+        raise BayesmixError(f"cannot read {what} {path}: {exc}") from None
+    if frame.empty:
+        raise BayesmixError(f"{what} {path} have no rows")
     columns = []
     for d in domains:
         found = [c for c in (d, f"h_{d}", f"weight_{d}") if c in frame.columns]
         if not found:
-            raise BayesmixError(f"reference mixtures {path} have no column for domain '{d}' "
+            raise BayesmixError(f"{what} {path} have no column for domain '{d}' "
                                 f"(expected {d}, h_{d} or weight_{d})")
         columns.append(found[0])
     numbers = frame[columns].apply(pd.to_numeric, errors="coerce")
     bad = ~np.isfinite(numbers.to_numpy(float))
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
-        raise BayesmixError(f"reference mixtures {path}: column '{columns[col]}' is blank, "
+        raise BayesmixError(f"{what} {path}: column '{columns[col]}' is blank, "
                             f"non-numeric or infinite in row {row + 1} "
                             f"('{frame[columns[col]].iloc[row]}')")
     values = numbers.to_numpy(float)
     stem = Path(path).stem
     names = (frame["name"].astype(str).tolist() if "name" in frame.columns
              else [stem if len(frame) == 1 else f"{stem}[{i}]" for i in range(len(frame))])
+    if len(set(names)) < len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise BayesmixError(f"{what} {path}: the name '{twice}' is given to two rows")
     return dict(zip(names, values, strict=True))
 
 

@@ -342,6 +342,8 @@ def load_runs(
     if table.pivoted and d_value is not None:
         raise BayesmixError(f"d_value does not apply to {table.what}: D is its tokens")
     raw, source, what = table.frame, table.source, table.what
+    if n_col == d_col and n_value is None and d_value is None:
+        raise BayesmixError(f"n_col and d_col both name column '{n_col}' of {what}")
     columns = list(raw.columns)
     frame = pd.DataFrame(index=raw.index)
     for canon, col, value, meaning in (

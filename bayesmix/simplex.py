@@ -50,10 +50,14 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from bayesmix._errors import BayesmixError
 
 __all__ = [
     "MDResult",
     "MDState",
+    "check_solver_options",
     "frank_wolfe_gap",
     "kl_projection",
     "md_init",
@@ -249,6 +253,14 @@ def _kl(p: jax.Array, q: jax.Array) -> jax.Array:
     safe_q = jnp.where(q > 0, q, 1.0)
     term = jnp.where(p > 0, p * jnp.log1p(diff / safe_q), 0.0) - diff
     return jnp.sum(jnp.where(q > 0, term, 0.0))
+
+
+def check_solver_options(tol: float, max_iter: int) -> None:
+    """Refuse a tolerance that is not a positive number or fewer than one iteration."""
+    if not (np.isfinite(tol) and tol > 0):
+        raise BayesmixError(f"tol must be a positive number, got {tol}")
+    if int(max_iter) < 1:
+        raise BayesmixError(f"max_iter must be at least 1, got {max_iter}")
 
 
 def minimize_on_simplex(

@@ -154,6 +154,28 @@ class SimulatedRuns(NamedTuple):
     truth: dict[str, dict[str, np.ndarray]]
 
 
+def _given_sites(law: Law, k: int, target: str, given: Any) -> dict[str, np.ndarray]:
+    """``target``'s given sites as arrays, checked against the law's sampled sites."""
+    shapes = law.site_shapes(n_law_domains(law, k))
+    if not isinstance(given, dict):
+        raise BayesmixError(f"sites of target '{target}' must be {{site: value}}, got a "
+                            f"{type(given).__name__}")
+    if set(given) != set(shapes):
+        raise BayesmixError(f"sites of target '{target}' are {', '.join(sorted(given))}; law "
+                            f"'{law.name}' samples {', '.join(shapes)}")
+    out = {}
+    for name, shape in shapes.items():
+        try:
+            out[name] = np.asarray(given[name], float)
+        except (TypeError, ValueError):
+            raise BayesmixError(f"site '{name}' of target '{target}' is not a number or a "
+                                f"list of numbers: {given[name]!r}") from None
+        if out[name].shape != shape or not np.all(np.isfinite(out[name])):
+            raise BayesmixError(f"site '{name}' of target '{target}' must be finite with "
+                                f"shape {shape}, got {given[name]!r}")
+    return out
+
+
 def simulate_runs(
     key: jax.Array,
     law: Law,
@@ -211,6 +233,14 @@ def simulate_runs(
     """
     if k < 1:
         raise BayesmixError(f"k (the number of domains) must be at least 1, got {k}")
+    if not (np.isfinite(loss_scale) and loss_scale > 0):
+        raise BayesmixError(f"loss_scale must be positive and finite, got {loss_scale}")
+    for option, value in (("noise", noise), ("run_noise", run_noise)):
+        if not (np.isfinite(value) and value >= 0):
+            raise BayesmixError(f"{option} must be at least 0 and finite, got {value}")
+    if sites is not None and not isinstance(sites, dict):
+        raise BayesmixError(f"sites must map each target to {{site: value}}, got a "
+                            f"{type(sites).__name__}")
     names = list(domain_names) if domain_names is not None else [f"d{i}" for i in range(k)]
     if len(names) != k:
         raise BayesmixError(f"{len(names)} domain_names given for {k} domains")
@@ -229,8 +259,7 @@ def simulate_runs(
     for t_index, target in enumerate(targets):
         given = (sites or {}).get(target)
         site_values = (
-            {name: np.asarray(v, float) for name, v in given.items()}
-            if given is not None
+            _given_sites(law, k, target, given) if given is not None
             else draw_law_params(jax.random.fold_in(key_params, t_index), law, k, loss_scale)
         )
         truth[target] = site_values

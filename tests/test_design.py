@@ -228,6 +228,14 @@ def test_candidate_file_and_its_errors(tmp_path):
     bad.write_text("N,D,h_p,h_q,h_r\n4e8,8e9,0.2,0.3,0.5\n-1,8e9,0.2,0.3,0.5\n")
     with pytest.raises(BayesmixError, match="N or D not a positive number in rows 2"):
         read_candidates(bad, ("p", "q", "r"), TRAIN_N, TRAIN_D)
+    header = tmp_path / "header.csv"
+    header.write_text("N,D,h_p,h_q,h_r\n")
+    with pytest.raises(BayesmixError, match="candidate runs .*header.csv have no rows"):
+        read_candidates(header, ("p", "q", "r"), TRAIN_N, TRAIN_D)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("name,N,D,h_p,h_q,h_r\na,4e8,8e9,0.2,0.3,0.5\na,4e8,8e9,0.5,0.3,0.2\n")
+    with pytest.raises(BayesmixError, match="candidate runs .*: the name 'a' is given to two"):
+        read_candidates(twice, ("p", "q", "r"), TRAIN_N, TRAIN_D)
 
 
 def _fake_fits(spread):

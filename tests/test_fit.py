@@ -470,6 +470,15 @@ def _one_line_error(capsys) -> str:
     return err[0]
 
 
+@pytest.mark.parametrize("target_accept", [1.5, 0.0, 1.0])
+def test_target_accept_outside_0_1_is_refused_before_sampling(chinchilla_table,
+                                                                target_accept):
+    _, table, _ = chinchilla_table
+    with pytest.raises(BayesmixError, match="target_accept must be between 0 and 1"):
+        fit(jax.random.key(0), load_law("chinchilla"), table, ["d0"],
+            target_accept=target_accept)
+
+
 def test_cli_unknown_target(chinchilla_table, tmp_path, capsys):
     path, _, _ = chinchilla_table
     status = main(["fit", str(path), "--law", "chinchilla", "--target", "nope", "--out",

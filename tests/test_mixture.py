@@ -457,6 +457,14 @@ def test_decide_refuses_a_bad_planned_run(posteriors4, n_params, n_tokens):
     assert "\n" not in str(info.value) and "--" not in str(info.value)
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    ({"tol": -1.0}, "tol must be a positive number"), ({"tol": float("nan")}, "tol must"),
+    ({"max_iter": 0}, "max_iter must be at least 1")])
+def test_decide_refuses_bad_solver_options(posteriors4, options, message):
+    with pytest.raises(BayesmixError, match=message):
+        decide(posteriors4, N, D, **options)
+
+
 def test_optimum_path_moves_only_for_scale_dependent_laws():
     joint = load_law("joint")
     posts = _posteriors(3, 3, 2, 3, law=joint)

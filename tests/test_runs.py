@@ -1,5 +1,6 @@
 """Run tables: loading, mapping options, round trips and every bad input."""
 
+import json
 import os
 import re
 import stat
@@ -314,6 +315,8 @@ BAD_INPUTS = {
     "where selects nothing": (lambda p: _paper_like(p), [*PAPER_ARGS, "--where", "N > 1e12"],
                               "selects no rows"),
     "missing file": (lambda p: None, [], "does not exist"),
+    "N and D one column": (lambda p: _paper_like(p), [*PAPER_ARGS, "--d-col", "model_size"],
+                           "n_col and d_col both name column 'model_size'"),
 }
 
 
@@ -332,6 +335,34 @@ def test_bad_input_one_line_exit_2(case, tmp_path, capsys):
     assert "Traceback" not in err
     assert re.search(fragment, lines[0]), lines[0]
     assert (path.read_bytes() if path.exists() else None) == before  # nothing overwritten
+
+
+@pytest.mark.parametrize(("extra", "params", "fragment"), [
+    (["--loss-scale", "0"], None, "loss_scale must be positive"),
+    (["--noise", "-1"], None, "noise must be at least 0"),
+    (["--run-noise", "nan"], None, "run_noise must be at least 0"),
+    ([], {"d0": {"ZZ": 1}}, "sites of target 'd0' are ZZ; law 'chinchilla' samples a, alpha"),
+    ([], [1, 2], "sites must map each target"),
+    ([], {"d0": {"a": "x", "alpha": 1, "b": 1, "beta": 1, "loss_ref": 1}},
+     "site 'a' of target 'd0' is not a number"),
+    ([], {"d0": {"a": [1, 2], "alpha": 1, "b": 1, "beta": 1, "loss_ref": 1}},
+     r"site 'a' of target 'd0' must be finite with shape \(\)"),
+])
+def test_simulate_bad_options_one_line_exit_2(extra, params, fragment, tmp_path, capsys):
+    argv = ["simulate", "--law", "chinchilla", "--domains", "1", "--out",
+            str(tmp_path / "x.csv"), *extra]
+    if params is not None:
+        (tmp_path / "p.json").write_text(json.dumps(params))
+        argv += ["--params", str(tmp_path / "p.json")]
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and re.search(fragment, lines[0]), lines
+    assert not (tmp_path / "x.csv").exists()
+    # negative control: the sites a simulation wrote are taken back as they are
+    good = ["simulate", "--law", "chinchilla", "--domains", "1", "--out",
+            str(tmp_path / "y.csv"), "--truth-out", str(tmp_path / "t.json")]
+    assert main(good) == 0
+    assert main([*good[:-2], "--params", str(tmp_path / "t.json")]) == 0
 
 
 def test_unknown_law_and_bad_law_file_exit_2(tmp_path, capsys):

@@ -81,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
             raise BayesmixError(f"{path} is a baseline (a point fit): pass it with --baseline")
         fits[label] = loaded
     domains = next(iter(fits.values())).domains
+    if args.baseline and isinstance(load_fit_or_posteriors(args.baseline), Fit):
+        raise BayesmixError(f"--baseline {args.baseline} is a Bayesian fit; it takes a "
+                            f"baseline (point fit) directory")
     report = write_report(
         args.out, fits,
         heldout=table_from_args(args) if has_table(args) else None,

@@ -95,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     from bayesmix._io import atomic_dir
     from bayesmix.candidates import read_candidates
     from bayesmix.design import DesignSettings, suggest_runs
+    from bayesmix.jobs import check_workers
 
+    check_workers(args.workers)  # before any work, though only --confirm uses them
     if args.confirm < 0:
         raise BayesmixError(f"--confirm must be 0 or more, not {args.confirm}")
     if args.confirm and not has_table(args):
