@@ -337,7 +337,7 @@ def _check_settings(batch: int, budget: float | None, settings: DesignSettings) 
         raise BayesmixError(f"budget must be a positive number of FLOPs, got {budget}")
     if settings.n_draws < 10 or settings.n_decisions < 1:
         raise BayesmixError(f"n_draws must be at least 10 and n_decisions at least 1, "
-                            f"got {settings}")
+                            f"got {settings.n_draws} and {settings.n_decisions}")
     if not (np.isfinite(settings.threshold) and settings.threshold >= 0):
         raise BayesmixError(f"threshold must be >= 0, got {settings.threshold}")
 

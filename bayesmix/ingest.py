@@ -135,6 +135,8 @@ def _ids(series: pd.Series) -> pd.Series:
 
 
 def _read_file(path: Path, what: str) -> pd.DataFrame:
+    if path.is_dir():
+        raise BayesmixError(f"{what} is a directory, not a file")
     if not path.is_file():
         raise BayesmixError(f"{what} does not exist")
     if path.stat().st_size == 0:

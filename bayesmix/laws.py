@@ -231,7 +231,8 @@ def load_law(name_or_path: str | Path) -> Law:
     if text.endswith(".py") or "/" in text or "\\" in text:
         path = Path(text)
         if not path.is_file():
-            raise BayesmixError(f"law file {path} does not exist")
+            raise BayesmixError(f"law file {path} "
+                                f"{'is a directory' if path.is_dir() else 'does not exist'}")
     else:
         path = _models_dir() / f"{text}.py"
         if not path.is_file():

@@ -181,9 +181,11 @@ class RunTable:
             try:
                 frame = self.frame.query(where)
             except Exception as exc:  # pandas raises many types for a bad expression
-                raise BayesmixError(
-                    f"where {where!r} failed on {self.source}: {type(exc).__name__}: {exc}"
-                ) from None
+                # (a non-boolean expression raises a KeyError listing the whole index)
+                why = ("it is not a condition on the rows" if isinstance(exc, KeyError)
+                       else f"{type(exc).__name__}: {str(exc)[:200]}")
+                raise BayesmixError(f"where {where!r} failed on {self.source}: {why}"
+                                    ) from None
             described = f"where {where!r}"
         else:
             mask = np.asarray(where, bool)

@@ -172,12 +172,26 @@ def law_of_fit(name: str, path: str | None) -> Law:
         The file now defines a law of another name.
     """
     file = Path(path) if path else None
-    law = load_law(file) if file is not None and file.is_file() else load_law(name)
+    if file is not None and file.is_file():
+        law = load_law(file)
+    else:
+        try:
+            law = load_law(name)
+        except BayesmixError as exc:
+            raise BayesmixError(f"{exc}: the fit's law file {path or '(none)'} is gone and "
+                                f"'{name}' is not a built-in law") from None
     if law.name != name:
         raise BayesmixError(
             f"law file {law.path} now defines law '{law.name}'; the fit was made with '{name}'"
         )
     return law
+
+
+def _law_of(meta_path: Path, name: str, path: str | None) -> Law:
+    try:
+        return law_of_fit(name, path)
+    except BayesmixError as exc:
+        raise BayesmixError(f"{meta_path}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- fits
@@ -268,7 +282,7 @@ def load_fit(path: str | Path, law: Law | None = None, *,
     meta = read_metadata(path, FIT_FILE)
     try:
         if law is None:
-            law = law_of_fit(meta["law"]["name"], meta["law"].get("path"))
+            law = _law_of(path / FIT_FILE, meta["law"]["name"], meta["law"].get("path"))
         elif law.name != meta["law"]["name"]:
             raise BayesmixError(f"{path / FIT_FILE} is a fit of law '{meta['law']['name']}', "
                                 f"not '{law.name}'")
@@ -415,7 +429,7 @@ def load_baseline(path: str | Path) -> dict[str, BaselineResult]:
 def _baseline_posteriors(path: Path) -> dict[str, TargetPosterior]:
     results = load_baseline(path)
     first = next(iter(results.values()))
-    law = law_of_fit(first.law, first.law_path)
+    law = _law_of(path / BASELINE_FILE, first.law, first.law_path)
     sampled = law.site_shapes(len(first.domains))
     for target, r in results.items():
         stored = {name: np.shape(v) for name, v in r.sites.items()}

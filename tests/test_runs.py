@@ -315,6 +315,9 @@ BAD_INPUTS = {
     "where selects nothing": (lambda p: _paper_like(p), [*PAPER_ARGS, "--where", "N > 1e12"],
                               "selects no rows"),
     "missing file": (lambda p: None, [], "does not exist"),
+    "where not a condition": (lambda p: _paper_like(p), [*PAPER_ARGS, "--where", "N + 1"],
+                              "where 'N \\+ 1' failed .*: it is not a condition on the rows"),
+    "a directory": (lambda p: p.mkdir(), [], "runs file .* is a directory, not a file"),
     "N and D one column": (lambda p: _paper_like(p), [*PAPER_ARGS, "--d-col", "model_size"],
                            "n_col and d_col both name column 'model_size'"),
 }
@@ -325,7 +328,7 @@ def test_bad_input_one_line_exit_2(case, tmp_path, capsys):
     write, extra, fragment = BAD_INPUTS[case]
     path = tmp_path / "runs.csv"
     write(path)
-    before = path.read_bytes() if path.exists() else None
+    before = path.read_bytes() if path.is_file() else None
     code = main(["runs", str(path), *extra])
     err = capsys.readouterr().err
     assert code == 2
@@ -334,7 +337,7 @@ def test_bad_input_one_line_exit_2(case, tmp_path, capsys):
     assert lines[0].startswith("bayesmix: error: ")
     assert "Traceback" not in err
     assert re.search(fragment, lines[0]), lines[0]
-    assert (path.read_bytes() if path.exists() else None) == before  # nothing overwritten
+    assert (path.read_bytes() if path.is_file() else None) == before  # nothing overwritten
 
 
 @pytest.mark.parametrize(("extra", "params", "fragment"), [
