@@ -18,7 +18,7 @@ from typing import Any
 
 from bayesmix._errors import BayesmixError
 
-__all__ = ["atomic_dir", "atomic_file", "check_outputs", "current_umask"]
+__all__ = ["OWN_FILES", "atomic_dir", "atomic_file", "check_outputs", "current_umask"]
 
 
 def current_umask() -> int:
@@ -60,10 +60,10 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator:
     ``KeyboardInterrupt``) the temporary file is removed and ``path`` is left as it
     was.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise BayesmixError(f"{path} is a directory; give the name of a file to write")
+    path = _absolute(path)
     with _writing(path):
+        if path.is_dir():
+            raise BayesmixError(f"{path} is a directory; give the name of a file to write")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -87,11 +87,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     ``0o777 & ~umask``. On error the temporary directory is removed and ``path`` is
     untouched.
     """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise BayesmixError(f"{path} is a file, not a directory; give a new or an output "
-                            f"directory's name")
+    path = _absolute(path)
     with _writing(path):
+        if path.exists() and not path.is_dir():
+            raise BayesmixError(f"{path} is a file, not a directory; give a new or an "
+                                f"output directory's name")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
@@ -120,48 +120,65 @@ def _writing(path: Path) -> Iterator[None]:
         raise BayesmixError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return folder == path or folder in path.parents
+OWN_FILES = ("fit.json", "baseline.json", "optimum.json", "suggestion.json")
+"""Files of bayesmix's output directories that its commands read back (with the
+netCDFs a ``fit.json`` names): never written over by another command's output."""
 
 
-def check_outputs(outputs: dict[str, tuple[Any, bool]], inputs: list[Any]) -> None:
+def _absolute(path: Any) -> Path:
+    """``path`` made absolute without following links (where the writer will write)."""
+    return Path(os.path.abspath(path))
+
+
+def check_outputs(outputs: dict[str, tuple[Any, bool, tuple[str, ...]]],
+                  inputs: list[Any]) -> None:
     """Refuse, before any work, outputs that cannot be written or would destroy input.
 
     Parameters
     ----------
-    outputs : dict of option -> (path, is_directory)
-        Where a command will write (``None`` paths are skipped).
+    outputs : dict of option -> (path, is_directory, names)
+        Where a command will write (``None`` paths are skipped); a directory output
+        also names the files the command writes into it.
     inputs : list of path
         What it reads (files and directories; ones that do not exist are skipped).
 
     Raises
     ------
     BayesmixError
-        An output that is a file where a directory goes or the reverse; that is one of
-        the inputs, or an existing file inside an input directory (a fit's own files);
-        or whose directory cannot be created or written (probed by making and removing
+        An output that is a file where a directory goes or the reverse; a file it
+        writes that is one of the inputs, or a file of an input's output directory
+        (:data:`OWN_FILES`, a netCDF); a directory output that is the working directory
+        or holds it; or a place that cannot be written (probed by making and removing
         an empty directory there).
     """
-    sources = [Path(p).resolve() for p in inputs if p is not None and Path(p).exists()]
-    for option, (path, is_dir) in outputs.items():
+    for option, (path, is_dir, names) in outputs.items():
         if path is None:
             continue
         out = Path(path)
-        if is_dir and out.exists() and not out.is_dir():
-            raise BayesmixError(f"{option} {out} is a file, not a directory; give a new "
-                                f"or an output directory's name")
-        if not is_dir and out.is_dir():
-            raise BayesmixError(f"{option} {out} is a directory; give the name of a file")
-        target = out.resolve()
-        for source in sources:
-            if target == source or (source.is_dir() and _inside(target, source)
-                                    and target.exists()):
-                raise BayesmixError(f"{option} {out} would overwrite {source}, an input of "
-                                    f"this command; give another name")
-        ancestor = target.parent  # where the temporary file or directory goes
-        while not ancestor.exists():
-            ancestor = ancestor.parent
         with _writing(out):
+            sources = [Path(p).resolve() for p in inputs if p is not None and Path(p).exists()]
+            if is_dir and out.exists() and not out.is_dir():
+                raise BayesmixError(f"{option} {out} is a file, not a directory; give a new "
+                                    f"or an output directory's name")
+            if not is_dir and out.is_dir():
+                raise BayesmixError(f"{option} {out} is a directory; give the name of a file")
+            if is_dir and _absolute(out) in (_absolute("."), *_absolute(".").parents):
+                raise BayesmixError(f"{option} {out} holds the working directory; give a "
+                                    f"directory below it")
+            for written in ([out / n for n in names] if is_dir else [out]):
+                target = written.resolve()
+                for source in sources:
+                    # an output directory's file that another command reads back
+                    # (this command's own outputs are its to replace)
+                    own = source.is_dir() and target.parent == source and (
+                        target.suffix == ".nc"
+                        or (target.name in OWN_FILES and target.name not in names))
+                    if target == source or own:
+                        raise BayesmixError(f"{option} {out} would overwrite {target}, which "
+                                            f"this command reads; give another name")
+            ancestor = _absolute(out).parent  # where the temporary file or directory goes
+            while not ancestor.exists():
+                ancestor = ancestor.parent
             if not ancestor.is_dir():
                 raise NotADirectoryError(20, f"{ancestor} is not a directory")
             os.rmdir(tempfile.mkdtemp(prefix=".bayesmix-probe-", dir=ancestor))

@@ -68,8 +68,9 @@ table, whose option ``runs_dest`` names, and a law given as a file)."""
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    """The command's outputs (its ``outputs`` default: option -> "dir" or "file") checked
-    against every file and directory it reads, before any work."""
+    """The command's outputs (its ``outputs`` default: option -> "file", or the names of
+    the files it writes into a directory) checked against what it reads, before any
+    work."""
     from bayesmix._io import check_outputs
 
     kinds = getattr(args, "outputs", {})
@@ -80,7 +81,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
         values.append(law)
     inputs = [v for value in values for v in (value if isinstance(value, list) else [value])
               if isinstance(v, str | os.PathLike)]
-    check_outputs({f"--{name.replace('_', '-')}": (getattr(args, name), kind == "dir")
+    check_outputs({f"--{name.replace('_', '-')}": (getattr(args, name), kind != "file",
+                                                    () if kind == "file" else kind)
                    for name, kind in kinds.items()}, inputs)
 
 

@@ -188,8 +188,7 @@ def find_start(
     hessian = np.asarray(programs.hessian(jnp.asarray(best_x), args))
     unconstrained = jax.tree.map(np.asarray, unravel(jnp.asarray(best_x)))
     with numpyro.validation_enabled(False):  # one program, not the model's ops eagerly
-        constrained = jax.tree.map(np.asarray, jax.jit(lambda x, a: constrain_fn(
-            model, a, {}, unravel(x), return_deterministic=True))(jnp.asarray(best_x), args))
+        constrained = jax.tree.map(np.asarray, programs.constrained(jnp.asarray(best_x), args))
     return StartPoint(unconstrained, constrained, best_value, potentials,
                       time.perf_counter() - start, laplace_covariance(hessian))
 
@@ -238,6 +237,7 @@ class _Programs(NamedTuple):
     unravel: Callable[[jax.Array], dict[str, jax.Array]]
     value_and_grad: Callable[..., tuple[jax.Array, jax.Array]]
     hessian: Callable[..., jax.Array]
+    constrained: Callable[..., dict[str, jax.Array]]
 
 
 # Kept across calls: a fit, each fold of a discrepancy and each refit of a cross-
@@ -269,8 +269,11 @@ def _potential_programs(law: Law, k: int, likelihood: str, tree: Any,
     def potential(x: jax.Array, model_args: tuple) -> jax.Array:
         return potential_energy(model, model_args, {}, unravel(x))
 
+    def constrained(x: jax.Array, model_args: tuple) -> dict[str, jax.Array]:
+        return constrain_fn(model, model_args, {}, unravel(x), return_deterministic=True)
+
     return _Programs(unravel, jax.jit(jax.value_and_grad(potential)),
-                     jax.jit(jax.hessian(potential)))
+                     jax.jit(jax.hessian(potential)), jax.jit(constrained))
 
 
 def laplace_covariance(hessian: np.ndarray, min_curvature: float = 1e-2) -> np.ndarray:

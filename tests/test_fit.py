@@ -600,17 +600,29 @@ def test_outputs_that_would_destroy_input_are_refused_before_any_work(
          "is a directory"),
         (["predict", str(fit_dir), "--runs", str(runs), "--out", str(note / "p.csv")],
          "cannot write"),
-        (["optimize", str(fit_dir), "--N", "1e9", "--D", "2e10", "--out", str(fit_dir)],
+        (["predict", str(fit_dir), "--runs", str(runs), "--out", str(fit_dir / "d0.nc")],
          "would overwrite"),
+        (["suggest", str(fit_dir), "--N", "1e9", "--D", "2e10", "--candidates",
+          str(tmp_path / "candidates.csv"), "--out", str(tmp_path)],
+         "would overwrite"),
+        (["fit", str(runs), "--law", "chinchilla", "--target", "d0", "--out", "."],
+         "holds the working directory"),
     ]
+    (tmp_path / "candidates.csv").write_text("N,D,h_d0,h_d1\n1e9,2e10,0.5,0.5\n")
+    before[tmp_path / "candidates.csv"] = (tmp_path / "candidates.csv").read_bytes()
     for argv, needle in cases:
         assert main(argv) == 2, argv
         assert needle in _one_line_error(capsys), argv
     assert {p: p.read_bytes() for p in before} == before
-    # negative control: a new file beside the fit's own is written
+    # negative controls: a file beside the fit's own is written, and again; an
+    # output directory may be an input one when no file it writes is read
     out = fit_dir / "predictions.csv"
-    assert main(["predict", str(fit_dir), "--runs", str(runs), "--out", str(out)]) == 0
-    assert out.is_file()
+    for _ in range(2):
+        assert main(["predict", str(fit_dir), "--runs", str(runs), "--out", str(out)]) == 0
+    assert main(["optimize", str(fit_dir), "--N", "1e9", "--D", "2e10", "--out",
+                 str(fit_dir)]) == 0
+    assert (fit_dir / "optimum.json").is_file() and (fit_dir / "fit.json").read_bytes() \
+        == before[fit_dir / "fit.json"]
 
 
 def test_a_fit_saved_over_another_drops_the_old_fits_files(chinchilla_fit, tmp_path):

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="hold law parameters at these values (e.g. E=-2: a point of "
                              "the Huber loss's profile in E; a fixed E may be negative)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(func=run, outputs={"out": "dir"})
+    parser.set_defaults(func=run, outputs={"out": ("baseline.json",)})
 
 
 def run(args: argparse.Namespace) -> int:

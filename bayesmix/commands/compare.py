@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "DIR/coverage.png with --heldout) and print the tables")
     parser.add_argument("--seed", type=int, default=0, help="seed of the predictive noise")
     add_discrepancy_option(parser)
-    parser.set_defaults(func=run, outputs={"out": "dir"})
+    parser.set_defaults(func=run,
+                        outputs={"out": ("comparison.json", "coverage.png", "loo_pit.png")})
 
 
 def run(args: argparse.Namespace) -> int:

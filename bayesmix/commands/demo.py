@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "the same draws either way)")
     parser.add_argument("--json", action="store_true",
                         help="print what the demo found as JSON instead of a summary")
-    parser.set_defaults(func=run, outputs={"out": "dir"})
+    parser.set_defaults(func=run, outputs={"out": ()})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "at the training runs beside the observed ones; no fit")
     parser.add_argument("--prior-draws", type=int, default=500,
                         help="draws for --prior-only (default 500)")
-    parser.set_defaults(func=run, outputs={"out": "dir"})
+    parser.set_defaults(func=run, outputs={"out": ("fit.json",)})
 
 
 def _prior_check(args: argparse.Namespace, law, table, targets) -> int:

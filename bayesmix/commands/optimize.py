@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--out", default=None, metavar="DIR",
                         help="write DIR/optimum.json and DIR/h_star_draws.csv instead of "
                              "printing the table")
-    parser.set_defaults(func=run, outputs={"out": "dir"})
+    parser.set_defaults(func=run, outputs={"out": ("optimum.json", "h_star_draws.csv")})
 
 
 def _load_posteriors(path: str) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from bayesmix._errors import BayesmixError
 from bayesmix.commands.common import (
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from bayesmix.fit import Fit
     from bayesmix.references import reference_mixtures
     from bayesmix.report import write_report
-    from bayesmix.store import load_fit_or_posteriors, load_posteriors
+    from bayesmix.store import FIT_FILE, load_fit_or_posteriors, load_posteriors
 
     if (args.n_params is None) != (args.n_tokens is None):
         raise BayesmixError("give the planned run's --N and --D together")
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             raise BayesmixError(f"{path} is a baseline (a point fit): pass it with --baseline")
         fits[label] = loaded
     domains = next(iter(fits.values())).domains
-    if args.baseline and isinstance(load_fit_or_posteriors(args.baseline), Fit):
+    if args.baseline and (Path(args.baseline) / FIT_FILE).is_file():
         raise BayesmixError(f"--baseline {args.baseline} is a Bayesian fit; it takes a "
                             f"baseline (point fit) directory")
     report = write_report(

@@ -75,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--out", default=None, metavar="DIR",
                         help="write DIR/suggestion.json and DIR/candidates.csv (every "
                              "candidate's value) and print the table")
-    parser.set_defaults(func=run, outputs={"out": "dir"})
+    parser.set_defaults(func=run, outputs={"out": ("suggestion.json", "candidates.csv")})
 
 
 def _bayesian_fit(path: str) -> Any:
