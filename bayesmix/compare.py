@@ -279,6 +279,12 @@ class Comparison:
             where = "over all shared targets" if target == "all" else f"on {target}"
             lines.append(f"the training runs prefer {first.label} {where} (elpd "
                          f"{second.elpd_diff:.1f} ± {second.dse:.1f} above {second.label})")
+        several = [t for t in dict.fromkeys(s.target for s in self.loo)
+                   if sum(s.target == t for s in self.loo) > 1 and t not in ranked]
+        if several:
+            lines.append(f"not ranked: {', '.join(several)} (its fits were made on other "
+                         f"rows, likelihood scales or run tables, so their elpd differ in "
+                         f"what they score)")
         if self.heldout:
             lines += ["", f"held out: {self.heldout_source}",
                       *_score_lines([*self.heldout, *self.pooled()], self.chance),

@@ -365,10 +365,12 @@ def load_runs(
     taken = {n_col, d_col, run_col}
     weights = _glob_names(weight_cols, [c for c in columns if c not in taken], "weight_cols",
                           source)
-    losses = _glob_names(
-        loss_cols, [c for c in columns if c not in taken and c not in weights], "loss_cols",
-        source, losses_required,
-    )
+    left = [c for c in columns if c not in taken and c not in weights]
+    if losses_required and not any(fnmatch.fnmatchcase(c, loss_cols) for c in left) and any(
+            fnmatch.fnmatchcase(c, loss_cols) for c in weights):
+        raise BayesmixError(f"every column of {source} matching loss_cols '{loss_cols}' "
+                            f"also matches weight_cols '{weight_cols}'; narrow weight_cols")
+    losses = _glob_names(loss_cols, left, "loss_cols", source, losses_required)
     for names, kind in ((weights, "domain"), (losses, "target")):
         seen: dict[str, str] = {}
         for col, name in names.items():

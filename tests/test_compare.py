@@ -168,6 +168,16 @@ def test_loo_prefers_the_right_law(two_laws):
     assert again.preferred("d1") == "additive"
 
 
+def test_fits_of_other_runs_are_not_ranked_and_the_table_says_why(two_laws):
+    fits, _, _, _ = two_laws
+    other = {**fits, "chinchilla": dataclasses.replace(fits["chinchilla"],
+                                                       source="another study.csv")}
+    result = compare(jax.random.key(0), other)
+    assert result.ranking == () and "not ranked: d1 (its fits were made on other" in str(
+        result)
+    assert "not ranked" not in str(compare(jax.random.key(0), fits))  # negative control
+
+
 def test_compare_command(two_laws, tmp_path, capsys):
     _, _, path, dirs = two_laws
     base = [str(dirs["additive"]), str(dirs["chinchilla"])]

@@ -318,6 +318,9 @@ BAD_INPUTS = {
     "where not a condition": (lambda p: _paper_like(p), [*PAPER_ARGS, "--where", "N + 1"],
                               "where 'N \\+ 1' failed .*: it is not a condition on the rows"),
     "a directory": (lambda p: p.mkdir(), [], "runs file .* is a directory, not a file"),
+    "weight glob takes the losses": (lambda p: _paper_like(p), [
+        "--n-col", "model_size", "--d-col", "n_tokens", "--weight-cols", "*",
+        "--loss-cols", "*_loss"], "matching loss_cols '\\*_loss' also matches weight_cols"),
     "N and D one column": (lambda p: _paper_like(p), [*PAPER_ARGS, "--d-col", "model_size"],
                            "n_col and d_col both name column 'model_size'"),
 }
