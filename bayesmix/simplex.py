@@ -50,7 +50,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from bayesmix._errors import BayesmixError
 
@@ -257,7 +256,7 @@ def _kl(p: jax.Array, q: jax.Array) -> jax.Array:
 
 def check_solver_options(tol: float, max_iter: int) -> None:
     """Refuse a tolerance that is not a positive number or fewer than one iteration."""
-    if not (np.isfinite(tol) and tol > 0):
+    if not 0 < tol < float("inf"):  # NaN fails both
         raise BayesmixError(f"tol must be a positive number, got {tol}")
     if int(max_iter) < 1:
         raise BayesmixError(f"max_iter must be at least 1, got {max_iter}")
