@@ -24,7 +24,7 @@ import scipy.stats
 from numpyro.infer import MCMC, NUTS, init_to_median
 
 from bayesmix import BayesmixError
-from bayesmix._jaxutil import NOT_FINITE
+from bayesmix._jaxutil import NOT_FINITE, releasing_compiled
 from bayesmix.cli import main
 from bayesmix.fit import fit, fit_target
 from bayesmix.laws import load_law
@@ -299,7 +299,9 @@ def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int 
         params = law_params(law, 1, scales.loss_scale, truth)
         mean = law.mean(params, log_n, log_d, h)
         loss = jnp.exp(jnp.log(mean) + truth["sigma"] * jax.random.t(key_obs, nu, mean.shape))
-        with numpyro.validation_enabled(False):
+        # each run loads its program anew (~650 memory maps, kept by JAX's caches):
+        # released, as a fit releases its own, or 200 runs pass vm.max_map_count
+        with numpyro.validation_enabled(False), releasing_compiled():
             mcmc.run(key_mcmc, log_n, log_d, h, loss, scales.loss_scale, 1.0)
         samples = mcmc.get_samples()
         for site in sites:
