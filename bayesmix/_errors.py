@@ -1,6 +1,6 @@
 """The one error type bayesmix raises for bad input."""
 
-__all__ = ["BayesmixError"]
+__all__ = ["BayesmixError", "first_line"]
 
 
 class BayesmixError(ValueError):
@@ -8,3 +8,10 @@ class BayesmixError(ValueError):
 
     The CLI prints it as ``bayesmix: error: <message>`` and exits with status 2.
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none), for a
+    one-line :class:`BayesmixError` that wraps it."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

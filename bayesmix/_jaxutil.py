@@ -48,7 +48,7 @@ def use_platform(platform: str) -> None:
         Another name, or ``gpu`` on a machine where JAX cannot start one (no GPU, or a
         JAX without GPU support).
     """
-    from bayesmix._errors import BayesmixError
+    from bayesmix._errors import BayesmixError, first_line
 
     if platform not in ("auto", "cpu", "gpu"):
         raise BayesmixError(f"unknown platform '{platform}' (use auto, cpu or gpu)")
@@ -59,9 +59,8 @@ def use_platform(platform: str) -> None:
     try:
         jax.devices()
     except RuntimeError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BayesmixError(
-            f"platform '{platform}': JAX cannot start it here ({reason}); a GPU needs "
+            f"platform '{platform}': JAX cannot start it here ({first_line(exc)}); a GPU needs "
             f"jax with CUDA (pip install 'jax[cuda12]'), or use the platform 'cpu'"
         ) from None
 

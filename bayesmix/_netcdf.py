@@ -15,17 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from bayesmix._errors import BayesmixError
+from bayesmix._errors import BayesmixError, first_line
 
-__all__ = ["first_line", "read_target_netcdf"]
+__all__ = ["read_target_netcdf"]
 
 _UNREADABLE = (OSError, ValueError, KeyError, RuntimeError, TypeError)
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type when it has none)."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _read(path: Path, groups: tuple[str, ...] | None) -> Any:

@@ -55,7 +55,8 @@ from numpyro import handlers
 
 from bayesmix._errors import BayesmixError
 
-__all__ = ["Law", "builtin_law_names", "count_formula", "free_sites", "load_law"]
+__all__ = ["Law", "builtin_law_names", "count_formula", "free_sites", "load_law",
+           "trace_shapes"]
 
 _REQUIRED = ("NAME", "EQUATION", "sample_params", "mean")
 _INPUTS = ("N", "D", "h")
@@ -69,6 +70,16 @@ def free_sites(fn: Callable[..., Any], key: jax.Array, *args: Any) -> dict[str, 
     tr = handlers.trace(handlers.seed(fn, key)).get_trace(*args)
     return {name: site for name, site in tr.items()
             if site["type"] == "sample" and not site["is_observed"]}
+
+
+def trace_shapes(fn: Callable[[jax.Array], Any]) -> Any:
+    """``fn(key)``'s output shapes from a shape-only trace (nothing compiled or computed:
+    run eagerly, a law's priors lowered ~70 one-operation programs); run eagerly only
+    when ``fn`` branches on a sampled value (a user's law file may)."""
+    try:
+        return jax.eval_shape(fn, jax.random.key(0))
+    except jax.errors.JAXTypeError:
+        return fn(jax.random.key(0))
 
 
 @dataclass(frozen=True)
@@ -121,10 +132,7 @@ class Law:
             order[:] = list(sites)
             return {name: site["value"] for name, site in sites.items()}
 
-        try:  # traced for shapes only: nothing is compiled or computed
-            shapes = jax.eval_shape(values, jax.random.key(0))
-        except jax.errors.JAXTypeError:  # a law file whose priors branch on values
-            shapes = values(jax.random.key(0))
+        shapes = trace_shapes(values)
         return {name: tuple(shapes[name].shape) for name in order}
 
     def n_params(self, k: int) -> int:

@@ -22,7 +22,7 @@ from numpyro import handlers
 from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
 from bayesmix.discrepancy import Discrepancy
-from bayesmix.laws import Law
+from bayesmix.laws import Law, trace_shapes
 from bayesmix.runs import RunTable, TargetData
 from bayesmix.sticks import ordered_shares
 
@@ -441,8 +441,5 @@ def param_names(law: Law, k: int, loss_scale: float) -> list[str]:
         with numpyro.handlers.block(), numpyro.handlers.seed(rng_seed=key):
             names[:] = list(law.sample_params(k, loss_scale))
 
-    try:  # traced for the names only: nothing is compiled or computed
-        jax.eval_shape(traced, jax.random.key(0))
-    except jax.errors.JAXTypeError:  # priors that branch on values (a user's law file)
-        traced(jax.random.key(0))
+    trace_shapes(traced)
     return names

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from bayesmix._errors import BayesmixError
+from bayesmix._errors import BayesmixError, first_line
 from bayesmix.decision import OptimumReport, decide
 from bayesmix.fit import Fit, TargetFit
 from bayesmix.model import TargetPosterior
@@ -133,8 +133,7 @@ def _read_json(path: Path, what: str, writer: str) -> dict[str, Any]:
     try:
         payload = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BayesmixError(f"cannot read {path}: {first}") from None
+        raise BayesmixError(f"cannot read {path}: {first_line(exc)}") from None
     if not isinstance(payload, dict):
         raise BayesmixError(f"{path} is not a bayesmix {what} file")
     return payload

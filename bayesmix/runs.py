@@ -210,8 +210,10 @@ def _measured(frame: pd.DataFrame, targets: tuple[str, ...]
 
 
 def _glob_names(pattern: str, columns: list[str], argument: str, source: str,
-                required: bool = True) -> dict[str, str]:
-    """Map matching columns to the names the glob's wildcards matched."""
+                required: bool = True, taken: tuple[str, str, Any] | None = None
+                ) -> dict[str, str]:
+    """Map matching columns to the names the glob's wildcards matched; ``taken``:
+    ``(argument, pattern, columns)`` of a glob that took its columns first."""
     regex = re.compile(
         "".join("(.*)" if ch == "*" else ("(.)" if ch == "?" else re.escape(ch)) for ch in pattern)
         + r"\Z"
@@ -223,6 +225,9 @@ def _glob_names(pattern: str, columns: list[str], argument: str, source: str,
             groups = match.groups() if match else ()
             names[col] = "".join(groups) if groups else col
     if not names and required:
+        if taken and any(fnmatch.fnmatchcase(c, pattern) for c in taken[2]):
+            raise BayesmixError(f"every column of {source} matching {argument} '{pattern}' "
+                                f"also matches {taken[0]} '{taken[1]}'; narrow {taken[0]}")
         raise BayesmixError(f"no column of {source} matches {argument} '{pattern}'")
     return names
 
@@ -365,12 +370,9 @@ def load_runs(
     taken = {n_col, d_col, run_col}
     weights = _glob_names(weight_cols, [c for c in columns if c not in taken], "weight_cols",
                           source)
-    left = [c for c in columns if c not in taken and c not in weights]
-    if losses_required and not any(fnmatch.fnmatchcase(c, loss_cols) for c in left) and any(
-            fnmatch.fnmatchcase(c, loss_cols) for c in weights):
-        raise BayesmixError(f"every column of {source} matching loss_cols '{loss_cols}' "
-                            f"also matches weight_cols '{weight_cols}'; narrow weight_cols")
-    losses = _glob_names(loss_cols, left, "loss_cols", source, losses_required)
+    losses = _glob_names(loss_cols, [c for c in columns if c not in taken and c not in weights],
+                         "loss_cols", source, losses_required,
+                         taken=("weight_cols", weight_cols, weights))
     for names, kind in ((weights, "domain"), (losses, "target")):
         seen: dict[str, str] = {}
         for col, name in names.items():

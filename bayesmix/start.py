@@ -140,7 +140,7 @@ def find_start(
     StartPoint
     """
     start = time.perf_counter()
-    draw_starts, model = _prior_program(law, k, likelihood)
+    draw_starts, _ = _prior_program(law, k, likelihood)
     # every number is an argument of the jitted functions below, not a constant in them
     weight = jnp.ones(loss.shape) if weight is None else jnp.asarray(weight, float)
     args = (log_n, log_d, h, loss, jnp.asarray(scales.loss_scale, float), weight)

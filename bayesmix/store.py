@@ -29,9 +29,9 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from bayesmix._errors import BayesmixError
+from bayesmix._errors import BayesmixError, first_line
 from bayesmix._io import atomic_dir
-from bayesmix._netcdf import first_line, read_target_netcdf
+from bayesmix._netcdf import read_target_netcdf
 from bayesmix.baseline import BaselineResult
 from bayesmix.diagnostics import Diagnostics
 from bayesmix.discrepancy import Discrepancy
