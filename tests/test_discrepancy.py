@@ -7,23 +7,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.stats
 
 from bayesmix import BayesmixError, calibrate, decision
-from bayesmix.calibrate import (
-    BIAS_GRID,
-    GROWTH_GRID,
-    TAU_GRID,
-    FoldResidual,
-    fold_residual,
-    hyper_posterior,
-    learn_discrepancy,
-    size_folds,
-)
+from bayesmix.calibrate import fold_residual, learn_discrepancy, size_folds
 from bayesmix.cli import main
 from bayesmix.decision import decide
 from bayesmix.discrepancy import Discrepancy, discrepancy_draws
 from bayesmix.fit import fit
+from bayesmix.foldposterior import (
+    BIAS_GRID,
+    GROWTH_GRID,
+    LENGTH_GRID,
+    TAU_GRID,
+    FoldResidual,
+    HyperDraws,
+    hyper_posterior,
+    joint_draws,
+    target_log_marginal,
+    term_draws,
+)
 from bayesmix.laws import load_law
 from bayesmix.model import centred_inputs, target_inputs
 from bayesmix.objective import mixture_objective
@@ -101,54 +105,123 @@ def test_record_round_trip_and_corrupt_record():
 # ----------------------------------------------------------------------- learning
 
 
-def _residuals(key, tau_n, groups=60, rows=30, noise=0.002, bias=0.0):
+def _residuals(key, tau_n, groups=60, rows=30, noise=0.002, bias=0.0, link=0.0):
     """Fold residuals simulated from the model with a known tau_N and bias ``m`` (in
-    units of tau_N; tau_D = 0, p = 1)."""
+    units of tau_N; tau_D = 0, p = 1), the folds' cuts 0.3 apart in log N, their ``z``
+    a Gauss-Markov sequence with ``link`` the correlation of neighbours (0: independent).
+    """
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).tolist())
     out = []
+    z = rng.standard_normal()
     for g in range(groups):
         d_n = np.full(rows, rng.uniform(0.2, 0.7))
         d_d = np.zeros(rows)
-        r = (tau_n * d_n * (bias + rng.standard_normal())
-             + noise * rng.standard_normal(rows))
-        out.append(FoldResidual(f"f{g}", "t", r, noise ** 2, np.zeros((rows, 0)), d_n, d_d))
+        r = tau_n * d_n * (bias + z) + noise * rng.standard_normal(rows)
+        out.append(FoldResidual(f"f{g}", "t", r, noise ** 2, np.zeros((rows, 0)), d_n, d_d,
+                                15.0 + 0.3 * g))
+        z = link * z + np.sqrt(1 - link ** 2) * rng.standard_normal()
     return out
 
 
 def _median_tau_n(residuals):
     w = hyper_posterior(residuals)["t"]
-    marginal = w.sum(axis=(0, 1, 3))
+    marginal = w.sum(axis=(0, 1, 2, 4))
     return TAU_GRID[np.searchsorted(np.cumsum(marginal), 0.5)]
 
 
 def _bias_moments(residuals):
-    marginal = hyper_posterior(residuals)["t"].sum(axis=(1, 2, 3))
+    marginal = hyper_posterior(residuals)["t"].sum(axis=(1, 2, 3, 4))
     mean = marginal @ BIAS_GRID
     return mean, np.sqrt(marginal @ (BIAS_GRID - mean) ** 2)
 
 
-def test_fold_density_by_woodbury_is_the_dense_gaussian():
-    # the grid's log density of one fold (low-rank covariance, never formed) against
-    # scipy's dense multivariate normal at grid points with every term non-zero
+def _correlated_folds(rng, cuts=(20.0, 20.3, 20.7), rows=(30, 20, 10)):
+    return [FoldResidual(f"f{f}", "t", rng.normal(0, 0.01, n), 1e-4,
+                         rng.normal(0, 0.003, (n, 4)), rng.uniform(0.1, 0.8, n),
+                         rng.uniform(0.0, 0.5, n), cut)
+            for f, (cut, n) in enumerate(zip(cuts, rows, strict=True))]
+
+
+def _dense_folds(folds, p, length, tau):
+    """The stacked folds as one dense Gaussian: ``Phi`` (rows, 2F), ``Sigma`` of the
+    refits, the prior covariance ``G = R (x) diag(tau^2)`` of the folds' deltas."""
+    cuts = np.array([f.log_n_cut for f in folds])
+    corr = (np.exp(-np.abs(cuts[:, None] - cuts[None, :]) / length) if length > 0
+            else np.eye(len(folds)))
+    phi = scipy.linalg.block_diag(*[np.stack([f.d_n ** p, f.d_d ** p], axis=1)
+                                    for f in folds])
+    sigma = scipy.linalg.block_diag(*[f.covariance for f in folds])
+    return phi, sigma, np.kron(corr, np.diag(tau ** 2))
+
+
+def test_folds_density_by_elimination_is_the_dense_gaussian():
+    """The grid's log density of a target's folds (their z correlated along the cuts,
+    low-rank covariances never formed, eliminated a fold at a time, in any order given)
+    against scipy's dense multivariate normal of the stacked residuals. Negative control:
+    the same point with the folds taken as independent differs."""
     rng = np.random.default_rng(3)
-    rows = 40
-    d_n, d_d = rng.uniform(0.1, 0.8, rows), rng.uniform(0.0, 0.5, rows)
-    fold = FoldResidual("f", "t", rng.normal(0, 0.01, rows), 1e-4,
-                        rng.normal(0, 0.003, (rows, 6)), d_n, d_d)
-    grid = calibrate._log_marginal(fold)  # (m, p, tau_N, tau_D)
-    for im, ip, i, j in ((30, 0, 40, 35), (10, 4, 20, 50), (24, 2, 0, 60)):
-        m, p = calibrate.BIAS_GRID[im], calibrate.GROWTH_GRID[ip]
+    folds = _correlated_folds(rng)
+    grid = target_log_marginal(folds[::-1])  # (m, p, ell, tau_N, tau_D)
+    r = np.concatenate([f.residual for f in folds])
+    for im, ip, il, i, j in ((30, 0, 2, 40, 35), (10, 4, 3, 20, 50), (24, 2, 0, 0, 60),
+                             (20, 1, 4, 30, 30)):
+        m, p, length = BIAS_GRID[im], GROWTH_GRID[ip], LENGTH_GRID[il]
         tau = TAU_GRID[[i, j]]
-        phi = np.stack([d_n ** p, d_d ** p], axis=1)
-        dense = scipy.stats.multivariate_normal(
-            m * phi @ tau, fold.covariance + (phi * tau ** 2) @ phi.T).logpdf(fold.residual)
-        without_refit = scipy.stats.multivariate_normal(  # negative control
-            m * phi @ tau, fold.noise * np.eye(rows) + (phi * tau ** 2) @ phi.T
-        ).logpdf(fold.residual)
+        phi, sigma, g = _dense_folds(folds, p, length, tau)
+        mean = m * phi @ np.tile(tau, len(folds))
+        dense = scipy.stats.multivariate_normal(mean, sigma + phi @ g @ phi.T).logpdf(r)
         # the grid drops the constant -rows/2 log(2 pi)
-        got = grid[im, ip, i, j] - rows / 2 * np.log(2 * np.pi)
+        got = grid[im, ip, il, i, j] - r.size / 2 * np.log(2 * np.pi)
         assert got == pytest.approx(dense, abs=1e-6)
-        assert abs(got - without_refit) > 1e-2
+        if length > 0:
+            independent = scipy.stats.multivariate_normal(
+                mean, sigma + phi @ _dense_folds(folds, p, 0.0, tau)[2] @ phi.T).logpdf(r)
+            assert abs(got - independent) > 1e-2
+
+
+def test_the_fits_extrapolation_is_the_next_fold_given_the_last():
+    """``term_draws`` at one grid point: the last fold's z given every fold's residuals
+    (dense Gaussian conditioning of the stacked folds), times the link to the fit's own
+    cut, within 4 standard errors of 20000 draws; ``keep`` is sqrt(1 - link^2).
+    Negative control: independent folds give no shift, which the correlated mean is
+    not within those errors of."""
+    rng = np.random.default_rng(4)
+    folds = [f._replace(residual=f.residual - 0.02) for f in _correlated_folds(rng)]
+    im, ip, il, i, j, n = 24, 0, 3, 40, 35, 20000
+    m, p, length, tau = BIAS_GRID[im], GROWTH_GRID[ip], LENGTH_GRID[il], TAU_GRID[[i, j]]
+    draws = HyperDraws(np.full(n, im), np.full(n, ip), np.full(n, il),
+                       {"t": (np.full(n, i), np.full(n, j))})
+    log_n_max = 21.0
+    got = term_draws(np.random.default_rng(0), folds, draws, "t", log_n_max)
+    phi, sigma, g = _dense_folds(folds, p, length, tau)
+    r = np.concatenate([f.residual for f in folds])
+    cov = sigma + phi @ g @ phi.T
+    gain = g @ phi.T @ np.linalg.inv(cov)  # the folds' deltas given the residuals
+    delta = gain @ (r - m * phi @ np.tile(tau, len(folds)))
+    delta_cov = g - gain @ phi @ g
+    link = np.exp(-(log_n_max - folds[-1].log_n_cut) / length)
+    for part, units in ((0, got.units_n), (1, got.units_d)):
+        z_mean = delta[-2 + part] / tau[part]
+        z_sd = np.sqrt(delta_cov[-2 + part, -2 + part]) / tau[part]
+        assert np.isclose(np.std(units), link * z_sd, rtol=4 / np.sqrt(2 * n))
+        se = link * z_sd / np.sqrt(n)
+        assert abs(np.mean(units) - (m + link * z_mean)) < 4 * se
+        assert abs(link * z_mean) > 4 * se  # the negative control's distance
+    np.testing.assert_allclose(got.keep, np.sqrt(1 - link ** 2))
+    alone = term_draws(np.random.default_rng(0), folds, draws._replace(il=np.zeros(n, int)),
+                       "t", log_n_max)
+    assert np.all(alone.units_n == m) and np.all(alone.keep == 1.0)
+
+
+def test_the_folds_correlation_length_is_learnt():
+    """Folds whose z follow one another closely (neighbours correlated 0.95) put the
+    posterior of ``ell`` on the long lengths; independent folds on the short ones."""
+    def long_share(link):
+        post = hyper_posterior(_residuals(jax.random.key(7), 0.02, groups=30, link=link))
+        return post["t"].sum(axis=(0, 1, 3, 4))[LENGTH_GRID >= 1.5].sum()
+
+    assert long_share(0.95) > 0.8
+    assert long_share(0.0) < 0.2  # negative control
 
 
 def test_hyper_posterior_recovers_the_scale():
@@ -185,22 +258,20 @@ def test_joint_draws_are_the_grid_posterior_with_one_bias_for_all_targets():
     for i, tau in enumerate([0.01, 0.03]):
         residuals += [r._replace(target=f"t{i}") for r in
                       _residuals(jax.random.key(20 + i), tau, groups=10, bias=-1.5)]
-    im, _, scales = calibrate._joint_draws(np.random.default_rng(0),
-                                           calibrate._hyper(residuals), 4000)
+    im, _, _, scales = joint_draws(np.random.default_rng(0), residuals, 4000)
     post = hyper_posterior(residuals)
-    marginal = post["t0"].sum(axis=(1, 2, 3))
+    marginal = post["t0"].sum(axis=(1, 2, 3, 4))
     mean = marginal @ BIAS_GRID
     se = np.sqrt(marginal @ (BIAS_GRID - mean) ** 2 / 4000)
     assert abs(BIAS_GRID[im].mean() - mean) < 4 * se
     for t in ("t0", "t1"):
-        tau = post[t].sum(axis=(0, 1, 3)) @ np.log(TAU_GRID)
+        tau = post[t].sum(axis=(0, 1, 2, 4)) @ np.log(TAU_GRID)
         draws = np.log(TAU_GRID[scales[t][0]])
         assert abs(draws.mean() - tau) < 4 * draws.std() / np.sqrt(4000)
     unbiased = [r._replace(residual=r.residual - r.d_n * (-1.5) * (0.01 if r.target == "t0"
                                                                    else 0.03))
                 for r in residuals]
-    im0, _, _ = calibrate._joint_draws(np.random.default_rng(0),
-                                       calibrate._hyper(unbiased), 4000)
+    im0 = joint_draws(np.random.default_rng(0), unbiased, 4000).im
     assert abs(BIAS_GRID[im0].mean() - mean) > 4 * se
     with pytest.raises(BayesmixError, match="unequal shapes"):
         Discrepancy(0.0, 0.0, np.ones(3), np.ones(2), np.ones(3))
@@ -208,7 +279,8 @@ def test_joint_draws_are_the_grid_posterior_with_one_bias_for_all_targets():
 
 def test_hyper_posterior_is_normalised_on_the_grid():
     w = hyper_posterior(_residuals(jax.random.key(3), 0.01, groups=5))["t"]
-    assert w.shape == (BIAS_GRID.size, GROWTH_GRID.size, TAU_GRID.size, TAU_GRID.size)
+    assert w.shape == (BIAS_GRID.size, GROWTH_GRID.size, LENGTH_GRID.size, TAU_GRID.size,
+                       TAU_GRID.size)
     assert np.isclose(w.sum(), 1.0) and np.all(w >= 0)
 
 
@@ -222,7 +294,7 @@ def test_partial_pooling_keeps_an_outlying_target_apart():
     post = hyper_posterior(residuals)
 
     def median(t):
-        marginal = post[t].sum(axis=(0, 1, 3))
+        marginal = post[t].sum(axis=(0, 1, 2, 4))
         return TAU_GRID[np.searchsorted(np.cumsum(marginal), 0.5)]
 
     assert median("t5") > 0.04

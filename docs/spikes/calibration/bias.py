@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 
 from _paper import COLUMNS, DATA, DOMAINS, EVAL_WHERE, TRAIN_WHERE  # noqa: E402
 
-from bayesmix import calibrate, load_runs  # noqa: E402
+from bayesmix import calibrate, foldposterior, load_runs  # noqa: E402
 from bayesmix.scoring import heldout_scores, pool_scores  # noqa: E402
 from bayesmix.store import load_fit  # noqa: E402
 
@@ -44,16 +44,16 @@ def arguments(doc: str) -> argparse.Namespace:
 def main() -> None:
     args = arguments(__doc__)
     fit, table, heldout, residuals, key_draw = load(args.fit_dir, args.cache, args.seed)
-    grid = calibrate.BIAS_GRID
+    grid = foldposterior.BIAS_GRID
     for name, bias_grid in (("zero-mean", np.zeros(1)), ("learnt bias", grid)):
-        calibrate.BIAS_GRID = bias_grid
+        foldposterior.BIAS_GRID = bias_grid
         learnt = calibrate.discrepancies(key_draw, fit, table, residuals)
-        marginal = next(iter(calibrate.hyper_posterior(residuals).values())).sum(
-            axis=(1, 2, 3))
+        marginal = next(iter(foldposterior.hyper_posterior(residuals).values())).sum(
+            axis=(1, 2, 3, 4))
         mean_m = float(marginal @ bias_grid)
         sd_m = float(np.sqrt(marginal @ (bias_grid - mean_m) ** 2))
         score(f"{name:<12} m {mean_m:+.2f} +- {sd_m:.2f}", fit, learnt, heldout, args.seed)
-    calibrate.BIAS_GRID = grid
+    foldposterior.BIAS_GRID = grid
 
 
 def load(fit_dir: str, cache: str | None, seed: int):

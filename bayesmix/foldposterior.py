@@ -1,0 +1,404 @@
+"""The posterior of the discrepancy's hyperparameters, given the nested folds' residuals.
+
+:mod:`bayesmix.calibrate` refits the law on the smaller sizes of the runs and scores the
+larger ones (a fold); this module turns those residuals into the posterior of the
+term of :class:`bayesmix.discrepancy.Discrepancy`. A fold ``f`` of a target, its
+refit trained up to the size ``N_f`` (its cut), has log residuals
+
+    r_f ~ Normal(Phi_f t (m + z_f), Sigma_f),     t = (tau_N, tau_D)
+    Phi_f = (d_N^p, d_D^p),  Sigma_f = sigma^2 I + J C J',
+
+one pair ``z_f = (z_N, z_D)`` of standard normals per (fold, target). The folds of one
+target are nested (each refit holds the smaller ones' rows) and the law's error is one
+function of the size, so ``z_f`` of neighbouring cuts are alike: along the cuts
+``x_f = log N_f`` each component of ``z`` is a stationary Gauss-Markov (Ornstein-
+Uhlenbeck) sequence, ``corr(z_f, z_g) = exp(-|x_f - x_g| / ell)``, with the length
+``ell`` learnt (:data:`LENGTH_GRID`; ``ell = 0`` is independent folds). The fit's own
+extrapolation, from its largest size, is the next term of that sequence: its
+``z`` is drawn given the last fold's (:func:`term_draws`), which shrinks the
+spread and carries the target's own direction when the folds say the errors persist.
+
+Each target has its own ``(tau_N, tau_D)``, partially pooled: ``log tau ~ Normal(log
+mu, s)``; the bias ``m`` (in units of each target's scale), the growth ``p`` and the
+length ``ell`` are shared by the fit's targets. Everything is computed exactly on a
+grid: a target's folds form one Gaussian with a block-tridiagonal precision in the
+``z``, eliminated fold by fold (2 x 2 blocks, vectorised over the scales' grid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import scipy.linalg
+
+__all__ = ["BIAS_GRID", "BIAS_PRIOR_SCALE", "FoldResidual", "GROWTH_GRID", "HYPER_DRAWS",
+           "LENGTH_GRID", "POP_MEDIANS", "POP_SPREADS", "TAU_GRID", "TAU_PRIOR_SCALE",
+           "HyperDraws", "TermDraws", "hyper_posterior", "joint_draws", "target_log_marginal",
+           "term_draws"]
+
+GROWTH_GRID = np.linspace(1.0, 2.0, 5)
+"""Values of the growth exponent ``p`` (uniform prior)."""
+BIAS_GRID = np.linspace(-6.0, 6.0, 49)
+"""Values of the bias ``m``, in units of each target's scale: the mean of ``delta`` is
+``m (tau_N d_N^p + tau_D d_D^p)``."""
+BIAS_PRIOR_SCALE = 2.0
+"""Normal(0, 2) prior of ``m``: a bias of a few times the scale's own spread is
+allowed, and zero (the law errs either way) is where it starts."""
+TAU_GRID = np.geomspace(1e-4, 1.0, 61)
+"""Values of ``tau_N`` and ``tau_D`` (log-loss per unit distance^p)."""
+TAU_PRIOR_SCALE = 0.05
+"""Half-Cauchy scale of the population medians of ``tau_N`` and ``tau_D``: 5 % of the
+loss per unit of log N is an error no one would call small, and the heavy tail lets
+the runs say more."""
+LENGTH_GRID = np.array([0.0, 0.15, 0.5, 1.5, 5.0])
+"""Values of the folds' correlation length ``ell`` in log N (uniform prior): 0 is
+independent folds; at 5 two cuts 0.3 apart (the paper's sizes) correlate at 0.94."""
+POP_MEDIANS = np.geomspace(1e-3, 0.3, 25)
+"""Grid of the population medians ``mu_N``, ``mu_D`` of the targets' scales."""
+POP_SPREADS = np.array([0.25, 0.5, 1.0, 2.0])
+"""Grid of the population spread ``s`` of ``log tau`` (uniform prior)."""
+HYPER_DRAWS = 2000
+CONDITION = 1.0
+"""1: the fit's own z drawn given the last fold's (kriged); 0: a fresh z (the spike
+``docs/spikes/calibration/fold_correlation.py`` measures both)."""
+_MAX_LINK = 0.999
+"""Largest correlation of two neighbouring folds (cuts 1 % apart at ``ell`` 5 would be
+0.998)."""
+
+
+class FoldResidual(NamedTuple):
+    """One (fold, target): log residuals, their covariance, the distances and the cut.
+
+    The covariance is ``noise I + factor factor'``, kept as its two pieces: ``factor``
+    has one column per parameter of the refit, so a fold of many held-out rows costs
+    ``O(rows x parameters^2)``, never a dense ``rows x rows`` matrix. ``log_n_cut`` is
+    the log of the fold's largest training size (where its ``d_N`` starts).
+    """
+
+    fold: str
+    target: str
+    residual: np.ndarray
+    noise: float
+    factor: np.ndarray
+    d_n: np.ndarray
+    d_d: np.ndarray
+    log_n_cut: float
+
+    @property
+    def covariance(self) -> np.ndarray:
+        """The dense covariance (for inspection; the likelihood never forms it)."""
+        return self.noise * np.eye(self.residual.size) + self.factor @ self.factor.T
+
+    def _capacitance(self) -> tuple[np.ndarray, np.ndarray]:
+        """``u = factor / sqrt(noise)`` and the Cholesky factor of ``K = I + u'u``."""
+        u = self.factor / np.sqrt(self.noise)
+        return u, np.linalg.cholesky(np.eye(u.shape[1]) + u.T @ u)
+
+    def precision_gram(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``x' Sigma^-1 y`` for columns ``x`` ``(rows, a)``, ``y`` ``(rows, b)``.
+
+        By Woodbury: ``Sigma^-1 = (I - u K^-1 u') / noise`` (:meth:`_capacitance`).
+        """
+        u, chol = self._capacitance()
+        ux, uy = (scipy.linalg.solve_triangular(chol, u.T @ v, lower=True) for v in (x, y))
+        return (x.T @ y - ux.T @ uy) / self.noise
+
+    def log_det(self) -> float:
+        """``log det Sigma`` by the matrix determinant lemma."""
+        _, chol = self._capacitance()
+        return float(self.residual.size * np.log(self.noise)
+                     + 2.0 * np.sum(np.log(np.diag(chol))))
+
+
+class _FoldStats(NamedTuple):
+    """A fold's sufficient statistics per growth value ``p`` (leading axis):
+    ``a = Phi' Sigma^-1 Phi`` as ``(a11, a12, a22)``, ``c = Phi' Sigma^-1 r``, and the
+    scalars ``r' Sigma^-1 r`` and ``log det Sigma``."""
+
+    a11: np.ndarray
+    a12: np.ndarray
+    a22: np.ndarray
+    c1: np.ndarray
+    c2: np.ndarray
+    rr: float
+    log_det: float
+    cut: float
+
+
+def _stats(residual: FoldResidual) -> _FoldStats:
+    r = residual.residual[:, None]
+    a, c = [], []
+    for p in GROWTH_GRID:
+        phi = np.stack([residual.d_n ** p, residual.d_d ** p], axis=1)
+        a.append(residual.precision_gram(phi, phi))
+        c.append(residual.precision_gram(phi, r)[:, 0])
+    a, c = np.array(a), np.array(c)
+    return _FoldStats(a[:, 0, 0], a[:, 0, 1], a[:, 1, 1], c[:, 0], c[:, 1],
+                      float(residual.precision_gram(r, r)[0, 0]), residual.log_det(),
+                      float(residual.log_n_cut))
+
+
+def _links(cuts: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Correlations of neighbouring folds, ``(F - 1, *length.shape)``."""
+    gaps = np.abs(np.diff(cuts)).reshape(-1, *([1] * np.ndim(length)))
+    with np.errstate(divide="ignore"):
+        links = np.where(length > 0, np.exp(-gaps / np.where(length > 0, length, 1.0)), 0.0)
+    return np.minimum(links, _MAX_LINK)
+
+
+class _Chain(NamedTuple):
+    """One target's folds eliminated in order of their cuts, at given values of the
+    scales (any broadcast shape): the pieces of its log density (quadratic in ``m``)
+    and the last fold's Schur complement and eliminated right-hand sides."""
+
+    log_det: np.ndarray  # log det Sigma's + log det (I + G A): everything but quadratics
+    uu: np.ndarray  # u' P^-1 u, u = T^1/2 c
+    uy: np.ndarray  # u' P^-1 y, y = T^1/2 A t
+    yy: np.ndarray
+    tc: np.ndarray  # t' c
+    tat: np.ndarray  # t' A t
+    rr: float
+    last: tuple[np.ndarray, np.ndarray, np.ndarray]  # S_F as (s11, s12, s22)
+    last_u: tuple[np.ndarray, np.ndarray]
+    last_y: tuple[np.ndarray, np.ndarray]
+
+
+def _chain(stats: Sequence[_FoldStats], ip: np.ndarray | int, links: np.ndarray,
+           tn: np.ndarray, td: np.ndarray) -> _Chain:
+    """Block elimination of the whitened precision ``P = Q (x) I_2 + T^1/2 A T^1/2``
+    (``Q`` the Gauss-Markov precision of the folds' ``z``, ``A`` block diagonal), one
+    2 x 2 block a fold. ``links[f]`` correlates folds ``f`` and ``f + 1``."""
+    zero = np.zeros(np.broadcast_shapes(np.shape(tn), np.shape(td), np.shape(links[0:1])[1:]))
+    log_det, uu, uy, yy, tc, tat = (zero.copy() for _ in range(6))
+    rr = 0.0
+    s = g_u = g_y = None
+    for f, st in enumerate(stats):
+        a11, a12, a22 = st.a11[ip], st.a12[ip], st.a22[ip]
+        c1, c2 = st.c1[ip], st.c2[ip]
+        before = links[f - 1] if f > 0 else 0.0
+        after = links[f] if f < len(stats) - 1 else 0.0
+        # the Gauss-Markov precision's diagonal and its link to the fold before
+        q_ff = 1.0 / (1.0 - before ** 2) + after ** 2 / (1.0 - after ** 2)
+        s11, s12, s22 = q_ff + tn * tn * a11, tn * td * a12 + zero, q_ff + td * td * a22
+        u = (tn * c1 + zero, td * c2 + zero)
+        y = (tn * (a11 * tn + a12 * td), td * (a12 * tn + a22 * td))
+        if s is not None:
+            q = -before / (1.0 - before ** 2)
+            i11, i12, i22 = _inverse(s)
+            s11, s12, s22 = s11 - q * q * i11, s12 - q * q * i12, s22 - q * q * i22
+            u = (u[0] - q * (i11 * g_u[0] + i12 * g_u[1]), u[1] - q * (i12 * g_u[0] + i22 * g_u[1]))
+            y = (y[0] - q * (i11 * g_y[0] + i12 * g_y[1]), y[1] - q * (i12 * g_y[0] + i22 * g_y[1]))
+        s, g_u, g_y = (s11, s12, s22), u, y
+        i11, i12, i22 = _inverse(s)
+        log_det += np.log(s11 * s22 - s12 ** 2) + st.log_det
+        if f < len(stats) - 1:
+            log_det += 2 * np.log(1.0 - links[f] ** 2)  # 2 log det R (N and D), R = Q^-1
+        uu += _form(i11, i12, i22, u, u)
+        uy += _form(i11, i12, i22, u, y)
+        yy += _form(i11, i12, i22, y, y)
+        tc += tn * c1 + td * c2
+        tat += tn * tn * a11 + 2 * tn * td * a12 + td * td * a22
+        rr += st.rr
+    return _Chain(log_det, uu, uy, yy, tc, tat, rr, s, g_u, g_y)
+
+
+def _inverse(s: tuple) -> tuple:
+    s11, s12, s22 = s
+    det = s11 * s22 - s12 ** 2
+    return s22 / det, -s12 / det, s11 / det
+
+
+def _form(i11, i12, i22, x, y):
+    return x[0] * (i11 * y[0] + i12 * y[1]) + x[1] * (i12 * y[0] + i22 * y[1])
+
+
+def _ordered(residuals: Sequence[FoldResidual]) -> list[_FoldStats]:
+    return sorted((_stats(r) for r in residuals), key=lambda s: s.cut)
+
+
+def target_log_marginal(residuals: Sequence[FoldResidual]) -> np.ndarray:
+    """Log density of one target's folds on the grid, shape ``(m, p, ell, tau_N, tau_D)``,
+    up to a constant.
+
+    The folds' residuals stacked are one Gaussian: mean ``Phi t m``, covariance
+    ``Sigma + Phi G Phi'`` with ``G = R (x) T`` (``R`` the folds' Gauss-Markov
+    correlation at length ``ell``, ``T = diag(t^2)``). With ``A = Phi' Sigma^-1 Phi``
+    block diagonal, ``P = Q (x) I + T^1/2 A T^1/2`` and ``b = T^1/2 Phi' Sigma^-1
+    (r - Phi t m)``, the log density is ``-1/2 [log det Sigma + 2 log det R + log det P +
+    (r - Phi t m)' Sigma^-1 (r - Phi t m) - b' P^-1 b]`` (Woodbury and the determinant
+    lemma), and ``P`` is block tridiagonal: eliminated a fold at a time.
+    """
+    stats = _ordered(residuals)
+    cuts = np.array([s.cut for s in stats])
+    tn, td = TAU_GRID[:, None], TAU_GRID[None, :]
+    m = BIAS_GRID[:, None, None]
+    out = np.empty((BIAS_GRID.size, GROWTH_GRID.size, LENGTH_GRID.size,
+                    TAU_GRID.size, TAU_GRID.size))
+    for il, length in enumerate(LENGTH_GRID):
+        links = _links(cuts, np.asarray(length))
+        for ip in range(GROWTH_GRID.size):
+            c = _chain(stats, ip, links, tn, td)
+            quad = (c.rr - 2 * m * c.tc + m ** 2 * c.tat
+                    - (c.uu - 2 * m * c.uy + m ** 2 * c.yy))
+            out[:, ip, il] = -0.5 * (c.log_det + quad)
+    return out
+
+
+def _log_prior_scale(tau: np.ndarray) -> np.ndarray:
+    """Half-Cauchy(:data:`TAU_PRIOR_SCALE`) on a log-spaced grid: density times ``tau``."""
+    return np.log(tau) - np.log1p((tau / TAU_PRIOR_SCALE) ** 2)
+
+
+def _population_weights() -> np.ndarray:
+    """``W[i, m, s]``: Normal(log mu_m, s) on ``log tau_i``, normalised over ``i``."""
+    z = ((np.log(TAU_GRID)[:, None, None] - np.log(POP_MEDIANS)[None, :, None])
+         / POP_SPREADS[None, None, :])
+    w = np.exp(-0.5 * z ** 2)
+    return w / w.sum(axis=0, keepdims=True)
+
+
+def _shared() -> tuple[int, int, int]:
+    """Sizes of the shared grid ``(m, p, ell)``."""
+    return BIAS_GRID.size, GROWTH_GRID.size, LENGTH_GRID.size
+
+
+class _Hyper(NamedTuple):
+    """The grid posterior's pieces: each target's likelihood ``lik[t][q, i, j]`` over
+    the shared ``q = (m, p, ell)`` and its scales, the population weights ``w[i, mu,
+    s]``, each target's evidence ``z[t][q, mu_N, mu_D, s]`` and the posterior ``pop``
+    of the shared values ``(q, mu_N, mu_D, s)``."""
+
+    targets: list[str]
+    lik: dict[str, np.ndarray]
+    w: np.ndarray
+    z: dict[str, np.ndarray]
+    pop: np.ndarray
+
+
+def _hyper(residuals: Sequence[FoldResidual]) -> _Hyper:
+    targets = list(dict.fromkeys(r.target for r in residuals))
+    lik = {}
+    for t in targets:
+        log_lik = target_log_marginal([r for r in residuals if r.target == t])
+        lik[t] = np.exp(log_lik - np.max(log_lik)).reshape(-1, TAU_GRID.size, TAU_GRID.size)
+    w = _population_weights()
+    # Z[t][q, m_N, m_D, s] = sum_ij lik_t[q, i, j] W[i, m_N, s] W[j, m_D, s]:
+    # one matrix product per spread (s is shared by both factors)
+    z = {t: np.stack([w[:, :, k].T @ lik[t] @ w[:, :, k] for k in range(POP_SPREADS.size)],
+                     axis=-1)
+         for t in targets}
+    log_prior_bias = np.repeat(-0.5 * (BIAS_GRID / BIAS_PRIOR_SCALE) ** 2,
+                               GROWTH_GRID.size * LENGTH_GRID.size)
+    log_pop = (sum(np.log(z[t] + 1e-300) for t in targets)
+               + log_prior_bias[:, None, None, None]
+               + _log_prior_scale(POP_MEDIANS)[None, :, None, None]
+               + _log_prior_scale(POP_MEDIANS)[None, None, :, None])
+    pop = np.exp(log_pop - np.max(log_pop))
+    return _Hyper(targets, lik, w, z, pop / pop.sum())
+
+
+def hyper_posterior(residuals: Sequence[FoldResidual]) -> dict[str, np.ndarray]:
+    """Posterior weights of ``(m, p, ell, tau_N, tau_D)`` per target on the grid.
+
+    Each target has its own scales, drawn from one population: ``log tau_t ~ Normal(
+    log mu, s)`` for ``tau_N`` and ``tau_D`` (medians ``mu_N``, ``mu_D`` on
+    :data:`POP_MEDIANS` under the half-Cauchy prior of :data:`TAU_PRIOR_SCALE`, a common
+    spread ``s`` uniform on :data:`POP_SPREADS`). The growth ``p`` (uniform on
+    :data:`GROWTH_GRID`), the folds' correlation length ``ell`` (uniform on
+    :data:`LENGTH_GRID`) and the bias ``m`` (Normal(0, :data:`BIAS_PRIOR_SCALE`) on
+    :data:`BIAS_GRID`, in units of each target's scale) are shared. The targets share
+    runs, architecture and recipe, so the population pins what a target's few folds
+    leave loose, while a target the law fits far worse than the others keeps its own
+    larger scale; a law whose folds all err one way learns that direction from all of
+    them. Computed exactly on the grid.
+
+    Returns
+    -------
+    dict target -> ndarray, shape ``(m, p, ell, tau_N, tau_D)``
+        Normalised weights of each target's (marginal) posterior; the joint draws of
+        all targets are :func:`joint_draws`'.
+    """
+    h = _hyper(residuals)
+    out = {}
+    for t in h.targets:
+        # sum over the population of pop * lik_t W W / Z_t
+        ratio = h.pop / (h.z[t] + 1e-300)
+        post = h.lik[t] * sum(h.w[:, :, k] @ ratio[..., k] @ h.w[:, :, k].T
+                              for k in range(POP_SPREADS.size))
+        out[t] = (post / post.sum()).reshape(*_shared(), TAU_GRID.size, TAU_GRID.size)
+    return out
+
+
+class HyperDraws(NamedTuple):
+    """Grid indices of joint posterior draws: the shared bias ``im``, growth ``ip`` and
+    length ``il`` (one per draw), and each target's scales ``(tau_N, tau_D)`` indices
+    (draw ``s`` of every target is one draw of the joint posterior)."""
+
+    im: np.ndarray
+    ip: np.ndarray
+    il: np.ndarray
+    scales: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def joint_draws(rng: np.random.Generator, residuals: Sequence[FoldResidual], n: int
+                ) -> HyperDraws:
+    """``n`` draws of the joint grid posterior of :func:`hyper_posterior`."""
+    h = _hyper(residuals)
+    flat = rng.choice(h.pop.size, n, p=h.pop.ravel())
+    q, mu_n, mu_d, spread = np.unravel_index(flat, h.pop.shape)
+    scales = {t: (np.empty(n, int), np.empty(n, int)) for t in h.targets}
+    for value in np.unique(flat):
+        at = np.flatnonzero(flat == value)
+        first = at[0]
+        for t in h.targets:
+            weights = (h.lik[t][q[first]] * h.w[:, mu_n[first], spread[first]][:, None]
+                       * h.w[:, mu_d[first], spread[first]][None, :]).ravel()
+            pick = rng.choice(weights.size, at.size, p=weights / weights.sum())
+            scales[t][0][at], scales[t][1][at] = np.unravel_index(pick, h.lik[t].shape[1:])
+    im, ip, il = np.unravel_index(q, _shared())
+    return HyperDraws(im, ip, il, scales)
+
+
+class TermDraws(NamedTuple):
+    """One target's term per hyper draw (:func:`term_draws`): its scales, growth, the
+    biases in units of each scale (``m`` plus the target's own shift) and ``keep``,
+    the share of each scale left once the last fold is known."""
+
+    tau_n: np.ndarray
+    tau_d: np.ndarray
+    growth: np.ndarray
+    units_n: np.ndarray
+    units_d: np.ndarray
+    keep: np.ndarray
+
+
+def term_draws(rng: np.random.Generator, residuals: Sequence[FoldResidual],
+               draws: HyperDraws, target: str, log_n_max: float) -> TermDraws:
+    """The fit's own extrapolation as the next fold of ``target``'s sequence.
+
+    Per hyper draw: the last fold's ``z`` given every fold's residuals (Gaussian:
+    precision ``S_F``, the elimination's last Schur complement), then the fit's
+    ``z = rho z_F + sqrt(1 - rho^2) e`` with ``rho = exp(-(log N_max - x_F) / ell)``:
+    ``delta = d_N^p tau_N (m + rho z_F,N + keep e_N) + (the same in D)``, ``keep =
+    sqrt(1 - rho^2)``. With independent folds (``ell = 0``) ``rho`` is 0.
+    """
+    stats = _ordered([r for r in residuals if r.target == target])
+    cuts = np.array([s.cut for s in stats])
+    length = LENGTH_GRID[draws.il]
+    tn, td = TAU_GRID[draws.scales[target][0]], TAU_GRID[draws.scales[target][1]]
+    c = _chain(stats, draws.ip, _links(cuts, length), tn, td)
+    m = BIAS_GRID[draws.im]
+    i11, i12, i22 = _inverse(c.last)
+    b = (c.last_u[0] - m * c.last_y[0], c.last_u[1] - m * c.last_y[1])
+    mean = (i11 * b[0] + i12 * b[1], i12 * b[0] + i22 * b[1])
+    # a draw of N(mean, S^-1): S^-1 = L L' with L the 2 x 2 Cholesky factor
+    l11 = np.sqrt(i11)
+    l21 = i12 / l11
+    l22 = np.sqrt(np.maximum(i22 - l21 ** 2, 0.0))
+    e = rng.standard_normal((2, length.size))
+    z_n, z_d = mean[0] + l11 * e[0], mean[1] + l21 * e[0] + l22 * e[1]
+    rho = _links(np.array([cuts[-1], log_n_max]), length)[0] * CONDITION
+    return TermDraws(tn, td, GROWTH_GRID[draws.ip], m + rho * z_n, m + rho * z_d,
+                     np.sqrt(1.0 - rho ** 2))
