@@ -195,9 +195,8 @@ def fold_residuals(key: jax.Array, fit_result: Fit, table: RunTable, *,
 def discrepancies(key: jax.Array, fit_result: Fit, table: RunTable,
                   residuals: Sequence[FoldResidual]) -> dict[str, Discrepancy]:
     """The discrepancy of every target with a scored fold: :data:`HYPER_DRAWS` joint
-    draws of the grid posterior (:func:`bayesmix.foldposterior.hyper_posterior`), the
-    fit's own extrapolation drawn as the next fold of each target's sequence
-    (:func:`bayesmix.foldposterior.term_draws`); ``key`` picks them.
+    draws of the grid posterior (:func:`bayesmix.foldposterior.hyper_posterior`,
+    :func:`bayesmix.foldposterior.term_draws`); ``key`` picks them.
 
     Draw ``s`` of every target is one draw of the joint posterior: the bias ``m``, the
     growth ``p`` and the folds' correlation length are shared, so pairing targets'
@@ -205,33 +204,29 @@ def discrepancies(key: jax.Array, fit_result: Fit, table: RunTable,
     """
     if not residuals:
         return {}
-    rng = numpy_rng(key)
-    draws = joint_draws(rng, residuals, HYPER_DRAWS)
-    return {target: _term(rng, table, tf.rows, residuals, draws, target)
+    draws = joint_draws(numpy_rng(key), residuals, HYPER_DRAWS)
+    return {target: _term(table, tf.rows, residuals, draws, target)
             for target, tf in fit_result.targets.items()
             if target in draws.scales}  # else no fold of this target could be scored
 
 
-def _term(rng: np.random.Generator, table: RunTable, rows: np.ndarray,
-          residuals: Sequence[FoldResidual], draws: HyperDraws, target: str
-          ) -> Discrepancy:
+def _term(table: RunTable, rows: np.ndarray, residuals: Sequence[FoldResidual],
+          draws: HyperDraws, target: str) -> Discrepancy:
     """One target's term from the joint draws (on the target's training ``rows``;
     :func:`bayesmix.foldposterior.term_draws`)."""
     mine = [r for r in residuals if r.target == target]
     trained = np.isin(table.frame.index.to_numpy(int), rows)
-    log_n_max = float(np.log(table.frame["N"].to_numpy(float)[trained].max()))
-    t = term_draws(rng, residuals, draws, target, log_n_max)
+    t = term_draws(draws, target)
     # when no fold reached beyond the training D (by more than a rounding, SAME_SIZE)
     # nothing was learnt of the error in D:
     # tau_D's draws are then its prior's (the likelihood is flat in it), with no bias
     d_learnt = any(np.any(r.d_d > SAME_SIZE) for r in mine)
     return Discrepancy(
-        log_n_max=log_n_max,
+        log_n_max=float(np.log(table.frame["N"].to_numpy(float)[trained].max())),
         log_d_max=float(np.log(table.frame["D"].to_numpy(float)[trained].max())),
-        tau_n=t.tau_n * t.keep, tau_d=t.tau_d * t.keep if d_learnt else t.tau_d,
-        growth=t.growth, folds=tuple(dict.fromkeys(r.fold for r in mine)),
-        bias_n=t.units_n * t.tau_n,
-        bias_d=t.units_d * t.tau_d if d_learnt else np.zeros(t.tau_d.size),
+        tau_n=t.tau_n, tau_d=t.tau_d, growth=t.growth,
+        folds=tuple(dict.fromkeys(r.fold for r in mine)), bias_n=t.bias_units * t.tau_n,
+        bias_d=t.bias_units * t.tau_d if d_learnt else np.zeros(t.tau_d.size),
         d_learnt=d_learnt)
 
 

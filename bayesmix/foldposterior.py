@@ -13,10 +13,9 @@ target are nested (each refit holds the smaller ones' rows) and the law's error 
 function of the size, so ``z_f`` of neighbouring cuts are alike: along the cuts
 ``x_f = log N_f`` each component of ``z`` is a stationary Gauss-Markov (Ornstein-
 Uhlenbeck) sequence, ``corr(z_f, z_g) = exp(-|x_f - x_g| / ell)``, with the length
-``ell`` learnt (:data:`LENGTH_GRID`; ``ell = 0`` is independent folds). The fit's own
-extrapolation, from its largest size, is the next term of that sequence: its
-``z`` is drawn given the last fold's (:func:`term_draws`), which shrinks the
-spread and carries the target's own direction when the folds say the errors persist.
+``ell`` learnt (:data:`LENGTH_GRID`; ``ell = 0`` is independent folds), so that
+nested folds count as the evidence they are, not as that many independent ones. The
+fit's own extrapolation gets a fresh ``z`` (:func:`term_draws` says why).
 
 Each target has its own ``(tau_N, tau_D)``, partially pooled: ``log tau ~ Normal(log
 mu, s)``; the bias ``m`` (in units of each target's scale), the growth ``p`` and the
@@ -60,9 +59,6 @@ POP_MEDIANS = np.geomspace(1e-3, 0.3, 25)
 POP_SPREADS = np.array([0.25, 0.5, 1.0, 2.0])
 """Grid of the population spread ``s`` of ``log tau`` (uniform prior)."""
 HYPER_DRAWS = 2000
-CONDITION = 1.0
-"""1: the fit's own z drawn given the last fold's (kriged); 0: a fresh z (the spike
-``docs/spikes/calibration/fold_correlation.py`` measures both)."""
 _MAX_LINK = 0.999
 """Largest correlation of two neighbouring folds (cuts 1 % apart at ``ell`` 5 would be
 0.998)."""
@@ -150,8 +146,7 @@ def _links(cuts: np.ndarray, length: np.ndarray) -> np.ndarray:
 
 class _Chain(NamedTuple):
     """One target's folds eliminated in order of their cuts, at given values of the
-    scales (any broadcast shape): the pieces of its log density (quadratic in ``m``)
-    and the last fold's Schur complement and eliminated right-hand sides."""
+    scales (any broadcast shape): the pieces of its log density (quadratic in ``m``)."""
 
     log_det: np.ndarray  # log det Sigma's + log det (I + G A): everything but quadratics
     uu: np.ndarray  # u' P^-1 u, u = T^1/2 c
@@ -160,9 +155,6 @@ class _Chain(NamedTuple):
     tc: np.ndarray  # t' c
     tat: np.ndarray  # t' A t
     rr: float
-    last: tuple[np.ndarray, np.ndarray, np.ndarray]  # S_F as (s11, s12, s22)
-    last_u: tuple[np.ndarray, np.ndarray]
-    last_y: tuple[np.ndarray, np.ndarray]
 
 
 def _chain(stats: Sequence[_FoldStats], ip: np.ndarray | int, links: np.ndarray,
@@ -201,7 +193,7 @@ def _chain(stats: Sequence[_FoldStats], ip: np.ndarray | int, links: np.ndarray,
         tc += tn * c1 + td * c2
         tat += tn * tn * a11 + 2 * tn * td * a12 + td * td * a22
         rr += st.rr
-    return _Chain(log_det, uu, uy, yy, tc, tat, rr, s, g_u, g_y)
+    return _Chain(log_det, uu, uy, yy, tc, tat, rr)
 
 
 def _inverse(s: tuple) -> tuple:
@@ -362,43 +354,24 @@ def joint_draws(rng: np.random.Generator, residuals: Sequence[FoldResidual], n: 
 
 
 class TermDraws(NamedTuple):
-    """One target's term per hyper draw (:func:`term_draws`): its scales, growth, the
-    biases in units of each scale (``m`` plus the target's own shift) and ``keep``,
-    the share of each scale left once the last fold is known."""
+    """One target's term per hyper draw (:func:`term_draws`): its scales, growth and
+    the bias ``m`` in units of each scale."""
 
     tau_n: np.ndarray
     tau_d: np.ndarray
     growth: np.ndarray
-    units_n: np.ndarray
-    units_d: np.ndarray
-    keep: np.ndarray
+    bias_units: np.ndarray
 
 
-def term_draws(rng: np.random.Generator, residuals: Sequence[FoldResidual],
-               draws: HyperDraws, target: str, log_n_max: float) -> TermDraws:
-    """The fit's own extrapolation as the next fold of ``target``'s sequence.
+def term_draws(draws: HyperDraws, target: str) -> TermDraws:
+    """``target``'s hyperparameters per joint draw, as values.
 
-    Per hyper draw: the last fold's ``z`` given every fold's residuals (Gaussian:
-    precision ``S_F``, the elimination's last Schur complement), then the fit's
-    ``z = rho z_F + sqrt(1 - rho^2) e`` with ``rho = exp(-(log N_max - x_F) / ell)``:
-    ``delta = d_N^p tau_N (m + rho z_F,N + keep e_N) + (the same in D)``, ``keep =
-    sqrt(1 - rho^2)``. With independent folds (``ell = 0``) ``rho`` is 0.
+    The fit's own extrapolation gets a fresh ``z``: ``delta = d_N^p tau_N (m + z_N) +
+    d_D^p tau_D (m + z_D)``. The folds' correlation counts their evidence (nested
+    folds say less than as many independent ones), but the fit's ``z`` is not drawn
+    given the last fold's: that fold's error, measured over a short distance, said
+    little of the longer extrapolations of a study of many sizes
+    (``docs/calibration.md``, "Folds correlated along their cuts").
     """
-    stats = _ordered([r for r in residuals if r.target == target])
-    cuts = np.array([s.cut for s in stats])
-    length = LENGTH_GRID[draws.il]
-    tn, td = TAU_GRID[draws.scales[target][0]], TAU_GRID[draws.scales[target][1]]
-    c = _chain(stats, draws.ip, _links(cuts, length), tn, td)
-    m = BIAS_GRID[draws.im]
-    i11, i12, i22 = _inverse(c.last)
-    b = (c.last_u[0] - m * c.last_y[0], c.last_u[1] - m * c.last_y[1])
-    mean = (i11 * b[0] + i12 * b[1], i12 * b[0] + i22 * b[1])
-    # a draw of N(mean, S^-1): S^-1 = L L' with L the 2 x 2 Cholesky factor
-    l11 = np.sqrt(i11)
-    l21 = i12 / l11
-    l22 = np.sqrt(np.maximum(i22 - l21 ** 2, 0.0))
-    e = rng.standard_normal((2, length.size))
-    z_n, z_d = mean[0] + l11 * e[0], mean[1] + l21 * e[0] + l22 * e[1]
-    rho = _links(np.array([cuts[-1], log_n_max]), length)[0] * CONDITION
-    return TermDraws(tn, td, GROWTH_GRID[draws.ip], m + rho * z_n, m + rho * z_d,
-                     np.sqrt(1.0 - rho ** 2))
+    return TermDraws(TAU_GRID[draws.scales[target][0]], TAU_GRID[draws.scales[target][1]],
+                     GROWTH_GRID[draws.ip], BIAS_GRID[draws.im])

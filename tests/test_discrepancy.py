@@ -22,11 +22,9 @@ from bayesmix.foldposterior import (
     LENGTH_GRID,
     TAU_GRID,
     FoldResidual,
-    HyperDraws,
     hyper_posterior,
     joint_draws,
     target_log_marginal,
-    term_draws,
 )
 from bayesmix.laws import load_law
 from bayesmix.model import centred_inputs, target_inputs
@@ -177,40 +175,6 @@ def test_folds_density_by_elimination_is_the_dense_gaussian():
             independent = scipy.stats.multivariate_normal(
                 mean, sigma + phi @ _dense_folds(folds, p, 0.0, tau)[2] @ phi.T).logpdf(r)
             assert abs(got - independent) > 1e-2
-
-
-def test_the_fits_extrapolation_is_the_next_fold_given_the_last():
-    """``term_draws`` at one grid point: the last fold's z given every fold's residuals
-    (dense Gaussian conditioning of the stacked folds), times the link to the fit's own
-    cut, within 4 standard errors of 20000 draws; ``keep`` is sqrt(1 - link^2).
-    Negative control: independent folds give no shift, which the correlated mean is
-    not within those errors of."""
-    rng = np.random.default_rng(4)
-    folds = [f._replace(residual=f.residual - 0.02) for f in _correlated_folds(rng)]
-    im, ip, il, i, j, n = 24, 0, 3, 40, 35, 20000
-    m, p, length, tau = BIAS_GRID[im], GROWTH_GRID[ip], LENGTH_GRID[il], TAU_GRID[[i, j]]
-    draws = HyperDraws(np.full(n, im), np.full(n, ip), np.full(n, il),
-                       {"t": (np.full(n, i), np.full(n, j))})
-    log_n_max = 21.0
-    got = term_draws(np.random.default_rng(0), folds, draws, "t", log_n_max)
-    phi, sigma, g = _dense_folds(folds, p, length, tau)
-    r = np.concatenate([f.residual for f in folds])
-    cov = sigma + phi @ g @ phi.T
-    gain = g @ phi.T @ np.linalg.inv(cov)  # the folds' deltas given the residuals
-    delta = gain @ (r - m * phi @ np.tile(tau, len(folds)))
-    delta_cov = g - gain @ phi @ g
-    link = np.exp(-(log_n_max - folds[-1].log_n_cut) / length)
-    for part, units in ((0, got.units_n), (1, got.units_d)):
-        z_mean = delta[-2 + part] / tau[part]
-        z_sd = np.sqrt(delta_cov[-2 + part, -2 + part]) / tau[part]
-        assert np.isclose(np.std(units), link * z_sd, rtol=4 / np.sqrt(2 * n))
-        se = link * z_sd / np.sqrt(n)
-        assert abs(np.mean(units) - (m + link * z_mean)) < 4 * se
-        assert abs(link * z_mean) > 4 * se  # the negative control's distance
-    np.testing.assert_allclose(got.keep, np.sqrt(1 - link ** 2))
-    alone = term_draws(np.random.default_rng(0), folds, draws._replace(il=np.zeros(n, int)),
-                       "t", log_n_max)
-    assert np.all(alone.units_n == m) and np.all(alone.keep == 1.0)
 
 
 def test_the_folds_correlation_length_is_learnt():
