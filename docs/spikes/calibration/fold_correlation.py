@@ -2,11 +2,13 @@
 
 The shipped posterior (``bayesmix.foldposterior``) lets the ``z`` of a target's folds
 correlate as a Gauss-Markov sequence along the cuts, with the length ``ell`` learnt on
-``LENGTH_GRID`` (0: independent), and draws the fit's own extrapolation as the next
-term. This spike refits a fit's folds once (as ``bayesmix fit --seed SEED``; cached in
+``LENGTH_GRID`` (0: independent), and gives the fit's own extrapolation a fresh ``z``.
+This spike refits a fit's folds once (as ``bayesmix fit --seed SEED``; cached in
 ``--cache``), learns the term with ``LENGTH_GRID = [0]`` (the folds independent, the
 model before it) and with the shipped grid, and scores both at the 2.718B eval rows
-as ``bayesmix compare`` does, beside the posterior of ``ell``.
+as ``bayesmix compare`` does, beside the posterior of ``ell``. At commit ``b580f6e``
+(where ``foldposterior.CONDITION`` exists) it also scores the variant that draws the
+fit's ``z`` given the last fold's ("correlated", kriged; "fresh z" is what shipped).
 
 Usage (from the repository root, ../shared/data beside it)::
 
@@ -31,8 +33,11 @@ def main() -> None:
     args = arguments(__doc__)
     fit, table, heldout, residuals, key_draw = load(args.fit_dir, args.cache, args.seed)
     grid = foldposterior.LENGTH_GRID
-    for name, lengths, condition in (("independent", np.zeros(1), 1.0),
-                                     ("correlated", grid, 1.0), ("fresh z", grid, 0.0)):
+    variants = [("independent", np.zeros(1), 1.0), ("correlated", grid, 1.0),
+                ("fresh z", grid, 0.0)]
+    if not hasattr(foldposterior, "CONDITION"):  # after b580f6e: fresh z only
+        variants = [("independent", np.zeros(1), 0.0), ("fresh z", grid, 0.0)]
+    for name, lengths, condition in variants:
         foldposterior.LENGTH_GRID = lengths
         foldposterior.CONDITION = condition
         learnt = calibrate.discrepancies(key_draw, fit, table, residuals)
@@ -41,7 +46,6 @@ def main() -> None:
         said = " ".join(f"{ell:g}:{w:.2f}" for ell, w in zip(lengths, marginal, strict=True))
         score(f"{name:<12} ell {said}", fit, learnt, heldout, args.seed)
     foldposterior.LENGTH_GRID = grid
-    foldposterior.CONDITION = 1.0
 
 
 if __name__ == "__main__":
