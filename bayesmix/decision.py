@@ -85,6 +85,10 @@ def mixture_bounds(
     """
     lower = _per_domain(min_weight, domains, 0.0, "min_weight")
     upper = _per_domain(max_weight, domains, 1.0, "max_weight")
+    above = [f"{d} {w:g}" for d, w in zip([*domains] * 2, [*lower, *upper], strict=True)
+             if w > 1]
+    if above:  # 15 meant as 15 % would otherwise be no bound at all
+        raise BayesmixError(f"weight bounds are shares of 1, got above 1: {', '.join(above)}")
     if tokens:
         if n_tokens is None or not n_tokens > 0:
             raise BayesmixError("tokens needs the planned run's training tokens n_tokens > 0")
