@@ -167,7 +167,9 @@ def fold_residuals(key: jax.Array, fit_result: Fit, table: RunTable, *,
 
     Empty when the law does not read ``N`` or the runs have fewer than three model
     sizes; a fold whose refit of a target fails (too few rows, or a non-positive
-    predicted loss) is left out for that target. See :func:`learn_discrepancy`.
+    predicted loss) is left out for that target, and so is one holding the same rows
+    of the target as a fold before it (the target has no row at that size). See
+    :func:`learn_discrepancy`.
     """
     law = fit_result.law
     if "N" not in law.uses:
@@ -180,10 +182,19 @@ def fold_residuals(key: jax.Array, fit_result: Fit, table: RunTable, *,
     rows = np.isin(index, np.concatenate([tf.rows for tf in fit_result.targets.values()]))
     folds = size_folds(table, rows)
     residuals: list[FoldResidual] = []
+    seen: dict[str, set[tuple[int, int]]] = {t: set() for t in fit_result.targets}
+    usable = {t: np.isin(index, table.target_data(t).rows) for t in fit_result.targets}
     for i, fold in enumerate(folds):
         if on_fold:
             on_fold(fold.name, i, len(folds))
         for j, target in enumerate(fit_result.targets):
+            # a target without rows at the fold's size has the fold before's rows:
+            # the same evidence, counted once (nested folds: counts name the rows)
+            mine = usable[target]
+            rows_of = (int(np.sum(mine & fold.train)), int(np.sum(mine & fold.test)))
+            if rows_of in seen[target]:
+                continue
+            seen[target].add(rows_of)
             sub = jax.random.fold_in(jax.random.fold_in(key, i), j)
             try:
                 residuals.append(fold_residual(sub, law, table, fold, target, **options))

@@ -159,7 +159,9 @@ def test_folds_density_by_elimination_is_the_dense_gaussian():
     the same point with the folds taken as independent differs."""
     rng = np.random.default_rng(3)
     folds = _correlated_folds(rng)
-    grid = target_log_marginal(folds[::-1])  # (m, p, ell, tau_N, tau_D)
+    # given out of order (the reverse would not do: a Gauss-Markov chain reads the same
+    # both ways), eliminated in the order of their cuts
+    grid = target_log_marginal([folds[1], folds[0], folds[2]])  # (m, p, ell, tau_N, tau_D)
     r = np.concatenate([f.residual for f in folds])
     for im, ip, il, i, j in ((30, 0, 2, 40, 35), (10, 4, 3, 20, 50), (24, 2, 0, 0, 60),
                              (20, 1, 4, 30, 30)):
@@ -175,6 +177,17 @@ def test_folds_density_by_elimination_is_the_dense_gaussian():
             independent = scipy.stats.multivariate_normal(
                 mean, sigma + phi @ _dense_folds(folds, p, 0.0, tau)[2] @ phi.T).logpdf(r)
             assert abs(got - independent) > 1e-2
+
+
+def test_one_fold_and_a_part_never_reached():
+    """One fold: no link, every length gives the same density. A fold whose rows never
+    reach beyond its training D: flat in tau_D."""
+    fold = _correlated_folds(np.random.default_rng(5), cuts=(20.0,), rows=(25,))[0]
+    alone = target_log_marginal([fold])
+    assert np.max(np.abs(alone - alone[:, :, :1])) < 1e-9
+    in_n = target_log_marginal([fold._replace(d_d=np.zeros(25))])
+    assert np.max(np.abs(in_n - in_n[..., :1])) < 1e-9
+    assert np.ptp(alone[24, 0, 0, 30]) > 1e-3  # negative control: D reached, not flat
 
 
 def test_the_folds_correlation_length_is_learnt():
@@ -289,6 +302,18 @@ def test_learnt_from_nested_size_folds(small_fit):
         assert np.isclose(term.log_d_max, np.log(train.target_data(target).n_tokens.max()))
     # the simulated law is the fitted one: the learnt scale is small (noise is 0.3 %)
     assert result.targets["d0"].discrepancy.summary()["tau_n"] < 0.02
+
+
+def test_a_fold_holding_the_rows_of_the_fold_before_is_counted_once(small_fit):
+    """A target without rows at 400M: the fold trained up to 400M holds its rows of the
+    fold before (up to 200M, 800M held out), the same evidence, so it is left out."""
+    _, train, result = small_fit
+    frame = train.frame.copy()
+    frame.loc[frame["N"] == 4e8, "loss_d0"] = np.nan
+    gap = dataclasses.replace(train, frame=frame)
+    assert len(calibrate.fold_residuals(jax.random.key(2), result, gap)) == 1
+    # negative control: with its rows at 400M both folds count
+    assert len(calibrate.fold_residuals(jax.random.key(2), result, train)) == 2
 
 
 def test_a_fold_refit_with_held_out_rows_weighted_0_is_the_refit_of_its_rows(small_fit):
