@@ -2,7 +2,8 @@
 
 Takes a fit of the paper split (``bayesmix fit ... --out DIR``), refits its nested size
 folds once (``bayesmix.calibrate.fold_residuals``, with the key ``bayesmix fit --seed
-SEED`` uses; cached in ``--cache``), then learns the discrepancy from them twice: with
+SEED`` uses; cached in ``--cache``; a cache written before ``b580f6e`` holds residuals
+without their fold's cut and does not load), then learns the discrepancy from them twice: with
 the bias ``m`` fixed at zero (the term before the bias) and with the bias learnt, and
 scores each at the 2.718B eval rows as ``bayesmix compare`` does (pooled over the
 fit's targets: 90 % and 50 % coverage, median relative 90 % width, eval MRE of the

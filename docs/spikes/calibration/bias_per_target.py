@@ -12,6 +12,9 @@ fold refits (``bias.py``'s cache).
 Usage (from the repository root, ../shared/data beside it)::
 
     python docs/spikes/calibration/bias_per_target.py FIT_DIR [--cache FILE] [--seed 0]
+
+Run it at ``ec1ddec``: it reads the per-fold grid of ``bayesmix.calibrate`` from before
+the folds were correlated (``b580f6e`` moved it to ``bayesmix.foldposterior``).
 """
 
 from __future__ import annotations

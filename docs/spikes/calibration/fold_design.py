@@ -22,6 +22,9 @@ to one unit of log N beyond the largest training size, and beyond that):
 Usage (the fits of ``bench/chinchilla_extrapolation.py --keep DIR``)::
 
     python docs/spikes/calibration/fold_design.py DIR [--cuts 5e8,1e9,2.5e9] [--seed 0]
+
+Run it at ``ec1ddec``: it reads the per-fold grid of ``bayesmix.calibrate`` from before
+the folds were correlated (``b580f6e`` moved it to ``bayesmix.foldposterior``).
 """
 
 from __future__ import annotations
