@@ -257,38 +257,45 @@ def _shared() -> tuple[int, int, int]:
 
 
 class _Hyper(NamedTuple):
-    """The grid posterior's pieces: each target's likelihood ``lik[t][q, i, j]`` over
-    the shared ``q = (m, p, ell)`` and its scales, the population weights ``w[i, mu,
-    s]``, each target's evidence ``z[t][q, mu_N, mu_D, s]`` and the posterior ``pop``
-    of the shared values ``(q, mu_N, mu_D, s)``."""
+    """The grid posterior's shared pieces: each target's folds, the population weights
+    ``w[i, mu, s]`` and the posterior ``pop`` of the shared values ``(q, mu_N, mu_D,
+    s)``, ``q = (m, p, ell)``. A target's likelihood and evidence (:meth:`lik`,
+    :func:`_evidence`) are computed again where needed, one target at a time: held for
+    every target at once they took about 70 MB each."""
 
-    targets: list[str]
-    lik: dict[str, np.ndarray]
+    folds: dict[str, list[FoldResidual]]
     w: np.ndarray
-    z: dict[str, np.ndarray]
     pop: np.ndarray
+
+    def lik(self, target: str) -> np.ndarray:
+        """``lik[q, i, j]`` of ``target`` over the shared values and its scales,
+        relative to its largest."""
+        log_lik = target_log_marginal(self.folds[target])
+        return np.exp(log_lik - np.max(log_lik)).reshape(-1, TAU_GRID.size, TAU_GRID.size)
+
+
+def _evidence(lik: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``Z[q, mu_N, mu_D, s] = sum_ij lik[q, i, j] W[i, mu_N, s] W[j, mu_D, s]``: one
+    matrix product per spread (``s`` is shared by both factors)."""
+    return np.stack([w[:, :, k].T @ lik @ w[:, :, k] for k in range(POP_SPREADS.size)],
+                    axis=-1)
 
 
 def _hyper(residuals: Sequence[FoldResidual]) -> _Hyper:
-    targets = list(dict.fromkeys(r.target for r in residuals))
-    lik = {}
-    for t in targets:
-        log_lik = target_log_marginal([r for r in residuals if r.target == t])
-        lik[t] = np.exp(log_lik - np.max(log_lik)).reshape(-1, TAU_GRID.size, TAU_GRID.size)
+    folds: dict[str, list[FoldResidual]] = {}
+    for r in residuals:
+        folds.setdefault(r.target, []).append(r)
     w = _population_weights()
-    # Z[t][q, m_N, m_D, s] = sum_ij lik_t[q, i, j] W[i, m_N, s] W[j, m_D, s]:
-    # one matrix product per spread (s is shared by both factors)
-    z = {t: np.stack([w[:, :, k].T @ lik[t] @ w[:, :, k] for k in range(POP_SPREADS.size)],
-                     axis=-1)
-         for t in targets}
+    h = _Hyper(folds, w, np.empty(0))
     log_prior_bias = np.repeat(-0.5 * (BIAS_GRID / BIAS_PRIOR_SCALE) ** 2,
                                GROWTH_GRID.size * LENGTH_GRID.size)
-    log_pop = (sum(np.log(z[t] + 1e-300) for t in targets)
-               + log_prior_bias[:, None, None, None]
+    log_pop = (log_prior_bias[:, None, None, None]
                + _log_prior_scale(POP_MEDIANS)[None, :, None, None]
                + _log_prior_scale(POP_MEDIANS)[None, None, :, None])
+    for t in folds:
+        log_pop = log_pop + np.log(_evidence(h.lik(t), w) + 1e-300)
     pop = np.exp(log_pop - np.max(log_pop))
-    return _Hyper(targets, lik, w, z, pop / pop.sum())
+    return h._replace(pop=pop / pop.sum())
 
 
 def hyper_posterior(residuals: Sequence[FoldResidual]) -> dict[str, np.ndarray]:
@@ -314,11 +321,12 @@ def hyper_posterior(residuals: Sequence[FoldResidual]) -> dict[str, np.ndarray]:
     """
     h = _hyper(residuals)
     out = {}
-    for t in h.targets:
+    for t in h.folds:
         # sum over the population of pop * lik_t W W / Z_t
-        ratio = h.pop / (h.z[t] + 1e-300)
-        post = h.lik[t] * sum(h.w[:, :, k] @ ratio[..., k] @ h.w[:, :, k].T
-                              for k in range(POP_SPREADS.size))
+        lik = h.lik(t)
+        ratio = h.pop / (_evidence(lik, h.w) + 1e-300)
+        post = lik * sum(h.w[:, :, k] @ ratio[..., k] @ h.w[:, :, k].T
+                         for k in range(POP_SPREADS.size))
         out[t] = (post / post.sum()).reshape(*_shared(), TAU_GRID.size, TAU_GRID.size)
     return out
 
@@ -340,15 +348,18 @@ def joint_draws(rng: np.random.Generator, residuals: Sequence[FoldResidual], n: 
     h = _hyper(residuals)
     flat = rng.choice(h.pop.size, n, p=h.pop.ravel())
     q, mu_n, mu_d, spread = np.unravel_index(flat, h.pop.shape)
-    scales = {t: (np.empty(n, int), np.empty(n, int)) for t in h.targets}
+    drawn = np.unique(q)  # each target's likelihood kept at the drawn shared values only
+    lik = {t: dict(zip(drawn.tolist(), h.lik(t)[drawn], strict=True)) for t in h.folds}
+    scales = {t: (np.empty(n, int), np.empty(n, int)) for t in h.folds}
+    shape = (TAU_GRID.size, TAU_GRID.size)
     for value in np.unique(flat):
         at = np.flatnonzero(flat == value)
         first = at[0]
-        for t in h.targets:
-            weights = (h.lik[t][q[first]] * h.w[:, mu_n[first], spread[first]][:, None]
+        for t in h.folds:
+            weights = (lik[t][int(q[first])] * h.w[:, mu_n[first], spread[first]][:, None]
                        * h.w[:, mu_d[first], spread[first]][None, :]).ravel()
             pick = rng.choice(weights.size, at.size, p=weights / weights.sum())
-            scales[t][0][at], scales[t][1][at] = np.unravel_index(pick, h.lik[t].shape[1:])
+            scales[t][0][at], scales[t][1][at] = np.unravel_index(pick, shape)
     im, ip, il = np.unravel_index(q, _shared())
     return HyperDraws(im, ip, il, scales)
 
