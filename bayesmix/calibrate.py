@@ -194,12 +194,12 @@ def fold_residuals(key: jax.Array, fit_result: Fit, table: RunTable, *,
             rows_of = (int(np.sum(mine & fold.train)), int(np.sum(mine & fold.test)))
             if rows_of in seen[target]:
                 continue
-            seen[target].add(rows_of)
             sub = jax.random.fold_in(jax.random.fold_in(key, i), j)
             try:
                 residuals.append(fold_residual(sub, law, table, fold, target, **options))
             except BayesmixError:
                 continue  # too few rows in the fold, or a refit that cannot extrapolate
+            seen[target].add(rows_of)
     return residuals
 
 

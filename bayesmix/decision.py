@@ -79,11 +79,12 @@ def mixture_bounds(
     Raises
     ------
     BayesmixError
-        Negative bounds, ``l > u`` or ``sum l > 1`` or ``sum u < 1``.
+        Bounds below 0 or above 1, ``l > u`` or ``sum l > 1`` or ``sum u < 1``.
     """
     lower = _per_domain(min_weight, domains, 0.0, "min_weight")
     upper = _per_domain(max_weight, domains, 1.0, "max_weight")
-    above = [f"{d} {w:g}" for d, w in zip([*domains] * 2, [*lower, *upper], strict=True) if w > 1]
+    above = [f"{side} {d} {w:g}" for side, bounds in (("min", lower), ("max", upper))
+             for d, w in zip(domains, bounds, strict=True) if w > 1 + 1e-12]
     if above:  # 15 meant as 15 % would otherwise be no bound at all
         raise BayesmixError(f"weight bounds are shares of 1, got above 1: {', '.join(above)}")
     if tokens:

@@ -55,9 +55,9 @@ LENGTH_GRID = np.array([0.0, 0.15, 0.5, 1.5, 5.0])
 """Values of the folds' correlation length ``ell`` in log N (uniform prior): 0 is
 independent folds; at 5 two cuts 0.3 apart (the paper's sizes) correlate at 0.94 and
 two 5 apart (150x in N) at 0.37. Longer lengths were measured and left out: on
-Hoffmann et al.'s 13-31 folds the posterior moved to 50-500, where the folds are
-nearly one ``z``, and the intervals grew to 9-15x the errors (docs/calibration.md,
-"Folds correlated along their cuts"). A likely cause, not measured: the folds share
+Hoffmann et al.'s 13-31 folds the posterior moved beyond 5, where the folds are nearly
+one ``z``, and the intervals grew to up to 14.6x the errors (docs/calibration.md,
+"Nested folds counted as the evidence they are"). A likely cause, not measured: the folds share
 held-out rows, whose noise the likelihood takes as independent from fold to fold and
 which would look like such a common ``z``."""
 POP_MEDIANS = np.geomspace(1e-3, 0.3, 25)
@@ -227,6 +227,17 @@ def target_log_marginal(residuals: Sequence[FoldResidual]) -> np.ndarray:
     (r - Phi t m)``, the log density is ``-1/2 [log det Sigma + 2 log det R + log det P +
     (r - Phi t m)' Sigma^-1 (r - Phi t m) - b' P^-1 b]`` (Woodbury and the determinant
     lemma), and ``P`` is block tridiagonal: eliminated a fold at a time.
+
+    Parameters
+    ----------
+    residuals : sequence of FoldResidual
+        One target's folds, in any order (eliminated in the order of their cuts).
+
+    Returns
+    -------
+    ndarray, shape ``(m, p, ell, tau_N, tau_D)``
+        On :data:`BIAS_GRID`, :data:`GROWTH_GRID`, :data:`LENGTH_GRID` and
+        :data:`TAU_GRID` twice.
     """
     stats = _ordered(residuals)
     cuts = np.array([s.cut for s in stats])
@@ -267,7 +278,7 @@ class _Hyper(NamedTuple):
     ``w[i, mu, s]`` and the posterior ``pop`` of the shared values ``(q, mu_N, mu_D,
     s)``, ``q = (m, p, ell)``. A target's likelihood and evidence (:meth:`lik`,
     :func:`_evidence`) are computed again where needed, one target at a time: held for
-    every target at once they took about 70 MB each."""
+    every target at once they took about 60 MB each."""
 
     folds: dict[str, list[FoldResidual]]
     w: np.ndarray
@@ -319,6 +330,11 @@ def hyper_posterior(residuals: Sequence[FoldResidual]) -> dict[str, np.ndarray]:
     larger scale; a law whose folds all err one way learns that direction from all of
     them. Computed exactly on the grid.
 
+    Parameters
+    ----------
+    residuals : sequence of FoldResidual
+        Every (fold, target) of one fit.
+
     Returns
     -------
     dict target -> ndarray, shape ``(m, p, ell, tau_N, tau_D)``
@@ -350,7 +366,21 @@ class HyperDraws(NamedTuple):
 
 def joint_draws(rng: np.random.Generator, residuals: Sequence[FoldResidual], n: int
                 ) -> HyperDraws:
-    """``n`` draws of the joint grid posterior of :func:`hyper_posterior`."""
+    """``n`` draws of the joint grid posterior of :func:`hyper_posterior`.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    residuals : sequence of FoldResidual
+        Every (fold, target) of one fit.
+    n : int
+
+    Returns
+    -------
+    HyperDraws
+        Grid indices; each target's likelihood is kept at the drawn shared values only
+        while drawing (its memory grows with how spread their posterior is).
+    """
     h = _hyper(residuals)
     flat = rng.choice(h.pop.size, n, p=h.pop.ravel())
     q, mu_n, mu_d, spread = np.unravel_index(flat, h.pop.shape)
@@ -389,6 +419,16 @@ def term_draws(draws: HyperDraws, target: str) -> TermDraws:
     given the last fold's: that fold's error, measured over a short distance, said
     little of the longer extrapolations of a study of many sizes
     (``docs/calibration.md``, "Folds correlated along their cuts").
+
+    Parameters
+    ----------
+    draws : HyperDraws
+        From :func:`joint_draws`.
+    target : str
+
+    Returns
+    -------
+    TermDraws
     """
     return TermDraws(TAU_GRID[draws.scales[target][0]], TAU_GRID[draws.scales[target][1]],
                      GROWTH_GRID[draws.ip], BIAS_GRID[draws.im])

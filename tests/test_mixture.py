@@ -293,7 +293,7 @@ def test_constraints_hold_and_match_slsqp(posteriors4):
     ({"min_weight": {"zzz": 0.1}}, "unknown domain"),
     ({"max_epochs": 2.0}, "needs tokens"),
     ({"min_weight": -0.1}, ">= 0"),
-    ({"max_weight": {"b": 15.0}}, "shares of 1, got above 1: b 15"),
+    ({"max_weight": {"b": 15.0}}, "shares of 1, got above 1: max b 15"),
     ({"min_weight": 1.5}, "shares of 1"),
 ])
 def test_infeasible_constraints_are_refused(kwargs, message):
