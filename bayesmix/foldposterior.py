@@ -65,6 +65,9 @@ POP_MEDIANS = np.geomspace(1e-3, 0.3, 25)
 POP_SPREADS = np.array([0.25, 0.5, 1.0, 2.0])
 """Grid of the population spread ``s`` of ``log tau`` (uniform prior)."""
 HYPER_DRAWS = 2000
+_KEPT_TARGETS = 3
+"""Targets whose grid likelihood (36 MB each) is kept between the population and the
+draws instead of computed again."""
 _MAX_LINK = 0.999
 """Largest correlation of two neighbouring folds (cuts 1 % apart at ``ell`` 5 would be
 0.998)."""
@@ -283,10 +286,13 @@ class _Hyper(NamedTuple):
     folds: dict[str, list[FoldResidual]]
     w: np.ndarray
     pop: np.ndarray
+    kept: dict[str, np.ndarray]
 
     def lik(self, target: str) -> np.ndarray:
         """``lik[q, i, j]`` of ``target`` over the shared values and its scales,
-        relative to its largest."""
+        relative to its largest (kept from :func:`_hyper` for a fit of few targets)."""
+        if target in self.kept:
+            return self.kept[target]
         log_lik = target_log_marginal(self.folds[target])
         return np.exp(log_lik - np.max(log_lik)).reshape(-1, TAU_GRID.size, TAU_GRID.size)
 
@@ -303,14 +309,17 @@ def _hyper(residuals: Sequence[FoldResidual]) -> _Hyper:
     for r in residuals:
         folds.setdefault(r.target, []).append(r)
     w = _population_weights()
-    h = _Hyper(folds, w, np.empty(0))
+    h = _Hyper(folds, w, np.empty(0), {})
     log_prior_bias = np.repeat(-0.5 * (BIAS_GRID / BIAS_PRIOR_SCALE) ** 2,
                                GROWTH_GRID.size * LENGTH_GRID.size)
     log_pop = (log_prior_bias[:, None, None, None]
                + _log_prior_scale(POP_MEDIANS)[None, :, None, None]
                + _log_prior_scale(POP_MEDIANS)[None, None, :, None])
     for t in folds:
-        log_pop = log_pop + np.log(_evidence(h.lik(t), w) + 1e-300)
+        lik = h.lik(t)
+        if len(h.kept) < _KEPT_TARGETS:  # the same values, not computed twice
+            h.kept[t] = lik
+        log_pop = log_pop + np.log(_evidence(lik, w) + 1e-300)
     pop = np.exp(log_pop - np.max(log_pop))
     return h._replace(pop=pop / pop.sum())
 
