@@ -148,8 +148,7 @@ def _stats(residual: FoldResidual) -> _FoldStats:
 def _links(cuts: np.ndarray, length: np.ndarray) -> np.ndarray:
     """Correlations of neighbouring folds, ``(F - 1, *length.shape)``."""
     gaps = np.abs(np.diff(cuts)).reshape(-1, *([1] * np.ndim(length)))
-    with np.errstate(divide="ignore"):
-        links = np.where(length > 0, np.exp(-gaps / np.where(length > 0, length, 1.0)), 0.0)
+    links = np.where(length > 0, np.exp(-gaps / np.where(length > 0, length, 1.0)), 0.0)
     return np.minimum(links, _MAX_LINK)
 
 
@@ -185,20 +184,20 @@ def _chain(stats: Sequence[_FoldStats], ip: np.ndarray | int, links: np.ndarray,
         s11, s12, s22 = q_ff + tn * tn * a11, tn * td * a12 + zero, q_ff + td * td * a22
         u = (tn * c1 + zero, td * c2 + zero)
         y = (tn * (a11 * tn + a12 * td), td * (a12 * tn + a22 * td))
-        if s is not None:
+        if s is not None:  # the fold before, eliminated: S -= q^2 S_prev^-1, v -= q S_prev^-1 v
             q = -before / (1.0 - before ** 2)
-            i11, i12, i22 = _inverse(s)
-            s11, s12, s22 = s11 - q * q * i11, s12 - q * q * i12, s22 - q * q * i22
-            u = (u[0] - q * (i11 * g_u[0] + i12 * g_u[1]), u[1] - q * (i12 * g_u[0] + i22 * g_u[1]))
-            y = (y[0] - q * (i11 * g_y[0] + i12 * g_y[1]), y[1] - q * (i12 * g_y[0] + i22 * g_y[1]))
+            inv = _inverse(s)
+            s11, s12, s22 = s11 - q * q * inv[0], s12 - q * q * inv[1], s22 - q * q * inv[2]
+            u = tuple(a - q * b for a, b in zip(u, _apply(inv, g_u), strict=True))
+            y = tuple(a - q * b for a, b in zip(y, _apply(inv, g_y), strict=True))
         s, g_u, g_y = (s11, s12, s22), u, y
-        i11, i12, i22 = _inverse(s)
+        inv = _inverse(s)
         log_det += np.log(s11 * s22 - s12 ** 2) + st.log_det
         if f < len(stats) - 1:
             log_det += 2 * np.log(1.0 - links[f] ** 2)  # 2 log det R (N and D), R = Q^-1
-        uu += _form(i11, i12, i22, u, u)
-        uy += _form(i11, i12, i22, u, y)
-        yy += _form(i11, i12, i22, y, y)
+        uu += _form(u, _apply(inv, u))
+        uy += _form(u, _apply(inv, y))
+        yy += _form(y, _apply(inv, y))
         tc += tn * c1 + td * c2
         tat += tn * tn * a11 + 2 * tn * td * a12 + td * td * a22
         rr += st.rr
@@ -206,13 +205,20 @@ def _chain(stats: Sequence[_FoldStats], ip: np.ndarray | int, links: np.ndarray,
 
 
 def _inverse(s: tuple) -> tuple:
+    """The inverse of symmetric 2 x 2 blocks ``(s11, s12, s22)``, in the same form."""
     s11, s12, s22 = s
     det = s11 * s22 - s12 ** 2
     return s22 / det, -s12 / det, s11 / det
 
 
-def _form(i11, i12, i22, x, y):
-    return x[0] * (i11 * y[0] + i12 * y[1]) + x[1] * (i12 * y[0] + i22 * y[1])
+def _apply(m: tuple, v: tuple) -> tuple:
+    """Symmetric 2 x 2 blocks ``m`` times 2-vectors ``v``."""
+    return m[0] * v[0] + m[1] * v[1], m[1] * v[0] + m[2] * v[1]
+
+
+def _form(x: tuple, y: tuple) -> np.ndarray:
+    """``x' y`` of 2-vectors."""
+    return x[0] * y[0] + x[1] * y[1]
 
 
 def _ordered(residuals: Sequence[FoldResidual]) -> list[_FoldStats]:
@@ -363,13 +369,13 @@ def hyper_posterior(residuals: Sequence[FoldResidual]) -> dict[str, np.ndarray]:
 
 
 class HyperDraws(NamedTuple):
-    """Grid indices of joint posterior draws: the shared bias ``im``, growth ``ip`` and
-    length ``il`` (one per draw), and each target's scales ``(tau_N, tau_D)`` indices
-    (draw ``s`` of every target is one draw of the joint posterior)."""
+    """Grid indices of joint posterior draws: the shared bias ``im`` and growth ``ip``
+    (one per draw; the folds' length, integrated out, enters no prediction), and each
+    target's scales ``(tau_N, tau_D)`` indices (draw ``s`` of every target is one draw
+    of the joint posterior)."""
 
     im: np.ndarray
     ip: np.ndarray
-    il: np.ndarray
     scales: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
@@ -405,8 +411,8 @@ def joint_draws(rng: np.random.Generator, residuals: Sequence[FoldResidual], n: 
                        * h.w[:, mu_d[first], spread[first]][None, :]).ravel()
             pick = rng.choice(weights.size, at.size, p=weights / weights.sum())
             scales[t][0][at], scales[t][1][at] = np.unravel_index(pick, shape)
-    im, ip, il = np.unravel_index(q, _shared())
-    return HyperDraws(im, ip, il, scales)
+    im, ip, _ = np.unravel_index(q, _shared())
+    return HyperDraws(im, ip, scales)
 
 
 class TermDraws(NamedTuple):

@@ -235,7 +235,7 @@ def test_joint_draws_are_the_grid_posterior_with_one_bias_for_all_targets():
     for i, tau in enumerate([0.01, 0.03]):
         residuals += [r._replace(target=f"t{i}") for r in
                       _residuals(jax.random.key(20 + i), tau, groups=10, bias=-1.5)]
-    im, _, _, scales = joint_draws(np.random.default_rng(0), residuals, 4000)
+    im, _, scales = joint_draws(np.random.default_rng(0), residuals, 4000)
     post = hyper_posterior(residuals)
     marginal = post["t0"].sum(axis=(1, 2, 3, 4))
     mean = marginal @ BIAS_GRID
