@@ -269,8 +269,8 @@ def _rank_statistic(ranks: np.ndarray, n_ranks: int, bins: int = 5) -> float:
 
 
 def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int = 0,
-               shift_sd: float = 1.5, batch: int = 25
-               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+               shift_sd: float = 1.5, narrow: float = 0.3, batch: int = 25
+               ) -> tuple[dict[str, np.ndarray], ...]:
     """Ranks of the truth among thinned posterior draws for ``replications`` datasets
     simulated from the model's full prior (law sites by SIR on the E factor, noise
     ``sigma``, ``nu`` and Student-t observations).
@@ -281,8 +281,9 @@ def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int 
     run as one compiled program, vmapped over the datasets (the data are an argument),
     so the program compiles once, not once per dataset as ``MCMC.run`` does.
 
-    Returns the ranks of the sampler's posterior and, as the negative control, of the
-    same draws shifted by ``shift_sd`` posterior sd (a biased posterior).
+    Returns the ranks of the sampler's posterior and, as negative controls, of the
+    same draws shifted by ``shift_sd`` posterior sd (a biased posterior) and pulled
+    towards their mean to ``narrow`` of their spread (an over-confident one).
     """
     law = load_law("chinchilla")
     frame = design(jax.random.key(seed), 1, sizes=(1e8, 4e8), tokens_per_param=(5.0, 20.0),
@@ -336,14 +337,16 @@ def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int 
             samples = run(jnp.stack(chain_keys[first:stop]), jnp.stack(losses[first:stop]))
             for site in sites:
                 posterior[site].append(np.asarray(samples[site]).reshape(stop - first, -1))
-    ranks, biased = {}, {}
+    ranks, biased, narrowed = {}, {}, {}
     for site in sites:
         values = np.concatenate(posterior[site])[:, ::thin]
         truth_col = np.asarray(truths[site])[:, None]
         ranks[site] = np.sum(values < truth_col, axis=1)
         shifted = values + shift_sd * values.std(axis=1, keepdims=True)
         biased[site] = np.sum(shifted < truth_col, axis=1)
-    return ranks, biased
+        centre = values.mean(axis=1, keepdims=True)
+        narrowed[site] = np.sum(centre + narrow * (values - centre) < truth_col, axis=1)
+    return ranks, biased, narrowed
 
 
 def _sbc_passes(ranks: dict[str, np.ndarray], n_ranks: int, alpha: float = 0.01) -> bool:
@@ -351,30 +354,63 @@ def _sbc_passes(ranks: dict[str, np.ndarray], n_ranks: int, alpha: float = 0.01)
     return all(_rank_statistic(r, n_ranks) > alpha / len(ranks) for r in ranks.values())
 
 
+def _extremes_pass(ranks: dict[str, np.ndarray], n_ranks: int, alpha: float = 0.01) -> bool:
+    """No site has more truths beyond every draw (rank 0 or ``n_ranks - 1``) than a
+    binomial of rate ``2 / n_ranks`` gives at level ``alpha`` (Bonferroni over sites).
+
+    The five bins of :func:`_sbc_passes` average an excess at the two extreme ranks
+    with the ranks beside them; this counts the extremes alone (where a sampler that
+    never reaches a narrow region of the posterior shows first)."""
+    return all(
+        scipy.stats.binom.sf(np.sum((r == 0) | (r == n_ranks - 1)) - 1, r.size, 2 / n_ranks)
+        > alpha / len(ranks) for r in ranks.values())
+
+
 @pytest.fixture(scope="module")
 def sbc_small():
     draws, thin = 150, 10
-    ranks, biased = _sbc_ranks(20, 150, draws, thin)
-    return ranks, biased, draws // thin + 1
+    return *_sbc_ranks(20, 150, draws, thin), draws // thin + 1
 
 
 def test_sbc_ranks_uniform(sbc_small):
-    ranks, _, n_ranks = sbc_small
+    ranks, _, _, n_ranks = sbc_small
     assert _sbc_passes(ranks, n_ranks)
+    assert _extremes_pass(ranks, n_ranks)
 
 
-def test_sbc_negative_control_fails(sbc_small):
-    """The same draws shifted by 1.5 posterior sd must be caught by the same test."""
-    _, biased, n_ranks = sbc_small
+def test_sbc_negative_controls_fail(sbc_small):
+    """The same draws shifted by 1.5 posterior sd must be caught by the bins, and the
+    same draws at 0.3 of their spread by the extreme ranks."""
+    _, biased, narrowed, n_ranks = sbc_small
     assert not _sbc_passes(biased, n_ranks)
+    assert not _extremes_pass(narrowed, n_ranks)
+
+
+@pytest.fixture(scope="module")
+def sbc_full():
+    draws, thin = 500, 5
+    return *_sbc_ranks(200, 400, draws, thin, seed=1, shift_sd=0.5, narrow=0.7), \
+        draws // thin + 1
 
 
 @pytest.mark.slow
-def test_sbc_full():
-    draws, thin = 500, 5
-    ranks, biased = _sbc_ranks(200, 400, draws, thin, seed=1, shift_sd=0.5)
-    assert _sbc_passes(ranks, draws // thin + 1)
-    assert not _sbc_passes(biased, draws // thin + 1)
+def test_sbc_full(sbc_full):
+    ranks, biased, narrowed, n_ranks = sbc_full
+    assert _sbc_passes(ranks, n_ranks)
+    assert not _sbc_passes(biased, n_ranks)
+    assert not _extremes_pass(narrowed, n_ranks)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "NumPyro's NUTS misses the funnel of nearly noiseless runs: with these 4 rows, when "
+    "the true sigma is below 0.005 (44 of 200 datasets) the draws stay above it in 16; "
+    "sigma's truth lies beyond every draw in 22 of 200 datasets where 4 are expected "
+    "(16 at target acceptance 0.95; docs/calibration.md, 'What the SBC shows'). "
+    "Strict: when a change fixes it, this fails and the mark goes."))
+def test_sbc_full_extreme_ranks(sbc_full):
+    ranks, _, _, n_ranks = sbc_full
+    assert _extremes_pass(ranks, n_ranks)
 
 
 # ----------------------------------------------------------------------- save / load
