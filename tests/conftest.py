@@ -3,9 +3,11 @@ session fixtures.
 
 JAX is configured here, before any test imports it: two host devices so that chains
 run in parallel, float64 as the CLI uses by default, and JAX's persistent compilation
-cache in a directory of this session only (so that fits of the same law, settings and
-number of rows compile once per session, in this process and in the CLI subprocesses
-that inherit the variable, and nothing is written to the user's cache).
+cache in a directory of this process only (so that fits of the same law, settings and
+number of rows compile once per test process, in it and in the CLI subprocesses that
+inherit the variable, and nothing is written to the user's cache). Under pytest-xdist
+(the default, ``-n 2`` in pyproject.toml) each worker process has its own directory, so
+a program both workers need is compiled by each.
 """
 
 import atexit
