@@ -264,9 +264,14 @@ def test_find_start_beats_prior_draws(chinchilla_table):
 
 
 def _rank_statistic(ranks: np.ndarray, n_ranks: int, bins: int = 5) -> float:
-    """p-value of a chi-square test that ranks in ``0..n_ranks-1`` are uniform."""
+    """p-value of a chi-square test that ranks in ``0..n_ranks-1`` are uniform.
+
+    The bins hold whole ranks, unequally when ``bins`` does not divide ``n_ranks`` (16
+    ranks in 5 bins: 4, 3, 3, 3, 3), so each bin's expected count is its share of the
+    ranks."""
     counts = np.histogram(ranks, bins=bins, range=(0, n_ranks))[0]
-    return float(scipy.stats.chisquare(counts).pvalue)
+    held = np.histogram(np.arange(n_ranks), bins=bins, range=(0, n_ranks))[0]
+    return float(scipy.stats.chisquare(counts, held * counts.sum() / n_ranks).pvalue)
 
 
 class SBCRanks(NamedTuple):
