@@ -299,8 +299,9 @@ def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int 
 
     The runs are every size in ``sizes`` at every tokens-per-parameter ratio (4 rows by
     default). Each dataset gets one chain of NumPyro's NUTS (its defaults as ``MCMC``
-    runs them: dense metric, target acceptance 0.8, Stan's windowed warmup) from the prior's
-    median, a point that does not depend on the data. The chains of ``batch`` datasets
+    runs them: dense metric, target acceptance 0.8 unless ``target_accept`` says, Stan's
+    windowed warmup) from the prior's median, a point that does not depend on the
+    data. The chains of ``batch`` datasets
     run as one compiled program, vmapped over the datasets (the data are an argument),
     so the program compiles once, not once per dataset as ``MCMC.run`` does.
 
@@ -338,7 +339,8 @@ def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int 
                                 init_strategy=init_to_median(num_samples=15))
     init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
 
-    def chain(chain_key: jax.Array, loss: jax.Array) -> dict[str, jax.Array]:
+    def chain(chain_key: jax.Array, loss: jax.Array
+              ) -> tuple[dict[str, jax.Array], jax.Array]:
         data = (log_n, log_d, h, loss, scales.loss_scale, 1.0)
         # the start's z only: its potential and gradient are recomputed on this
         # dataset (info.param_info's are dataset 0's)
