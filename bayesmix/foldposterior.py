@@ -295,12 +295,18 @@ class _Hyper(NamedTuple):
     kept: dict[str, np.ndarray]
 
     def lik(self, target: str) -> np.ndarray:
-        """``lik[q, i, j]`` of ``target`` over the shared values and its scales,
-        relative to its largest (kept from :func:`_hyper` for a fit of few targets)."""
+        """``lik[q, i, j]`` of ``target`` (:func:`_target_lik`), kept from :func:`_hyper`
+        for a fit of few targets."""
         if target in self.kept:
             return self.kept[target]
-        log_lik = target_log_marginal(self.folds[target])
-        return np.exp(log_lik - np.max(log_lik)).reshape(-1, TAU_GRID.size, TAU_GRID.size)
+        return _target_lik(self.folds[target])
+
+
+def _target_lik(folds: Sequence[FoldResidual]) -> np.ndarray:
+    """``lik[q, i, j]`` of one target's folds over the shared values and its scales,
+    relative to its largest."""
+    log_lik = target_log_marginal(folds)
+    return np.exp(log_lik - np.max(log_lik)).reshape(-1, TAU_GRID.size, TAU_GRID.size)
 
 
 def _evidence(lik: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -315,19 +321,19 @@ def _hyper(residuals: Sequence[FoldResidual]) -> _Hyper:
     for r in residuals:
         folds.setdefault(r.target, []).append(r)
     w = _population_weights()
-    h = _Hyper(folds, w, np.empty(0), {})
+    kept: dict[str, np.ndarray] = {}
     log_prior_bias = np.repeat(-0.5 * (BIAS_GRID / BIAS_PRIOR_SCALE) ** 2,
                                GROWTH_GRID.size * LENGTH_GRID.size)
     log_pop = (log_prior_bias[:, None, None, None]
                + _log_prior_scale(POP_MEDIANS)[None, :, None, None]
                + _log_prior_scale(POP_MEDIANS)[None, None, :, None])
-    for t in folds:
-        lik = h.lik(t)
-        if len(h.kept) < _KEPT_TARGETS:  # the same values, not computed twice
-            h.kept[t] = lik
+    for t, target_folds in folds.items():
+        lik = _target_lik(target_folds)
+        if len(kept) < _KEPT_TARGETS:  # the same values, not computed twice
+            kept[t] = lik
         log_pop = log_pop + np.log(_evidence(lik, w) + 1e-300)
     pop = np.exp(log_pop - np.max(log_pop))
-    return h._replace(pop=pop / pop.sum())
+    return _Hyper(folds, w, pop / pop.sum(), kept)
 
 
 def hyper_posterior(residuals: Sequence[FoldResidual]) -> dict[str, np.ndarray]:

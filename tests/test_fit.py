@@ -370,7 +370,6 @@ def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int 
             for site in sites:
                 posterior[site].append(np.asarray(samples[site]).reshape(stop - first, -1))
     ranks, biased, narrowed = {}, {}, {}
-    n_ranks = 0
     for site in sites:
         values = np.concatenate(posterior[site])[:, ::thin]
         truth_col = np.asarray(truths[site])[:, None]
@@ -379,8 +378,7 @@ def _sbc_ranks(replications: int, warmup: int, draws: int, thin: int, seed: int 
         biased[site] = np.sum(shifted < truth_col, axis=1)
         centre = values.mean(axis=1, keepdims=True)
         narrowed[site] = np.sum(centre + narrow * (values - centre) < truth_col, axis=1)
-        n_ranks = values.shape[1] + 1
-    return SBCRanks(ranks, biased, narrowed, n_ranks,
+    return SBCRanks(ranks, biased, narrowed, len(range(0, draws, thin)) + 1,
                     {site: np.asarray(v) for site, v in truths.items()},
                     np.concatenate(diverged))
 

@@ -86,16 +86,17 @@ def main() -> None:
     key_fit, key_draw = jax.random.split(jax.random.fold_in(jax.random.key(args.seed), 1))
     shipped = foldposterior.GROWTH_GRID
     runs = canonical_table(args.dir)
+    every = load_runs(runs)
+    sizes = np.unique(every.frame["N"].to_numpy())
     cases = []
     for fit_dir in sorted(args.dir.glob("fit_*")):
         cut = float(fit_dir.name.removeprefix("fit_"))
         fit = load_fit(fit_dir)
-        table = load_runs(runs, where=f"N < {cut}")
+        table = every.select(f"N < {cut}")
         residuals = _residuals(args.dir / f"residuals_{fit_dir.name}.pkl", key_fit, fit,
                                table)
-        sizes = np.unique(load_runs(runs).frame["N"].to_numpy())
-        heldout = [(name, load_runs(runs, where=where)) for name, where in _bins(cut, sizes)
-                   if (load_runs(runs).frame.eval(where)).any()]
+        heldout = [(name, every.select(where)) for name, where in _bins(cut, sizes)
+                   if every.frame.eval(where).any()]
         cases.append((f"cut {cut:.3g} ({len(residuals)} folds)", fit, table, residuals,
                       heldout))
     if args.paper is not None:
