@@ -255,7 +255,8 @@ def confirm_batch(
                     for refit in refits for t, p in refit.posteriors.items()}
         report = decide(refitted, decision.n_params, decision.n_tokens,
                         target_weights=decision.target_weights, lower=decision.lower,
-                        upper=decision.upper, key=jax.random.fold_in(key_decide, m))
+                        upper=decision.upper, key=jax.random.fold_in(key_decide, m),
+                        couple_targets=False)  # regret only: not coupled
         regret[m] = report.expected_regret()
         converged[m] = all(tf.converged for r in refits for tf in r.targets.values())
     if not np.any(np.isfinite(regret)):

@@ -22,13 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesmix._errors import BayesmixError
+from bayesmix.coupling import Coupling, couple, spread
 from bayesmix.model import TargetPosterior
 from bayesmix.objective import MixtureObjective, mixture_objective
 from bayesmix.simplex import MDResult, check_solver_options, kl_projection, minimize_on_simplex
 
-__all__ = ["OptimumReport", "bayes_mixture", "compute_grid", "decide", "expected_regret",
-           "mixture_bounds", "objective_draws", "optimal_mixture_draws", "optimum_path",
-           "prob_better", "summarize"]
+__all__ = ["OptimumReport", "bayes_mixture", "decide", "expected_regret", "mixture_bounds",
+           "objective_draws", "optimal_mixture_draws", "per_domain_summary", "prob_better",
+           "summarize"]
 
 
 def _per_domain(value: float | Mapping[str, float] | None, domains: Sequence[str],
@@ -258,66 +259,8 @@ def expected_regret(objective: MixtureObjective, n_params: float, n_tokens: floa
     return float(np.mean(values - np.asarray(optimum_values)))
 
 
-def compute_grid(flops: Sequence[float], tokens_per_param: float = 20.0
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(N, D)`` along a compute budget with ``C = 6 N D`` and ``D = r N``.
-
-    Parameters
-    ----------
-    flops : sequence of float
-        Training compute budgets ``C`` (FLOPs).
-    tokens_per_param : float
-        ``r = D / N`` (20 is the Chinchilla-optimal ratio).
-
-    Returns
-    -------
-    n_params, n_tokens : ndarray, shape ``(len(flops),)``
-    """
-    flops = np.asarray(flops, float)
-    if np.any(flops <= 0) or not tokens_per_param > 0:
-        raise BayesmixError("compute budgets and tokens per parameter must be positive")
-    n_params = np.sqrt(flops / (6.0 * tokens_per_param))
-    return n_params, tokens_per_param * n_params
-
-
-def optimum_path(objective: MixtureObjective, n_params: Sequence[float],
-                 n_tokens: Sequence[float], *, lower: Any = None, upper: Any = None,
-                 tol: float = 1e-9, max_iter: int = 3000,
-                 key: jax.Array | None = None) -> list[dict[str, Any]]:
-    """``h*(N, D)`` along a compute grid (the paper's Fig. 6), solved as :func:`decide`
-    solves it (``key`` draws the discrepancy's factors, default ``jax.random.key(0)``).
-
-    Only scale-dependent laws (the joint and full laws, where ``N`` and ``D`` terms
-    depend on ``h``) give a path that moves; for the additive law it is flat (but for
-    the discrepancy's reweighting of several targets beyond the training range). Fixed
-    bounds are used at every point (token limits depend on ``D``: call
-    :func:`mixture_bounds` per point for those).
-
-    Returns
-    -------
-    list of dict
-        One per grid point: ``N``, ``D``, ``h_star`` (per-domain summaries) and
-        ``h_bayes`` (per-domain weight).
-    """
-    if len(n_params) != len(n_tokens):
-        raise BayesmixError("the compute grid needs as many N values as D values")
-    path = []
-    for n, d in zip(n_params, n_tokens, strict=True):
-        _, per_draw, expected = objective.decision_objectives(
-            jax.random.key(0) if key is None else key, n, d)
-        draws = optimal_mixture_draws(per_draw, n, d, lower=lower, upper=upper, tol=tol,
-                                      max_iter=max_iter)
-        bayes = bayes_mixture(expected, n, d, lower=lower, upper=upper, tol=tol,
-                              max_iter=max_iter)
-        path.append({
-            "N": float(n), "D": float(d),
-            "h_star": _per_domain_summary(objective.domains, np.asarray(draws.h)),
-            "h_bayes": dict(zip(objective.domains, np.asarray(bayes.h).tolist(), strict=True)),
-        })
-    return path
-
-
-def _per_domain_summary(domains: Sequence[str], h_draws: np.ndarray) -> dict[str, dict]:
+def per_domain_summary(domains: Sequence[str], h_draws: np.ndarray) -> dict[str, dict]:
+    """``{domain: {mean, median, q05, q95}}`` of draws of ``h`` (shape ``(S, k)``)."""
     stats = summarize(h_draws)
     return {d: {name: stats[name][i] for name in stats} for i, d in enumerate(domains)}
 
@@ -345,6 +288,10 @@ class OptimumReport:
         Largest Frank-Wolfe gap over draws.
     bayes_converged : bool
         Whether the solve for ``h_bayes`` met the gap test.
+    coupling : Coupling or None
+        How the targets' shared runs widen each comparison with ``h_bayes``
+        (:mod:`bayesmix.coupling`); None when the targets were paired as independent
+        on request.
     """
 
     domains: tuple[str, ...]
@@ -361,14 +308,30 @@ class OptimumReport:
     converged: float
     max_gap: float
     bayes_converged: bool
+    coupling: Coupling | None = None
 
     def expected_regret(self, name: str = "h_bayes") -> float:
         """Expected regret of launching mixture ``name``: ``E[f(h) - f(h*)]``."""
         return float(np.mean(self.objective[name] - self.h_star_values))
 
+    def variance_factor(self, name: str) -> float:
+        """How much the targets' shared runs widen ``f(h_bayes) - f(name)`` (1: not)."""
+        return 1.0 if self.coupling is None else self.coupling.factors.get(name, 1.0)
+
+    def p_better(self, name: str, *, independent: bool = False) -> float:
+        """``P(f(h_bayes) < f(name))``, ties counting one half.
+
+        The draws of the difference are spread by :meth:`variance_factor` about their
+        mean (:func:`bayesmix.coupling.spread`); ``independent=True`` gives the
+        targets' draws paired as independent.
+        """
+        difference = self.objective["h_bayes"] - self.objective[name]
+        if not independent:
+            difference = spread(difference, self.variance_factor(name))
+        return prob_better(difference, np.zeros_like(difference))
+
     def to_dict(self) -> dict[str, Any]:
         comparisons = {}
-        bayes_values = self.objective["h_bayes"]
         for name, values in self.objective.items():
             mixture = self.mixtures[name]
             comparisons[name] = {
@@ -376,9 +339,15 @@ class OptimumReport:
                 "feasible": bool(np.all(mixture >= self.lower - 1e-9)
                                  and np.all(mixture <= self.upper + 1e-9)),
                 **summarize(values),
-                "p_h_bayes_better": prob_better(bayes_values, values),
+                "p_h_bayes_better": self.p_better(name),
+                "p_h_bayes_better_independent": self.p_better(name, independent=True),
+                "cross_target_variance_factor": self.variance_factor(name),
                 "expected_regret": self.expected_regret(name),
             }
+        coupling = self.coupling
+        shared = {"runs_shared": 0 if coupling is None else coupling.n_runs,
+                  "note": ("the targets' draws paired as independent, on request"
+                           if coupling is None else coupling.note)}
         return {
             "N": self.n_params,
             "D": self.n_tokens,
@@ -386,9 +355,10 @@ class OptimumReport:
             "n_draws": int(self.h_star_values.shape[0]),
             "bounds": {d: {"min": float(lo), "max": float(hi)} for d, lo, hi in
                        zip(self.domains, self.lower, self.upper, strict=True)},
-            "h_star": _per_domain_summary(self.domains, self.h_star_draws),
+            "h_star": per_domain_summary(self.domains, self.h_star_draws),
             "h_bayes": dict(zip(self.domains, self.h_bayes.tolist(), strict=True)),
             "objective": comparisons,
+            "cross_target": shared,
             "optimizer": {"method": "mirror descent (KL-projected, adaptive step)",
                           "fraction_converged": self.converged,
                           "max_frank_wolfe_gap": self.max_gap,
@@ -409,6 +379,7 @@ def decide(
     key: jax.Array | None = None,
     tol: float = 1e-9,
     max_iter: int = 3000,
+    couple_targets: bool = True,
 ) -> OptimumReport:
     """The full decision at ``(N, D)``: ``h*`` per draw, ``h_bayes``, and comparisons.
 
@@ -429,6 +400,10 @@ def decide(
     key : jax.Array, optional
         PRNG key of the discrepancy draws (default ``jax.random.key(0)``); used only
         when a posterior has a learnt discrepancy.
+    couple_targets : bool
+        Widen the comparisons of several targets by how their errors go together
+        over the runs they share (:mod:`bayesmix.coupling`; default). False pairs the
+        targets' draws as independent.
 
     Notes
     -----
@@ -489,6 +464,8 @@ def decide(
             objective, objective.jax_params(), jnp.asarray(float(n_params)),
             jnp.asarray(float(n_tokens)), draws.h))
     values = objective_draws(objective, n_params, n_tokens, np.stack([mixtures[n] for n in names]))
+    coupling = (couple(objective.posteriors, objective.target_weights, n_params, n_tokens,
+                       mixtures) if couple_targets else None)
     return OptimumReport(
         domains=objective.domains, n_params=float(n_params), n_tokens=float(n_tokens),
         target_weights=dict(objective.target_weights), lower=lo, upper=hi,
@@ -496,5 +473,5 @@ def decide(
         h_bayes=np.asarray(bayes.h), objective=dict(zip(names, values, strict=True)),
         mixtures=mixtures, converged=float(np.mean(np.asarray(draws.converged))),
         max_gap=float(np.max(np.asarray(draws.gap))),
-        bayes_converged=bool(bayes.converged),
+        bayes_converged=bool(bayes.converged), coupling=coupling,
     )

@@ -160,7 +160,7 @@ def plot_optimum_path(path: Sequence[Mapping[str, Any]], ax: Any = None, *,
     Parameters
     ----------
     path : sequence of dict
-        From :func:`bayesmix.decision.optimum_path` (or ``optimum.json``'s ``path``).
+        From :func:`bayesmix.path.optimum_path` (or ``optimum.json``'s ``path``).
     ax : matplotlib Axes, optional
     planned : (float, float), optional
         The planned run's ``(N, D)``, marked by a vertical line.
@@ -208,8 +208,6 @@ def plot_objective(report: OptimumReport, ax: Any = None) -> Any:
     -------
     matplotlib Figure
     """
-    from bayesmix.decision import prob_better
-
     fig, ax = _axes(ax, (5.0, 4.0))
     names = list(report.objective)
     values = [np.asarray(report.objective[n], float) for n in names]
@@ -218,9 +216,8 @@ def plot_objective(report: OptimumReport, ax: Any = None) -> Any:
     for i, body in enumerate(parts["bodies"]):
         body.set_facecolor(f"C{i % 10}")
         body.set_alpha(0.5)
-    labels = [names[0]] + [
-        f"{name}\nP(h_bayes better)\n= {prob_better(values[0], values[i]):.2f}"
-        for i, name in enumerate(names[1:], start=1)]
+    labels = [names[0]] + [f"{name}\nP(h_bayes better)\n= {report.p_better(name):.2f}"
+                           for name in names[1:]]
     ax.set_xticks(range(1, len(names) + 1), labels, fontsize="small")
     ax.set(ylabel="predicted objective sum_t w_t L_t",
            title=f"at N = {report.n_params:.3g}, D = {report.n_tokens:.3g}")

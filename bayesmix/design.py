@@ -417,7 +417,8 @@ def suggest_runs(
     stage(0)
     key_decide, key_mixtures, key_fantasy = jax.random.split(key, 3)
     report = decide(posteriors, n_params, n_tokens, target_weights=target_weights,
-                    lower=lower, upper=upper, key=key_decide)
+                    lower=lower, upper=upper, key=key_decide,
+                    couple_targets=False)  # regret only: not coupled
     regret = report.expected_regret()
     predicted = float(np.median(report.objective["h_bayes"]))
     n_all = report.h_star_values.shape[0]

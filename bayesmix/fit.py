@@ -27,7 +27,7 @@ from bayesmix._jaxutil import releasing_compiled
 from bayesmix._nuts_defaults import CHAINS, DRAWS, TARGET_ACCEPT, WARMUP
 from bayesmix.diagnostics import Diagnostics, diagnose
 from bayesmix.discrepancy import Discrepancy
-from bayesmix.idata import inference_data
+from bayesmix.idata import inference_data, training_rows
 from bayesmix.laws import Law
 from bayesmix.metric import first_metric
 from bayesmix.model import (
@@ -161,6 +161,7 @@ class TargetFit:
             params={name: stacked(name) for name in self.param_names},
             noise={"sigma": stacked("sigma"), "nu": stacked("nu")},
             likelihood=self.likelihood, discrepancy=self.discrepancy,
+            training=training_rows(self.idata, self.likelihood_weight),
         )
 
     @property

@@ -7,9 +7,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from bayesmix.model import TargetInputs, noise, noise_draws, on_likelihood_scale
+from bayesmix.model import TargetInputs, TrainingRows, noise, noise_draws, on_likelihood_scale
 
-__all__ = ["inference_data", "posterior_sites"]
+__all__ = ["inference_data", "posterior_sites", "training_rows"]
 
 
 @jax.jit
@@ -94,3 +94,17 @@ def inference_data(
 def posterior_sites(samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Sampled sites and the law's derived parameters; not "mu" (one value per run)."""
     return {name: value for name, value in samples.items() if name != "mu"}
+
+
+def training_rows(idata: Any, weight: float) -> TrainingRows | None:
+    """A fit's rows as its likelihood read them (``weight``: the rows' likelihood
+    weight), or None when the constant or observed data were not read."""
+    groups = idata.groups()
+    if "constant_data" not in groups or "observed_data" not in groups:
+        return None
+    data = idata.constant_data
+    return TrainingRows(n_params=np.asarray(data["N"].values, float),
+                        n_tokens=np.asarray(data["D"].values, float),
+                        weights=np.asarray(data["weights"].values, float),
+                        observed=np.asarray(idata.observed_data["obs"].values, float),
+                        weight=weight)

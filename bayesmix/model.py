@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +31,7 @@ __all__ = [
     "Scales",
     "TargetInputs",
     "TargetPosterior",
+    "TrainingRows",
     "bound_model",
     "centred_inputs",
     "check_enough_rows",
@@ -264,6 +265,26 @@ def loss_model(
         numpyro.sample("obs", noise(nu, loc, sigma), obs=observed)
 
 
+class TrainingRows(NamedTuple):
+    """The rows a posterior was fitted to, as its likelihood read them.
+
+    Attributes
+    ----------
+    n_params, n_tokens : ndarray, shape ``(n,)``
+    weights : ndarray, shape ``(n, k)``
+    observed : ndarray, shape ``(n,)``
+        The losses on the likelihood's scale (log-loss for ``"log"``).
+    weight : float
+        Each row's likelihood weight (``1 / design_effect``).
+    """
+
+    n_params: np.ndarray
+    n_tokens: np.ndarray
+    weights: np.ndarray
+    observed: np.ndarray
+    weight: float
+
+
 @dataclass(frozen=True)
 class TargetPosterior:
     """Draws of one target's law parameters, from a Bayesian fit or a point estimate.
@@ -284,6 +305,9 @@ class TargetPosterior:
     discrepancy : Discrepancy or None
         The learnt term beyond the training range (:mod:`bayesmix.discrepancy`); None
         gives the law's own predictive.
+    training : TrainingRows or None
+        The rows of a Bayesian fit, for the runs' influence on its draws
+        (:mod:`bayesmix.coupling`); None for point fits and posteriors built in code.
     """
 
     law: Law
@@ -294,6 +318,7 @@ class TargetPosterior:
     noise: dict[str, np.ndarray] | None = None
     likelihood: str = "log"
     discrepancy: Discrepancy | None = None
+    training: TrainingRows | None = None
 
     @classmethod
     def from_sites(

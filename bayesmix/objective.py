@@ -60,7 +60,10 @@ def paired_draws(posteriors: Mapping[str, TargetPosterior]) -> dict[str, dict[st
     from different targets' chains are independent, and a tuple of independent draws
     from each factor is a draw from the product. Any pairing works (draw ``s`` with
     draw ``s``, or a shuffle); what must not happen is re-using one target's draw
-    with several of another's as if that added information. When the targets have
+    with several of another's as if that added information. (The factorisation is the
+    model's: the targets are losses of the same runs, whose errors go together, which
+    :mod:`bayesmix.coupling` measures and :func:`bayesmix.decision.decide` adds to the
+    comparisons of mixtures.) When the targets have
     different numbers of draws the first ``min_t S_t`` of each are kept (every draw
     of every chain is a draw of that target's posterior, so truncation keeps a valid,
     if smaller, sample; it may drop whole chains); a point fit (``S = 1``) is

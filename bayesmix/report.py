@@ -25,11 +25,12 @@ from bayesmix import _report_sections as build
 from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_file
 from bayesmix.compare import compare
-from bayesmix.decision import OptimumReport, compute_grid, decide, optimum_path
+from bayesmix.decision import OptimumReport, decide
 from bayesmix.design import DesignSettings, Suggestion, suggest_runs
 from bayesmix.fit import Fit
 from bayesmix.model import TargetPosterior
 from bayesmix.objective import mixture_objective
+from bayesmix.path import compute_grid, optimum_path
 from bayesmix.report_inputs import decision_targets, read_optimum, read_suggestion, training_table
 from bayesmix.runs import RunTable
 from bayesmix.sensitivity import elasticities, moves_with_scale

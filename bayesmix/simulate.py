@@ -190,6 +190,7 @@ def simulate_runs(
     min_weight: float = 0.02,
     noise: float = 0.003,
     run_noise: float = 0.0,
+    run_correlation: float = 0.0,
     loss_scale: float = 3.0,
 ) -> SimulatedRuns:
     """Simulate a validated run table from a law.
@@ -216,6 +217,10 @@ def simulate_runs(
     run_noise : float
         Relative offset shared by a run's rows, ``u ~ Normal(0, 1)`` per run (a run is
         a size and mixture; real runs deviate from a law together).
+    run_correlation : float
+        Correlation in ``[0, 1]`` of a run's offsets across targets (a run unlucky on
+        one domain is unlucky on others): ``u = sqrt(1 - c) u_target + sqrt(c) u_run``
+        with ``u_run`` shared by the targets.
     loss_scale : float
         Typical loss, the prior's scale when parameters are drawn.
 
@@ -238,6 +243,8 @@ def simulate_runs(
     for option, value in (("noise", noise), ("run_noise", run_noise)):
         if not (np.isfinite(value) and value >= 0):
             raise BayesmixError(f"{option} must be at least 0 and finite, got {value}")
+    if not 0 <= run_correlation <= 1:
+        raise BayesmixError(f"run_correlation must be in [0, 1], got {run_correlation}")
     if sites is not None and not isinstance(sites, dict):
         raise BayesmixError(f"sites must map each target to {{site: value}}, got a "
                             f"{type(sites).__name__}")
@@ -256,6 +263,8 @@ def simulate_runs(
         loss_scale=loss_scale,
     )
     truth: dict[str, dict[str, np.ndarray]] = {}
+    run = pd.factorize(frame["run"])[0]
+    shared = np.asarray(jax.random.normal(jax.random.fold_in(key_design, 1), (run.max() + 1,)))
     for t_index, target in enumerate(targets):
         given = (sites or {}).get(target)
         site_values = (
@@ -271,8 +280,8 @@ def simulate_runs(
         key_row = jax.random.fold_in(key_noise, t_index)
         key_run = jax.random.fold_in(key_row, 1)
         eps = np.asarray(jax.random.normal(key_row, mean.shape))
-        run = pd.factorize(frame["run"])[0]
-        u = np.asarray(jax.random.normal(key_run, (run.max() + 1,)))[run]
+        u = np.asarray(jax.random.normal(key_run, (run.max() + 1,)))
+        u = (np.sqrt(1.0 - run_correlation) * u + np.sqrt(run_correlation) * shared)[run]
         frame[f"loss_{target}"] = mean * np.exp(run_noise * u + noise * eps)
     if not np.all(np.isfinite(frame[[f"loss_{t}" for t in targets]].to_numpy())):
         raise BayesmixError(f"law '{law.name}' gave non-finite losses for these parameters")

@@ -472,8 +472,10 @@ def load_posteriors(path: str | Path) -> dict[str, TargetPosterior]:
     path = _baseline_dir(path)
     _checked_dir(path)
     if (path / FIT_FILE).is_file():
-        # the draws, and the rows they were fitted to (checked against fit.json)
-        return load_fit(path, groups=("posterior", "constant_data")).posteriors
+        # the draws, and the rows they were fitted to (checked against fit.json) with
+        # their losses: how each run moved the draws (bayesmix.coupling)
+        groups = ("posterior", "constant_data", "observed_data")
+        return load_fit(path, groups=groups).posteriors
     if (path / BASELINE_FILE).is_file():
         return _baseline_posteriors(path)
     raise BayesmixError(f"{path} is not a fit directory (no {FIT_FILE} or {BASELINE_FILE})")

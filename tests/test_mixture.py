@@ -16,12 +16,12 @@ from bayesmix.decision import (
     mixture_bounds,
     objective_draws,
     optimal_mixture_draws,
-    optimum_path,
     prob_better,
 )
 from bayesmix.laws import load_law
 from bayesmix.model import Scales, TargetPosterior, law_params
 from bayesmix.objective import mixture_objective, paired_draws
+from bayesmix.path import optimum_path
 from bayesmix.simplex import frank_wolfe_gap, kl_projection, md_init, md_update, minimize_on_simplex
 from bayesmix.simulate import draw_law_params
 

@@ -52,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the discrepancy draws (default 0)")
     add_discrepancy_option(parser)
+    parser.add_argument("--independent-targets", action="store_true",
+                        help="pair the targets' posterior draws as independent (by "
+                             "default P(h_bayes better) counts how the targets' errors go "
+                             "together over the runs they share; docs/calibration.md)")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true",
                         help="print JSON to stdout instead of the table")
@@ -83,14 +87,14 @@ def run(args: argparse.Namespace) -> int:
                     lower=lower, upper=upper,
                     references=reference_mixtures(args.reference, domains, tokens),
                     baseline=baseline, key=key_from_args(args), tol=args.tol,
-                    max_iter=args.max_iter)
+                    max_iter=args.max_iter, couple_targets=not args.independent_targets)
     weighed = {t: posteriors[t] for t in report.target_weights}
     for note in extrapolation_notes(weighed, args.n_params, args.n_tokens):  # N, D checked
         print(f"note: {note}", file=sys.stderr)
     payload = report.to_dict()
     if args.path_flops:
-        from bayesmix.decision import compute_grid, optimum_path
         from bayesmix.objective import mixture_objective
+        from bayesmix.path import compute_grid, optimum_path
 
         try:
             flops = [float(v) for v in args.path_flops.split(",") if v.strip()]
@@ -152,6 +156,15 @@ def format_report(payload: dict) -> str:
                      f"{better:>17}  {row['expected_regret']:15.3g}{note}")
     optimizer = payload["optimizer"]
     lines.append("")
+    shared = payload.get("cross_target", {})
+    if shared.get("note"):
+        lines.append(f"P(h_bayes better): {shared['note']}")
+    elif shared.get("runs_shared"):
+        factors = ", ".join(f"{name} x{row['cross_target_variance_factor']:.2f}"
+                            for name, row in objective.items() if name != "h_bayes")
+        lines.append(f"P(h_bayes better) counts how the targets' errors go together over "
+                     f"the {shared['runs_shared']} runs they share (variance of the "
+                     f"difference: {factors}; --independent-targets for none)")
     lines.append(f"mirror descent: {100 * optimizer['fraction_converged']:.1f}% of draws "
                  f"converged (max Frank-Wolfe gap {optimizer['max_frank_wolfe_gap']:.2g}); "
                  f"h_bayes {'converged' if optimizer['h_bayes_converged'] else 'NOT converged'}")
