@@ -2,7 +2,8 @@
 
 One ArviZ netCDF per target: all its groups, or only those a command needs (a fit's
 ``posterior_predictive`` and ``log_likelihood`` hold draws x rows each, 25 MB a target
-on the paper split, and ``predict`` and ``optimize`` read the posterior alone); then
+on the paper split, and ``predict`` and ``optimize`` read the posterior with the small
+constant and observed data, the rows and their losses); then
 checked to be the fit's own, so that a file copied from another fit is refused by
 name instead of failing later inside a computation.
 """

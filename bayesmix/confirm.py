@@ -41,7 +41,7 @@ from bayesmix._random import numpy_rng
 from bayesmix.crossval import refit_options, training_rows
 from bayesmix.decision import decide
 from bayesmix.design import Suggestion
-from bayesmix.fantasy import fantasised_log_losses, thinned
+from bayesmix.fantasy import fantasised_log_losses
 from bayesmix.fit import Fit
 from bayesmix.jobs import JobFailure, fit_job, run_jobs
 from bayesmix.runs import RunTable, run_index
@@ -223,7 +223,7 @@ def confirm_batch(
     draws = numpy_rng(key_draw).choice(n_draws, size=outcomes, replace=n_draws < outcomes)
     batch = batch_rows(suggestion)
     rng = numpy_rng(key_noise)
-    fantasy = {t: np.exp(fantasised_log_losses(rng, thinned(p, draws), *batch[:3],
+    fantasy = {t: np.exp(fantasised_log_losses(rng, p.at_draws(draws), *batch[:3],
                                                weights[t]))
                for t, p in posteriors.items()}
     jobs, laws = [], {}

@@ -15,16 +15,18 @@ clustered by run. The influence of run ``c`` on the posterior mean of a function
 
     psi_tc = lambda_t sum_{i in c} Cov_post(phi_t, log p(y_ti | theta_t))
 
-(``lambda_t`` the fit's likelihood weight, ``1 / design_effect``), and the correlation
-``r_st`` of two targets' influences over the runs is the correlation of their
-estimates. Each target's own posterior variance ``v_t`` is kept, and the cross terms
-are added:
+(``lambda_t`` the fit's likelihood weight, ``1 / design_effect``; it cancels in what
+follows), and the correlation ``r_st`` of two targets' influences over the runs is the
+correlation of their estimates. Each target's own posterior variance ``v_t`` is kept,
+and the cross terms are added:
 
     Var(sum_t w_t phi_t) = sum_t w_t^2 v_t + sum_{s != t} w_s w_t r_st sqrt(v_s v_t)
 
 The ratio of that to ``sum_t w_t^2 v_t``, what independent pairs give, is a
-comparison's *variance factor*; its draws are spread about their mean by its square
-root (:func:`spread`). A run is the rows with the same ``N`` and weights (its
+comparison's *variance factor* (taken as at least 1); the law's part of each draw of
+the difference is spread about its mean by its square root (:func:`widen`), and a
+discrepancy's factors, drawn independently of the law, are left as they are. A run
+is the rows with the same ``N`` and weights (its
 checkpoints); runs with several seeds of one mixture count as one, a coarser
 clustering, which is still valid. With fewer than :data:`MIN_SHARED_RUNS` runs shared
 by the targets, the influences' correlations are too noisy to use and nothing is
@@ -39,24 +41,28 @@ own intervals (for these, the discrepancy's spread dominates beyond the training
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
-from functools import partial
 from typing import Any, NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from bayesmix._errors import BayesmixError
-from bayesmix.model import TargetPosterior, centred_inputs, noise, on_likelihood_scale
+from bayesmix.model import TargetPosterior, on_likelihood_scale, row_log_likelihood
+from bayesmix.objective import MixtureObjective
+from bayesmix.predict import predict_draws
 
-__all__ = ["CHUNK", "INFLUENCE_DRAWS", "MIN_SHARED_RUNS", "Coupling", "couple", "law_means",
-           "log_likelihood_draws", "run_ids", "run_influences", "spread", "variance_factors"]
+__all__ = ["INFLUENCE_DRAWS", "MIN_SHARED_RUNS", "Coupling", "couple", "log_likelihood_draws",
+           "run_ids", "run_influences", "variance_factors", "widen"]
 
 MIN_SHARED_RUNS = 30
 """Runs the targets must share for their dependence to be measured (the influences'
 correlations over fewer runs are too noisy; cluster-robust variances are commonly
 asked for 30 to 50 clusters)."""
+
+
+INFLUENCE_DRAWS = 1000
+"""Draws a target's run influences are estimated from (the log-likelihood of every
+training row at every draw is most of the coupling's cost; the halves' products keep
+the estimate unbiased at any number)."""
 
 
 class Coupling(NamedTuple):
@@ -65,7 +71,11 @@ class Coupling(NamedTuple):
     Attributes
     ----------
     factors : dict of mixture name -> float
-        Variance factor of ``f(h_bayes) - f(mixture)`` (1 for an uncoupled one).
+        Variance factor (at least 1) of the law's part of ``f(h_bayes) - f(mixture)``;
+        1 for a comparison not coupled.
+    deviations : dict of mixture name -> ndarray, shape ``(S,)``
+        That law part of each paired draw of the difference, about its mean
+        (:func:`widen`); empty when nothing was coupled.
     n_runs : int
         Runs shared by at least two of the targets.
     note : str or None
@@ -73,68 +83,23 @@ class Coupling(NamedTuple):
     """
 
     factors: dict[str, float]
+    deviations: dict[str, np.ndarray]
     n_runs: int
     note: str | None
 
 
-INFLUENCE_DRAWS = 1000
-"""Draws a target's run influences are estimated from (the log-likelihood of every
-training row at every draw is most of the coupling's cost; the halves' products keep
-the estimate unbiased at any number)."""
-
-CHUNK = 500
-"""Draws evaluated together: one compiled program serves fits of any number of draws."""
-
-
-def _by_chunks(function, params: Mapping[str, np.ndarray], *per_draw: np.ndarray
-               ) -> np.ndarray:
-    """``function(params, *per_draw)`` over draws in chunks of :data:`CHUNK` (the last
-    padded with its final draw), concatenated along the first axis."""
-    n_draws = int(next(iter(params.values())).shape[0])
-    out = []
-    for start in range(0, n_draws, CHUNK):
-        index = np.minimum(np.arange(start, start + CHUNK), n_draws - 1)
-        chunk = {name: np.asarray(v)[index] for name, v in params.items()}
-        values = function(chunk, *(np.asarray(v)[index] for v in per_draw))
-        out.append(np.asarray(values)[: min(CHUNK, n_draws - start)])
-    return np.concatenate(out)
-
-
-def _inputs(posterior: TargetPosterior, n_params: Any, n_tokens: Any, weights: Any):
-    return centred_inputs(posterior.law, posterior.scales, np.asarray(n_params, float),
-                          np.asarray(n_tokens, float), np.asarray(weights, float),
-                          posterior.target_index)
-
-
-@partial(jax.jit, static_argnums=0)
-def _means(mean, params, log_n, log_d, h):
-    return jax.vmap(lambda p: mean(p, log_n, log_d, h))(params)
-
-
-def law_means(posterior: TargetPosterior, n_params: Any, n_tokens: Any,
-              weights: Any) -> np.ndarray:
-    """The law's loss at given runs for every draw, shape ``(S, n)``.
+def log_likelihood_draws(posterior: TargetPosterior) -> np.ndarray:
+    """Each training row's log-likelihood at every draw (unweighted).
 
     Parameters
     ----------
     posterior : TargetPosterior
-    n_params, n_tokens : array_like, shape ``(n,)``
-    weights : array_like, shape ``(n, k)``
-    """
-    log_n, log_d, h = _inputs(posterior, n_params, n_tokens, weights)
-    return _by_chunks(lambda p: _means(posterior.law.mean, p, log_n, log_d, h),
-                      posterior.params)
+        With its training rows and noise draws.
 
-
-@partial(jax.jit, static_argnums=(0, 1))
-def _row_log_likelihood(mean, likelihood, params, sigma, nu, log_n, log_d, h, observed):
-    mu = jax.vmap(lambda p: mean(p, log_n, log_d, h))(params)
-    loc = on_likelihood_scale(jnp.where(mu > 0, mu, 1.0), likelihood)
-    return noise(nu[:, None], loc, sigma[:, None]).log_prob(observed)
-
-
-def log_likelihood_draws(posterior: TargetPosterior) -> np.ndarray:
-    """Each training row's log-likelihood at every draw, shape ``(S, n)`` (unweighted).
+    Returns
+    -------
+    ndarray, shape ``(S, n)``
+        As the fit's ``log_likelihood`` group holds it.
 
     Raises
     ------
@@ -144,12 +109,10 @@ def log_likelihood_draws(posterior: TargetPosterior) -> np.ndarray:
     rows = posterior.training
     if rows is None or posterior.noise is None:
         raise BayesmixError(f"posterior of '{posterior.target}' has no training rows or noise")
-    log_n, log_d, h = _inputs(posterior, rows.n_params, rows.n_tokens, rows.weights)
-    observed = np.asarray(rows.observed, float)
-    return _by_chunks(
-        lambda p, sigma, nu: _row_log_likelihood(posterior.law.mean, posterior.likelihood, p,
-                                                 sigma, nu, log_n, log_d, h, observed),
-        posterior.params, posterior.noise["sigma"], posterior.noise["nu"])
+    mu = predict_draws(posterior, rows.n_params, rows.n_tokens, rows.weights)
+    loc = on_likelihood_scale(np.where(mu > 0, mu, 1.0), posterior.likelihood)
+    return np.asarray(row_log_likelihood(rows.observed, loc, posterior.noise["sigma"][:, None],
+                                         posterior.noise["nu"][:, None]))
 
 
 def run_influences(phi: np.ndarray, loglik: np.ndarray, runs: np.ndarray, n_runs: int,
@@ -166,14 +129,16 @@ def run_influences(phi: np.ndarray, loglik: np.ndarray, runs: np.ndarray, n_runs
         Run of each row, ``0..n_runs-1``.
     n_runs : int
     weight : float
-        The rows' likelihood weight.
+        The rows' likelihood weight (it scales every influence of the target alike, so
+        it cancels in the correlations :func:`variance_factors` uses).
 
     Returns
     -------
     ndarray, shape ``(2, m, n_runs)``
-        ``psi`` from the first and from the second half of the draws (independent
-        estimates when the halves are different chains), so that a square of the Monte
-        Carlo estimate can be taken without its noise (:func:`variance_factors`).
+        ``psi`` from the first and from the second half of the draws, centred over the
+        target's own runs and 0 at runs it does not have. The halves are independent
+        estimates when they are different chains (an even number of chains), so that a
+        square of the Monte Carlo estimate can be taken without its noise.
     """
     half = phi.shape[1] // 2
     out = np.zeros((2, phi.shape[0], n_runs))
@@ -181,11 +146,13 @@ def run_influences(phi: np.ndarray, loglik: np.ndarray, runs: np.ndarray, n_runs
         f = phi[:, part] - phi[:, part].mean(axis=1, keepdims=True)
         g = loglik[part] - loglik[part].mean(axis=0, keepdims=True)
         np.add.at(out[i].T, runs, (f @ g / half).T)
+    own = np.unique(runs)
+    out[..., own] -= out[..., own].mean(axis=-1, keepdims=True)
     return weight * out
 
 
-def variance_factors(variances: np.ndarray, influences: np.ndarray,
-                     weights: np.ndarray) -> np.ndarray:
+def variance_factors(variances: np.ndarray, influences: np.ndarray, weights: np.ndarray,
+                     floor: float | None = 1.0) -> np.ndarray:
     """``Var(sum_t w_t phi_t)`` with the targets' run dependence over the independent one.
 
     Parameters
@@ -193,25 +160,31 @@ def variance_factors(variances: np.ndarray, influences: np.ndarray,
     variances : ndarray, shape ``(T, m)``
         Each target's posterior variance of each functional.
     influences : ndarray, shape ``(T, 2, m, R)``
-        :func:`run_influences` of every target over the same ``R`` runs (0 where a
-        target has no rows of a run).
+        :func:`run_influences` of every target over the same ``R`` runs.
     weights : ndarray, shape ``(T,)``
+    floor : float or None
+        The least factor returned (default 1: a factor below 1, targets whose errors
+        go in opposite directions, is taken as 1, since narrowing a comparison on an
+        estimate is where a noisy estimate would cost most); None for the estimate.
 
     Returns
     -------
     ndarray, shape ``(m,)``
-        At least 0. A target whose own influences are indistinguishable from Monte
-        Carlo noise is left uncoupled.
+        A target whose own influences are not two standard errors above zero (their
+        square, from the halves' products, against the spread of those products over
+        the runs) is left uncoupled.
     """
-    psi = influences - influences.mean(axis=-1, keepdims=True)
-    first, second = psi[:, 0], psi[:, 1]
-    own = np.einsum("tmr,tmr->mt", first, second)  # independent halves: unbiased squares
+    first, second = influences[:, 0], influences[:, 1]
+    products = first * second  # (T, m, R): independent halves, unbiased squares
+    own = products.sum(axis=-1).T  # (m, T)
+    runs = influences.shape[-1]
+    error = np.sqrt(runs * products.var(axis=-1)).T
     both = 0.5 * (first + second)
     cross = np.einsum("smr,tmr->mst", both, both)  # targets' chains are independent
     scaled = np.sqrt(np.clip(variances.T, 0.0, None)) * weights  # (m, T)
     out = np.ones(variances.shape[1])
     for j in range(variances.shape[1]):
-        ok = own[j] > 0
+        ok = own[j] > 2.0 * error[j]
         corr = np.eye(len(weights))
         sd = np.sqrt(own[j][ok])
         corr[np.ix_(ok, ok)] = cross[j][np.ix_(ok, ok)] / np.outer(sd, sd)
@@ -220,20 +193,35 @@ def variance_factors(variances: np.ndarray, influences: np.ndarray,
         corr = (vectors * np.clip(values, 0.0, None)) @ vectors.T
         corr /= np.sqrt(np.outer(np.diag(corr), np.diag(corr)))
         paired = np.sum(scaled[j] ** 2)
-        out[j] = float(scaled[j] @ corr @ scaled[j] / paired) if paired > 0 else 1.0
-    return out
+        if paired > 0:
+            out[j] = float(scaled[j] @ corr @ scaled[j] / paired)
+    return out if floor is None else np.maximum(out, floor)
 
 
-def spread(values: Any, factor: float) -> np.ndarray:
-    """Draws spread about their mean by ``sqrt(factor)``: variance times ``factor``."""
-    values = np.asarray(values, float)
-    centre = values.mean()
-    return centre + np.sqrt(factor) * (values - centre)
+def widen(difference: Any, deviation: Any, factor: float) -> np.ndarray:
+    """Draws of a difference whose law part (``deviation``, about its mean) has its
+    variance times ``factor``.
+
+    Parameters
+    ----------
+    difference, deviation : array_like, shape ``(S,)``
+    factor : float
+        At least 0.
+
+    Returns
+    -------
+    ndarray, shape ``(S,)``
+        ``difference + (sqrt(factor) - 1) deviation``.
+    """
+    if not (np.isfinite(factor) and factor >= 0):
+        raise BayesmixError(f"a variance factor must be finite and >= 0, got {factor}")
+    return np.asarray(difference, float) + (np.sqrt(factor) - 1.0) * np.asarray(deviation, float)
 
 
 def _thinned(n_draws: int) -> np.ndarray:
     """At most :data:`INFLUENCE_DRAWS` draws, evenly spaced within each half of the draws
-    (so that the halves stay apart: different chains when there are several)."""
+    (stacked chain by chain, so that with an even number of chains the halves are
+    different chains)."""
     half = n_draws // 2
     each = min(half, INFLUENCE_DRAWS // 2)
     first = np.round(np.linspace(0, half - 1, each)).astype(int)
@@ -242,8 +230,22 @@ def _thinned(n_draws: int) -> np.ndarray:
 
 def run_ids(posteriors: Mapping[str, TargetPosterior]
             ) -> tuple[dict[str, np.ndarray], int, int]:
-    """Each target's rows' runs as ids shared by the targets (a run: the rows with the
-    same ``N`` and weights), the number of runs, and of those in two targets or more."""
+    """Runs of each target's training rows, as ids shared by the targets.
+
+    Parameters
+    ----------
+    posteriors : dict target -> TargetPosterior
+        With their training rows.
+
+    Returns
+    -------
+    runs : dict target -> ndarray of int, shape ``(n_t,)``
+        A run is the rows with the same ``N`` and weights (its checkpoints).
+    n_runs : int
+        Runs in any target.
+    shared : int
+        Runs in two targets or more.
+    """
     ids: dict[tuple, int] = {}
     out = {}
     for target, posterior in posteriors.items():
@@ -257,20 +259,23 @@ def run_ids(posteriors: Mapping[str, TargetPosterior]
     return out, len(ids), int(np.sum(seen >= 2))
 
 
-def couple(posteriors: Mapping[str, TargetPosterior], target_weights: Mapping[str, float],
-           n_params: float, n_tokens: float, mixtures: Mapping[str, Any],
+def couple(objective: MixtureObjective, n_params: float, n_tokens: float,
+           mixtures: Mapping[str, Any], *, discrepancy: bool = False,
            reference: str = "h_bayes") -> Coupling:
     """The variance factor of ``f(reference) - f(mixture)`` for every other mixture.
 
     Parameters
     ----------
-    posteriors : dict target -> TargetPosterior
-        The targets with a weight (Bayesian fits with their training rows).
-    target_weights : dict target -> float
+    objective : MixtureObjective
+        The targets, their weights and their paired draws (Bayesian fits with their
+        training rows, to be coupled).
     n_params, n_tokens : float
         The planned run.
     mixtures : dict name -> array ``(k,)``
         The compared mixtures, ``reference`` among them.
+    discrepancy : bool
+        Whether the objective's draws carry the discrepancy's factors at ``(N, D)``:
+        the law's part of a target's difference is then times ``E[exp(delta_t)]``.
     reference : str
 
     Returns
@@ -278,37 +283,50 @@ def couple(posteriors: Mapping[str, TargetPosterior], target_weights: Mapping[st
     Coupling
         Factors of 1 and a note when there is one target, a point fit, a fit without
         its rows, or too few shared runs.
+
+    Raises
+    ------
+    BayesmixError
+        ``reference`` not among ``mixtures``.
     """
+    posteriors, target_weights = objective.posteriors, objective.target_weights
+    n_paired = objective.n_draws
+    if reference not in mixtures:
+        raise BayesmixError(f"no mixture named '{reference}' to compare the others with")
     names = [n for n in mixtures if n != reference]
     ones = {n: 1.0 for n in names}
-    targets = list(target_weights)
-    if len(targets) < 2 or not names:
-        return Coupling(ones, 0, None)
-    chosen = {t: posteriors[t] for t in targets}
+    if len(target_weights) < 2 or not names:
+        return Coupling(ones, {}, 0, "one target: nothing to couple" if names else None)
+    chosen = {t: posteriors[t] for t in target_weights}
     lacking = [t for t, p in chosen.items()
                if p.training is None or p.noise is None or p.n_draws < 4]
     if lacking:
-        return Coupling(ones, 0, f"target(s) {', '.join(lacking)} are not Bayesian fits with "
-                                 f"their rows: the targets' draws are paired as independent")
+        return Coupling(ones, {}, 0, f"target(s) {', '.join(lacking)} are not Bayesian fits "
+                                     f"with their rows: the targets' draws are paired as "
+                                     f"independent")
     runs, n_runs, shared = run_ids(chosen)
     if shared < MIN_SHARED_RUNS:
-        return Coupling(ones, shared, f"the targets share {shared} runs, fewer than "
-                                      f"{MIN_SHARED_RUNS}: too few to measure how their "
-                                      f"errors go together; their draws are paired as "
-                                      f"independent")
+        return Coupling(ones, {}, shared, f"the targets share {shared} runs, fewer than "
+                                          f"{MIN_SHARED_RUNS}: too few to measure how their "
+                                          f"errors go together; their draws are paired as "
+                                          f"independent")
     stacked = np.stack([np.asarray(mixtures[reference], float)]
                        + [np.asarray(mixtures[n], float) for n in names])
+    means = objective.log_mean_factors(n_params, n_tokens) if discrepancy else {}
+    weights = np.array([target_weights[t] * np.exp(means.get(t, 0.0)) for t in chosen])
     variances, influences = [], []
-    for target, posterior in chosen.items():
-        at = law_means(posterior, np.full(len(stacked), float(n_params)),
-                       np.full(len(stacked), float(n_tokens)), stacked)  # (S, 1 + m)
+    deviation = np.zeros((len(names), n_paired))
+    for w, (target, posterior) in zip(weights, chosen.items(), strict=True):
+        at = predict_draws(posterior, np.full(len(stacked), float(n_params)),
+                           np.full(len(stacked), float(n_tokens)), stacked)  # (S, 1 + m)
         phi = (at[:, :1] - at[:, 1:]).T  # (m, S)
         variances.append(phi.var(axis=1))
+        paired = phi[:, :n_paired]
+        deviation += w * (paired - paired.mean(axis=1, keepdims=True))
         keep = _thinned(posterior.n_draws)
-        fewer = replace(posterior, params={n: v[keep] for n, v in posterior.params.items()},
-                        noise={n: v[keep] for n, v in posterior.noise.items()})
-        influences.append(run_influences(phi[:, keep], log_likelihood_draws(fewer),
+        influences.append(run_influences(phi[:, keep],
+                                         log_likelihood_draws(posterior.at_draws(keep)),
                                          runs[target], n_runs, posterior.training.weight))
-    weights = np.array([target_weights[t] for t in targets], float)
     factors = variance_factors(np.stack(variances), np.stack(influences), weights)
-    return Coupling(dict(zip(names, factors.tolist(), strict=True)), shared, None)
+    return Coupling(dict(zip(names, factors.tolist(), strict=True)),
+                    dict(zip(names, deviation, strict=True)), shared, None)

@@ -22,14 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayesmix._errors import BayesmixError
-from bayesmix.coupling import Coupling, couple, spread
+from bayesmix.coupling import Coupling, couple, widen
 from bayesmix.model import TargetPosterior
 from bayesmix.objective import MixtureObjective, mixture_objective
 from bayesmix.simplex import MDResult, check_solver_options, kl_projection, minimize_on_simplex
 
 __all__ = ["OptimumReport", "bayes_mixture", "decide", "expected_regret", "mixture_bounds",
            "objective_draws", "optimal_mixture_draws", "per_domain_summary", "prob_better",
-           "summarize"]
+           "solve_at", "summarize"]
 
 
 def _per_domain(value: float | Mapping[str, float] | None, domains: Sequence[str],
@@ -259,6 +259,29 @@ def expected_regret(objective: MixtureObjective, n_params: float, n_tokens: floa
     return float(np.mean(values - np.asarray(optimum_values)))
 
 
+def solve_at(objective: MixtureObjective, n_params: float, n_tokens: float, *,
+             key: jax.Array | None = None, lower: Any = None, upper: Any = None,
+             tol: float = 1e-9, max_iter: int = 3000
+             ) -> tuple[dict[str, np.ndarray], MDResult, MDResult]:
+    """``h*`` per draw and ``h_bayes`` at ``(N, D)`` as :func:`decide` solves them.
+
+    Returns
+    -------
+    factors : dict target -> ndarray ``(S,)``
+        The discrepancy's factors drawn with ``key`` (default ``jax.random.key(0)``;
+        :meth:`MixtureObjective.decision_objectives`).
+    draws, bayes : MDResult
+        :func:`optimal_mixture_draws` and :func:`bayes_mixture` on their objectives.
+    """
+    factors, per_draw, expected = objective.decision_objectives(
+        jax.random.key(0) if key is None else key, n_params, n_tokens)
+    draws = optimal_mixture_draws(per_draw, n_params, n_tokens, lower=lower, upper=upper,
+                                  tol=tol, max_iter=max_iter)
+    bayes = bayes_mixture(expected, n_params, n_tokens, lower=lower, upper=upper, tol=tol,
+                          max_iter=max_iter)
+    return factors, draws, bayes
+
+
 def per_domain_summary(domains: Sequence[str], h_draws: np.ndarray) -> dict[str, dict]:
     """``{domain: {mean, median, q05, q95}}`` of draws of ``h`` (shape ``(S, k)``)."""
     stats = summarize(h_draws)
@@ -321,13 +344,14 @@ class OptimumReport:
     def p_better(self, name: str, *, independent: bool = False) -> float:
         """``P(f(h_bayes) < f(name))``, ties counting one half.
 
-        The draws of the difference are spread by :meth:`variance_factor` about their
-        mean (:func:`bayesmix.coupling.spread`); ``independent=True`` gives the
-        targets' draws paired as independent.
+        The law's part of each draw of the difference is spread by
+        :meth:`variance_factor` about its mean (:func:`bayesmix.coupling.widen`);
+        ``independent=True`` gives the targets' draws paired as independent.
         """
         difference = self.objective["h_bayes"] - self.objective[name]
-        if not independent:
-            difference = spread(difference, self.variance_factor(name))
+        if not independent and self.coupling is not None and name in self.coupling.deviations:
+            difference = widen(difference, self.coupling.deviations[name],
+                               self.variance_factor(name))
         return prob_better(difference, np.zeros_like(difference))
 
     def to_dict(self) -> dict[str, Any]:
@@ -345,7 +369,8 @@ class OptimumReport:
                 "expected_regret": self.expected_regret(name),
             }
         coupling = self.coupling
-        shared = {"runs_shared": 0 if coupling is None else coupling.n_runs,
+        shared = {"disabled": coupling is None,
+                  "runs_shared": 0 if coupling is None else coupling.n_runs,
                   "note": ("the targets' draws paired as independent, on request"
                            if coupling is None else coupling.note)}
         return {
@@ -428,12 +453,8 @@ def decide(
     k = objective.k
     lo, hi = (np.zeros(k) if lower is None else np.asarray(lower, float),
               np.ones(k) if upper is None else np.asarray(upper, float))
-    factors, per_draw, expected = objective.decision_objectives(
-        jax.random.key(0) if key is None else key, n_params, n_tokens)
-    draws = optimal_mixture_draws(per_draw, n_params, n_tokens, lower=lo, upper=hi, tol=tol,
-                                  max_iter=max_iter)
-    bayes = bayes_mixture(expected, n_params, n_tokens, lower=lo, upper=hi, tol=tol,
-                          max_iter=max_iter)
+    factors, draws, bayes = solve_at(objective, n_params, n_tokens, key=key, lower=lo,
+                                     upper=hi, tol=tol, max_iter=max_iter)
     mixtures: dict[str, np.ndarray] = {"h_bayes": np.asarray(bayes.h)}
     if baseline is not None:
         weights = {t: w for t, w in objective.target_weights.items()}
@@ -464,8 +485,8 @@ def decide(
             objective, objective.jax_params(), jnp.asarray(float(n_params)),
             jnp.asarray(float(n_tokens)), draws.h))
     values = objective_draws(objective, n_params, n_tokens, np.stack([mixtures[n] for n in names]))
-    coupling = (couple(objective.posteriors, objective.target_weights, n_params, n_tokens,
-                       mixtures) if couple_targets else None)
+    coupling = (couple(objective, n_params, n_tokens, mixtures, discrepancy=bool(factors))
+                if couple_targets else None)
     return OptimumReport(
         domains=objective.domains, n_params=float(n_params), n_tokens=float(n_tokens),
         target_weights=dict(objective.target_weights), lower=lo, upper=hi,

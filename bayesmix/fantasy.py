@@ -15,7 +15,6 @@ and step. Pure array code over JAX, jitted at its edges.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import NamedTuple
 
 import jax
@@ -30,7 +29,7 @@ from bayesmix.predict import predict_draws
 
 __all__ = ["Fantasies", "Projection", "batch_value", "fantasised_log_losses",
            "fantasy_summaries", "now_regret", "null_summaries", "project",
-           "regrets_with_each", "start_projection", "thinned"]
+           "regrets_with_each", "start_projection"]
 
 _RANK_TOL = 1e-10
 """Eigenvalues of a residual Gram matrix below this fraction of the largest are dropped."""
@@ -163,13 +162,6 @@ def now_regret(fantasies: Fantasies) -> float:
                  - np.asarray(fantasies.optimum).mean())
 
 
-def thinned(posterior: TargetPosterior, index: np.ndarray) -> TargetPosterior:
-    """The posterior at draws ``index`` only (parameters and noise)."""
-    params = {n: np.asarray(v)[index] for n, v in posterior.params.items()}
-    noise = {n: np.asarray(v)[index] for n, v in posterior.noise.items()}
-    return replace(posterior, params=params, noise=noise)
-
-
 def _summary_weights(candidates: Candidates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows' weights of the two summaries, ``(C, R)`` each, and which runs have a slope."""
     mask = candidates.mask
@@ -230,7 +222,7 @@ def fantasy_summaries(key: jax.Array, posteriors: Mapping[str, TargetPosterior],
     rng = numpy_rng(key)
     out = []
     for posterior in posteriors.values():
-        y = fantasised_log_losses(rng, thinned(posterior, index), sizes, tokens, mixtures,
+        y = fantasised_log_losses(rng, posterior.at_draws(index), sizes, tokens, mixtures,
                                   weights.get(posterior.target, 1.0)).reshape(len(index), c, r)
         first = np.einsum("scr,cr->cs", y, level)
         second = np.where(has_slope[:, None], np.einsum("scr,cr->cs", y, slope),

@@ -7,16 +7,15 @@ from typing import Any
 import jax
 import numpy as np
 
-from bayesmix.model import TargetInputs, TrainingRows, noise, noise_draws, on_likelihood_scale
+from bayesmix.model import (
+    TargetInputs,
+    TrainingRows,
+    noise_draws,
+    on_likelihood_scale,
+    row_log_likelihood,
+)
 
 __all__ = ["inference_data", "posterior_sites", "training_rows"]
-
-
-@jax.jit
-def _log_likelihood(y: jax.Array, loc: jax.Array, sigma: jax.Array, nu: jax.Array) -> jax.Array:
-    """Each row's log-likelihood at every draw (jitted: eager JAX would compile every
-    operation)."""
-    return noise(nu, loc, sigma).log_prob(y)
 
 
 def inference_data(
@@ -57,7 +56,7 @@ def inference_data(
     y = on_likelihood_scale(data.loss, likelihood)
     loc = on_likelihood_scale(mu, likelihood)
     sigma, nu = samples["sigma"][..., None], samples["nu"][..., None]
-    log_lik = np.asarray(_log_likelihood(y, loc, sigma, nu))
+    log_lik = np.asarray(row_log_likelihood(y, loc, sigma, nu))
     pp = noise_draws(key, nu, loc, sigma)
     y = np.asarray(y)
     posterior = posterior_sites(samples)

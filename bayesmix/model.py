@@ -9,7 +9,7 @@ law's mean over the same sites; prediction and mirror descent call the same mean
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple
 
 import jax
@@ -40,6 +40,7 @@ __all__ = [
     "loss_model",
     "model_args",
     "noise",
+    "row_log_likelihood",
     "noise_draws",
     "on_likelihood_scale",
     "param_names",
@@ -137,6 +138,15 @@ def noise(nu: Any, loc: Any, sigma: Any) -> dist.Distribution:
     all build it here.
     """
     return dist.StudentT(nu, loc, sigma)
+
+
+@jax.jit
+def row_log_likelihood(y: jax.Array, loc: jax.Array, sigma: jax.Array,
+                       nu: jax.Array) -> jax.Array:
+    """Each row's log-likelihood ``log p(y | loc, sigma, nu)`` (the Student-t of
+    :func:`noise`) at every draw, broadcasting (jitted: eager JAX would compile every
+    operation)."""
+    return noise(nu, loc, sigma).log_prob(y)
 
 
 def noise_draws(key: jax.Array, nu: Any, loc: Any, sigma: Any) -> np.ndarray:
@@ -340,6 +350,13 @@ class TargetPosterior:
     @property
     def n_draws(self) -> int:
         return int(next(iter(self.params.values())).shape[0])
+
+    def at_draws(self, index: np.ndarray) -> TargetPosterior:
+        """The posterior at draws ``index`` only (parameters and noise)."""
+        params = {n: np.asarray(v)[index] for n, v in self.params.items()}
+        noise = (None if self.noise is None
+                 else {n: np.asarray(v)[index] for n, v in self.noise.items()})
+        return replace(self, params=params, noise=noise)
 
     @property
     def target_index(self) -> int | None:

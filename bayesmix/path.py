@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from bayesmix._errors import BayesmixError
-from bayesmix.decision import bayes_mixture, optimal_mixture_draws, per_domain_summary
+from bayesmix.decision import per_domain_summary, solve_at
 from bayesmix.objective import MixtureObjective
 
 __all__ = ["compute_grid", "optimum_path"]
@@ -61,12 +61,8 @@ def optimum_path(objective: MixtureObjective, n_params: Sequence[float],
         raise BayesmixError("the compute grid needs as many N values as D values")
     path = []
     for n, d in zip(n_params, n_tokens, strict=True):
-        _, per_draw, expected = objective.decision_objectives(
-            jax.random.key(0) if key is None else key, n, d)
-        draws = optimal_mixture_draws(per_draw, n, d, lower=lower, upper=upper, tol=tol,
-                                      max_iter=max_iter)
-        bayes = bayes_mixture(expected, n, d, lower=lower, upper=upper, tol=tol,
-                              max_iter=max_iter)
+        _, draws, bayes = solve_at(objective, n, d, key=key, lower=lower, upper=upper,
+                                   tol=tol, max_iter=max_iter)
         path.append({
             "N": float(n), "D": float(d),
             "h_star": per_domain_summary(objective.domains, np.asarray(draws.h)),

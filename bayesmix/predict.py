@@ -24,7 +24,10 @@ __all__ = ["check_domains", "law_only", "predict_draws", "predict_table", "predi
            "extrapolation_notes", "with_discrepancy"]
 
 
+@partial(jax.jit, static_argnums=0)
 def _mean_over_draws(law, params, log_n, log_d, h):
+    """One program per law and shapes (the law static: a new ``jit`` per call would
+    trace and lower again every time)."""
     return jax.vmap(lambda p: law.mean(p, log_n, log_d, h))(params)
 
 
@@ -44,9 +47,8 @@ def predict_draws(
     log_n, log_d, h = centred_inputs(
         posterior.law, posterior.scales, n_params, n_tokens, weights, posterior.target_index
     )
-    fn = jax.jit(partial(_mean_over_draws, posterior.law))
     params = {name: jnp.asarray(value) for name, value in posterior.params.items()}
-    return np.asarray(fn(params, log_n, log_d, h))
+    return np.asarray(_mean_over_draws(posterior.law, params, log_n, log_d, h))
 
 
 def predictive_draws(key: jax.Array, posterior: TargetPosterior, mean: np.ndarray, *,

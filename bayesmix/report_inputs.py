@@ -200,6 +200,8 @@ def read_optimum(directory: str | Path, posteriors: Mapping[str, TargetPosterior
                     for name, row in payload["objective"].items() if name != "h_bayes"}
         n_params, n_tokens = float(payload["N"]), float(payload["D"])
         trail = payload.get("path")
+        # as optimize --independent-targets made it (a file from before the option: coupled)
+        coupled = not bool((payload.get("cross_target") or {}).get("disabled", False))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BayesmixError(f"{path} is malformed ({type(exc).__name__}: {exc})") from None
     first = next(iter(posteriors.values()))
@@ -211,7 +213,7 @@ def read_optimum(directory: str | Path, posteriors: Mapping[str, TargetPosterior
         raise BayesmixError(f"{path} weighs target(s) {', '.join(missing)} that no FIT holds")
     report = decide({t: posteriors[t] for t in weights}, n_params, n_tokens,
                     target_weights=weights, lower=lower, upper=upper, references=mixtures,
-                    key=key)
+                    key=key, couple_targets=coupled)
     gap = float(np.max(np.abs(report.h_bayes - stored)))
     if gap > H_BAYES_TOL:
         raise BayesmixError(f"{path} was not made from these fits: its h_bayes differs from "

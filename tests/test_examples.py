@@ -106,6 +106,10 @@ def test_demo_json(demo_report):
     assert abs(sum(report["h_bayes"].values()) - 1) < 1e-6
     assert abs(sum(report["true_h_star"].values()) - 1) < 1e-6
     assert np.isfinite(report["objective"]["uniform"]["median"])
+    # three Bayesian targets sharing the study's runs: their comparisons are coupled
+    assert report["cross_target"]["note"] is None
+    assert report["cross_target"]["runs_shared"] >= 30
+    assert np.isfinite(report["objective"]["uniform"]["cross_target_variance_factor"])
     assert set(report["diagnostics"]) == {"additive", "joint"}
     # Short chains (2 x 200 draws, run on to 400): no gross split into modes (R-hat
     # below 1.2), and every target that misses the 1.01 bar is named in the report's

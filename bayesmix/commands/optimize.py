@@ -157,7 +157,7 @@ def format_report(payload: dict) -> str:
     optimizer = payload["optimizer"]
     lines.append("")
     shared = payload.get("cross_target", {})
-    if shared.get("note"):
+    if shared.get("note") and len(payload["target_weights"]) > 1:
         lines.append(f"P(h_bayes better): {shared['note']}")
     elif shared.get("runs_shared"):
         factors = ", ".join(f"{name} x{row['cross_target_variance_factor']:.2f}"
