@@ -273,14 +273,23 @@ def objective(study: Study) -> Result:
     fig, axes = _html.new_figure(size=(6.5, 4.3))
     plot_objective(d, axes[0, 0])
     rows = []
-    for name, row in d.to_dict()["objective"].items():
+    payload = d.to_dict()
+    for name, row in payload["objective"].items():
         better = "-" if name == "h_bayes" else f"{row['p_h_bayes_better']:.3f}"
         rows.append((name, f"{row['median']:.5g}", f"{row['q05']:.5g}", f"{row['q95']:.5g}",
                      better, f"{row['expected_regret']:.3g}",
                      "yes" if row["feasible"] else "no"))
     table = _html.table(["mixture", "median", "5 %", "95 %", "P(h_bayes better)",
                          "expected regret", "within bounds"], rows)
-    return _html.figure_html(fig, "predicted objective per mixture") + table, None
+    shared = payload["cross_target"]
+    note = ("" if len(d.target_weights) < 2 else _html.paragraph(
+        f"P(h_bayes better) counts how the targets' errors go together over the "
+        f"{shared['runs_shared']} runs they share (the variance of each difference "
+        f"times " + ", ".join(f"{row['cross_target_variance_factor']:.2f} for {name}"
+                              for name, row in payload["objective"].items()
+                              if name != "h_bayes") + ")."
+        if shared["note"] is None else f"P(h_bayes better): {shared['note']}."))
+    return _html.figure_html(fig, "predicted objective per mixture") + table + note, None
 
 
 def comparison(study: Study) -> Result:

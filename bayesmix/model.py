@@ -40,10 +40,10 @@ __all__ = [
     "loss_model",
     "model_args",
     "noise",
-    "row_log_likelihood",
     "noise_draws",
     "on_likelihood_scale",
     "param_names",
+    "row_log_likelihood",
     "scales_for",
     "target_inputs",
 ]
