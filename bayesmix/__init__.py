@@ -19,9 +19,10 @@ from bayesmix._errors import BayesmixError
 from bayesmix._jaxutil import use_compilation_cache
 from bayesmix._version import __version__
 from bayesmix.baseline import BaselineResult, baseline_fit, fit_target_baseline
+from bayesmix.bounds import mixture_bounds
 from bayesmix.candidates import Candidates, candidate_runs, read_candidates
 from bayesmix.confirm import Confirmation, confirm_batch
-from bayesmix.decision import OptimumReport, decide, mixture_bounds
+from bayesmix.decision import OptimumReport, decide
 from bayesmix.decision_plots import (
     plot_elasticities,
     plot_objective,

@@ -18,6 +18,7 @@ import numpy as np
 
 from bayesmix import _html
 from bayesmix.compare import Comparison
+from bayesmix.coupling import describe
 from bayesmix.decision import OptimumReport
 from bayesmix.decision_plots import (
     plot_elasticities,
@@ -281,14 +282,10 @@ def objective(study: Study) -> Result:
                      "yes" if row["feasible"] else "no"))
     table = _html.table(["mixture", "median", "5 %", "95 %", "P(h_bayes better)",
                          "expected regret", "within bounds"], rows)
-    shared = payload["cross_target"]
-    note = ("" if len(d.target_weights) < 2 else _html.paragraph(
-        f"P(h_bayes better) counts how the targets' errors go together over the "
-        f"{shared['runs_shared']} runs they share (the variance of each difference "
-        f"times " + ", ".join(f"{row['cross_target_variance_factor']:.2f} for {name}"
-                              for name, row in payload["objective"].items()
-                              if name != "h_bayes") + ")."
-        if shared["note"] is None else f"P(h_bayes better): {shared['note']}."))
+    sentence = describe(payload["cross_target"], {
+        name: row["cross_target_variance_factor"] for name, row in payload["objective"].items()
+        if name != "h_bayes"}, len(d.target_weights))
+    note = _html.paragraph(f"{sentence}.") if sentence else ""
     return _html.figure_html(fig, "predicted objective per mixture") + table + note, None
 
 

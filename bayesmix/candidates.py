@@ -207,7 +207,7 @@ def candidate_runs(
     mixtures : dict name -> array ``(k,)``, optional
         Mixtures to include; the name is the candidate's ``origin``.
     lower, upper : array_like, shape ``(k,)``, optional
-        Weight bounds (:func:`bayesmix.decision.mixture_bounds`); given mixtures
+        Weight bounds (:func:`bayesmix.bounds.mixture_bounds`); given mixtures
         outside them are dropped.
     n_random : int
         Random mixtures of the constrained simplex.

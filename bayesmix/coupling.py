@@ -25,7 +25,10 @@ and the cross terms are added:
 The ratio of that to ``sum_t w_t^2 v_t``, what independent pairs give, is a
 comparison's *variance factor* (taken as at least 1); the law's part of each draw of
 the difference is spread about its mean by its square root (:func:`widen`), and a
-discrepancy's factors, drawn independently of the law, are left as they are. A run
+discrepancy's factors, drawn independently of the law, are left as they are. (The law
+part weighs target ``t`` by ``w_t E[exp(delta_t)]``; the cross terms would need
+``E[exp(delta_s + delta_t)]``, which differs by the factors' covariance, about 1e-3 of
+it for a spread of a few per cent: left out.) A run
 is the rows with the same ``N`` and weights (its
 checkpoints); runs with several seeds of one mixture count as one, a coarser
 clustering, which is still valid. With fewer than :data:`MIN_SHARED_RUNS` runs shared
@@ -46,12 +49,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bayesmix._errors import BayesmixError
-from bayesmix.model import TargetPosterior, on_likelihood_scale, row_log_likelihood
+from bayesmix.idata import row_log_likelihood
+from bayesmix.model import TargetPosterior, on_likelihood_scale
 from bayesmix.objective import MixtureObjective
 from bayesmix.predict import predict_draws
 
-__all__ = ["INFLUENCE_DRAWS", "MIN_SHARED_RUNS", "Coupling", "couple", "log_likelihood_draws",
-           "run_ids", "run_influences", "variance_factors", "widen"]
+__all__ = ["INFLUENCE_DRAWS", "MIN_SHARED_RUNS", "Coupling", "couple", "describe",
+           "log_likelihood_draws", "run_ids", "run_influences", "variance_factors", "widen"]
 
 MIN_SHARED_RUNS = 30
 """Runs the targets must share for their dependence to be measured (the influences'
@@ -152,7 +156,7 @@ def run_influences(phi: np.ndarray, loglik: np.ndarray, runs: np.ndarray, n_runs
 
 
 def variance_factors(variances: np.ndarray, influences: np.ndarray, weights: np.ndarray,
-                     floor: float | None = 1.0) -> np.ndarray:
+                     floor: float | None = 1.0, guard: float = 2.0) -> np.ndarray:
     """``Var(sum_t w_t phi_t)`` with the targets' run dependence over the independent one.
 
     Parameters
@@ -166,25 +170,29 @@ def variance_factors(variances: np.ndarray, influences: np.ndarray, weights: np.
         The least factor returned (default 1: a factor below 1, targets whose errors
         go in opposite directions, is taken as 1, since narrowing a comparison on an
         estimate is where a noisy estimate would cost most); None for the estimate.
+    guard : float
+        Standard errors by which a target's own influences must exceed zero for it to
+        be coupled (0: every target whose estimate is positive).
 
     Returns
     -------
     ndarray, shape ``(m,)``
-        A target whose own influences are not two standard errors above zero (their
-        square, from the halves' products, against the spread of those products over
-        the runs) is left uncoupled.
+        A target whose own influences are not ``guard`` standard errors above zero
+        (their square, from the halves' products, against the spread of those
+        products over the target's runs) is left uncoupled.
     """
     first, second = influences[:, 0], influences[:, 1]
     products = first * second  # (T, m, R): independent halves, unbiased squares
     own = products.sum(axis=-1).T  # (m, T)
-    runs = influences.shape[-1]
-    error = np.sqrt(runs * products.var(axis=-1)).T
+    present = np.any(influences != 0, axis=(1, 2))  # (T, R): the runs a target has
+    error = np.stack([np.sqrt(p.sum() * products[t][:, p].var(axis=-1))
+                      for t, p in enumerate(present)]).T
     both = 0.5 * (first + second)
     cross = np.einsum("smr,tmr->mst", both, both)  # targets' chains are independent
     scaled = np.sqrt(np.clip(variances.T, 0.0, None)) * weights  # (m, T)
     out = np.ones(variances.shape[1])
     for j in range(variances.shape[1]):
-        ok = own[j] > 2.0 * error[j]
+        ok = own[j] > guard * error[j]
         corr = np.eye(len(weights))
         sd = np.sqrt(own[j][ok])
         corr[np.ix_(ok, ok)] = cross[j][np.ix_(ok, ok)] / np.outer(sd, sd)
@@ -330,3 +338,34 @@ def couple(objective: MixtureObjective, n_params: float, n_tokens: float,
     factors = variance_factors(np.stack(variances), np.stack(influences), weights)
     return Coupling(dict(zip(names, factors.tolist(), strict=True)),
                     dict(zip(names, deviation, strict=True)), shared, None)
+
+
+def describe(cross_target: Mapping[str, Any], factors: Mapping[str, float], n_targets: int,
+             hint: str = "") -> str | None:
+    """One sentence on how ``P(h_bayes better)`` was counted, for a table or a report.
+
+    Parameters
+    ----------
+    cross_target : dict
+        ``OptimumReport.to_dict()["cross_target"]``.
+    factors : dict mixture name -> float
+        The comparisons' variance factors (``cross_target_variance_factor``).
+    n_targets : int
+        Targets with a weight.
+    hint : str
+        Appended inside the sentence's parenthesis (say, how to turn it off).
+
+    Returns
+    -------
+    str or None
+        None with one target or nothing compared.
+    """
+    if n_targets < 2 or not factors:
+        return None
+    if cross_target.get("note"):
+        return f"P(h_bayes better): {cross_target['note']}"
+    listed = ", ".join(f"{name} x{factor:.2f}" for name, factor in factors.items())
+    return (f"P(h_bayes better) counts how the targets' errors go together over the "
+            f"{cross_target['runs_shared']} runs they share (the variance of the law's part "
+            f"of each difference: {listed}{hint})")
+

@@ -7,15 +7,29 @@ from typing import Any
 import jax
 import numpy as np
 
-from bayesmix.model import (
-    TargetInputs,
-    TrainingRows,
-    noise_draws,
-    on_likelihood_scale,
-    row_log_likelihood,
-)
+from bayesmix.model import TargetInputs, TrainingRows, noise, noise_draws, on_likelihood_scale
 
-__all__ = ["inference_data", "posterior_sites", "training_rows"]
+__all__ = ["inference_data", "posterior_sites", "row_log_likelihood", "training_rows"]
+
+
+@jax.jit
+def row_log_likelihood(y: jax.Array, loc: jax.Array, sigma: jax.Array,
+                       nu: jax.Array) -> jax.Array:
+    """Each row's log-likelihood ``log p(y | loc, sigma, nu)`` under
+    :func:`bayesmix.model.noise` (the fit's Student-t).
+
+    Parameters
+    ----------
+    y, loc, sigma, nu : Array
+        Broadcast together: ``y`` the observed values on the likelihood's scale
+        ``(n,)``, ``loc`` ``(S, n)``, ``sigma`` and ``nu`` ``(S, 1)``.
+
+    Returns
+    -------
+    Array
+        The broadcast shape (jitted: eager JAX would compile every operation).
+    """
+    return noise(nu, loc, sigma).log_prob(y)
 
 
 def inference_data(

@@ -43,7 +43,6 @@ __all__ = [
     "noise_draws",
     "on_likelihood_scale",
     "param_names",
-    "row_log_likelihood",
     "scales_for",
     "target_inputs",
 ]
@@ -138,15 +137,6 @@ def noise(nu: Any, loc: Any, sigma: Any) -> dist.Distribution:
     all build it here.
     """
     return dist.StudentT(nu, loc, sigma)
-
-
-@jax.jit
-def row_log_likelihood(y: jax.Array, loc: jax.Array, sigma: jax.Array,
-                       nu: jax.Array) -> jax.Array:
-    """Each row's log-likelihood ``log p(y | loc, sigma, nu)`` (the Student-t of
-    :func:`noise`) at every draw, broadcasting (jitted: eager JAX would compile every
-    operation)."""
-    return noise(nu, loc, sigma).log_prob(y)
 
 
 def noise_draws(key: jax.Array, nu: Any, loc: Any, sigma: Any) -> np.ndarray:
@@ -352,7 +342,16 @@ class TargetPosterior:
         return int(next(iter(self.params.values())).shape[0])
 
     def at_draws(self, index: np.ndarray) -> TargetPosterior:
-        """The posterior at draws ``index`` only (parameters and noise)."""
+        """The posterior at draws ``index`` only (parameters and noise).
+
+        Parameters
+        ----------
+        index : ndarray of int
+
+        Returns
+        -------
+        TargetPosterior
+        """
         params = {n: np.asarray(v)[index] for n, v in self.params.items()}
         noise = (None if self.noise is None
                  else {n: np.asarray(v)[index] for n, v in self.noise.items()})

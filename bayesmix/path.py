@@ -49,7 +49,7 @@ def optimum_path(objective: MixtureObjective, n_params: Sequence[float],
     depend on ``h``) give a path that moves; for the additive law it is flat (but for
     the discrepancy's reweighting of several targets beyond the training range). Fixed
     bounds are used at every point (token limits depend on ``D``: call
-    :func:`mixture_bounds` per point for those).
+    :func:`bayesmix.bounds.mixture_bounds` per point for those).
 
     Returns
     -------

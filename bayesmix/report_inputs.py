@@ -200,8 +200,10 @@ def read_optimum(directory: str | Path, posteriors: Mapping[str, TargetPosterior
                     for name, row in payload["objective"].items() if name != "h_bayes"}
         n_params, n_tokens = float(payload["N"]), float(payload["D"])
         trail = payload.get("path")
-        # as optimize --independent-targets made it (a file from before the option: coupled)
-        coupled = not bool((payload.get("cross_target") or {}).get("disabled", False))
+        # as optimize made it: a file without cross_target is from before the coupling
+        cross = payload.get("cross_target")
+        coupled = cross is not None and not cross.get(
+            "disabled", "on request" in (cross.get("note") or ""))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BayesmixError(f"{path} is malformed ({type(exc).__name__}: {exc})") from None
     first = next(iter(posteriors.values()))

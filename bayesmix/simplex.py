@@ -144,7 +144,7 @@ def kl_projection(log_y: jax.Array, lower: Any = None, upper: Any = None) -> jax
         Log of the unnormalised point; ``-inf`` entries are zero.
     lower, upper : Array, shape ``(k,)`` or scalar, optional
         Bounds with ``0 <= l <= u`` and ``sum l <= 1 <= sum u`` (checked by
-        :func:`bayesmix.decision.mixture_bounds`, not here). Default ``0`` and ``1``.
+        :func:`bayesmix.bounds.mixture_bounds`, not here). Default ``0`` and ``1``.
 
     Returns
     -------

@@ -91,6 +91,26 @@ def test_negative_control_runs_not_matched_across_targets():
     assert factor < 1 + _tolerance(draws, influences)
 
 
+def test_a_target_of_pure_noise_is_left_uncoupled():
+    """A target whose influences are Monte Carlo noise alone (its draws unrelated to
+    its rows) beside a real one: the factor is exactly 1 for every seed, where without
+    the guard (the negative control) the noise's correlation with the real target
+    moves it by 0.4 on one of them (seed 4)."""
+    draws, logliks, run, weight, _ = _world(0.8)
+    real = run_influences(draws[0][None, :], logliks[0], run, RUNS, weight)
+    unguarded = []
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        phi = draws[0].std() * rng.normal(size=DRAWS)
+        noise = run_influences(phi[None, :], 0.01 * rng.normal(size=logliks[1].shape), run,
+                               RUNS, weight)
+        influences, variances = np.stack([real, noise]), np.array([[draws[0].var()], [phi.var()]])
+        weights = np.array([0.5, 0.5])
+        assert variance_factors(variances, influences, weights, floor=None)[0] == 1.0
+        unguarded.append(variance_factors(variances, influences, weights, None, 0.0)[0])
+    assert max(abs(np.array(unguarded) - 1)) > 0.3
+
+
 def test_widen_scales_the_law_part_and_keeps_the_mean():
     rng = np.random.default_rng(0)
     law, other = rng.gamma(2.0, size=1000), rng.normal(size=1000)

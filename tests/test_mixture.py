@@ -9,11 +9,11 @@ import pytest
 import scipy.optimize
 
 from bayesmix import BayesmixError
+from bayesmix.bounds import mixture_bounds
 from bayesmix.decision import (
     bayes_mixture,
     decide,
     expected_regret,
-    mixture_bounds,
     objective_draws,
     optimal_mixture_draws,
     prob_better,

@@ -230,8 +230,8 @@ def number_or_assignments(text: str | None, option: str) -> float | dict[str, fl
 
 def bounds_from_args(args: argparse.Namespace, domains: Any, *, with_tokens: bool = True
                      ) -> tuple[Any, Any]:
-    """``(lower, upper)`` of :func:`bayesmix.decision.mixture_bounds` from the options."""
-    from bayesmix.decision import mixture_bounds
+    """``(lower, upper)`` of :func:`bayesmix.bounds.mixture_bounds` from the options."""
+    from bayesmix.bounds import mixture_bounds
 
     tokens = parse_assignments(args.tokens, "--tokens") if with_tokens else {}
     return mixture_bounds(

@@ -131,6 +131,8 @@ def _interval(stats: dict) -> str:
 
 def format_report(payload: dict) -> str:
     """The human-readable table of an ``OptimumReport.to_dict()`` (with its ``path``)."""
+    from bayesmix.coupling import describe
+
     weights = ", ".join(f"{t}={w:.4g}" for t, w in payload["target_weights"].items())
     lines = [f"optimal mixture at N = {payload['N']:.4g} parameters, D = {payload['D']:.4g} "
              f"tokens; {payload['n_draws']} posterior draws; target weights {weights}", ""]
@@ -156,15 +158,12 @@ def format_report(payload: dict) -> str:
                      f"{better:>17}  {row['expected_regret']:15.3g}{note}")
     optimizer = payload["optimizer"]
     lines.append("")
-    shared = payload.get("cross_target", {})
-    if shared.get("note") and len(payload["target_weights"]) > 1:
-        lines.append(f"P(h_bayes better): {shared['note']}")
-    elif shared.get("runs_shared"):
-        factors = ", ".join(f"{name} x{row['cross_target_variance_factor']:.2f}"
-                            for name, row in objective.items() if name != "h_bayes")
-        lines.append(f"P(h_bayes better) counts how the targets' errors go together over "
-                     f"the {shared['runs_shared']} runs they share (variance of the "
-                     f"difference: {factors}; --independent-targets for none)")
+    sentence = describe(payload.get("cross_target", {}), {
+        name: row["cross_target_variance_factor"] for name, row in objective.items()
+        if name != "h_bayes" and "cross_target_variance_factor" in row},
+        len(payload["target_weights"]), "; --independent-targets for none")
+    if sentence:
+        lines.append(sentence)
     lines.append(f"mirror descent: {100 * optimizer['fraction_converged']:.1f}% of draws "
                  f"converged (max Frank-Wolfe gap {optimizer['max_frank_wolfe_gap']:.2g}); "
                  f"h_bayes {'converged' if optimizer['h_bayes_converged'] else 'NOT converged'}")
