@@ -191,3 +191,36 @@ def test_decide_couples_bayesian_targets_and_says_when_it_cannot(study):
     assert "not Bayesian fits" in decide(point, 2e9, 4e10, references=uniform).coupling.note
     one = decide({"d0": study["d0"]}, 2e9, 4e10, references=uniform)
     assert one.coupling.note == "one target: nothing to couple"
+
+
+def test_with_a_discrepancy_only_the_laws_part_is_widened(study):
+    """Beyond the training range each target's draws carry a discrepancy factor, drawn
+    independently of the law: the law's part of the difference (weights w_t
+    E[exp(delta_t)]) is what the factor widens, and it is not the whole difference."""
+    from dataclasses import replace
+
+    from bayesmix.decision import decide
+    from bayesmix.discrepancy import Discrepancy
+    from bayesmix.objective import mixture_objective
+    from bayesmix.predict import predict_draws
+
+    n_max = max(float(p.training.n_params.max()) for p in study.values())
+    d_max = max(float(p.training.n_tokens.max()) for p in study.values())
+    h = 64
+    term = Discrepancy(np.log(n_max), np.log(d_max), np.full(h, 0.02), np.full(h, 0.02),
+                       np.ones(h), ("test",), np.full(h, -0.01), np.zeros(h))
+    beyond = {t: replace(p, discrepancy=term) for t, p in study.items()}
+    report = decide(beyond, 4 * n_max, 4 * d_max, references={"uniform": np.full(3, 1 / 3)})
+    difference = report.objective["h_bayes"] - report.objective["uniform"]
+    deviation = report.coupling.deviations["uniform"]
+    assert not np.allclose(deviation, difference - difference.mean())  # the factors' part
+    # the law's part, computed here: sum_t w_t E[exp(delta_t)] (Delta L_ts - its mean)
+    objective = mixture_objective(beyond)
+    means = objective.log_mean_factors(4 * n_max, 4 * d_max)
+    expected = 0.0
+    for target, posterior in beyond.items():
+        at = predict_draws(posterior, np.full(2, 4 * n_max), np.full(2, 4 * d_max),
+                           np.stack([report.h_bayes, np.full(3, 1 / 3)]))
+        law = at[:, 0] - at[:, 1]
+        expected = expected + 0.5 * np.exp(means[target]) * (law - law.mean())
+    np.testing.assert_allclose(deviation, expected, rtol=1e-10, atol=1e-15)

@@ -269,6 +269,15 @@ def test_an_optimize_directory_is_recomputed_and_checked(study, tmp_path):
     np.testing.assert_allclose(stored.report.objective["skewed"], made.objective["skewed"])
     np.testing.assert_array_equal(stored.report.upper, made.upper)
     assert stored.report.target_weights == made.target_weights and stored.path == _path()
+    # coupled as optimize made it: by default; not with --independent-targets, nor for a
+    # file from before the coupling (no cross_target)
+    assert made.coupling is not None and stored.report.coupling.factors == made.coupling.factors
+    alone = {**payload, "cross_target": {**payload["cross_target"], "disabled": True}}
+    assert read_optimum(_write(tmp_path / "alone", "optimum.json", alone),
+                        posteriors).report.coupling is None
+    legacy = {k: v for k, v in payload.items() if k != "cross_target"}
+    assert read_optimum(_write(tmp_path / "legacy", "optimum.json", legacy),
+                        posteriors).report.coupling is None
     # negative control: an optimum.json whose h_bayes these fits do not give is refused
     payload["h_bayes"] = {d: w + (0.01 if d == "web" else -0.005)
                           for d, w in payload["h_bayes"].items()}
