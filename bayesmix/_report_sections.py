@@ -282,9 +282,7 @@ def objective(study: Study) -> Result:
                      "yes" if row["feasible"] else "no"))
     table = _html.table(["mixture", "median", "5 %", "95 %", "P(h_bayes better)",
                          "expected regret", "within bounds"], rows)
-    sentence = describe(payload["cross_target"], {
-        name: row["cross_target_variance_factor"] for name, row in payload["objective"].items()
-        if name != "h_bayes"}, len(d.target_weights))
+    sentence = describe(payload)
     note = _html.paragraph(f"{sentence}.") if sentence else ""
     return _html.figure_html(fig, "predicted objective per mixture") + table + note, None
 

@@ -53,6 +53,7 @@ from bayesmix.idata import row_log_likelihood
 from bayesmix.model import TargetPosterior, on_likelihood_scale
 from bayesmix.objective import MixtureObjective
 from bayesmix.predict import predict_draws
+from bayesmix.runs import run_index
 
 __all__ = ["INFLUENCE_DRAWS", "MIN_SHARED_RUNS", "Coupling", "couple", "describe",
            "log_likelihood_draws", "run_ids", "run_influences", "variance_factors", "widen"]
@@ -248,23 +249,22 @@ def run_ids(posteriors: Mapping[str, TargetPosterior]
     Returns
     -------
     runs : dict target -> ndarray of int, shape ``(n_t,)``
-        A run is the rows with the same ``N`` and weights (its checkpoints).
+        A run is the rows with the same ``N`` and weights (its checkpoints), as
+        :func:`bayesmix.runs.run_index` defines it.
     n_runs : int
         Runs in any target.
     shared : int
         Runs in two targets or more.
     """
-    ids: dict[tuple, int] = {}
-    out = {}
-    for target, posterior in posteriors.items():
-        rows = posterior.training
-        keys = [(float(n), *np.round(h, 9).tolist())
-                for n, h in zip(rows.n_params, rows.weights, strict=True)]
-        out[target] = np.array([ids.setdefault(key, len(ids)) for key in keys], int)
-    seen = np.zeros(len(ids), int)
+    rows = [p.training for p in posteriors.values()]
+    every = run_index(np.concatenate([r.n_params for r in rows]),
+                      np.concatenate([r.weights for r in rows]))  # one id per run, all targets
+    ends = np.cumsum([len(r.n_params) for r in rows])[:-1]
+    out = dict(zip(posteriors, np.split(every, ends), strict=True))
+    seen = np.zeros(int(every.max()) + 1, int)
     for run in out.values():
         seen[np.unique(run)] += 1
-    return out, len(ids), int(np.sum(seen >= 2))
+    return out, seen.size, int(np.sum(seen >= 2))
 
 
 def couple(objective: MixtureObjective, n_params: float, n_tokens: float,
@@ -340,32 +340,30 @@ def couple(objective: MixtureObjective, n_params: float, n_tokens: float,
                     dict(zip(names, deviation, strict=True)), shared, None)
 
 
-def describe(cross_target: Mapping[str, Any], factors: Mapping[str, float], n_targets: int,
-             hint: str = "") -> str | None:
+def describe(payload: Mapping[str, Any], hint: str = "") -> str | None:
     """One sentence on how ``P(h_bayes better)`` was counted, for a table or a report.
 
     Parameters
     ----------
-    cross_target : dict
-        ``OptimumReport.to_dict()["cross_target"]``.
-    factors : dict mixture name -> float
-        The comparisons' variance factors (``cross_target_variance_factor``).
-    n_targets : int
-        Targets with a weight.
+    payload : dict
+        ``OptimumReport.to_dict()`` (or a saved ``optimum.json``).
     hint : str
         Appended inside the sentence's parenthesis (say, how to turn it off).
 
     Returns
     -------
     str or None
-        None with one target or nothing compared.
+        None with one target, nothing compared, or a file from before the coupling.
     """
-    if n_targets < 2 or not factors:
+    factors = {name: row["cross_target_variance_factor"]
+               for name, row in payload["objective"].items()
+               if name != "h_bayes" and "cross_target_variance_factor" in row}
+    cross_target = payload.get("cross_target")
+    if len(payload["target_weights"]) < 2 or not factors or cross_target is None:
         return None
-    if cross_target.get("note"):
+    if cross_target["note"]:
         return f"P(h_bayes better): {cross_target['note']}"
     listed = ", ".join(f"{name} x{factor:.2f}" for name, factor in factors.items())
     return (f"P(h_bayes better) counts how the targets' errors go together over the "
             f"{cross_target['runs_shared']} runs they share (the variance of the law's part "
             f"of each difference: {listed}{hint})")
-

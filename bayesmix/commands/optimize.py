@@ -158,10 +158,7 @@ def format_report(payload: dict) -> str:
                      f"{better:>17}  {row['expected_regret']:15.3g}{note}")
     optimizer = payload["optimizer"]
     lines.append("")
-    sentence = describe(payload.get("cross_target", {}), {
-        name: row["cross_target_variance_factor"] for name, row in objective.items()
-        if name != "h_bayes" and "cross_target_variance_factor" in row},
-        len(payload["target_weights"]), "; --independent-targets for none")
+    sentence = describe(payload, "; --independent-targets for none")
     if sentence:
         lines.append(sentence)
     lines.append(f"mirror descent: {100 * optimizer['fraction_converged']:.1f}% of draws "
