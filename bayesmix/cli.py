@@ -16,6 +16,7 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line and exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        message = message.strip().replace("\r", "\\r").replace("\n", "\\n")
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(2)
 
@@ -74,6 +75,13 @@ def _check_outputs(args: argparse.Namespace) -> None:
     from bayesmix._io import check_outputs
 
     kinds = getattr(args, "outputs", {})
+    given = {f"--{name.replace('_', '-')}": os.path.abspath(getattr(args, name))
+             for name in kinds if getattr(args, name, None) is not None}
+    for option, path in given.items():
+        same = [other for other, p in given.items() if p == path and other != option]
+        if same:
+            raise BayesmixError(f"{option} and {same[0]} are the same file {path}; "
+                                f"give each output its own name")
     names = [*_INPUTS, *([args.runs_dest] if getattr(args, "runs_dest", None) else [])]
     values = [getattr(args, name, None) for name in names]
     law = getattr(args, "law", None)
@@ -86,16 +94,26 @@ def _check_outputs(args: argparse.Namespace) -> None:
                    for name, kind in kinds.items()}, inputs)
 
 
+SEED_BOUND = 2 ** 63
+"""``--seed`` lies in ``[-SEED_BOUND, SEED_BOUND)``: what a PRNG key takes (64 bits)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    seed = getattr(args, "seed", None)
+    if seed is not None and not -SEED_BOUND <= seed < SEED_BOUND:
+        parser.error(f"argument --seed: {seed} is out of range (a whole number from "
+                     f"-2**63 to 2**63 - 1)")
     try:
         _check_outputs(args)
         _start_jax(args)
         return int(args.func(args) or 0)
     except BayesmixError as exc:
-        sys.stderr.write(f"bayesmix: error: {exc}\n")
+        # one line even when a name the user gave holds a line break
+        text = str(exc).strip().replace("\r", "\\r").replace("\n", "\\n")
+        sys.stderr.write(f"bayesmix: error: {text}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("bayesmix: interrupted; nothing half-written was kept\n")

@@ -41,7 +41,8 @@ def training_rows(fit_result: Fit, table: RunTable) -> np.ndarray:
     Raises
     ------
     BayesmixError
-        Rows the fit used are not in ``table`` (another file, or another selection).
+        Rows the fit used are not in ``table`` (another file, or another selection), or
+        hold other values than the fit was trained on (its netCDF's data).
     """
     rows = np.unique(np.concatenate([tf.rows for tf in fit_result.targets.values()]))
     index = table.frame.index.to_numpy(int)
@@ -50,7 +51,39 @@ def training_rows(fit_result: Fit, table: RunTable) -> np.ndarray:
         raise BayesmixError(
             f"{table.source} lacks {missing.size} row(s) the fit was trained on (first: row "
             f"{missing[0]}); give the run table the fit was made from ({fit_result.source})")
+    for target, tf in fit_result.targets.items():
+        changed = _changed(tf, table, target)
+        if changed:
+            raise BayesmixError(
+                f"{table.source} row {changed[1]}: its {changed[0]} is not the one the fit "
+                f"was trained on; give the run table the fit was made from "
+                f"({fit_result.source})")
     return np.isin(index, rows)
+
+
+def _changed(tf: TargetFit, table: RunTable, target: str) -> tuple[str, int] | None:
+    """The first column and row of ``table`` at ``tf``'s rows unlike the fit's own data."""
+    frame = table.frame.loc[tf.rows]
+    idata = tf.idata
+    if not (hasattr(idata, "constant_data") and hasattr(idata, "observed_data")):
+        return None  # nothing stored to compare with
+    data = idata.constant_data
+    observed = np.asarray(idata.observed_data["obs"].values, float)
+    stored = {"N": np.asarray(data["N"].values, float), "D": np.asarray(data["D"].values, float),
+              "weights": np.asarray(data["weights"].values, float),
+              f"loss_{target}": np.exp(observed) if tf.likelihood == "log" else observed}
+    given = {"N": frame["N"].to_numpy(float), "D": frame["D"].to_numpy(float),
+             "weights": frame[[f"h_{d}" for d in table.domains]].to_numpy(float),
+             f"loss_{target}": frame[f"loss_{target}"].to_numpy(float)}
+    for name, value in stored.items():
+        if given[name].shape != value.shape:
+            return name, int(frame.index[0])
+        bad = ~np.isclose(given[name], value, rtol=1e-6, atol=0.0)
+        if bad.ndim > 1:
+            bad = bad.any(axis=tuple(range(1, bad.ndim)))
+        if bad.any():
+            return name, int(frame.index[np.argmax(bad)])
+    return None
 
 
 def scale_folds(table: RunTable, rows: np.ndarray) -> list[Fold]:

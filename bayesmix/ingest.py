@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayesmix._errors import BayesmixError
+from bayesmix._errors import BayesmixError, first_line
 
 __all__ = ["RawTable", "read_table"]
 
@@ -160,7 +160,8 @@ def _read_file(path: Path, what: str) -> pd.DataFrame:
     except BayesmixError:
         raise
     except Exception as exc:  # unreadable: encoding, parser, permissions...
-        raise BayesmixError(f"cannot read {what}: {type(exc).__name__}: {exc}") from None
+        raise BayesmixError(f"cannot read {what}: {type(exc).__name__}: "
+                            f"{first_line(exc)}") from None
     _check_shape(frame, what, "has a header but no rows")
     return frame
 

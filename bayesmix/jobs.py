@@ -39,7 +39,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from bayesmix._errors import BayesmixError
+from bayesmix._errors import BayesmixError, first_line
 from bayesmix.calibrate import try_learn_discrepancy
 from bayesmix.fit import Fit, fit
 from bayesmix.laws import Law, load_law
@@ -351,6 +351,19 @@ def _jax_plugin(devices: int, x64: bool) -> Any:
     return JaxSetup()
 
 
+def _check_address(scheduler: str) -> None:
+    """Refuse an address Dask would spend its whole timeout failing to parse."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        protocol, location = parse_address(scheduler)
+        if protocol in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(location)
+    except (ValueError, TypeError) as exc:
+        raise BayesmixError(f"--scheduler {scheduler!r} is not a scheduler address such "
+                            f"as tcp://host:8786 ({first_line(exc)})") from None
+
+
 def _on_cluster(jobs: Sequence[FitJob], scheduler: str,
                 finished: Callable[[str, bytes | JobFailure], None]) -> None:
     """Run ``jobs`` on the Dask cluster at ``scheduler``."""
@@ -359,6 +372,7 @@ def _on_cluster(jobs: Sequence[FitJob], scheduler: str,
     except ImportError:
         raise BayesmixError("--scheduler needs dask.distributed: pip install "
                             "'bayesmix[distributed]'") from None
+    _check_address(scheduler)
     try:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError) as exc:

@@ -32,8 +32,10 @@ def compute_grid(flops: Sequence[float], tokens_per_param: float = 20.0
     n_params, n_tokens : ndarray, shape ``(len(flops),)``
     """
     flops = np.asarray(flops, float)
-    if np.any(flops <= 0) or not tokens_per_param > 0:
-        raise BayesmixError("compute budgets and tokens per parameter must be positive")
+    if not (np.all(np.isfinite(flops)) and np.all(flops > 0)
+            and np.isfinite(tokens_per_param) and tokens_per_param > 0):
+        raise BayesmixError("compute budgets and tokens per parameter must be positive, "
+                            "finite numbers")
     n_params = np.sqrt(flops / (6.0 * tokens_per_param))
     return n_params, tokens_per_param * n_params
 

@@ -103,6 +103,9 @@ def prior_predictive(
         ``loss`` (prior predictive losses, shape ``(n_draws, n)``), ``mean`` (the law's
         mean, same shape), ``observed`` (shape ``(n,)``) and ``rows``.
     """
+    if not (isinstance(n_draws, int | np.integer) and n_draws >= 1):
+        raise BayesmixError(f"the number of prior draws must be a positive whole number, "
+                            f"got {n_draws!r}")
     inputs = target_inputs(law, table, target)
     model = bound_model(law, inputs.k, likelihood)
     args = model_args(inputs, observed=False)

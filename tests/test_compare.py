@@ -277,6 +277,23 @@ def test_compare_cv_scale_command(two_laws, capsys):
     assert "--runs" in capsys.readouterr().err
 
 
+def test_cross_validation_refuses_a_run_table_unlike_the_fits(two_laws, tmp_path, capsys):
+    """The refits would be of other runs: the table's values at the fit's rows are checked
+    against the fit's own data, before any refit (the same table passes: the slow
+    test above)."""
+    _, table, _, dirs = two_laws
+    altered = table.frame.copy()
+    row = int(altered.index[altered["N"] < LARGEST][3])
+    altered.loc[row, "loss_d1"] *= 1.5
+    path = tmp_path / "altered.csv"
+    altered.to_csv(path, index=False)
+    assert main(["compare", str(dirs["additive"]), "--cv", "scale", "--runs", str(path),
+                 "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"row {row}: its loss_d1 is not the one the fit was trained on" in err
+
+
 @pytest.mark.slow  # 2 refits in worker processes: 30-40 s
 def test_compare_cv_in_worker_processes_scores_the_same(two_laws, capsys):
     _, _, path, dirs = two_laws

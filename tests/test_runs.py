@@ -323,6 +323,10 @@ BAD_INPUTS = {
         "--loss-cols", "*_loss"], "matching loss_cols '\\*_loss' also matches weight_cols"),
     "N and D one column": (lambda p: _paper_like(p), [*PAPER_ARGS, "--d-col", "model_size"],
                            "n_col and d_col both name column 'model_size'"),
+    # pandas' message ends in a line break: the error still takes one line
+    "a ragged row": (
+        lambda p: p.write_text("N,D,h_a,h_b,loss_a\n1,2,0.5,0.5,3\n1,2,0.5,0.5,3,4\n"), [],
+        "cannot read .*ParserError: Error tokenizing data"),
 }
 
 
@@ -336,7 +340,7 @@ def test_bad_input_one_line_exit_2(case, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     lines = err.strip().splitlines()
-    assert len(lines) == 1, err
+    assert len(lines) == 1 and err.count("\n") == 1, err  # not even a blank line
     assert lines[0].startswith("bayesmix: error: ")
     assert "Traceback" not in err
     assert re.search(fragment, lines[0]), lines[0]

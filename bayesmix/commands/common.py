@@ -26,6 +26,7 @@ __all__ = [
     "key_from_args",
     "load_merged",
     "parse_assignments",
+    "positive_int",
     "table_from_args",
 ]
 
@@ -164,6 +165,18 @@ def chosen_posteriors(args: argparse.Namespace, posteriors: dict) -> dict:
     from bayesmix.predict import law_only
 
     return law_only(posteriors) if args.no_discrepancy else posteriors
+
+
+def positive_int(text: str, upper: int | None = None) -> int:
+    """An argparse type: a whole number from 1 (to ``upper``, when given)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 or (upper is not None and value > upper):
+        what = "a positive whole number" if upper is None else f"a whole number from 1 to {upper}"
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
 
 
 def key_from_args(args: argparse.Namespace) -> jax.Array:

@@ -13,6 +13,7 @@ from bayesmix.commands.common import (
     add_law_and_targets,
     chosen_targets,
     key_from_args,
+    positive_int,
     table_from_args,
 )
 from bayesmix.commands.progress import Progress
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prior-only", action="store_true",
                         help="prior predictive check: summarise losses drawn from the prior "
                              "at the training runs beside the observed ones; no fit")
-    parser.add_argument("--prior-draws", type=int, default=500,
+    parser.add_argument("--prior-draws", type=positive_int, default=500,
                         help="draws for --prior-only (default 500)")
     parser.set_defaults(func=run, outputs={"out": ("fit.json",)})
 

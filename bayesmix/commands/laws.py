@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
-from bayesmix.commands.common import emit_json
+from bayesmix.commands.common import emit_json, positive_int
 from bayesmix.laws import Law, builtin_law_names, count_formula, load_law
 
 
@@ -16,16 +17,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "sampled parameters for k domains.",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--domains", type=_positive_int, default=3, metavar="K",
+    parser.add_argument("--domains", type=partial(positive_int, upper=MAX_DOMAINS), default=3,
+                        metavar="K",
                         help="number of training domains for the n_params count (default 3)")
     parser.set_defaults(func=run)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+MAX_DOMAINS = 10_000
+"""The largest ``--domains``: the count draws the priors once for K domains."""
 
 
 def _row(law: Law, k: int) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from bayesmix._errors import BayesmixError
+from bayesmix._errors import BayesmixError, first_line
 from bayesmix.commands.common import key_from_args
 from bayesmix.laws import load_law
 from bayesmix.runs import write_runs
@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             with open(args.params) as handle:
                 sites = json.load(handle)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise BayesmixError(f"cannot read --params {args.params}: {exc}") from None
+        except (OSError, ValueError) as exc:  # ValueError: JSON or UTF-8 decoding
+            raise BayesmixError(f"cannot read --params {args.params}: "
+                                f"{first_line(exc)}") from None
     table, truth = simulate_runs(
         key_from_args(args), law, args.domains,
         sites=sites,

@@ -1,0 +1,79 @@
+"""Bad options and arguments of the CLI: one line naming the problem, exit 2, nothing
+written. Each case fails before any fit; a negative control runs the command with the
+option corrected where that is cheap."""
+
+import re
+
+import numpy as np
+import pytest
+
+from bayesmix import BayesmixError
+from bayesmix.cli import main
+from bayesmix.path import compute_grid
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A simulated run table (3 sizes, 2 domains)."""
+    path = tmp_path_factory.mktemp("cli") / "runs.csv"
+    assert main(["simulate", "--law", "additive", "--domains", "2", "--seed", "1",
+                 "--sizes", "1e8,2e8,4e8", "--tokens-per-param", "4,8,16",
+                 "--mixtures", "5", "--out", str(path)]) == 0
+    return path
+
+
+def _one_line_error(capsys, argv, fragment):
+    with pytest.raises(SystemExit) as info:  # argparse's errors leave through SystemExit
+        raise SystemExit(main(argv))
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert info.value.code == 2, err
+    assert len(lines) == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert re.search(fragment, lines[0]), lines[0]
+    return lines[0]
+
+
+CASES = {
+    "seed beyond 64 bits": (["simulate", "--seed", str(2 ** 64), "--out", "{tmp}/s.csv"],
+                            "--seed: .* out of range"),
+    "huge --domains": (["laws", "--domains", "1000000000"],
+                       "--domains: must be a whole number from 1 to 10000"),
+    "negative --prior-draws": (["fit", "{runs}", "--law", "additive", "--target", "d0",
+                                "--out", "{tmp}/o", "--prior-only", "--prior-draws=-3"],
+                               "--prior-draws: must be a positive whole number"),
+    "two outputs one file": (["simulate", "--out", "{tmp}/s.csv", "--truth-out",
+                              "{tmp}/s.csv"], "--out and --truth-out are the same file"),
+    "undecodable --params": (["simulate", "--out", "{tmp}/s.csv", "--params",
+                              "{tmp}/garbage.json"], "cannot read --params .*utf-8"),
+    "scheduler not an address": (["fit", "{runs}", "--law", "additive", "--target", "d0",
+                                  "--out", "{tmp}/o", "--scheduler", "nonsense"],
+                                 "--scheduler 'nonsense' is not a scheduler address"),
+    "a line break in a name": (["fit", "{runs}", "--law", "foo\nbar", "--target", "d0",
+                                "--out", "{tmp}/o"], r"unknown law 'foo\\nbar'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_option_one_line_exit_2(case, runs, tmp_path, capsys):
+    argv, fragment = CASES[case]
+    (tmp_path / "garbage.json").write_bytes(b"\xff\xfe\x00garbage")
+    argv = [a.format(runs=runs, tmp=tmp_path) for a in argv]
+    _one_line_error(capsys, argv, fragment)
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "o").exists()
+
+
+def test_corrected_options_run(runs, tmp_path, capsys):
+    """Negative control: the cases above with the option made valid do not fail there."""
+    assert main(["simulate", "--seed", str(2 ** 63 - 1), "--out", str(tmp_path / "a.csv"),
+                 "--truth-out", str(tmp_path / "a.json")]) == 0
+    assert main(["laws", "--domains", "10000"]) == 0
+    assert main(["fit", str(runs), "--law", "additive", "--target", "d0", "--out",
+                 str(tmp_path / "o"), "--prior-only", "--prior-draws", "3"]) == 0
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("flops", [[1e20, np.nan], [1e20, np.inf], [0.0], [-1e20]])
+def test_compute_budgets_must_be_positive_and_finite(flops):
+    with pytest.raises(BayesmixError, match="positive, finite"):
+        compute_grid(flops)
+    assert np.all(np.isfinite(compute_grid([1e20, 1e21])[0]))
