@@ -268,6 +268,8 @@ def _fit_target_baseline(key: jax.Array, law: Law, table: RunTable, target: str,
                              ("maxcor", maxcor, 1)):
         if int(value) < low:
             raise BayesmixError(f"baseline option {name} must be at least {low}, got {value}")
+    if patience is not None and int(patience) < 1:
+        raise BayesmixError(f"baseline option patience must be at least 1, got {patience}")
     if not step_size > 0 or not temperature >= 0:
         raise BayesmixError(
             f"baseline needs step size > 0 and temperature >= 0, got {step_size}, {temperature}"

@@ -55,9 +55,9 @@ def simplex_grid_mixtures(
         raise BayesmixError(f"k (the number of domains) must be at least 1, got {k}")
     if n_mixtures < 1:
         raise BayesmixError(f"n_mixtures must be at least 1, got {n_mixtures}")
-    if min_weight < 0 or k * min_weight >= 1:
+    if not 0 <= k * min_weight < 1:  # NaN too
         raise BayesmixError(
-            f"min_weight {min_weight} is too large for {k} domains "
+            f"min_weight {min_weight} does not fit {k} domains "
             f"(k * min_weight must be in [0, 1))"
         )
     rng = numpy_rng(key)

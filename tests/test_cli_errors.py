@@ -48,6 +48,11 @@ CASES = {
     "scheduler not an address": (["fit", "{runs}", "--law", "additive", "--target", "d0",
                                   "--out", "{tmp}/o", "--scheduler", "nonsense"],
                                  "--scheduler 'nonsense' is not a scheduler address"),
+    "negative --patience": (["baseline", "{runs}", "--law", "additive", "--target", "d0",
+                             "--out", "{tmp}/o", "--patience", "-1"],
+                            "patience must be at least 1, got -1"),
+    "--min-weight nan": (["simulate", "--out", "{tmp}/s.csv", "--min-weight", "nan"],
+                         r"min_weight nan does not fit 3 domains"),
     "a line break in a name": (["fit", "{runs}", "--law", "foo\nbar", "--target", "d0",
                                 "--out", "{tmp}/o"], r"unknown law 'foo\\nbar'"),
 }
