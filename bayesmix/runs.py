@@ -357,10 +357,14 @@ def load_runs(
         ("N", n_col, n_value, "parameters"),
         ("D", d_col, d_value, "tokens"),
     ):
+        argument = "n" if canon == "N" else "d"
+        if value is not None and col in columns:
+            raise BayesmixError(
+                f"{what} has a column '{col}' ({canon}, {meaning}) and {argument}_value "
+                f"{value} was given too; drop one (or name another {argument}_col)")
         if value is not None:
             frame[canon] = float(value)
         elif col not in columns:
-            argument = "n" if canon == "N" else "d"
             raise BayesmixError(
                 f"{what} has no column '{col}' ({canon}, {meaning}); "
                 f"name it with {argument}_col or give a constant {argument}_value"

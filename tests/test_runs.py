@@ -229,6 +229,11 @@ def test_fixed_scale_file_with_constant_n_and_d(tmp_path):
     pd.DataFrame({"h_x": [0.3, 0.6], "h_y": [0.7, 0.4], "loss_x": [2.0, 1.9]}).to_csv(path)
     table = load_runs(path, n_value=1e6, d_value=1e9)
     assert set(table.frame["N"]) == {1e6}
+    # a constant beside a column of the same quantity is ambiguous: which did they mean?
+    with_n = tmp_path / "with_n.csv"
+    pd.read_csv(path).assign(N=[1e8, 2e8]).to_csv(with_n)
+    with pytest.raises(BayesmixError, match="has a column 'N' .* and n_value 1000000.0 was"):
+        load_runs(with_n, n_value=1e6, d_value=1e9)
 
 
 def test_loss_columns_without_values(tmp_path):
