@@ -196,8 +196,10 @@ def test_outputs_follow_the_umask(umask, tmp_path):
     with atomic_dir(out) as tmp:
         (tmp / "sub").mkdir()
         write_runs(table, tmp / "sub" / "runs.csv")
-    assert _mode(out) == 0o777 & ~umask  # mkdtemp alone gives 0700
-    assert _mode(out / "sub") == _mode(out / "mine") == 0o777 & ~umask
+    # the user's own directories keep their modes (private stays private); a directory
+    # bayesmix makes gets the umask's mode (mkdtemp alone gives 0700)
+    assert _mode(out) == _mode(out / "mine") == 0o700
+    assert _mode(out / "sub") == 0o777 & ~umask
     assert _mode(out / "sub" / "runs.csv") == 0o666 & ~umask
     assert (out / "notes.txt").read_text() == "keep me\n"  # the user's file survives
 
@@ -425,5 +427,5 @@ def test_simulate_refuses_to_overwrite_on_failure(tmp_path, capsys):
     out = tmp_path / "keep.csv"
     out.write_text("precious\n")
     assert main(["simulate", "--law", "additive", "--min-weight", "0.5", "--out", str(out)]) == 2
-    assert "too large" in capsys.readouterr().err
+    assert "min_weight 0.5 does not fit 3 domains" in capsys.readouterr().err
     assert out.read_text() == "precious\n"
