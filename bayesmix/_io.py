@@ -42,13 +42,25 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bayesmix._errors import BayesmixError
 
-__all__ = ["OWN_FILES", "atomic_dir", "atomic_file", "check_outputs", "current_umask"]
+__all__ = ["INTERRUPTED", "OWN_FILES", "atomic_dir", "atomic_file", "check_outputs",
+           "current_umask"]
+
+INTERRUPTED = threading.Event()
+"""Set by the CLI's SIGINT handler. Python drops a ``KeyboardInterrupt`` raised while a
+garbage-collection callback runs (JAX registers one), so the command would go on and put
+its output in place; the writers check this before they rename anything."""
+
+
+def _stop_if_interrupted() -> None:
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
 
 
 def current_umask() -> int:
@@ -156,6 +168,7 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator:
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
+        _stop_if_interrupted()
         with _writing(shown):
             os.chmod(tmp, file_mode)
             os.replace(tmp, real)
@@ -213,6 +226,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         with _writing(shown):
             kept_modes = _copy_entries(real, tmp) if existed else {}
         yield tmp
+        _stop_if_interrupted()
         with _writing(shown):
             _set_dir_modes(tmp, kept_modes, 0o777 & ~current_umask())
             old = _swap(tmp, real) if existed else None

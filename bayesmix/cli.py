@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from bayesmix._errors import BayesmixError
 
@@ -94,6 +98,31 @@ def _check_outputs(args: argparse.Namespace) -> None:
                    for name, kind in kinds.items()}, inputs)
 
 
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C raises ``KeyboardInterrupt`` as usual and also sets
+    :data:`bayesmix._io.INTERRUPTED`, which the writers check before they put anything in
+    place: an interrupt Python dropped (raised inside a garbage-collection callback)
+    still stops the command from replacing its outputs. The handler before is put back
+    at the end."""
+    from bayesmix._io import INTERRUPTED
+
+    def interrupt(signum: int, frame: Any) -> None:
+        INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    INTERRUPTED.clear()
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGINT, interrupt) if main_thread else None
+    try:
+        yield
+        if INTERRUPTED.is_set():  # dropped, and nothing was written after it
+            raise KeyboardInterrupt
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if before is None else before)
+
+
 SEED_BOUND = 2 ** 63
 """``--seed`` lies in ``[-SEED_BOUND, SEED_BOUND)``: what a PRNG key takes (64 bits)."""
 
@@ -107,9 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"argument --seed: {seed} is out of range (a whole number from "
                      f"-2**63 to 2**63 - 1)")
     try:
-        _check_outputs(args)
-        _start_jax(args)
-        return int(args.func(args) or 0)
+        with _interruptible():
+            _check_outputs(args)
+            _start_jax(args)
+            return int(args.func(args) or 0)
     except BayesmixError as exc:
         # one line even when a name the user gave holds a line break
         text = str(exc).strip().replace("\r", "\\r").replace("\n", "\\n")

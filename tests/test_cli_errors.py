@@ -3,6 +3,7 @@ written. Each case fails before any fit; a negative control runs the command wit
 option corrected where that is cheap."""
 
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -82,3 +83,38 @@ def test_compute_budgets_must_be_positive_and_finite(flops):
     with pytest.raises(BayesmixError, match="positive, finite"):
         compute_grid(flops)
     assert np.all(np.isfinite(compute_grid([1e20, 1e21])[0]))
+
+
+@pytest.mark.parametrize("how", ["signal", "dropped"])
+def test_an_interrupt_leaves_the_output_as_it_was(how, monkeypatch, tmp_path, capsys):
+    """Ctrl-C during a command: exit 130 and the old output kept, also when Python
+    dropped the KeyboardInterrupt (raised inside a garbage-collection callback, as JAX
+    registers one) and the command ran on to its end."""
+    import os
+    import signal
+
+    import bayesmix.commands.simulate as command
+    from bayesmix._io import INTERRUPTED
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    real = command.simulate_runs
+
+    def interrupted(*args, **kwargs):
+        if how == "signal":
+            os.kill(os.getpid(), signal.SIGINT)
+        else:
+            INTERRUPTED.set()  # what the handler does before its exception is dropped
+        return real(*args, **kwargs)
+
+    out = tmp_path / "runs.csv"
+    out.write_text("precious\n")
+    monkeypatch.setattr(command, "simulate_runs", interrupted)
+    before = signal.getsignal(signal.SIGINT)
+    assert main(["simulate", "--out", str(out)]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert out.read_text() == "precious\n" and os.listdir(tmp_path) == ["runs.csv"]
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
+    monkeypatch.setattr(command, "simulate_runs", real)  # negative control
+    assert main(["simulate", "--out", str(out)]) == 0
+    assert out.read_text() != "precious\n"
