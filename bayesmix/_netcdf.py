@@ -50,9 +50,15 @@ def read_target_netcdf(path: Path, param_names: Sequence[str], rows: np.ndarray,
     Raises
     ------
     BayesmixError
-        The file is unreadable, holds no posterior, lacks a parameter the fit's
-        metadata names (another law's fit), or was fitted to other rows.
+        The file cannot be read (permissions), is corrupt, holds no posterior, lacks a
+        parameter the fit's metadata names (another law's fit), or was fitted to
+        other rows.
     """
+    try:
+        with open(path, "rb"):  # permissions: say so, not "corrupt"
+            pass
+    except OSError as exc:
+        raise BayesmixError(f"cannot read {path}: {exc.strerror or first_line(exc)}") from None
     try:
         idata = _read(path, groups)
     except _UNREADABLE as exc:

@@ -83,9 +83,11 @@ def reference_mixtures(items: Sequence[str] | None, domains: Sequence[str],
     Raises
     ------
     BayesmixError
-        ``"natural"`` without a token count for every domain, or counts summing to 0;
-        an unreadable file.
+        No domain; ``"natural"`` without a token count for every domain, or counts
+        summing to 0; an unreadable file.
     """
+    if not domains:
+        raise BayesmixError("reference mixtures need at least one domain, the fits have none")
     tokens = dict(tokens or {})
     out: dict[str, np.ndarray] = {}
     for item in items or ["uniform"]:

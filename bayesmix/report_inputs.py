@@ -12,6 +12,7 @@ Every problem is a one-line :class:`~bayesmix.BayesmixError` naming the file.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmix._errors import BayesmixError, first_line
+from bayesmix._fitfile import is_file, unreadable
 from bayesmix.decision import OptimumReport, decide
 from bayesmix.fit import Fit, TargetFit
 from bayesmix.model import TargetPosterior
@@ -126,17 +128,50 @@ def decision_targets(fits: Mapping[str, Fit]) -> dict[str, tuple[str, TargetFit]
 
 def _read_json(path: Path, what: str, writer: str) -> dict[str, Any]:
     directory = path.parent
-    if not directory.is_dir():
+    try:
+        exists = directory.is_dir()
+    except OSError as exc:
+        raise unreadable(directory, exc) from None
+    if not exists:
         raise BayesmixError(f"{what} directory {directory} does not exist")
-    if not path.is_file():
+    if not is_file(path, directory):
         raise BayesmixError(f"{directory} has no {path.name} (write one with {writer})")
     try:
         payload = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        raise unreadable(path, exc) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BayesmixError(f"cannot read {path}: {first_line(exc)}") from None
     if not isinstance(payload, dict):
         raise BayesmixError(f"{path} is not a bayesmix {what} file")
     return payload
+
+
+def _number(value: Any, path: Path, field: str, *, positive: bool = False,
+            finite: bool = True) -> float:
+    """``value`` if it is a number (finite, positive when asked), else a one-line error
+    naming the file and the field."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or (finite and not math.isfinite(value)) or (positive and not value > 0):
+        kind = ("a finite positive number" if positive else
+                "a finite number" if finite else "a number")
+        raise BayesmixError(f"{path} is malformed ({field} is {value!r}, not {kind})")
+    return float(value)
+
+
+def _mapping(value: Any, path: Path, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value:
+        raise BayesmixError(f"{path} is malformed ({field} is not a mapping)")
+    return value
+
+
+def _mixture(value: Any, path: Path, field: str, domains: tuple[str, ...]) -> np.ndarray:
+    """A mixture ``{domain: weight}`` over ``domains`` as an array, each weight checked."""
+    value = _mapping(value, path, field)
+    if set(value) != set(domains):
+        raise BayesmixError(f"{path} is malformed ({field} is over {', '.join(value)}, not "
+                            f"{', '.join(domains)})")
+    return np.array([_number(value[d], path, f"{field}.{d}") for d in domains])
 
 
 class StoredOptimum(NamedTuple):
@@ -185,25 +220,34 @@ def read_optimum(directory: str | Path, posteriors: Mapping[str, TargetPosterior
     Raises
     ------
     BayesmixError
-        Missing directory or file, unreadable or malformed JSON, other domains or
-        targets than the fits', or an ``h_bayes`` the fits do not reproduce.
+        Missing or unreadable directory or file, unreadable or malformed JSON (``N``
+        and ``D`` not finite positive numbers, a weight or bound not a finite number),
+        other domains or targets than the fits', or an ``h_bayes`` the fits do not
+        reproduce.
     """
     path = Path(directory) / OPTIMUM_FILE
     payload = _read_json(path, "optimum", "bayesmix optimize FIT... --N --D --out DIR")
     try:
-        domains = tuple(payload["h_bayes"])
-        stored = np.array([float(payload["h_bayes"][d]) for d in domains])
-        weights = {str(t): float(w) for t, w in payload["target_weights"].items()}
-        lower = np.array([float(payload["bounds"][d]["min"]) for d in domains])
-        upper = np.array([float(payload["bounds"][d]["max"]) for d in domains])
-        mixtures = {str(name): np.array([float(row["mixture"][d]) for d in domains])
-                    for name, row in payload["objective"].items() if name != "h_bayes"}
-        n_params, n_tokens = float(payload["N"]), float(payload["D"])
+        domains = tuple(_mapping(payload["h_bayes"], path, "h_bayes"))
+        stored = _mixture(payload["h_bayes"], path, "h_bayes", domains)
+        weights = {str(t): _number(w, path, f"target_weights.{t}") for t, w in
+                   _mapping(payload["target_weights"], path, "target_weights").items()}
+        bounds = _mapping(payload["bounds"], path, "bounds")
+        lower = np.array([_number(bounds[d]["min"], path, f"bounds.{d}.min") for d in domains])
+        upper = np.array([_number(bounds[d]["max"], path, f"bounds.{d}.max") for d in domains])
+        mixtures = {str(name): _mixture(row["mixture"], path, f"objective.{name}.mixture",
+                                        domains)
+                    for name, row in _mapping(payload["objective"], path, "objective").items()
+                    if name != "h_bayes"}
+        n_params = _number(payload["N"], path, "N", positive=True)
+        n_tokens = _number(payload["D"], path, "D", positive=True)
         trail = payload.get("path")
         # as optimize made it: a file without cross_target is from before the coupling
         cross = payload.get("cross_target")
         coupled = cross is not None and not cross.get(
             "disabled", "on request" in (cross.get("note") or ""))
+    except BayesmixError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BayesmixError(f"{path} is malformed ({type(exc).__name__}: {exc})") from None
     first = next(iter(posteriors.values()))
@@ -230,10 +274,39 @@ def read_suggestion(directory: str | Path) -> dict[str, Any]:
     Raises
     ------
     BayesmixError
-        Missing directory or file, unreadable JSON, or no ``runs`` list in it.
+        Missing or unreadable directory or file, unreadable JSON, no ``runs`` list in
+        it, or a field the report shows that is not a number (the planned and the
+        suggested runs' ``N`` and ``D`` finite and positive), naming the file.
     """
     path = Path(directory) / SUGGESTION_FILE
     payload = _read_json(path, "suggestion", "bayesmix suggest FIT... --N --D --out DIR")
     if not isinstance(payload.get("runs"), list) or "reason" not in payload:
         raise BayesmixError(f"{path} is not a bayesmix suggestion file (no runs or reason)")
+    _check_suggestion(payload, path)
     return payload
+
+
+def _check_suggestion(payload: dict[str, Any], path: Path) -> None:
+    """The fields a report shows: the planned run's N and D (finite, positive), the
+    regret, the candidates, and each run's N, D, mixture, gains and cost."""
+    for field in ("N", "D"):
+        _number(payload.get(field), path, field, positive=True)
+    for field in ("expected_regret", "relative_regret"):
+        _number(payload.get(field), path, field, finite=False)
+    count = payload.get("n_candidates")
+    if not (isinstance(count, int) and not isinstance(count, bool) and count >= 0):
+        raise BayesmixError(f"{path} is malformed (n_candidates is {count!r}, not a count)")
+    for i, run in enumerate(payload["runs"]):
+        where = f"runs[{i}]"
+        if not isinstance(run, dict):
+            raise BayesmixError(f"{path} is malformed ({where} is not a mapping)")
+        for field in ("N", "D"):
+            _number(run.get(field), path, f"{where}.{field}", positive=True)
+        for field in ("cost_flops", "expected_gain", "gain_se", "gain_per_flop"):
+            _number(run.get(field), path, f"{where}.{field}", finite=False)
+        mixture = _mapping(run.get("mixture"), path, f"{where}.mixture")
+        _mixture(mixture, path, f"{where}.mixture", tuple(mixture))
+    if payload["runs"]:
+        batch = _mapping(payload.get("batch"), path, "batch")
+        for field in ("expected_gain", "gain_se", "expected_regret_after", "cost_flops"):
+            _number(batch.get(field), path, f"batch.{field}", finite=False)

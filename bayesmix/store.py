@@ -12,9 +12,13 @@ A fit directory holds ``fit.json`` and one ArviZ netCDF per target (from
 
 Every consumer of a fit (``predict``, ``optimize``, ...) calls :func:`load_posteriors`,
 which returns one :class:`~bayesmix.model.TargetPosterior` per target whatever the
-method. A missing, empty, foreign, older or corrupt directory gives a one-line
-:class:`~bayesmix.BayesmixError` naming the file. This module sits above
-:mod:`bayesmix.fit` and :mod:`bayesmix.baseline`, which do no I/O.
+method. A missing, empty, unreadable, foreign, older or corrupt directory gives a
+one-line :class:`~bayesmix.BayesmixError` naming the file: every value read is checked
+as it is read (:mod:`bayesmix._fitfile`: types, finite positive scales, the
+likelihood, non-empty targets and domains, the draws against the law), so that no
+later stage meets a bad value; the schema, :func:`read_metadata` and the checks
+live there, re-exported here. This module sits above :mod:`bayesmix.fit` and
+:mod:`bayesmix.baseline`, which do no I/O.
 """
 
 from __future__ import annotations
@@ -22,14 +26,23 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
+from bayesmix import _fitfile as check
 from bayesmix._errors import BayesmixError, first_line
+from bayesmix._fitfile import (
+    BASELINE_FILE,
+    FIT_FILE,
+    FORMAT,
+    is_file,
+    metadata,
+    read_metadata,
+)
+from bayesmix._fitfile import checked_dir as _checked_dir
 from bayesmix._io import atomic_dir
 from bayesmix._netcdf import read_target_netcdf
 from bayesmix.baseline import BaselineResult
@@ -37,7 +50,7 @@ from bayesmix.diagnostics import Diagnostics
 from bayesmix.discrepancy import Discrepancy
 from bayesmix.fit import Fit, NutsSettings, TargetFit, Timings
 from bayesmix.laws import Law, load_law
-from bayesmix.model import Scales, TargetPosterior
+from bayesmix.model import TargetPosterior
 
 __all__ = [
     "BASELINE_FILE",
@@ -45,6 +58,7 @@ __all__ = [
     "FORMAT",
     "law_of_fit",
     "load_baseline",
+    "load_baseline_posteriors",
     "load_fit",
     "load_fit_or_posteriors",
     "load_posteriors",
@@ -53,97 +67,7 @@ __all__ = [
     "save_fit",
 ]
 
-FORMAT = 2
-"""Version of the layout of fit and baseline directories (the metadata's ``"format"``)."""
-FIT_FILE = "fit.json"
-BASELINE_FILE = "baseline.json"
-_KINDS = {FIT_FILE: "fit", BASELINE_FILE: "baseline"}
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
-
-
-# --------------------------------------------------------------------------- metadata
-
-
-def _versions() -> dict[str, str]:
-    from bayesmix._version import __version__
-
-    out = {"bayesmix": __version__}
-    for package in ("numpyro", "jax", "arviz", "scipy"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:  # pragma: no cover - installed with bayesmix
-            out[package] = "unknown"
-    return out
-
-
-def _metadata(kind: str, law_name: str, law_path: str, source: str | None,
-              targets: list[str], domains: list[str], seed: int | None,
-              settings: dict[str, Any], per_target: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": kind, "format": FORMAT, "versions": _versions(),
-            "law": {"name": law_name, "path": law_path}, "source": source,
-            "targets": targets, "domains": domains, "seed": seed, "settings": settings,
-            "per_target": per_target}
-
-
-def _major_minor(version: str) -> str:
-    return ".".join(str(version).split(".")[:2])
-
-
-def _checked_dir(path: Path) -> None:
-    if not path.exists():
-        raise BayesmixError(f"fit directory {path} does not exist")
-    if not path.is_dir():
-        raise BayesmixError(f"{path} is not a fit directory (not a directory)")
-    if not any(path.iterdir()):
-        raise BayesmixError(f"fit directory {path} is empty")
-
-
-def read_metadata(path: str | Path, name: str) -> dict[str, Any]:
-    """Read ``path/name`` and check its kind, format and bayesmix version.
-
-    Parameters
-    ----------
-    path : str or Path
-        The directory.
-    name : {"fit.json", "baseline.json"}
-
-    Returns
-    -------
-    dict
-        The metadata.
-
-    Raises
-    ------
-    BayesmixError
-        Missing or empty directory; missing, unreadable or non-JSON file; a file of
-        another kind, format or bayesmix major.minor version.
-    """
-    from bayesmix._version import __version__
-
-    path = Path(path)
-    _checked_dir(path)
-    meta_path = path / name
-    if not meta_path.is_file():
-        raise BayesmixError(f"{path} is not a fit directory (no {name})")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BayesmixError(f"cannot read {meta_path}: {first_line(exc)}") from None
-    if not isinstance(meta, dict):
-        raise BayesmixError(f"{meta_path} is not a bayesmix {_KINDS[name]} file")
-    versions = meta.get("versions")
-    written = str(versions.get("bayesmix", "unknown") if isinstance(versions, dict)
-                  else "unknown")
-    fmt = meta.get("format")
-    if fmt != FORMAT or _major_minor(written) != _major_minor(__version__):
-        raise BayesmixError(
-            f"{meta_path} was written by bayesmix {written} (format {fmt}); "
-            f"refit with this version ({__version__}, format {FORMAT})"
-        )
-    if meta.get("kind") != _KINDS[name]:
-        raise BayesmixError(f"{meta_path} is not a bayesmix {_KINDS[name]} file "
-                            f"(kind {meta.get('kind')!r})")
-    return meta
 
 
 def _file_names(targets: list[str]) -> dict[str, str]:
@@ -172,7 +96,7 @@ def law_of_fit(name: str, path: str | None) -> Law:
         The file now defines a law of another name.
     """
     file = Path(path) if path else None
-    if file is not None and file.is_file():
+    if file is not None and is_file(file):
         law = load_law(file)
     else:
         try:
@@ -232,7 +156,7 @@ def save_fit(fit: Fit, out_dir: str | Path) -> Path:
     first = next(iter(fit.targets.values()), None)
     settings = {} if first is None or first.settings is None else {
         name: value for name, value in first.settings.to_dict().items() if name != "kept_draws"}
-    meta = _metadata("fit", fit.law.name, str(fit.law.path), fit.source, list(fit.targets),
+    meta = metadata("fit", fit.law.name, str(fit.law.path), fit.source, list(fit.targets),
                      list(fit.domains), fit.seed, settings, per_target)
     with atomic_dir(out_dir) as tmp:
         _drop_replaced_fit(tmp, set(files.values()))
@@ -276,39 +200,50 @@ def load_fit(path: str | Path, law: Law | None = None, *,
     ------
     BayesmixError
         See :func:`read_metadata`; also a netCDF named in ``fit.json`` that is missing,
-        truncated or corrupt, or ``law`` of another name than the fit's.
+        truncated or corrupt, ``law`` of another name than the fit's, a malformed
+        field of ``fit.json`` (no targets or domains, scales that are not finite
+        positive numbers, an unknown likelihood, ...) or draws that are not the law's
+        for the fit's domains (:mod:`bayesmix._fitfile`).
     """
     path = Path(path)
     meta = read_metadata(path, FIT_FILE)
+    where = path / FIT_FILE
     try:
+        targets, domain_list = check.check_metadata(meta, where)
         if law is None:
-            law = _law_of(path / FIT_FILE, meta["law"]["name"], meta["law"].get("path"))
+            law = _law_of(where, meta["law"]["name"], meta["law"].get("path"))
         elif law.name != meta["law"]["name"]:
-            raise BayesmixError(f"{path / FIT_FILE} is a fit of law '{meta['law']['name']}', "
+            raise BayesmixError(f"{where} is a fit of law '{meta['law']['name']}', "
                                 f"not '{law.name}'")
-        domains = tuple(meta["domains"])
+        domains = tuple(domain_list)
+        shapes = check.law_shapes(law, len(domains))
         fits = {}
-        for target in meta["targets"]:
+        for target in targets:
             info = meta["per_target"][target]
+            check.check_entry(info, where, target)
             nc = path / info["file"]
-            if Path(info["file"]).name != info["file"] or not nc.is_file():
+            if not is_file(nc, path):
                 raise BayesmixError(f"fit directory {path} lacks {info['file']} named in "
                                     f"{FIT_FILE}")
-            rows, names = np.asarray(info["rows"], int), list(info["param_names"])
+            rows = check.row_numbers(info["rows"], where, target)
+            names = check.check_param_names(info["param_names"], where, target)
+            idata = read_target_netcdf(nc, names, rows, groups)
+            check.check_draws(idata, nc, where, target, law, domains, shapes, names)
             fits[target] = TargetFit(
-                target=target, law=law, domains=domains, scales=Scales(**info["scales"]),
-                rows=rows, likelihood=info["likelihood"],
-                idata=read_target_netcdf(nc, names, rows, groups), param_names=names,
+                target=target, law=law, domains=domains,
+                scales=check.scales(info["scales"], where, target), rows=rows,
+                likelihood=check.likelihood(info["likelihood"], where, target),
+                idata=idata, param_names=names,
                 diagnostics=Diagnostics.from_dict(info["diagnostics"]),
                 warnings=list(info["warnings"]), timings=Timings(**info["timings"]),
                 settings=None if info["settings"] is None else NutsSettings(**info["settings"]),
-                discrepancy=_discrepancy(info.get("discrepancy"), path / FIT_FILE, target),
+                discrepancy=_discrepancy(info.get("discrepancy"), where, target),
             )
         seed = -1 if meta["seed"] is None else int(meta["seed"])
     except BayesmixError:
         raise
     except _MALFORMED as exc:
-        raise BayesmixError(f"{path / FIT_FILE} is malformed ({type(exc).__name__}: "
+        raise BayesmixError(f"{where} is malformed ({type(exc).__name__}: "
                             f"{first_line(exc)}); refit") from None
     return Fit(law=law, targets=fits, domains=domains, seed=seed,
                source=str(meta.get("source") or "<unknown>"))
@@ -321,12 +256,6 @@ def _jsonable(values: dict[str, np.ndarray] | None) -> dict[str, Any] | None:
     if values is None:
         return None
     return {name: np.asarray(v, float).tolist() for name, v in values.items()}
-
-
-def _arrays(values: dict[str, Any] | None) -> dict[str, np.ndarray] | None:
-    if values is None:
-        return None
-    return {name: np.asarray(v, float) for name, v in values.items()}
 
 
 def save_baseline(
@@ -371,7 +300,7 @@ def save_baseline(
     }
     settings = dict(settings or {})
     seed = settings.get("seed")
-    meta = _metadata("baseline", first.law, first.law_path, source, list(results),
+    meta = metadata("baseline", first.law, first.law_path, source, list(results),
                      list(first.domains), None if seed is None else int(seed), settings,
                      per_target)
     out_dir = Path(out_dir)
@@ -382,7 +311,7 @@ def save_baseline(
 
 def _baseline_dir(path: str | Path) -> Path:
     path = Path(path)
-    return path.parent if path.name == BASELINE_FILE and path.is_file() else path
+    return path.parent if path.name == BASELINE_FILE and is_file(path) else path
 
 
 def load_baseline(path: str | Path) -> dict[str, BaselineResult]:
@@ -400,51 +329,79 @@ def load_baseline(path: str | Path) -> dict[str, BaselineResult]:
     """
     path = _baseline_dir(path)
     meta = read_metadata(path, BASELINE_FILE)
+    where = path / BASELINE_FILE
     try:
-        law, domains = meta["law"], tuple(meta["domains"])
+        targets, domains = check.check_metadata(meta, where)
+        law = meta["law"]
         out = {}
-        for target in meta["targets"]:
+        for target in targets:
             e = meta["per_target"][target]
             out[target] = BaselineResult(
-                target=target, law=law["name"], sites=_arrays(e["sites"]),
-                params=_arrays(e["params"]), natural=_arrays(e["natural"]),
+                target=target, law=law["name"],
+                sites=check.arrays(e["sites"], where, target, "sites"),
+                params=check.arrays(e["params"], where, target, "params", finite=False,
+                                    optional=True),
+                natural=check.arrays(e["natural"], where, target, "natural", finite=False,
+                                     optional=True),
                 huber=float(e["huber"]), train_mre=float(e["train_mre"]),
                 n_lbfgs_calls=int(e["n_lbfgs_calls"]), n_evaluations=int(e["n_evaluations"]),
                 trace=np.asarray(e["trace"], float).reshape(-1, 2),
                 seconds=float(e["seconds"]), seconds_to_best=float(e["seconds_to_best"]),
                 success=bool(e["success"]), message=str(e["message"]),
-                scales=Scales(**e["scales"]), domains=domains, residuals=e["residuals"],
+                scales=check.scales(e["scales"], where, target), domains=tuple(domains),
+                residuals=check.likelihood(e["residuals"], where, target, "residuals"),
                 delta=float(e["delta"]), n_rows=int(e["n_rows"]),
-                rows=np.asarray(e["rows"], int), law_path=str(law.get("path") or ""),
+                rows=check.row_numbers(e["rows"], where, target, empty=True),
+                law_path=str(law.get("path") or ""),
                 fixed={name: float(v) for name, v in e["fixed"].items()},
             )
     except BayesmixError:
         raise
     except _MALFORMED as exc:
-        raise BayesmixError(f"{path / BASELINE_FILE} is malformed ({type(exc).__name__}: "
+        raise BayesmixError(f"{where} is malformed ({type(exc).__name__}: "
                             f"{first_line(exc)}); refit") from None
     return out
 
 
 def _baseline_posteriors(path: Path) -> dict[str, TargetPosterior]:
-    results = load_baseline(path)
+    results = load_baseline(path)  # at least one target
     first = next(iter(results.values()))
     law = _law_of(path / BASELINE_FILE, first.law, first.law_path)
-    sampled = law.site_shapes(len(first.domains))
+    shapes = check.law_shapes(law, len(first.domains))
     for target, r in results.items():
-        stored = {name: np.shape(v) for name, v in r.sites.items()}
-        if stored != sampled:
-            raise BayesmixError(
-                f"{path / BASELINE_FILE}: target '{target}' stores the parameters "
-                f"{', '.join(sorted(stored))}, but law '{law.name}' samples "
-                f"{', '.join(sorted(sampled))} (written by another version of bayesmix or "
-                f"of the law file); refit it")
+        check.check_sites(r.sites, law, shapes, path / BASELINE_FILE, target)
     # the derived parameters are recomputed from the stored sites by the law file
     return {target: TargetPosterior.from_sites(
                 law, target, r.domains, r.scales,
                 {name: jnp.asarray(v, float) for name, v in r.sites.items()},
                 likelihood=r.residuals)
             for target, r in results.items()}
+
+
+def load_baseline_posteriors(path: str | Path) -> dict[str, TargetPosterior]:
+    """A baseline directory's point estimates per target (``S = 1``, no noise).
+
+    Parameters
+    ----------
+    path : str or Path
+        A directory holding ``baseline.json`` (from :func:`save_baseline`), or that file.
+
+    Returns
+    -------
+    dict of target -> TargetPosterior
+
+    Raises
+    ------
+    BayesmixError
+        A Bayesian fit's directory (naming it), or any problem :func:`load_posteriors`
+        reports.
+    """
+    path = _baseline_dir(path)
+    _checked_dir(path)
+    if is_file(path / FIT_FILE, path):
+        raise BayesmixError(f"{path} is a Bayesian fit (it holds {FIT_FILE}), not a "
+                            f"baseline (point fit) directory")
+    return load_posteriors(path)
 
 
 # --------------------------------------------------------------------------- either
@@ -466,17 +423,17 @@ def load_posteriors(path: str | Path) -> dict[str, TargetPosterior]:
     Raises
     ------
     BayesmixError
-        Missing or empty directory, neither metadata file, or any problem
+        Missing, empty or unreadable directory, neither metadata file, or any problem
         :func:`load_fit` or :func:`load_baseline` reports.
     """
     path = _baseline_dir(path)
     _checked_dir(path)
-    if (path / FIT_FILE).is_file():
+    if is_file(path / FIT_FILE, path):
         # the draws, and the rows they were fitted to (checked against fit.json) with
         # their losses: how each run moved the draws (bayesmix.coupling)
         groups = ("posterior", "constant_data", "observed_data")
         return load_fit(path, groups=groups).posteriors
-    if (path / BASELINE_FILE).is_file():
+    if is_file(path / BASELINE_FILE, path):
         return _baseline_posteriors(path)
     raise BayesmixError(f"{path} is not a fit directory (no {FIT_FILE} or {BASELINE_FILE})")
 
@@ -492,6 +449,6 @@ def load_fit_or_posteriors(path: str | Path) -> Fit | dict[str, TargetPosterior]
     """
     path = _baseline_dir(path)
     _checked_dir(path)
-    if (path / FIT_FILE).is_file():
+    if is_file(path / FIT_FILE, path):
         return load_fit(path)
     return load_posteriors(path)

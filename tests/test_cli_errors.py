@@ -54,6 +54,9 @@ CASES = {
                             "patience must be at least 1, got -1"),
     "--min-weight nan": (["simulate", "--out", "{tmp}/s.csv", "--min-weight", "nan"],
                          r"min_weight nan does not fit 3 domains"),
+    "a bad path before the fits load": (["optimize", "{tmp}/nofit", "--N", "1e9", "--D",
+                                         "2e10", "--path-flops", "0"],
+                                        "--path-flops 0 with --tokens-per-param 20.0: "),
     "a line break in a name": (["fit", "{runs}", "--law", "foo\nbar", "--target", "d0",
                                 "--out", "{tmp}/o"], r"unknown law 'foo\\nbar'"),
 }

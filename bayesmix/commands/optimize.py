@@ -71,18 +71,29 @@ def _load_posteriors(path: str) -> dict:
     return load_posteriors(path)
 
 
+def _load_baseline(path: str) -> dict:
+    """``--baseline``'s point fits; a Bayesian fit is refused naming its path."""
+    from bayesmix.store import load_baseline_posteriors
+
+    try:
+        return load_baseline_posteriors(path)
+    except BayesmixError as exc:
+        raise BayesmixError(f"--baseline: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from bayesmix._io import atomic_dir
     from bayesmix.decision import decide
     from bayesmix.predict import extrapolation_notes
     from bayesmix.references import reference_mixtures
 
+    grid = _path_grid(args)  # options first: a bad one is said before the fits load
     posteriors = chosen_posteriors(args, load_merged(args.fits, _load_posteriors))
     weights = parse_assignments(args.weights, "--weights") or None
     domains = next(iter(posteriors.values())).domains
     tokens = parse_assignments(args.tokens, "--tokens")
     lower, upper = bounds_from_args(args, domains)
-    baseline = load_merged([args.baseline], _load_posteriors) if args.baseline else None
+    baseline = load_merged([args.baseline], _load_baseline) if args.baseline else None
     report = decide(posteriors, args.n_params, args.n_tokens, target_weights=weights,
                     lower=lower, upper=upper,
                     references=reference_mixtures(args.reference, domains, tokens),
@@ -92,16 +103,11 @@ def run(args: argparse.Namespace) -> int:
     for note in extrapolation_notes(weighed, args.n_params, args.n_tokens):  # N, D checked
         print(f"note: {note}", file=sys.stderr)
     payload = report.to_dict()
-    if args.path_flops:
+    if grid is not None:
         from bayesmix.objective import mixture_objective
-        from bayesmix.path import compute_grid, optimum_path
+        from bayesmix.path import optimum_path
 
-        try:
-            flops = [float(v) for v in args.path_flops.split(",") if v.strip()]
-        except ValueError:
-            raise BayesmixError(f"--path-flops expects comma-separated numbers, got "
-                                f"{args.path_flops!r}") from None
-        grid_n, grid_d = compute_grid(flops, args.tokens_per_param)
+        grid_n, grid_d = grid
         path_lower, path_upper = bounds_from_args(args, domains, with_tokens=False)
         payload["path"] = optimum_path(
             mixture_objective(posteriors, weights), grid_n, grid_d, lower=path_lower,
@@ -123,6 +129,24 @@ def run(args: argparse.Namespace) -> int:
     print(f"h_bayes: {', '.join(f'{d}={w:.4f}' for d, w in best.items())}")
     print(f"wrote optimum.json and h_star_draws.csv to {args.out}")
     return 0
+
+
+def _path_grid(args: argparse.Namespace) -> tuple | None:
+    """``(N, D)`` of ``--path-flops`` and ``--tokens-per-param``, or None without a path."""
+    if not args.path_flops:
+        return None
+    from bayesmix.path import compute_grid
+
+    try:
+        flops = [float(v) for v in args.path_flops.split(",") if v.strip()]
+    except ValueError:
+        raise BayesmixError(f"--path-flops expects comma-separated numbers, got "
+                            f"{args.path_flops!r}") from None
+    try:
+        return compute_grid(flops, args.tokens_per_param)
+    except BayesmixError as exc:
+        raise BayesmixError(f"--path-flops {args.path_flops} with --tokens-per-param "
+                            f"{args.tokens_per_param}: {exc}") from None
 
 
 def _interval(stats: dict) -> str:

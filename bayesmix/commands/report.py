@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from bayesmix._errors import BayesmixError
 from bayesmix.commands.common import (
@@ -67,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from bayesmix.fit import Fit
     from bayesmix.references import reference_mixtures
     from bayesmix.report import write_report
-    from bayesmix.store import FIT_FILE, load_fit_or_posteriors, load_posteriors
+    from bayesmix.store import load_baseline_posteriors, load_fit_or_posteriors
 
     if (args.n_params is None) != (args.n_tokens is None):
         raise BayesmixError("give the planned run's --N and --D together")
@@ -82,13 +81,16 @@ def run(args: argparse.Namespace) -> int:
             raise BayesmixError(f"{path} is a baseline (a point fit): pass it with --baseline")
         fits[label] = loaded
     domains = next(iter(fits.values())).domains
-    if args.baseline and (Path(args.baseline) / FIT_FILE).is_file():
-        raise BayesmixError(f"--baseline {args.baseline} is a Bayesian fit; it takes a "
-                            f"baseline (point fit) directory")
+    baseline = None
+    if args.baseline:
+        try:
+            baseline = load_baseline_posteriors(args.baseline)
+        except BayesmixError as exc:  # say which option gave the directory
+            raise BayesmixError(f"--baseline: {exc}") from None
     report = write_report(
         args.out, fits,
         heldout=table_from_args(args) if has_table(args) else None,
-        baseline=load_posteriors(args.baseline) if args.baseline else None,
+        baseline=baseline,
         n_params=args.n_params, n_tokens=args.n_tokens,
         target_weights=parse_assignments(args.weights, "--weights") or None,
         references=reference_mixtures(args.reference, domains),
