@@ -131,6 +131,25 @@ def metadata(kind: str, law_name: str, law_path: str, source: str | None,
             "per_target": per_target}
 
 
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in the file ``path`` (a bayesmix ``what`` file).
+
+    Raises
+    ------
+    BayesmixError
+        An unreadable file, text that is not JSON, or JSON that is not an object.
+    """
+    try:
+        payload = json.loads(path.read_text())
+    except OSError as exc:
+        raise unreadable(path, exc) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BayesmixError(f"cannot read {path}: {first_line(exc)}") from None
+    if not isinstance(payload, dict):
+        raise BayesmixError(f"{path} is not a bayesmix {what} file")
+    return payload
+
+
 def _major_minor(version: str) -> str:
     return ".".join(str(version).split(".")[:2])
 
@@ -162,14 +181,7 @@ def read_metadata(path: str | Path, name: str) -> dict[str, Any]:
     meta_path = path / name
     if not is_file(meta_path, path):
         raise BayesmixError(f"{path} is not a fit directory (no {name})")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except OSError as exc:
-        raise unreadable(meta_path, exc) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BayesmixError(f"cannot read {meta_path}: {first_line(exc)}") from None
-    if not isinstance(meta, dict):
-        raise BayesmixError(f"{meta_path} is not a bayesmix {_KINDS[name]} file")
+    meta = read_json(meta_path, _KINDS[name])
     recorded = meta.get("versions")
     written = str(recorded.get("bayesmix", "unknown") if isinstance(recorded, dict)
                   else "unknown")

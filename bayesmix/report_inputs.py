@@ -11,7 +11,6 @@ Every problem is a one-line :class:`~bayesmix.BayesmixError` naming the file.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,8 +20,8 @@ import jax
 import numpy as np
 import pandas as pd
 
-from bayesmix._errors import BayesmixError, first_line
-from bayesmix._fitfile import is_file, unreadable
+from bayesmix._errors import BayesmixError
+from bayesmix._fitfile import is_file, read_json, unreadable
 from bayesmix.decision import OptimumReport, decide
 from bayesmix.fit import Fit, TargetFit
 from bayesmix.model import TargetPosterior
@@ -136,15 +135,7 @@ def _read_json(path: Path, what: str, writer: str) -> dict[str, Any]:
         raise BayesmixError(f"{what} directory {directory} does not exist")
     if not is_file(path, directory):
         raise BayesmixError(f"{directory} has no {path.name} (write one with {writer})")
-    try:
-        payload = json.loads(path.read_text())
-    except OSError as exc:
-        raise unreadable(path, exc) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BayesmixError(f"cannot read {path}: {first_line(exc)}") from None
-    if not isinstance(payload, dict):
-        raise BayesmixError(f"{path} is not a bayesmix {what} file")
-    return payload
+    return read_json(path, what)
 
 
 def _number(value: Any, path: Path, field: str, *, positive: bool = False,
