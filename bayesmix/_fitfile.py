@@ -211,7 +211,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _names(value: Any, field: str, where: Path, target: str | None = None) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise malformed(where, f"{field} is not a list of names", target)
     if not value:
         raise malformed(where, f"it lists no {field}" if target is None
@@ -402,9 +402,11 @@ def check_draws(idata: Any, nc: Path, where: Path, target: str, law: Law,
     """A fit's draws (``nc``) against its metadata (``where``) and law.
 
     The constant data (when read) must be over the domains ``where`` lists; the
-    posterior must hold ``law``'s sites and parameters for those domains (``shapes``,
-    from :func:`law_shapes`) with their shapes, and nothing else but the noise; the
-    metadata's ``param_names`` must be the law's.
+    posterior must hold ``law``'s parameters for those domains (``shapes.params``, what
+    prediction reads, from :func:`law_shapes`) with their shapes; the metadata's
+    ``param_names`` must be the law's. Sampled-only sites may differ: a fit written
+    before a law's sampling coordinates changed (the shares' sticks, 2026-12-06) holds
+    the same parameters and still predicts.
 
     Raises
     ------
@@ -416,17 +418,16 @@ def check_draws(idata: Any, nc: Path, where: Path, target: str, law: Law,
         if fitted != tuple(domains):
             raise BayesmixError(f"{where} lists the domains {', '.join(domains)} but {nc} "
                                 f"was fitted over {', '.join(fitted)}; refit or restore it")
-    post, held = idata.posterior, shapes.held
+    post = idata.posterior
+    held = {name: shapes.held[name] for name in shapes.params}
     stored = {str(name): tuple(post[name].shape[2:]) for name in post.data_vars
               if name not in _NOISE}
-    lacking, extra = sorted(set(held) - set(stored)), sorted(set(stored) - set(held))
+    lacking = sorted(set(held) - set(stored))
     problems = [f"{name} of shape {stored[name]}, not {shape}"
                 for name, shape in sorted(held.items())
                 if name in stored and stored[name] != shape]
     if lacking:
         problems.insert(0, f"no draws of {', '.join(lacking)}")
-    if extra:
-        problems.insert(1 if lacking else 0, f"draws of {', '.join(extra)}, which it has not")
     if problems:
         raise BayesmixError(
             f"{nc}: target '{target}' stores parameters that are not those of law "

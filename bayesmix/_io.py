@@ -237,6 +237,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         raise
     if old is not None:
         try:
+            _keep_new_entries(old, real)
             _remove(old)
         except OSError as exc:
             raise BayesmixError(f"wrote {shown}, but could not remove its previous version, "
@@ -266,6 +267,19 @@ def _copy_entries(source: Path, dest: Path) -> dict[Path, int]:
             else:
                 os.link(entry.path, target, follow_symlinks=False)
     return modes
+
+
+def _keep_new_entries(old: Path, new: Path) -> None:
+    """Move into ``new`` what the user put in ``old`` while the command wrote (an entry
+    ``new`` lacks), before ``old`` is removed; a directory both hold is merged."""
+    with os.scandir(old) as entries:
+        for entry in entries:
+            target = new / entry.name
+            if not os.path.lexists(target):
+                os.replace(entry.path, target)
+            elif entry.is_dir(follow_symlinks=False) and target.is_dir() \
+                    and not target.is_symlink():
+                _keep_new_entries(Path(entry.path), target)
 
 
 def _set_dir_modes(root: Path, kept: dict[Path, int], new_mode: int) -> None:
@@ -404,6 +418,23 @@ def _check_not_input(option: str, out: Path, written: list[Path], names: tuple[s
                                     f"this command reads; give another name")
 
 
+def _uncopyable(root: Path) -> Path | None:
+    """The first entry below ``root`` that :func:`_copy_entries` could not copy (a
+    directory it cannot list, a regular file it cannot read), or None."""
+    unlisted: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted.append):
+        if unlisted:
+            break
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                continue
+            need = os.R_OK | os.X_OK if name in dirnames else os.R_OK
+            if (name in dirnames or os.path.isfile(path)) and not os.access(path, need):
+                return Path(path)
+    return Path(unlisted[0].filename) if unlisted else None
+
+
 def _check_writable(option: str, out: Path, real: Path, is_dir: bool,
                     names: tuple[str, ...]) -> None:
     """Refuse a read-only or special output; a file the command writes into its output
@@ -415,6 +446,11 @@ def _check_writable(option: str, out: Path, real: Path, is_dir: bool,
         raise BayesmixError(f"{option} {out} {problem}")
     if not (is_dir and real.is_dir()):
         return
+    blocked = _uncopyable(real)
+    if blocked is not None:
+        raise BayesmixError(f"{option} {out} holds {blocked}, which cannot be read, so the "
+                            f"directory's files cannot be kept; make it readable or give "
+                            f"another directory")
     for name in names:
         if (real / name).is_symlink():  # the command would write through it, in place
             raise BayesmixError(f"{option} {out / name} is a symbolic link, and this command "

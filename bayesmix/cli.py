@@ -16,12 +16,16 @@ from bayesmix._errors import BayesmixError
 __all__ = ["main"]
 
 
+def _one_line(message: str) -> str:
+    """``message`` on one line, even when a name the user gave holds a line break."""
+    return message.strip().replace("\r", "\\r").replace("\n", "\\n")
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line and exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        message = message.strip().replace("\r", "\\r").replace("\n", "\\n")
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {_one_line(message)}\n")
         raise SystemExit(2)
 
 
@@ -104,7 +108,8 @@ def _interruptible() -> Iterator[None]:
     :data:`bayesmix._io.INTERRUPTED`, which the writers check before they put anything in
     place: an interrupt Python dropped (raised inside a garbage-collection callback)
     still stops the command from replacing its outputs. The handler before is put back
-    at the end."""
+    at the end and the flag cleared (a library write after the command is not
+    stopped); where SIGINT is ignored (a background job of a script) it stays ignored."""
     from bayesmix._io import INTERRUPTED
 
     def interrupt(signum: int, frame: Any) -> None:
@@ -112,14 +117,16 @@ def _interruptible() -> Iterator[None]:
         raise KeyboardInterrupt
 
     INTERRUPTED.clear()
-    main_thread = threading.current_thread() is threading.main_thread()
-    before = signal.signal(signal.SIGINT, interrupt) if main_thread else None
+    handle = (threading.current_thread() is threading.main_thread()
+              and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN)
+    before = signal.signal(signal.SIGINT, interrupt) if handle else None
     try:
         yield
         if INTERRUPTED.is_set():  # dropped, and nothing was written after it
             raise KeyboardInterrupt
     finally:
-        if main_thread:
+        INTERRUPTED.clear()
+        if handle:
             signal.signal(signal.SIGINT, signal.SIG_DFL if before is None else before)
 
 
@@ -141,9 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _start_jax(args)
             return int(args.func(args) or 0)
     except BayesmixError as exc:
-        # one line even when a name the user gave holds a line break
-        text = str(exc).strip().replace("\r", "\\r").replace("\n", "\\n")
-        sys.stderr.write(f"bayesmix: error: {text}\n")
+        sys.stderr.write(f"bayesmix: error: {_one_line(str(exc))}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("bayesmix: interrupted; nothing half-written was kept\n")

@@ -25,6 +25,7 @@ from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
 from bayesmix.compare import Comparison
 from bayesmix.fit import Fit, TargetFit, fit
+from bayesmix.idata import training_rows as idata_training_rows
 from bayesmix.jobs import JobFailure, fit_job, run_jobs
 from bayesmix.runs import Fold, RunTable, model_sizes
 from bayesmix.scoring import HeldoutScore, heldout_scores, pool_scores
@@ -52,6 +53,11 @@ def training_rows(fit_result: Fit, table: RunTable) -> np.ndarray:
             f"{table.source} lacks {missing.size} row(s) the fit was trained on (first: row "
             f"{missing[0]}); give the run table the fit was made from ({fit_result.source})")
     for target, tf in fit_result.targets.items():
+        if f"loss_{target}" not in table.frame or set(tf.domains) != set(table.domains):
+            raise BayesmixError(
+                f"{table.source} has no loss column for target '{target}' or other domains "
+                f"({', '.join(table.domains)}) than the fit ({', '.join(tf.domains)}); give "
+                f"the run table the fit was made from ({fit_result.source})")
         changed = _changed(tf, table, target)
         if changed:
             raise BayesmixError(
@@ -62,18 +68,21 @@ def training_rows(fit_result: Fit, table: RunTable) -> np.ndarray:
 
 
 def _changed(tf: TargetFit, table: RunTable, target: str) -> tuple[str, int] | None:
-    """The first column and row of ``table`` at ``tf``'s rows unlike the fit's own data."""
+    """The first column and row of ``table`` at ``tf``'s rows unlike the fit's own data.
+
+    Weights are compared in the fit's domain order and as shares of their row's sum (a
+    table renormalised or not is the same runs)."""
     frame = table.frame.loc[tf.rows]
-    idata = tf.idata
-    if not (hasattr(idata, "constant_data") and hasattr(idata, "observed_data")):
+    rows = idata_training_rows(tf.idata, 1.0)
+    if rows is None:
         return None  # nothing stored to compare with
-    data = idata.constant_data
-    observed = np.asarray(idata.observed_data["obs"].values, float)
-    stored = {"N": np.asarray(data["N"].values, float), "D": np.asarray(data["D"].values, float),
-              "weights": np.asarray(data["weights"].values, float),
-              f"loss_{target}": np.exp(observed) if tf.likelihood == "log" else observed}
+    weights = frame[[f"h_{d}" for d in tf.domains]].to_numpy(float)
+    stored = {"N": rows.n_params, "D": rows.n_tokens,
+              "weights": rows.weights / rows.weights.sum(axis=-1, keepdims=True),
+              f"loss_{target}": (np.exp(rows.observed) if tf.likelihood == "log"
+                                 else rows.observed)}
     given = {"N": frame["N"].to_numpy(float), "D": frame["D"].to_numpy(float),
-             "weights": frame[[f"h_{d}" for d in table.domains]].to_numpy(float),
+             "weights": weights / weights.sum(axis=-1, keepdims=True),
              f"loss_{target}": frame[f"loss_{target}"].to_numpy(float)}
     for name, value in stored.items():
         if given[name].shape != value.shape:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,8 @@ def _file_names(targets: list[str]) -> dict[str, str]:
 
 
 def law_of_fit(name: str, path: str | None) -> Law:
-    """The law a fit was made with: its file if it is still there, else the built-in name.
+    """The law a fit was made with: its file if it is still there (and readable), else
+    the built-in name.
 
     Raises
     ------
@@ -96,7 +98,11 @@ def law_of_fit(name: str, path: str | None) -> Law:
         The file now defines a law of another name.
     """
     file = Path(path) if path else None
-    if file is not None and is_file(file):
+    try:
+        readable = file is not None and file.is_file() and os.access(file, os.R_OK)
+    except OSError:  # a directory on its path that this user cannot search
+        readable = False
+    if readable:
         law = load_law(file)
     else:
         try:

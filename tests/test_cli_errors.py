@@ -121,3 +121,40 @@ def test_an_interrupt_leaves_the_output_as_it_was(how, monkeypatch, tmp_path, ca
     monkeypatch.setattr(command, "simulate_runs", real)  # negative control
     assert main(["simulate", "--out", str(out)]) == 0
     assert out.read_text() != "precious\n"
+
+
+def test_after_an_interrupted_command_the_library_writes_again(monkeypatch, tmp_path):
+    """The flag is the command's: a later write in the same process is not stopped; and
+    where SIGINT is ignored (a script's background job) the command leaves it so."""
+    import signal
+
+    import bayesmix.commands.simulate as command
+    from bayesmix._io import INTERRUPTED, atomic_file
+
+    real = command.simulate_runs
+
+    def dropped(*args, **kwargs):
+        INTERRUPTED.set()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(command, "simulate_runs", dropped)
+    assert main(["simulate", "--out", str(tmp_path / "a.csv")]) == 130
+    assert not INTERRUPTED.is_set()
+    with atomic_file(tmp_path / "notes.txt") as handle:
+        handle.write("mine")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    if threading.current_thread() is threading.main_thread():
+        during = []
+
+        def watched(*args, **kwargs):
+            during.append(signal.getsignal(signal.SIGINT))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(command, "simulate_runs", watched)
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            assert main(["simulate", "--out", str(tmp_path / "b.csv")]) == 0
+            assert during == [signal.SIG_IGN]  # ignored while the command ran, too
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        finally:
+            signal.signal(signal.SIGINT, before)

@@ -18,7 +18,7 @@ from bayesmix.fit import fit
 from bayesmix.laws import load_law
 from bayesmix.model import Scales, TargetPosterior
 from bayesmix.predict import predict_draws, predictive_draws
-from bayesmix.runs import RunTable
+from bayesmix.runs import RunTable, load_runs
 from bayesmix.scoring import (
     CHANCE_TRUTHS,
     LEVELS,
@@ -292,6 +292,24 @@ def test_cross_validation_refuses_a_run_table_unlike_the_fits(two_laws, tmp_path
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert f"row {row}: its loss_d1 is not the one the fit was trained on" in err
+
+
+def test_the_run_table_check_reads_columns_by_name(two_laws, tmp_path):
+    """The fit's own runs with the weight columns in another order, or renormalised, are
+    the fit's runs; a table without the target's loss column is refused in one line."""
+    fits, table, _, _ = two_laws
+    frame = table.frame.copy()
+    weights = [c for c in frame if c.startswith("h_")]
+    frame[weights] = frame[weights] * 1.0004  # off the simplex by less than its tolerance
+    shuffled = frame[[*reversed(weights), *[c for c in frame if c not in weights]]]
+    path = tmp_path / "shuffled.csv"
+    shuffled.to_csv(path, index=False)
+    again = load_runs(path, renormalize=True)
+    assert tuple(again.domains) == tuple(reversed(table.domains))
+    assert training_rows(fits["additive"], again).sum() == len(fits["additive"].targets["d1"].rows)
+    shuffled.drop(columns="loss_d1").to_csv(path, index=False)
+    with pytest.raises(BayesmixError, match="no loss column for target 'd1'"):
+        training_rows(fits["additive"], load_runs(path, renormalize=True, losses_required=False))
 
 
 @pytest.mark.slow  # 2 refits in worker processes: 30-40 s

@@ -288,3 +288,20 @@ def test_good_files_load_as_before(good, tmp_path):
     stored = read_optimum(good.optimum, posteriors)
     assert stored.report.n_params == 1e9
     assert read_suggestion(good.suggestion)["N"] == 1e9
+
+
+def test_a_fit_from_before_the_sticks_still_loads(good, tmp_path, capsys):
+    """A fit written before the shares were sampled in stick coordinates (its netCDF has
+    no ``sticks``) holds the same parameters: it loads and predicts (the check is of the
+    parameters prediction reads, not of the sampler's coordinates)."""
+    import arviz as az
+
+    copy = _copy(good, "fit", None, tmp_path)
+    idata = az.from_netcdf(copy / "d0.nc")
+    idata.load()
+    idata.posterior = idata.posterior.drop_vars("sticks")
+    (copy / "d0.nc").unlink()
+    idata.to_netcdf(str(copy / "d0.nc"))
+    assert "sticks" not in load_fit(copy).targets["d0"].idata.posterior
+    assert main(["predict", str(copy), "--runs", str(good.runs)]) == 0
+    capsys.readouterr()

@@ -372,3 +372,34 @@ def test_the_cli_keeps_a_users_directory_as_it_was(umask022, tmp_path, monkeypat
     assert (tmp_path / "uD").is_symlink() and _leftovers(tmp_path) == []
     if hasattr(os, "mkfifo"):
         assert stat.S_ISFIFO(os.lstat(out / "p").st_mode)
+
+
+def test_an_unreadable_entry_is_refused_before_any_work(tmp_path, monkeypatch):
+    """A file or folder in the output directory the copy could not read: refused by
+    check_outputs (else the command would fail after its work, in the copy)."""
+    monkeypatch.setattr(io.os, "access", _simulated_access)
+    out = tmp_path / "out"
+    (out / "locked").mkdir(parents=True)
+    (out / "secret.txt").write_text("x")
+    check_outputs({"--out": (out, True, ("baseline.json",))}, [])  # all readable
+    for entry, mode in ((out / "secret.txt", 0o200), (out / "locked", 0o000)):
+        os.chmod(entry, mode)
+        try:
+            with pytest.raises(BayesmixError, match=f"holds {entry}, which cannot be read"):
+                check_outputs({"--out": (out, True, ("baseline.json",))}, [])
+        finally:
+            os.chmod(entry, 0o700)
+
+
+def test_a_file_added_while_the_command_writes_is_kept(tmp_path):
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "old.txt").write_text("old")
+    with atomic_dir(out) as tmp:
+        (tmp / "fit.json").write_text("{}")
+        (out / "notes.txt").write_text("written meanwhile")  # the user, during the run
+        (out / "sub" / "more.txt").write_text("also")
+    assert (out / "notes.txt").read_text() == "written meanwhile"
+    assert (out / "sub" / "more.txt").read_text() == "also"
+    assert {p.name for p in out.iterdir()} == {"sub", "old.txt", "fit.json", "notes.txt"}
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no moved-aside copy left
