@@ -13,9 +13,10 @@ failing later inside a prediction, a decision or a report, or giving NaN results
   has an entry for every target;
 - reference scales are finite positive numbers, a likelihood is one of
   :data:`~bayesmix.model.LIKELIHOODS`, rows are row numbers, parameter names are names;
-- a fit's draws are its law's: every sampled and derived parameter of the law for the
-  fit's domains, of the shape the law gives it, and nothing else; the domains the
-  draws were fitted over are those ``fit.json`` lists;
+- a fit's draws are its law's: every parameter the law returns (what prediction reads)
+  for the fit's domains, of the shape the law gives it (the sampler's own coordinates
+  may differ: a fit from before they changed still predicts); the domains the draws
+  were fitted over are those ``fit.json`` lists;
 - a baseline's sampled sites are finite and of the shapes its law samples.
 
 A valid file loads as before: the checks read what is already in memory and trace the
@@ -55,6 +56,7 @@ __all__ = [
     "likelihood",
     "malformed",
     "metadata",
+    "read_json",
     "read_metadata",
     "row_numbers",
     "scales",

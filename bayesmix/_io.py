@@ -225,6 +225,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     try:
         with _writing(shown):
             kept_modes = _copy_entries(real, tmp) if existed else {}
+            copied = _entries(tmp)  # what the user had: the command may drop some of it
         yield tmp
         _stop_if_interrupted()
         with _writing(shown):
@@ -237,7 +238,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         raise
     if old is not None:
         try:
-            _keep_new_entries(old, real)
+            _keep_new_entries(old, real, copied)
             _remove(old)
         except OSError as exc:
             raise BayesmixError(f"wrote {shown}, but could not remove its previous version, "
@@ -269,17 +270,27 @@ def _copy_entries(source: Path, dest: Path) -> dict[Path, int]:
     return modes
 
 
-def _keep_new_entries(old: Path, new: Path) -> None:
+def _entries(root: Path) -> set[str]:
+    """Every path below ``root``, relative to it (links not followed)."""
+    return {os.path.relpath(os.path.join(dirpath, name), root)
+            for dirpath, dirnames, filenames in os.walk(root)
+            for name in dirnames + filenames}
+
+
+def _keep_new_entries(old: Path, new: Path, copied: set[str], below: str = "") -> None:
     """Move into ``new`` what the user put in ``old`` while the command wrote (an entry
-    ``new`` lacks), before ``old`` is removed; a directory both hold is merged."""
+    that was not there when it was copied, ``copied``, and that ``new`` lacks), before
+    ``old`` is removed; a directory both hold is merged. What the command dropped of the
+    copy (an old fit's netCDF) stays dropped."""
     with os.scandir(old) as entries:
         for entry in entries:
+            relative = os.path.join(below, entry.name)
             target = new / entry.name
-            if not os.path.lexists(target):
+            if relative not in copied and not os.path.lexists(target):
                 os.replace(entry.path, target)
             elif entry.is_dir(follow_symlinks=False) and target.is_dir() \
                     and not target.is_symlink():
-                _keep_new_entries(Path(entry.path), target)
+                _keep_new_entries(Path(entry.path), target, copied, relative)
 
 
 def _set_dir_modes(root: Path, kept: dict[Path, int], new_mode: int) -> None:

@@ -113,11 +113,13 @@ def test_an_interrupt_leaves_the_output_as_it_was(how, monkeypatch, tmp_path, ca
     out = tmp_path / "runs.csv"
     out.write_text("precious\n")
     monkeypatch.setattr(command, "simulate_runs", interrupted)
-    before = signal.getsignal(signal.SIGINT)
+    # as at a terminal (pytest-xdist's workers ignore SIGINT, which the CLI then leaves)
+    original = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(signal, "getsignal", lambda signum: signal.default_int_handler)
     assert main(["simulate", "--out", str(out)]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert out.read_text() == "precious\n" and os.listdir(tmp_path) == ["runs.csv"]
-    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
+    assert signal.signal(signal.SIGINT, original) == original  # the caller's is back
     monkeypatch.setattr(command, "simulate_runs", real)  # negative control
     assert main(["simulate", "--out", str(out)]) == 0
     assert out.read_text() != "precious\n"
