@@ -51,6 +51,7 @@ __all__ = [
     "check_sites",
     "checked_dir",
     "is_file",
+    "is_number",
     "LawShapes",
     "law_shapes",
     "likelihood",
@@ -208,7 +209,8 @@ def malformed(where: Path, problem: str, target: str | None = None) -> BayesmixE
     return BayesmixError(f"{where} is malformed ({at}{problem}); refit")
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A JSON number: an int or float, not a bool."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -249,7 +251,7 @@ def check_metadata(meta: Mapping[str, Any], where: Path) -> tuple[list[str], lis
         if not isinstance(per_target.get(target), dict):
             raise malformed(where, "per_target has no entry for it", target)
     seed = meta.get("seed")
-    if seed is not None and not (_is_number(seed) and float(seed).is_integer()):
+    if seed is not None and not (is_number(seed) and float(seed).is_integer()):
         raise malformed(where, f"seed is {seed!r}, not an integer")
     return targets, domains
 
@@ -265,7 +267,7 @@ def scales(data: Any, where: Path, target: str) -> Scales:
                    else f"has unknown field(s) {', '.join(map(str, unknown))}")
         raise malformed(where, f"scales {problem}", target)
     for name, value in data.items():
-        if not (_is_number(value) and math.isfinite(value) and value > 0):
+        if not (is_number(value) and math.isfinite(value) and value > 0):
             raise malformed(where, f"scales.{name} is {value!r}, not a finite positive "
                                    f"number", target)
     return Scales(**data)
@@ -325,7 +327,7 @@ def check_entry(info: Mapping[str, Any], where: Path, target: str) -> None:
         if not isinstance(values, dict):
             raise malformed(where, f"{field} is not a mapping", target)
         for key, value in values.items():
-            if key not in names and not _is_number(value):
+            if key not in names and not is_number(value):
                 raise malformed(where, f"{field}.{key} is {value!r}, not a number", target)
     effect = info["diagnostics"].get("design_effect", 1.0)
     if not (math.isfinite(effect) and effect > 0):

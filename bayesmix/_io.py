@@ -378,7 +378,8 @@ def check_outputs(outputs: dict[str, tuple[Any, bool, tuple[str, ...]]],
     Raises
     ------
     BayesmixError
-        An output that is a file where a directory goes or the reverse; a file it
+        Two outputs at one path; an output that is a file where a directory goes or the
+        reverse; a file it
         writes that is one of the inputs, or a file of an input's output directory
         (:data:`OWN_FILES`, a netCDF); a directory output that is the working directory
         or holds it; a read-only output file or special file; an existing output
@@ -387,6 +388,13 @@ def check_outputs(outputs: dict[str, tuple[Any, bool, tuple[str, ...]]],
         cannot be written (probed by making and removing an empty directory there).
         Symbolic links are followed, since the writers write through them.
     """
+    given = {option: _absolute(path) for option, (path, _, _) in outputs.items()
+             if path is not None}
+    for option, path in given.items():
+        same = [other for other, p in given.items() if p == path and other != option]
+        if same:
+            raise BayesmixError(f"{option} and {same[0]} are the same file {path}; "
+                                f"give each output its own name")
     for option, (path, is_dir, names) in outputs.items():
         if path is None:
             continue

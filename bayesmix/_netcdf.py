@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bayesmix._errors import BayesmixError, first_line
+from bayesmix._fitfile import unreadable
 
 __all__ = ["read_target_netcdf"]
 
@@ -58,7 +59,7 @@ def read_target_netcdf(path: Path, param_names: Sequence[str], rows: np.ndarray,
         with open(path, "rb"):  # permissions: say so, not "corrupt"
             pass
     except OSError as exc:
-        raise BayesmixError(f"cannot read {path}: {exc.strerror or first_line(exc)}") from None
+        raise unreadable(path, exc) from None
     try:
         idata = _read(path, groups)
     except _UNREADABLE as exc:

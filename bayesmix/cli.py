@@ -83,13 +83,6 @@ def _check_outputs(args: argparse.Namespace) -> None:
     from bayesmix._io import check_outputs
 
     kinds = getattr(args, "outputs", {})
-    given = {f"--{name.replace('_', '-')}": os.path.abspath(getattr(args, name))
-             for name in kinds if getattr(args, name, None) is not None}
-    for option, path in given.items():
-        same = [other for other, p in given.items() if p == path and other != option]
-        if same:
-            raise BayesmixError(f"{option} and {same[0]} are the same file {path}; "
-                                f"give each output its own name")
     names = [*_INPUTS, *([args.runs_dest] if getattr(args, "runs_dest", None) else [])]
     values = [getattr(args, name, None) for name in names]
     law = getattr(args, "law", None)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bayesmix._errors import BayesmixError
-from bayesmix._fitfile import is_file, read_json, unreadable
+from bayesmix._fitfile import is_file, is_number, read_json, unreadable
 from bayesmix.decision import OptimumReport, decide
 from bayesmix.fit import Fit, TargetFit
 from bayesmix.model import TargetPosterior
@@ -142,8 +142,8 @@ def _number(value: Any, path: Path, field: str, *, positive: bool = False,
             finite: bool = True) -> float:
     """``value`` if it is a number (finite, positive when asked), else a one-line error
     naming the file and the field."""
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not number or (finite and not math.isfinite(value)) or (positive and not value > 0):
+    if (not is_number(value) or (finite and not math.isfinite(value))
+            or (positive and not value > 0)):
         kind = ("a finite positive number" if positive else
                 "a finite number" if finite else "a number")
         raise BayesmixError(f"{path} is malformed ({field} is {value!r}, not {kind})")

@@ -24,6 +24,7 @@ __all__ = [
     "fit_labels",
     "has_table",
     "key_from_args",
+    "load_baseline_option",
     "load_merged",
     "parse_assignments",
     "positive_int",
@@ -165,6 +166,17 @@ def chosen_posteriors(args: argparse.Namespace, posteriors: dict) -> dict:
     from bayesmix.predict import law_only
 
     return law_only(posteriors) if args.no_discrepancy else posteriors
+
+
+def load_baseline_option(path: str) -> dict:
+    """``--baseline``'s point fits; a Bayesian fit is refused naming its path."""
+    from bayesmix._errors import BayesmixError
+    from bayesmix.store import load_baseline_posteriors
+
+    try:
+        return load_baseline_posteriors(path)
+    except BayesmixError as exc:  # say which option gave the directory
+        raise BayesmixError(f"--baseline: {exc}") from None
 
 
 def positive_int(text: str, upper: int | None = None) -> int:

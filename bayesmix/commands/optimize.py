@@ -13,6 +13,7 @@ from bayesmix.commands.common import (
     chosen_posteriors,
     emit_json,
     key_from_args,
+    load_baseline_option,
     load_merged,
     parse_assignments,
 )
@@ -71,16 +72,6 @@ def _load_posteriors(path: str) -> dict:
     return load_posteriors(path)
 
 
-def _load_baseline(path: str) -> dict:
-    """``--baseline``'s point fits; a Bayesian fit is refused naming its path."""
-    from bayesmix.store import load_baseline_posteriors
-
-    try:
-        return load_baseline_posteriors(path)
-    except BayesmixError as exc:
-        raise BayesmixError(f"--baseline: {exc}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     from bayesmix._io import atomic_dir
     from bayesmix.decision import decide
@@ -93,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     domains = next(iter(posteriors.values())).domains
     tokens = parse_assignments(args.tokens, "--tokens")
     lower, upper = bounds_from_args(args, domains)
-    baseline = load_merged([args.baseline], _load_baseline) if args.baseline else None
+    baseline = load_merged([args.baseline], load_baseline_option) if args.baseline else None
     report = decide(posteriors, args.n_params, args.n_tokens, target_weights=weights,
                     lower=lower, upper=upper,
                     references=reference_mixtures(args.reference, domains, tokens),

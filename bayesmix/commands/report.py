@@ -10,6 +10,7 @@ from bayesmix.commands.common import (
     fit_labels,
     has_table,
     key_from_args,
+    load_baseline_option,
     parse_assignments,
     table_from_args,
 )
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from bayesmix.fit import Fit
     from bayesmix.references import reference_mixtures
     from bayesmix.report import write_report
-    from bayesmix.store import load_baseline_posteriors, load_fit_or_posteriors
+    from bayesmix.store import load_fit_or_posteriors
 
     if (args.n_params is None) != (args.n_tokens is None):
         raise BayesmixError("give the planned run's --N and --D together")
@@ -81,12 +82,7 @@ def run(args: argparse.Namespace) -> int:
             raise BayesmixError(f"{path} is a baseline (a point fit): pass it with --baseline")
         fits[label] = loaded
     domains = next(iter(fits.values())).domains
-    baseline = None
-    if args.baseline:
-        try:
-            baseline = load_baseline_posteriors(args.baseline)
-        except BayesmixError as exc:  # say which option gave the directory
-            raise BayesmixError(f"--baseline: {exc}") from None
+    baseline = load_baseline_option(args.baseline) if args.baseline else None
     report = write_report(
         args.out, fits,
         heldout=table_from_args(args) if has_table(args) else None,
