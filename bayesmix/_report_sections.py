@@ -329,12 +329,17 @@ def suggestions(study: Study) -> Result:
                              f"objective); {s['n_candidates']} candidate runs."),
              _html.paragraph(_sentence(str(s["reason"])))]
     if s["runs"]:
+        # gain_se is the standard error of the run's gain alone (as suggest's table
+        # shows it), not of its marginal gain in the batch
         rows = [(i, f"{r['N']:.3g}", f"{r['D']:.3g}", f"{r['cost_flops']:.3g}",
                  ", ".join(f"{d}={w:.3f}" for d, w in r["mixture"].items()),
-                 f"{r['expected_gain']:.3g} ± {r['gain_se']:.2g}",
+                 f"{r['expected_gain']:.3g}",
+                 (f"{r['expected_gain_alone']:.3g} ± {r['gain_se']:.2g}"
+                  if "expected_gain_alone" in r else f"± {r['gain_se']:.2g}"),
                  f"{1e18 * r['gain_per_flop']:.3g}", r["reason"])
                 for i, r in enumerate(s["runs"], 1)]
-        lines.append(_html.table(["#", "N", "D", "FLOPs", "mixture", "expected gain",
+        lines.append(_html.table(["#", "N", "D", "FLOPs", "mixture",
+                                  "expected gain in the batch", "alone ± se",
                                   "gain per 1e18 FLOPs", "reason"], rows, text_columns=1))
         batch = s["batch"]
         lines.append(_html.paragraph(

@@ -116,7 +116,8 @@ class DesignSettings(NamedTuple):
     Attributes
     ----------
     n_draws : int
-        Posterior draws kept (evenly thinned), ``S``: one fantasy each.
+        Posterior draws kept (evenly thinned), ``S``: one fantasy each; at most the
+        fits' own number of draws.
     n_decisions : int
         Candidate decisions ``J`` (``h_bayes`` and ``J - 1`` per-draw ``h*``).
     threshold : float
@@ -157,6 +158,7 @@ class Suggestion:
     budget : float or None
         FLOPs allowed for the batch.
     settings : DesignSettings
+        As used: ``n_draws`` is the number of draws kept, at most the fits' own.
     largest_training_size : float
         The largest ``N`` of the runs already made (0 when unknown).
     regret_thinned : float
@@ -415,9 +417,10 @@ def suggest_runs(
             on_stage(STAGES[index], index, len(STAGES))
 
     stage(0)
-    key_decide, key_mixtures, key_fantasy = jax.random.split(key, 3)
+    # the decision with the key itself, as `optimize` makes it at the same --seed
+    key_mixtures, key_fantasy = jax.random.split(jax.random.fold_in(key, 1))
     report = decide(posteriors, n_params, n_tokens, target_weights=target_weights,
-                    lower=lower, upper=upper, key=key_decide,
+                    lower=lower, upper=upper, key=key,
                     couple_targets=False)  # regret only: not coupled
     regret = report.expected_regret()
     predicted = float(np.median(report.objective["h_bayes"]))
@@ -443,7 +446,7 @@ def suggest_runs(
                             f"(the cheapest costs {cost.min():.3g})")
     stage(1)
     objective = mixture_objective(posteriors, target_weights)
-    factors = objective.discrepancy_factors(key_decide, n_params, n_tokens)
+    factors = objective.discrepancy_factors(key, n_params, n_tokens)  # as decide drew them
     valued = objective.with_factors(factors) if factors else objective
     picks = index[np.round(np.linspace(0, len(index) - 1, settings.n_decisions - 1)
                            ).astype(int)] if settings.n_decisions > 1 else index[:0]
@@ -489,7 +492,8 @@ def suggest_runs(
         candidates=candidates, chosen=best.chosen, marginal_gain=best.marginal,
         gain=gain, gain_se=gain_se, batch_gain=best.gain, batch_gain_se=best.gain_se,
         batch_chance=best.chance, expected_regret=regret, predicted_objective=predicted,
-        stop=stop, reason=reason, decision=report, budget=budget, settings=settings,
+        stop=stop, reason=reason, decision=report, budget=budget,
+        settings=settings._replace(n_draws=len(index)),  # the draws used
         largest_training_size=float(np.max(train_n)) if train_n is not None else 0.0,
         regret_thinned=regret_thinned, fantasies=fantasies)
     return out

@@ -33,7 +33,7 @@ from bayesmix.objective import mixture_objective
 from bayesmix.path import compute_grid, optimum_path
 from bayesmix.report_inputs import decision_targets, read_optimum, read_suggestion, training_table
 from bayesmix.runs import RunTable
-from bayesmix.sensitivity import elasticities, moves_with_scale
+from bayesmix.sensitivity import elasticities, moves_with_scale, reweights_along
 
 __all__ = ["SECTIONS", "Report", "Section", "write_report"]
 
@@ -161,19 +161,22 @@ def _decision(posteriors: dict[str, TargetPosterior], key: Any, n_params: float 
 
 
 def _path(decision: OptimumReport, posteriors: dict[str, TargetPosterior],
-          runs: RunTable) -> tuple[list | None, str]:
+          runs: RunTable, key: jax.Array) -> tuple[list | None, str]:
     objective = mixture_objective(posteriors, decision.target_weights)
     laws = ", ".join(sorted({p.law.name for p in objective.posteriors.values()}))
     mixtures = [decision.h_bayes, *decision.mixtures.values()]
-    if not moves_with_scale(objective, decision.n_params, decision.n_tokens, mixtures):
-        return None, (f"Under law {laws}, h* does not move with N or D (the objective's "
-                      "gradient along the simplex keeps its direction at 10 times N or D), "
-                      "so the path would be flat and is not drawn.")
     planned = 6.0 * decision.n_params * decision.n_tokens
     largest = float(np.max(6.0 * runs.frame["N"] * runs.frame["D"]))
     flops = np.geomspace(min(largest, planned / 100.0), 10.0 * planned, 7)
     grid_n, grid_d = compute_grid(flops, decision.n_tokens / decision.n_params)
-    path = optimum_path(objective, grid_n, grid_d, lower=decision.lower, upper=decision.upper)
+    if not (moves_with_scale(objective, decision.n_params, decision.n_tokens, mixtures)
+            or reweights_along(objective, grid_n, grid_d)):
+        return None, (f"Under law {laws}, h* does not move with N or D (the objective's "
+                      "gradient along the simplex keeps its direction at 10 times N or D, "
+                      "and no learnt discrepancy reweighs the targets along the path), "
+                      "so the path would be flat and is not drawn.")
+    path = optimum_path(objective, grid_n, grid_d, lower=decision.lower, upper=decision.upper,
+                        key=key)
     return path, (f"Computed under law {laws} along 6ND from {flops[0]:.3g} to "
                   f"{flops[-1]:.3g} FLOPs at the planned run's D/N = "
                   f"{decision.n_tokens / decision.n_params:.3g}, within the decision's bounds.")
@@ -201,7 +204,7 @@ def _suggestion(suggestion: Any, key: Any, posteriors: dict[str, TargetPosterior
                             for t in decision.target_weights},
         settings=settings)
     return found.to_dict(), (f"computed with suggest_runs at N = {decision.n_params:.4g}, "
-                             f"D = {decision.n_tokens:.4g} ({settings.n_draws} draws, "
+                             f"D = {decision.n_tokens:.4g} ({found.settings.n_draws} draws, "
                              "default candidates)")
 
 
@@ -214,25 +217,27 @@ def _study(fits: Mapping[str, Fit], heldout: RunTable | None,
     targets = decision_targets(fits)
     chosen = {t: tf for t, (_, tf) in targets.items()}
     posteriors = {t: tf.posterior for t, tf in chosen.items()}
-    keys = jax.random.split(key, 5)
+    # each section with the key its command uses at the same --seed, so that the page
+    # shows what `optimize`, `compare` and `suggest` print
     decision, decision_source, path = _decision(
-        posteriors, keys[0], n_params, n_tokens, target_weights, references, optimum,
+        posteriors, key, n_params, n_tokens, target_weights, references, optimum,
         baseline)
     runs = training_table(fits)
     path_note = "The path in the optimum file (--path-flops)." if path else ""
     elasticity = None
     if decision is not None:
         if path is None:
-            path, path_note = _path(decision, posteriors, runs)
+            path, path_note = _path(decision, posteriors, runs, key)
         elasticity = elasticities(posteriors, decision.n_params, decision.n_tokens,
                                   decision.h_bayes)
     point_fits = {"baseline": dict(baseline)} if baseline and heldout is not None else None
-    comparison = compare(keys[1], fits, heldout, point_fits=point_fits)
+    comparison = compare(key, fits, heldout, point_fits=point_fits)
     found, suggestion_source = _suggestion(
-        suggestion, keys[2], posteriors, chosen, decision,
+        suggestion, key, posteriors, chosen, decision,
         n_params is not None and n_tokens is not None, design)
     return build.Study(
-        key=keys[3], fits=fits, tables={label: training_table(f) for label, f in fits.items()},
+        key=jax.random.fold_in(key, 3), fits=fits,
+        tables={label: training_table(f) for label, f in fits.items()},
         runs=runs, heldout=heldout, chosen={t: label for t, (label, _) in targets.items()},
         posteriors=posteriors, decision=decision, decision_source=decision_source, path=path,
         path_note=path_note, elasticity=elasticity, comparison=comparison, suggestion=found,

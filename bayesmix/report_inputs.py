@@ -201,8 +201,10 @@ def read_optimum(directory: str | Path, posteriors: Mapping[str, TargetPosterior
     posteriors : dict target -> TargetPosterior
         The fits the decision was made from.
     key : jax.Array, optional
-        PRNG key of the discrepancy draws (default ``jax.random.key(0)``, as
-        ``optimize``'s default ``--seed 0``).
+        PRNG key of the discrepancy draws for a file that does not record its ``seed``
+        (default ``jax.random.key(0)``, as ``optimize``'s default ``--seed 0``). A
+        file's ``seed`` and ``discrepancy`` (false: made with ``--no-discrepancy``)
+        are used as ``optimize`` used them.
 
     Returns
     -------
@@ -237,6 +239,14 @@ def read_optimum(directory: str | Path, posteriors: Mapping[str, TargetPosterior
         cross = payload.get("cross_target")
         coupled = cross is not None and not cross.get(
             "disabled", "on request" in (cross.get("note") or ""))
+        # files from before these were recorded: optimize's defaults then
+        seed = payload.get("seed", None)
+        with_term = payload.get("discrepancy", True)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise BayesmixError(f"{path} is malformed (seed is {seed!r}, not a whole number)")
+        if not isinstance(with_term, bool):
+            raise BayesmixError(f"{path} is malformed (discrepancy is {with_term!r}, not "
+                                "true or false)")
     except BayesmixError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -248,9 +258,15 @@ def read_optimum(directory: str | Path, posteriors: Mapping[str, TargetPosterior
     missing = sorted(set(weights) - set(posteriors))
     if missing:
         raise BayesmixError(f"{path} weighs target(s) {', '.join(missing)} that no FIT holds")
-    report = decide({t: posteriors[t] for t in weights}, n_params, n_tokens,
-                    target_weights=weights, lower=lower, upper=upper, references=mixtures,
-                    key=key, couple_targets=coupled)
+    chosen = {t: posteriors[t] for t in weights}
+    if not with_term:  # made with --no-discrepancy
+        from bayesmix.predict import law_only
+
+        chosen = law_only(chosen)
+    if seed is not None:
+        key = jax.random.key(seed)
+    report = decide(chosen, n_params, n_tokens, target_weights=weights, lower=lower,
+                    upper=upper, references=mixtures, key=key, couple_targets=coupled)
     gap = float(np.max(np.abs(report.h_bayes - stored)))
     if gap > H_BAYES_TOL:
         raise BayesmixError(f"{path} was not made from these fits: its h_bayes differs from "
@@ -295,6 +311,9 @@ def _check_suggestion(payload: dict[str, Any], path: Path) -> None:
             _number(run.get(field), path, f"{where}.{field}", positive=True)
         for field in ("cost_flops", "expected_gain", "gain_se", "gain_per_flop"):
             _number(run.get(field), path, f"{where}.{field}", finite=False)
+        if "expected_gain_alone" in run:  # files from before it was written lack it
+            _number(run["expected_gain_alone"], path, f"{where}.expected_gain_alone",
+                    finite=False)
         mixture = _mapping(run.get("mixture"), path, f"{where}.mixture")
         _mixture(mixture, path, f"{where}.mixture", tuple(mixture))
     if payload["runs"]:

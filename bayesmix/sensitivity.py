@@ -23,7 +23,7 @@ from bayesmix._errors import BayesmixError
 from bayesmix.model import TargetPosterior
 from bayesmix.objective import MixtureObjective, law_loss
 
-__all__ = ["Elasticities", "elasticities", "moves_with_scale"]
+__all__ = ["Elasticities", "elasticities", "moves_with_scale", "reweights_along"]
 
 
 @dataclass(frozen=True)
@@ -183,3 +183,35 @@ def moves_with_scale(objective: MixtureObjective, n_params: float, n_tokens: flo
         tol = 1e-6 if directions.dtype == np.float64 else 1e-3
     change = np.abs(directions[:, 1:] - directions[:, :1])
     return bool(np.nanmax(change) > tol)
+
+
+def reweights_along(objective: MixtureObjective, n_params: Sequence[float],
+                    n_tokens: Sequence[float], *, tol: float = 1e-9) -> bool:
+    """Whether the discrepancy's expected factors weigh the targets differently along a
+    grid of ``(N, D)``, so that ``h_bayes`` can move with scale where the law's optimum
+    does not (:meth:`MixtureObjective.decision_objectives`: with several targets it is
+    the law's optimum under the weights ``w_t E[exp(delta_t)]``).
+
+    Parameters
+    ----------
+    objective : MixtureObjective
+    n_params, n_tokens : sequence of float
+        The grid (the same length).
+    tol : float
+        Largest change of a target's log factor relative to the targets' mean counted
+        as none.
+
+    Returns
+    -------
+    bool
+        False with fewer than two targets or no learnt term.
+    """
+    targets = list(objective.target_weights)
+    if len(targets) < 2:
+        return False
+    logs = []
+    for n, d in zip(n_params, n_tokens, strict=True):
+        at = objective.log_mean_factors(n, d)
+        row = np.array([at.get(t, 0.0) for t in targets])
+        logs.append(row - row.mean())
+    return bool(np.ptp(np.asarray(logs), axis=0).max() > tol)

@@ -527,8 +527,13 @@ def test_cli_optimize(posteriors4, tmp_path, monkeypatch, capsys):
     assert status == 0
     saved = json.loads((tmp_path / "opt" / "optimum.json").read_text())
     assert set(saved) >= {"h_star", "h_bayes", "objective", "path"}
+    assert saved["seed"] == 0 and saved["discrepancy"] is True  # for report --optimum
     assert [p["N"] * p["D"] * 6 for p in saved["path"]] == pytest.approx([1e19, 1e21])
     assert (tmp_path / "opt" / "h_star_draws.csv").is_file()
+    status = main(["optimize", *fits, "--N", "2e9", "--D", "4e10", "--seed", "7",
+                   "--no-discrepancy", "--out", str(tmp_path / "plain")])
+    saved = json.loads((tmp_path / "plain" / "optimum.json").read_text())
+    assert status == 0 and saved["seed"] == 7 and saved["discrepancy"] is False
     status = main(["optimize", *fits, "--N", "2e9", "--D", "4e10", "--min-weight", "0.5",
                    "--json"])
     assert status == 2

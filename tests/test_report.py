@@ -150,7 +150,30 @@ def test_report_command_writes_a_whole_self_contained_page(cli_report):
     # the joint law's optimum moves with scale: the path is drawn
     assert 'alt="optimal mixture along compute"' in text
     assert "computed with suggest_runs" in text
+    assert "(64 draws, default candidates)" in text  # the draws used, at most the fits'
     assert "The training runs prefer joint" in text
+
+
+def test_a_suggested_runs_se_is_shown_beside_its_gain_alone():
+    from types import SimpleNamespace
+
+    from bayesmix._report_sections import suggestions
+
+    run = {"N": 1e9, "D": 2e10, "cost_flops": 1.2e20, "mixture": {"web": 0.5, "code": 0.5},
+           "expected_gain": 1.12e-4, "expected_gain_alone": 3.23e-4, "gain_se": 4.2e-5,
+           "gain_per_flop": 1e-24, "reason": "it moves h*"}
+    payload = {"N": 3e9, "D": 6e10, "expected_regret": 1e-3, "relative_regret": 1e-3,
+               "n_candidates": 9, "reason": "one run", "runs": [run],
+               "batch": {"expected_gain": 1.12e-4, "gain_se": 5e-5,
+                         "expected_regret_after": 8.9e-4, "cost_flops": 1.2e20}}
+    html, missing = suggestions(SimpleNamespace(suggestion=payload, suggestion_source="x"))
+    assert missing is None
+    assert "<th>expected gain in the batch</th><th>alone ± se</th>" in html
+    assert "<td>0.000112</td><td>0.000323 ± 4.2e-05</td>" in html
+    # a file from before expected_gain_alone was written: the se alone
+    del run["expected_gain_alone"]
+    assert "<td>0.000112</td><td>± 4.2e-05</td>" in suggestions(
+        SimpleNamespace(suggestion=payload, suggestion_source="x"))[0]
 
 
 def test_report_check_catches_a_broken_page(cli_report):
@@ -283,6 +306,96 @@ def test_an_optimize_directory_is_recomputed_and_checked(study, tmp_path):
                           for d, w in payload["h_bayes"].items()}
     with pytest.raises(BayesmixError, match="not made from these fits"):
         read_optimum(_write(tmp_path / "other", "optimum.json", payload), posteriors)
+
+
+def _with_terms(posteriors, n_max=4e8, d_max=8e9):
+    """``posteriors`` with discrepancy terms beyond ``(n_max, d_max)`` whose biases
+    differ by target, so that they reweigh the targets at ``PLANNED``."""
+    from bayesmix.discrepancy import Discrepancy
+
+    out = {}
+    for i, (t, p) in enumerate(posteriors.items()):
+        h = p.n_draws
+        term = Discrepancy(np.log(n_max), np.log(d_max), np.full(h, 0.02 + 0.03 * i),
+                           np.full(h, 0.01), np.ones(h), folds=("test",),
+                           bias_n=np.full(h, -0.2 + 0.4 * i))
+        out[t] = replace(p, discrepancy=term)
+    return out
+
+
+def _thinned(study, label="additive", every=8):
+    return {t: replace(p, params={n: v[::every] for n, v in p.params.items()},
+                       noise={n: v[::every] for n, v in p.noise.items()})
+            for t, p in study["fits"][label].posteriors.items()}
+
+
+def test_an_optimize_file_is_recomputed_with_its_seed_and_discrepancy(study, tmp_path):
+    from bayesmix.decision import decide
+    from bayesmix.predict import law_only
+    from bayesmix.report_inputs import H_BAYES_TOL, read_optimum
+
+    posteriors = _with_terms(_thinned(study))
+    weights = {"web": 0.5, "code": 0.5}
+    uniform = {"uniform": np.full(3, 1 / 3)}
+    made = decide(posteriors, *PLANNED, target_weights=weights, references=uniform,
+                  key=jax.random.key(5))
+    payload = {**made.to_dict(), "seed": 5, "discrepancy": True}
+    stored = read_optimum(_write(tmp_path / "seeded", "optimum.json", payload), posteriors)
+    np.testing.assert_array_equal(stored.report.objective["uniform"],
+                                  made.objective["uniform"])
+    # negative control: without the seed the default key draws other factors
+    unseeded = {k: v for k, v in payload.items() if k != "seed"}
+    other = read_optimum(_write(tmp_path / "unseeded", "optimum.json", unseeded), posteriors)
+    assert not np.allclose(other.report.objective["uniform"], made.objective["uniform"])
+    # made with --no-discrepancy: recomputed on the law alone, where h_bayes differs
+    alone = decide(law_only(posteriors), *PLANNED, target_weights=weights,
+                   references=uniform, key=jax.random.key(5))
+    assert np.max(np.abs(alone.h_bayes - made.h_bayes)) > 2 * H_BAYES_TOL  # has power
+    plain = {**alone.to_dict(), "seed": 5, "discrepancy": False}
+    stored = read_optimum(_write(tmp_path / "plain", "optimum.json", plain), posteriors)
+    np.testing.assert_allclose(stored.report.h_bayes, alone.h_bayes, atol=1e-9)
+    with pytest.raises(BayesmixError, match="not made from these fits"):  # as before
+        read_optimum(_write(tmp_path / "unmarked", "optimum.json",
+                            {k: v for k, v in plain.items() if k != "discrepancy"}),
+                     posteriors)
+    with pytest.raises(BayesmixError, match="discrepancy is 'no'"):
+        read_optimum(_write(tmp_path / "bad", "optimum.json", {**plain, "discrepancy": "no"}),
+                     posteriors)
+
+
+def test_suggest_makes_the_decision_optimize_makes_at_the_same_seed(study):
+    from bayesmix.decision import decide
+    from bayesmix.design import DesignSettings, suggest_runs
+
+    posteriors = _with_terms(_thinned(study))  # 100 draws: fewer than asked for
+    train = study["train"].frame
+
+    def suggested(seed):
+        return suggest_runs(jax.random.key(seed), posteriors, *PLANNED,
+                            train_n=train["N"], train_d=train["D"], n_random=4,
+                            settings=DesignSettings(n_draws=400, n_decisions=8))
+
+    made = decide(posteriors, *PLANNED, key=jax.random.key(3))
+    found = suggested(3)
+    assert found.expected_regret == pytest.approx(made.expected_regret(), rel=1e-12)
+    assert found.predicted_objective == pytest.approx(
+        float(np.median(made.objective["h_bayes"])), rel=1e-12)
+    assert found.settings.n_draws == 100 == found.to_dict()["settings"]["n_draws"]
+    assert suggested(4).expected_regret != pytest.approx(found.expected_regret, rel=1e-9)
+
+
+def test_the_path_is_drawn_where_the_discrepancy_reweighs_the_targets(study):
+    from bayesmix.objective import mixture_objective
+    from bayesmix.sensitivity import reweights_along
+
+    grid_n, grid_d = [2e8, 1e9, 5e9], [4e9, 2e10, 1e11]
+    posteriors = _thinned(study)
+    assert not reweights_along(mixture_objective(posteriors), grid_n, grid_d)
+    with_terms = _with_terms(posteriors)
+    assert reweights_along(mixture_objective(with_terms), grid_n, grid_d)
+    # one target: a factor cannot reorder mixtures; inside the training range: no term
+    assert not reweights_along(mixture_objective({"web": with_terms["web"]}), grid_n, grid_d)
+    assert not reweights_along(mixture_objective(with_terms), [1e8, 2e8], [2e9, 4e9])
 
 
 def _write(directory, name, payload):

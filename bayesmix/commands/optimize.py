@@ -48,8 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tokens-per-param", type=float, default=20.0,
                         help="r = D / N along --path-flops (default 20)")
     parser.add_argument("--tol", type=float, default=1e-9,
-                        help="relative Frank-Wolfe gap at which mirror descent stops")
-    parser.add_argument("--max-iter", type=int, default=3000)
+                        help="relative Frank-Wolfe gap at which mirror descent stops "
+                             "(default 1e-9)")
+    parser.add_argument("--max-iter", type=int, default=3000,
+                        help="most mirror-descent iterations a draw (default 3000)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the discrepancy draws (default 0)")
     add_discrepancy_option(parser)
@@ -93,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
     weighed = {t: posteriors[t] for t in report.target_weights}
     for note in extrapolation_notes(weighed, args.n_params, args.n_tokens):  # N, D checked
         print(f"note: {note}", file=sys.stderr)
-    payload = report.to_dict()
+    # how the decision was made, so that `report --optimum` recomputes it the same way
+    payload = {**report.to_dict(), "seed": int(args.seed),
+               "discrepancy": not args.no_discrepancy}
     if grid is not None:
         from bayesmix.objective import mixture_objective
         from bayesmix.path import optimum_path
