@@ -21,7 +21,7 @@ QUANTILES = (0.05, 0.25, 0.75, 0.95)
 """The quantiles :func:`predict_table` writes: the 90 % and 50 % central intervals."""
 
 __all__ = ["check_domains", "law_only", "predict_draws", "predict_table", "predictive_draws",
-           "extrapolation_notes", "with_discrepancy"]
+           "extrapolation_notes", "with_discrepancy", "with_input_columns"]
 
 
 @partial(jax.jit, static_argnums=0)
@@ -182,3 +182,31 @@ def predict_table(
             for q in QUANTILES:
                 out[f"{target}{name}_q{round(100 * q):02d}"] = np.quantile(draws, q, axis=0)
     return out
+
+
+def with_input_columns(predictions: pd.DataFrame, table: RunTable,
+                       inputs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The user's own columns of each predicted row, then the prediction columns.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        :func:`predict_table`'s output for ``table``: its canonical columns, then the
+        prediction columns.
+    table : RunTable
+        The table predicted at; its index holds row numbers of ``inputs``.
+    inputs : DataFrame
+        The wide table ``table`` was loaded from, as read (the user's column names and
+        cells; :attr:`bayesmix.ingest.RawTable.frame`), rows numbered from 1.
+
+    Returns
+    -------
+    (DataFrame, list of str)
+        ``inputs``' rows in ``table`` (same order), every column of them, then the
+        prediction columns; and the input columns left out because a prediction column
+        has their name (the prediction replaces them).
+    """
+    columns = list(predictions.columns[len(table.frame.columns):])
+    replaced = [c for c in inputs.columns if c in set(columns)]
+    out = inputs.loc[table.frame.index].drop(columns=replaced)
+    return pd.concat([out, predictions.loc[table.frame.index, columns]], axis=1), replaced

@@ -22,8 +22,8 @@ from bayesmix.model import Scales, centred_inputs, law_params, n_law_domains
 from bayesmix.prior import sampled_values, traced_with_factors
 from bayesmix.runs import RunTable, load_runs
 
-__all__ = ["SimulatedRuns", "design", "draw_law_params", "simplex_grid_mixtures",
-           "simulate_runs"]
+__all__ = ["SimulatedRuns", "check_sites", "design", "design_reference", "draw_law_params",
+           "simplex_grid_mixtures", "simulate_runs"]
 
 DEFAULT_SIZES = (1.0e8, 2.0e8, 4.0e8, 8.0e8)
 DEFAULT_TOKENS_PER_PARAM = (4.0, 8.0, 16.0, 32.0)
@@ -105,6 +105,13 @@ def design(
     return pd.DataFrame(rows)
 
 
+def design_reference(n_params: Any, n_tokens: Any) -> tuple[float, float]:
+    """Geometric means of ``n_params`` and ``n_tokens``, shape ``(n,)`` each: the
+    ``(N, D)`` at which :func:`simulate_runs` centres a law's sites by default."""
+    return (float(np.exp(np.mean(np.log(n_params)))),
+            float(np.exp(np.mean(np.log(n_tokens)))))
+
+
 def _prior_draw_by_resampling(
     key: jax.Array, law: Law, k: int, loss_scale: float, n_proposals: int
 ) -> dict[str, np.ndarray]:
@@ -176,6 +183,31 @@ def _given_sites(law: Law, k: int, target: str, given: Any) -> dict[str, np.ndar
     return out
 
 
+def check_sites(law: Law, k: int, sites: Any) -> dict[str, dict[str, np.ndarray]]:
+    """``sites`` (target -> {site: value}) as arrays, checked against the law's sites.
+
+    Raises
+    ------
+    BayesmixError
+        ``sites`` is not a mapping, or a target's sites are not the law's sampled
+        sites with their shapes for ``k`` domains.
+    """
+    if not isinstance(sites, dict):
+        raise BayesmixError(f"sites must map each target to {{site: value}}, got a "
+                            f"{type(sites).__name__}")
+    return {target: _given_sites(law, k, target, given) for target, given in sites.items()}
+
+
+def _checked_reference(reference: Any) -> tuple[float, float]:
+    try:
+        n_ref, d_ref = (float(v) for v in reference)
+    except (TypeError, ValueError):
+        raise BayesmixError(f"reference must be two numbers (N, D), got {reference!r}") from None
+    if not all(np.isfinite(v) and v > 0 for v in (n_ref, d_ref)):
+        raise BayesmixError(f"reference (N, D) must be positive and finite, got {reference!r}")
+    return n_ref, d_ref
+
+
 def simulate_runs(
     key: jax.Array,
     law: Law,
@@ -192,6 +224,7 @@ def simulate_runs(
     run_noise: float = 0.0,
     run_correlation: float = 0.0,
     loss_scale: float = 3.0,
+    reference: tuple[float, float] | None = None,
 ) -> SimulatedRuns:
     """Simulate a validated run table from a law.
 
@@ -207,8 +240,8 @@ def simulate_runs(
     targets : sequence of str, optional
         Loss targets; default one per domain.
     sites : dict target -> {site: value}, optional
-        The law's sampled sites for each target (centred at the design's geometric
-        mean ``N`` and ``D``); drawn from the prior when missing.
+        The law's sampled sites for each target (centred at ``reference``); drawn from
+        the prior when missing.
     sizes, tokens_per_param, n_mixtures, min_weight
         The design (see :func:`design`).
     noise : float
@@ -222,7 +255,14 @@ def simulate_runs(
         one domain is unlucky on others): ``u = sqrt(1 - c) u_target + sqrt(c) u_run``
         with ``u_run`` shared by the targets.
     loss_scale : float
-        Typical loss, the prior's scale when parameters are drawn.
+        Typical loss, the prior's scale when parameters are drawn. It is also passed
+        to the law with the sites (the built-in laws use it in their priors only, so
+        there it does not change what given sites mean; a law file may use it more).
+    reference : (float, float), optional
+        ``(N, D)`` in parameters and tokens at which every target's sites are centred
+        (``log N̂ = log(N / N_ref)``; the loss at the reference point is ``loss_ref``).
+        Default the design's geometric means (:func:`design_reference`): give the
+        reference the sites were drawn at to simulate the same law on another design.
 
     Returns
     -------
@@ -248,6 +288,8 @@ def simulate_runs(
     if sites is not None and not isinstance(sites, dict):
         raise BayesmixError(f"sites must map each target to {{site: value}}, got a "
                             f"{type(sites).__name__}")
+    if reference is not None:
+        reference = _checked_reference(reference)
     names = list(domain_names) if domain_names is not None else [f"d{i}" for i in range(k)]
     if len(names) != k:
         raise BayesmixError(f"{len(names)} domain_names given for {k} domains")
@@ -257,11 +299,9 @@ def simulate_runs(
                    n_mixtures=n_mixtures, min_weight=min_weight)
     frame = frame.rename(columns={f"h_{i}": f"h_{d}" for i, d in enumerate(names)})
     weights = frame[[f"h_{d}" for d in names]].to_numpy(float)
-    scales = Scales(
-        n_ref=float(np.exp(np.mean(np.log(frame["N"])))),
-        d_ref=float(np.exp(np.mean(np.log(frame["D"])))),
-        loss_scale=loss_scale,
-    )
+    n_ref, d_ref = (design_reference(frame["N"], frame["D"]) if reference is None
+                    else reference)
+    scales = Scales(n_ref=n_ref, d_ref=d_ref, loss_scale=loss_scale)
     truth: dict[str, dict[str, np.ndarray]] = {}
     run = pd.factorize(frame["run"])[0]
     shared = np.asarray(jax.random.normal(jax.random.fold_in(key_design, 1), (run.max() + 1,)))

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Per fit and target: PSIS-LOO on the training runs (elpd, se, p_loo, "
                     "rows with Pareto k > 0.7); per target fitted by several laws, the "
                     "ranking with elpd differences and stacking weights. With --heldout: "
-                    "the median's relative error and sign, coverage of the 50 %% and 90 %% "
+                    "the median's relative error and sign, coverage of the 50 % and 90 % "
                     "predictive intervals, their median relative width, and the CRPS of "
                     "log loss, per target and pooled.",
     )

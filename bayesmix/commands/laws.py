@@ -13,13 +13,14 @@ from bayesmix.laws import Law, builtin_law_names, count_formula, load_law
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "laws", help="list the built-in laws",
-        description="List the built-in laws: name, published equation and number of "
-                    "sampled parameters for k domains.",
+        description="List the built-in laws: name, number of sampled parameters as a "
+                    "formula in k and its value at k = --domains, and published equation.",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--domains", type=partial(positive_int, upper=MAX_DOMAINS), default=3,
                         metavar="K",
-                        help="number of training domains for the n_params count (default 3)")
+                        help="number of training domains k at which the parameters are "
+                             "counted (default 3)")
     parser.set_defaults(func=run)
 
 
@@ -51,9 +52,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(rows)
         return 0
+    count = f"at k={args.domains}"
     width = max(len(r["name"]) for r in rows)
     pwidth = max(len(r["parameters"]) for r in rows)
-    print(f"{'law':<{width}}  {'params':<{pwidth}}  equation")
+    cwidth = max(len(count), *(len(str(r["n_params"])) for r in rows))
+    print(f"{'law':<{width}}  {'params':<{pwidth}}  {count:>{cwidth}}  equation")
     for r in rows:
-        print(f"{r['name']:<{width}}  {r['parameters']:<{pwidth}}  {r['equation']}")
+        print(f"{r['name']:<{width}}  {r['parameters']:<{pwidth}}  {r['n_params']:>{cwidth}}  "
+              f"{r['equation']}")
     return 0
