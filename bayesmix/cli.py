@@ -146,6 +146,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("bayesmix: interrupted; nothing half-written was kept\n")
         return 130
+    except BrokenPipeError:
+        return _broken_pipe()
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout stopped (``bayesmix predict ... | head``): exit quietly with
+    the status a shell gives a command ended by SIGPIPE, 141, with stdout sent to
+    ``os.devnull`` so that Python's flush at exit does not raise again (the Python
+    documentation's recipe, "Note on SIGPIPE"). Files are written through a temporary
+    file and a rename (:mod:`bayesmix._io`), never into a pipe, so stdout is the only
+    pipe a command writes to."""
+    with contextlib.suppress(OSError, ValueError):  # stdout closed or not a file
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141
 
 
 if __name__ == "__main__":
