@@ -31,6 +31,7 @@ from bayesmix.fit import Fit
 from bayesmix.model import TargetPosterior
 from bayesmix.objective import mixture_objective
 from bayesmix.path import compute_grid, optimum_path
+from bayesmix.predict import law_only
 from bayesmix.report_inputs import decision_targets, read_optimum, read_suggestion, training_table
 from bayesmix.runs import RunTable
 from bayesmix.sensitivity import elasticities, moves_with_scale, reweights_along
@@ -136,20 +137,26 @@ class Report:
 def _decision(posteriors: dict[str, TargetPosterior], key: Any, n_params: float | None,
               n_tokens: float | None, target_weights: Mapping[str, float] | None,
               references: Any, optimum: Any, baseline: Mapping[str, TargetPosterior] | None
-              ) -> tuple[OptimumReport | None, str | None, list | None]:
-    """The decision to show, where it came from, and a stored path (or Nones)."""
+              ) -> tuple[OptimumReport | None, str | None, list | None,
+                         dict[str, TargetPosterior]]:
+    """The decision to show, where it came from, a stored path (or Nones), and the
+    posteriors it was made from (without their discrepancy terms for a stored decision
+    made with ``--no-discrepancy``)."""
     if optimum is not None and (n_params is not None or n_tokens is not None):
         raise BayesmixError("give a decision (optimum) or a planned scale (n_params and "
                             "n_tokens), not both")
     if isinstance(optimum, OptimumReport):
         return optimum, (f"computed at N = {optimum.n_params:.4g}, D = "
-                         f"{optimum.n_tokens:.4g} before this report"), None
+                         f"{optimum.n_tokens:.4g} before this report"), None, posteriors
     if optimum is not None:
         stored = read_optimum(optimum, posteriors, key=key)
         source = f"read from {stored.source} and recomputed from the fits"
-        return stored.report, source, stored.path
+        if stored.discrepancy:
+            return stored.report, source, stored.path, posteriors
+        return (stored.report, source + " without their discrepancy terms (--no-discrepancy)",
+                stored.path, law_only(posteriors))
     if n_params is None and n_tokens is None:
-        return None, None, None
+        return None, None, None, posteriors
     if n_params is None or n_tokens is None:
         raise BayesmixError("a planned scale needs both n_params (N) and n_tokens (D)")
     k = len(next(iter(posteriors.values())).domains)
@@ -157,7 +164,7 @@ def _decision(posteriors: dict[str, TargetPosterior], key: Any, n_params: float 
         "uniform": np.full(k, 1.0 / k)}
     report = decide(posteriors, n_params, n_tokens, target_weights=target_weights,
                     references=references, baseline=baseline, key=key)
-    return report, f"computed at N = {n_params:.4g}, D = {n_tokens:.4g}", None
+    return report, f"computed at N = {n_params:.4g}, D = {n_tokens:.4g}", None, posteriors
 
 
 def _path(decision: OptimumReport, posteriors: dict[str, TargetPosterior],
@@ -219,7 +226,7 @@ def _study(fits: Mapping[str, Fit], heldout: RunTable | None,
     posteriors = {t: tf.posterior for t, tf in chosen.items()}
     # each section with the key its command uses at the same --seed, so that the page
     # shows what `optimize`, `compare` and `suggest` print
-    decision, decision_source, path = _decision(
+    decision, decision_source, path, decided = _decision(
         posteriors, key, n_params, n_tokens, target_weights, references, optimum,
         baseline)
     runs = training_table(fits)
@@ -227,7 +234,7 @@ def _study(fits: Mapping[str, Fit], heldout: RunTable | None,
     elasticity = None
     if decision is not None:
         if path is None:
-            path, path_note = _path(decision, posteriors, runs, key)
+            path, path_note = _path(decision, decided, runs, key)
         elasticity = elasticities(posteriors, decision.n_params, decision.n_tokens,
                                   decision.h_bayes)
     point_fits = {"baseline": dict(baseline)} if baseline and heldout is not None else None

@@ -177,11 +177,15 @@ class StoredOptimum(NamedTuple):
         The file's ``h*(N, D)`` path (``--path-flops``), None when it has none.
     source : str
         The file.
+    discrepancy : bool
+        Whether the decision was made with the fits' discrepancy terms (false: with
+        ``--no-discrepancy``, and so recomputed).
     """
 
     report: OptimumReport
     path: list[dict[str, Any]] | None
     source: str
+    discrepancy: bool = True
 
 
 def read_optimum(directory: str | Path, posteriors: Mapping[str, TargetPosterior], *,
@@ -272,7 +276,7 @@ def read_optimum(directory: str | Path, posteriors: Mapping[str, TargetPosterior
         raise BayesmixError(f"{path} was not made from these fits: its h_bayes differs from "
                             f"theirs by up to {gap:.3g}")
     return StoredOptimum(report=report, path=trail if isinstance(trail, list) else None,
-                         source=str(path))
+                         source=str(path), discrepancy=with_term)
 
 
 def read_suggestion(directory: str | Path) -> dict[str, Any]:

@@ -354,6 +354,17 @@ def test_an_optimize_file_is_recomputed_with_its_seed_and_discrepancy(study, tmp
     plain = {**alone.to_dict(), "seed": 5, "discrepancy": False}
     stored = read_optimum(_write(tmp_path / "plain", "optimum.json", plain), posteriors)
     np.testing.assert_allclose(stored.report.h_bayes, alone.h_bayes, atol=1e-9)
+    assert stored.discrepancy is False
+    # the report says so, and its path is drawn from the posteriors the decision used
+    from bayesmix.report import _decision
+
+    *_, source, _, decided = _decision(posteriors, jax.random.key(0), None, None, None, None,
+                                       tmp_path / "plain", None)
+    assert source.endswith("without their discrepancy terms (--no-discrepancy)")
+    assert all(p.discrepancy is None for p in decided.values())
+    assert all(p.discrepancy is not None for p in _decision(
+        posteriors, jax.random.key(0), None, None, None, None, tmp_path / "seeded",
+        None)[3].values())
     with pytest.raises(BayesmixError, match="not made from these fits"):  # as before
         read_optimum(_write(tmp_path / "unmarked", "optimum.json",
                             {k: v for k, v in plain.items() if k != "discrepancy"}),
