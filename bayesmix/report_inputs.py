@@ -141,7 +141,10 @@ def _read_json(path: Path, what: str, writer: str) -> dict[str, Any]:
 def _number(value: Any, path: Path, field: str, *, positive: bool = False,
             finite: bool = True) -> float:
     """``value`` if it is a number (finite, positive when asked), else a one-line error
-    naming the file and the field."""
+    naming the file and the field. Where a non-finite number is allowed, null (how the
+    CLI writes one) reads as NaN."""
+    if value is None and not finite:
+        return float("nan")
     if (not is_number(value) or (finite and not math.isfinite(value))
             or (positive and not value > 0)):
         kind = ("a finite positive number" if positive else
@@ -302,8 +305,8 @@ def _check_suggestion(payload: dict[str, Any], path: Path) -> None:
     regret, the candidates, and each run's N, D, mixture, gains and cost."""
     for field in ("N", "D"):
         _number(payload.get(field), path, field, positive=True)
-    for field in ("expected_regret", "relative_regret"):
-        _number(payload.get(field), path, field, finite=False)
+    for field in ("expected_regret", "relative_regret"):  # null (non-finite) read as NaN
+        payload[field] = _number(payload.get(field), path, field, finite=False)
     count = payload.get("n_candidates")
     if not (isinstance(count, int) and not isinstance(count, bool) and count >= 0):
         raise BayesmixError(f"{path} is malformed (n_candidates is {count!r}, not a count)")
@@ -314,13 +317,13 @@ def _check_suggestion(payload: dict[str, Any], path: Path) -> None:
         for field in ("N", "D"):
             _number(run.get(field), path, f"{where}.{field}", positive=True)
         for field in ("cost_flops", "expected_gain", "gain_se", "gain_per_flop"):
-            _number(run.get(field), path, f"{where}.{field}", finite=False)
+            run[field] = _number(run.get(field), path, f"{where}.{field}", finite=False)
         if "expected_gain_alone" in run:  # files from before it was written lack it
-            _number(run["expected_gain_alone"], path, f"{where}.expected_gain_alone",
-                    finite=False)
+            run["expected_gain_alone"] = _number(
+                run["expected_gain_alone"], path, f"{where}.expected_gain_alone", finite=False)
         mixture = _mapping(run.get("mixture"), path, f"{where}.mixture")
         _mixture(mixture, path, f"{where}.mixture", tuple(mixture))
     if payload["runs"]:
         batch = _mapping(payload.get("batch"), path, "batch")
         for field in ("expected_gain", "gain_se", "expected_regret_after", "cost_flops"):
-            _number(batch.get(field), path, f"batch.{field}", finite=False)
+            batch[field] = _number(batch.get(field), path, f"batch.{field}", finite=False)

@@ -457,7 +457,10 @@ def _checked_weights(frame: pd.DataFrame, weights: dict[str, str], source: str,
 
 
 def runs_summary(table: RunTable) -> dict[str, Any]:
-    """What a run table holds: rows, domains, targets, sizes, token range, mixtures, gaps."""
+    """What a run table holds: rows, domains, targets, sizes, token range, mixtures, gaps.
+
+    Model sizes and token counts each within :data:`SAME_SIZE` of the next count as one
+    (:func:`model_sizes`), as the fit's discrepancy folds count them."""
     frame = table.frame
     weights = np.round(table.weights, 6)
     return {
@@ -465,9 +468,9 @@ def runs_summary(table: RunTable) -> dict[str, Any]:
         "rows": int(len(frame)),
         "domains": list(table.domains),
         "targets": list(table.targets),
-        "model_sizes": sorted(float(n) for n in frame["N"].unique()),
+        "model_sizes": [float(n) for n in model_sizes(frame["N"])],
         "tokens": {"min": float(frame["D"].min()), "max": float(frame["D"].max())},
-        "token_counts": int(frame["D"].nunique()),
+        "token_counts": int(len(model_sizes(frame["D"]))),
         "distinct_mixtures": int(len(np.unique(weights, axis=0))),
         "missing_cells": {t: int(frame[f"loss_{t}"].isna().sum()) for t in table.targets},
     }

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from bayesmix.cli import build_parser, main
@@ -67,3 +68,28 @@ def test_a_reader_closing_stdout_ends_the_command_quietly():
                             ">/dev/null", shell=True, timeout=120, executable="/bin/bash")
     assert status.returncode == 141
 
+
+
+def test_json_output_is_strict_and_reads_back(tmp_path, capsys):
+    from bayesmix.commands.common import emit_json
+    from bayesmix.report_inputs import read_suggestion
+
+    emit_json({"weight": float("nan"), "rows": [1.5, float("inf")], "n": 3})
+    text = capsys.readouterr().out
+    assert json.loads(text, parse_constant=_refuse) == {"weight": None, "rows": [1.5, None],
+                                                        "n": 3}
+    # a suggestion file with a non-finite gain reads back as NaN where one is allowed
+    run = {"N": 1e9, "D": 2e10, "mixture": {"a": 0.5, "b": 0.5}, "cost_flops": 1e20,
+           "expected_gain": 0.0, "gain_se": float("nan"), "gain_per_flop": 0.0}
+    payload = {"N": 1e9, "D": 2e10, "expected_regret": 1e-4, "relative_regret": 1e-4,
+               "n_candidates": 1, "reason": "r", "runs": [run],
+               "batch": {"expected_gain": 0.0, "gain_se": float("inf"),
+                         "expected_regret_after": 1e-4, "cost_flops": 1e20}}
+    (tmp_path / "s").mkdir()
+    emit_json(payload, str(tmp_path / "s" / "suggestion.json"))
+    read = read_suggestion(tmp_path / "s")
+    assert np.isnan(read["runs"][0]["gain_se"]) and np.isnan(read["batch"]["gain_se"])
+
+
+def _refuse(token):
+    raise ValueError(f"not strict JSON: {token}")

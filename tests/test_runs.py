@@ -69,6 +69,16 @@ def test_simulate_write_load_round_trip(tmp_path):
         np.testing.assert_allclose(table.weights.sum(axis=1), 1.0, atol=1e-9)
     summary = runs_summary(table)
     assert summary["rows"] == len(frame) and summary["distinct_mixtures"] == 12
+    sizes, counts = summary["model_sizes"], summary["token_counts"]
+    assert len(sizes) == frame["N"].nunique() and counts == frame["D"].nunique()
+    # a file counting one size's parameters 0.5 % differently: still one size, and so
+    # one token count where its D moved with N (the fit's folds count them so)
+    nudged = frame.copy()
+    first = nudged["N"] == nudged["N"].min()
+    nudged.loc[first & (nudged.index % 2 == 0), ["N", "D"]] *= 1.005
+    again = runs_summary(load_runs(nudged.reset_index(drop=True)))
+    assert again["model_sizes"] == pytest.approx(sizes, rel=0.006)
+    assert again["token_counts"] == counts and nudged["N"].nunique() == len(sizes) + 1
 
 
 def test_simulate_runs_returns_a_loaded_table():
