@@ -220,6 +220,41 @@ def test_known_two_domain_optimum_on_a_fine_grid():
     assert 0.05 < best < 0.95
 
 
+class _DoubleWell:
+    """A non-convex objective on two domains: minima near ``h_0 = 0.3`` (local) and
+    ``0.9`` (global, by the tilt ``0.01 * p``), the barrier near 0.6."""
+
+    k = 2
+
+    def __call__(self, h, p, n_params, n_tokens):
+        x = h[0]
+        return (x - 0.3) ** 2 * (x - 0.9) ** 2 - 0.01 * p * x
+
+    def __hash__(self):
+        return 0
+
+    def __eq__(self, other):
+        return isinstance(other, _DoubleWell)
+
+
+def test_a_non_convex_objective_gets_its_global_minimum():
+    from bayesmix.decision import _solve_draws, _solve_mean
+
+    params = jnp.array([1.0, 2.0])
+    options = {"tol": 1e-9, "max_iter": 3000}
+    result = _solve_draws(_DoubleWell(), params, 1.0, 1.0, None, None, **options)
+    grid = np.linspace(0, 1, 100_001)
+    for s, p in enumerate(np.asarray(params)):
+        values = (grid - 0.3) ** 2 * (grid - 0.9) ** 2 - 0.01 * p * grid
+        assert float(result.h[s, 0]) == pytest.approx(grid[np.argmin(values)], abs=1e-3)
+    mean = _solve_mean(_DoubleWell(), params, 1.0, 1.0, None, None, **options)
+    assert float(mean.h[0]) > 0.85
+    # negative control: one descent from the uniform mixture ends in the local minimum
+    one = minimize_on_simplex(lambda h: _DoubleWell()(h, 1.0, 1.0, 1.0), jnp.full(2, 0.5),
+                              **options)
+    assert bool(one.converged) and float(one.h[0]) == pytest.approx(0.3, abs=0.02)
+
+
 def test_vmap_over_draws_equals_a_python_loop(posteriors4):
     objective = mixture_objective(posteriors4)
     batched = optimal_mixture_draws(objective, N, D)
