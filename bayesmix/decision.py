@@ -4,13 +4,13 @@ Mirror descent (:mod:`bayesmix.simplex`) runs for every posterior draw of the mi
 objective (:mod:`bayesmix.objective`), so the optimum ``h*`` becomes a distribution;
 the functions here (the public edges, jitted here) turn it into a decision, and
 :func:`decide` does it all, returning an :class:`OptimumReport`. A law's objective
-need not be convex in ``h``, so each draw (and ``h_bayes``) is solved twice, from the
-uniform mixture and from the best of ``2k`` mixtures leaning towards or away from one
-domain, and the lower end kept (:func:`_two_starts`).
+need not be convex in ``h``: where a descent from the uniform mixture ends above one of
+``2k`` mixtures leaning towards or away from one domain, the draws are solved again
+from their least such mixture and the lower end kept (:func:`_solve_draws`).
 
 Speed (``bench/mirror_descent.py``): 4000 draws x 8 targets x 7 domains in about 1.6 s
-on 2 cores, float64, with one start (two starts: about twice that, not re-measured);
-every lane of the vmapped ``while_loop`` runs to the slowest draw.
+on 2 cores, float64 (a second pass, where one is needed, about doubles it); every lane
+of the vmapped ``while_loop`` runs to the slowest draw.
 """
 
 from __future__ import annotations
@@ -64,47 +64,70 @@ def _corners(k: int, lower: Any, upper: Any) -> jax.Array:
         jnp.concatenate([lean, -lean]))
 
 
-def _two_starts(f: Any, solve: Any, h0: jax.Array, corners: jax.Array, tol: float
-                ) -> MDResult:
-    """Mirror descent from ``h0`` and again from the corner where ``f`` is least; the
-    second end when it is lower by more than the solver's tolerance (``tol *
-    max(1, |f|)``, what the gap test allows a convex objective), else the first, so that
-    a convex objective's answer is the one start's. A law's objective need not be
-    convex in ``h`` (an exponent above one makes ``1 / sum_i C_i h_i^gamma_i``
-    concave along some directions), and the
-    Frank-Wolfe gap certifies a KKT point, not the global minimum: from the uniform
-    mixture alone, 7 of 300 draws of a simulated fit ended at a local minimum 0.005
-    above the global one at a bound."""
-    first = solve(h0)
-    second = solve(corners[jnp.argmin(jax.vmap(f)(corners))])
+def _lower(first: MDResult, second: MDResult, tol: float) -> MDResult:
+    """``second`` where it is lower than ``first`` by more than the solver's tolerance
+    (``tol * max(1, |f|)``, what the gap test allows a convex objective), else
+    ``first`` (leaves broadcast over a leading draw dimension)."""
     better = second.value < first.value - tol * jnp.maximum(1.0, jnp.abs(first.value))
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(better, b, a), first, second)
+
+    def pick(a, b):
+        return jnp.where(better.reshape(better.shape + (1,) * (a.ndim - better.ndim)), b, a)
+
+    return jax.tree_util.tree_map(pick, first, second)
+
+
+def _beaten(first: MDResult, corner_values: jax.Array, tol: float) -> jax.Array:
+    """Whether some corner is already lower than the end of the descent: proof that it
+    stopped at a local, not the global, minimum."""
+    margin = tol * jnp.maximum(1.0, jnp.abs(first.value))
+    return jnp.min(corner_values, axis=-1) < first.value - margin
 
 
 @partial(jax.jit, static_argnames=("objective", "tol", "max_iter"))
 def _solve_draws(objective, params, n_params, n_tokens, lower, upper, *, tol, max_iter):
+    """Mirror descent per draw from the uniform mixture; where the objective is not
+    convex (some draw's descent ended above one of :func:`_corners`), every draw again
+    from its least corner, the lower end kept (:func:`_lower`). A law's objective need
+    not be convex in ``h`` (an exponent above one makes ``1 / sum_i C_i h_i^gamma_i``
+    concave along some directions), and the Frank-Wolfe gap certifies a KKT point, not
+    the global minimum: from the uniform mixture alone, 7 of 300 draws of a simulated
+    fit ended 0.005 above the global minimum, at a bound. The second pass runs only on
+    that proof, so a convex problem costs one descent; a local minimum that no corner
+    undercuts is not found (the guarantee is the gap's, a KKT point)."""
     h0 = _start(objective.k, lower, upper)
     corners = _corners(objective.k, lower, upper)
 
-    def one(p):
-        def f(h):
-            return objective(h, p, n_params, n_tokens)
+    def solve(p, start):
+        return minimize_on_simplex(lambda h: objective(h, p, n_params, n_tokens), start,
+                                   lower=lower, upper=upper, tol=tol, max_iter=max_iter)
 
-        return _two_starts(f, lambda start: minimize_on_simplex(
-            f, start, lower=lower, upper=upper, tol=tol, max_iter=max_iter), h0, corners,
-            tol)
+    first = jax.vmap(solve, (0, None))(params, h0)
+    values = jax.vmap(lambda p: jax.vmap(lambda c: objective(c, p, n_params, n_tokens))(
+        corners))(params)  # (S, 2k)
 
-    return jax.vmap(one)(params)
+    def again(_):
+        second = jax.vmap(solve)(params, corners[jnp.argmin(values, axis=1)])
+        return _lower(first, second, tol)
+
+    return jax.lax.cond(jnp.any(_beaten(first, values, tol)), again, lambda _: first, None)
 
 
 @partial(jax.jit, static_argnames=("objective", "tol", "max_iter"))
 def _solve_mean(objective, params, n_params, n_tokens, lower, upper, *, tol, max_iter):
+    """As :func:`_solve_draws`, for the expected objective (``h_bayes``)."""
     def expected(h):
         return jnp.mean(jax.vmap(lambda p: objective(h, p, n_params, n_tokens))(params))
 
-    return _two_starts(expected, lambda start: minimize_on_simplex(
-        expected, start, lower=lower, upper=upper, tol=tol, max_iter=max_iter),
-        _start(objective.k, lower, upper), _corners(objective.k, lower, upper), tol)
+    def solve(start):
+        return minimize_on_simplex(expected, start, lower=lower, upper=upper, tol=tol,
+                                   max_iter=max_iter)
+
+    first = solve(_start(objective.k, lower, upper))
+    corners = _corners(objective.k, lower, upper)
+    values = jax.vmap(expected)(corners)
+    return jax.lax.cond(_beaten(first, values, tol),
+                        lambda _: _lower(first, solve(corners[jnp.argmin(values)]), tol),
+                        lambda _: first, None)
 
 
 @partial(jax.jit, static_argnames=("objective",))
