@@ -280,9 +280,7 @@ def test_an_optimize_directory_is_recomputed_and_checked(study, tmp_path):
     from bayesmix.decision import decide
     from bayesmix.report_inputs import read_optimum
 
-    posteriors = {t: replace(p, params={n: v[::8] for n, v in p.params.items()},
-                             noise={n: v[::8] for n, v in p.noise.items()})
-                  for t, p in study["fits"]["additive"].posteriors.items()}  # 100 draws
+    posteriors = _thinned(study)  # 100 draws
     made = decide(posteriors, *PLANNED, target_weights={"web": 0.7, "code": 0.3},
                   lower=np.full(3, 0.05), upper=np.full(3, 0.8),
                   references={"uniform": np.full(3, 1 / 3), "skewed": [0.7, 0.2, 0.1]})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import Any
 
@@ -215,24 +214,12 @@ def parse_assignments(text: str | None, option: str) -> dict[str, float]:
     return out
 
 
-def _strict(value: Any) -> Any:
-    """``value`` with every non-finite float (NaN, infinities) as None: JSON has no
-    such numbers, and Python's ``NaN`` token is refused by strict parsers (jq,
-    JavaScript)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_strict(v) for v in value]
-    return value
-
-
 def emit_json(payload: Any, out: str | None = None) -> None:
-    """Print strict JSON (a non-finite number as null) to stdout, or write it
-    atomically to ``out``."""
-    text = json.dumps(_strict(json.loads(json.dumps(payload, default=float))), indent=2,
-                      sort_keys=False, allow_nan=False)
+    """Print strict JSON to stdout, or write it atomically to ``out``: a non-finite
+    number is null (JSON has none, and strict parsers such as jq refuse Python's
+    ``NaN``), read back as JSON's constants are."""
+    plain = json.loads(json.dumps(payload, default=float), parse_constant=lambda _: None)
+    text = json.dumps(plain, indent=2, sort_keys=False, allow_nan=False)
     if out:
         with atomic_file(out) as handle:
             handle.write(text + "\n")

@@ -9,6 +9,7 @@ import sys
 from typing import Any, NamedTuple
 
 from bayesmix._errors import BayesmixError, first_line
+from bayesmix._fitfile import is_number
 from bayesmix.commands.common import key_from_args
 from bayesmix.laws import Law, load_law
 from bayesmix.runs import write_runs
@@ -79,8 +80,7 @@ class GivenParams(NamedTuple):
 
 def _number(value: Any, where: str) -> float:
     """A positive finite number, or a one-line error naming ``where``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-            math.isfinite(value) and value > 0):
+    if not (is_number(value) and math.isfinite(value) and value > 0):
         raise BayesmixError(f"{where} must be a positive number, got {value!r}")
     return float(value)
 
