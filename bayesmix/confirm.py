@@ -7,9 +7,14 @@ can be checked the slow way, which is what this module does:
 
 1. ``M`` posterior draws are chosen at random (paired across targets, as the
    objective pairs them); each gives one fantasised outcome of the whole batch, its
-   checkpoints' losses drawn from that draw's predictive exactly as the regression's
-   fantasies are (:func:`bayesmix.fantasy.fantasised_log_losses`: the law, the fit's
-   noise at its likelihood weight, the discrepancy).
+   checkpoints' losses drawn from that draw's predictive by the function the
+   regression's fantasies use (:func:`bayesmix.fantasy.fantasised_log_losses`: the
+   law, the fit's noise, the discrepancy of that draw), with one difference: the
+   regression reads each row's noise at the fit's likelihood weight ``1 /
+   design_effect`` because it refits nothing, while a refit weighs its rows itself.
+   So here the rows are what a real run's checkpoints would be: the noise scale
+   ``sigma`` with the fit's intra-run correlation (:func:`intra_run_correlation`), so
+   that the refit reads them, and estimates its design effect, as it would a real run.
 2. Each outcome's rows join the rows each fit was trained on, and every fit is made
    again with its own law and sampler settings (NUTS, the full fit): one job per
    outcome and fit (:func:`bayesmix.jobs.run_jobs`, so the refits may run in worker
@@ -42,11 +47,12 @@ from bayesmix.crossval import refit_options, training_rows
 from bayesmix.decision import decide
 from bayesmix.design import Suggestion
 from bayesmix.fantasy import fantasised_log_losses
-from bayesmix.fit import Fit
+from bayesmix.fit import Fit, TargetFit
 from bayesmix.jobs import JobFailure, fit_job, run_jobs
 from bayesmix.runs import RunTable, run_index
 
-__all__ = ["Confirmation", "batch_rows", "check_refit_inputs", "confirm_batch"]
+__all__ = ["Confirmation", "batch_rows", "check_refit_inputs", "confirm_batch",
+           "intra_run_correlation"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,20 @@ def batch_rows(suggestion: Suggestion) -> tuple[np.ndarray, np.ndarray, np.ndarr
     counts = c.mask[chosen].sum(axis=1)
     return (np.repeat(c.n_params[chosen], counts), c.checkpoints[chosen][c.mask[chosen]],
             np.repeat(c.weights[chosen], counts, axis=0), np.repeat(np.arange(chosen.size), counts))
+
+
+def intra_run_correlation(target_fit: TargetFit, table: RunTable) -> float:
+    """The intra-run correlation ``rho`` of a fit's residuals, from its design effect
+    ``1 + (m - 1) rho`` (:func:`bayesmix.model.design_effect`; ``m`` the mean number
+    of the fit's rows per run in ``table``). 0 when every run is one row."""
+    frame = table.frame
+    runs = run_index(frame["N"].to_numpy(float), table.weights,
+                     frame["run"] if "run" in frame else None)
+    ids = runs[np.isin(frame.index.to_numpy(int), target_fit.rows)]
+    per_run = ids.size / max(np.unique(ids).size, 1)
+    if per_run <= 1:
+        return 0.0
+    return float(np.clip((target_fit.diagnostics.design_effect - 1) / (per_run - 1), 0, 1))
 
 
 def _with_outcome(table: RunTable, rows: np.ndarray, batch: tuple[np.ndarray, ...],
@@ -218,13 +238,15 @@ def confirm_batch(
     rows = check_refit_inputs(fits, table, suggestion.candidates.domains)
     key_draw, key_noise, key_fit, key_decide = jax.random.split(key, 4)
     posteriors = {t: p for f in fits for t, p in f.posteriors.items()}
-    weights = {t: tf.likelihood_weight for f in fits for t, tf in f.targets.items()}
+    correlation = {t: intra_run_correlation(tf, table) for f in fits
+                   for t, tf in f.targets.items()}
     n_draws = min(int(np.asarray(p.noise["sigma"]).shape[0]) for p in posteriors.values())
     draws = numpy_rng(key_draw).choice(n_draws, size=outcomes, replace=n_draws < outcomes)
     batch = batch_rows(suggestion)
     rng = numpy_rng(key_noise)
+    # rows as a real run's checkpoints: the refit weighs them by its own design effect
     fantasy = {t: np.exp(fantasised_log_losses(rng, p.at_draws(draws), *batch[:3],
-                                               weights[t]))
+                                               runs=batch[3], correlation=correlation[t]))
                for t, p in posteriors.items()}
     jobs, laws = [], {}
     for f_index, fit_result in enumerate(fits):
@@ -262,7 +284,6 @@ def confirm_batch(
     if not np.any(np.isfinite(regret)):
         raise BayesmixError("every confirming refit failed: " + "; ".join(failures))
     return Confirmation(regret_before=suggestion.expected_regret,
-                        estimated_after=max(0.0, suggestion.expected_regret
-                                            - suggestion.batch_gain),
+                        estimated_after=suggestion.regret_after,
                         regret_after=regret, draws=np.asarray(draws), converged=converged,
                         failures=failures)

@@ -187,6 +187,12 @@ class Suggestion:
     regret_thinned: float
     fantasies: Fantasies = field(repr=False)
 
+    @property
+    def regret_after(self) -> float:
+        """The expected regret after the batch: :attr:`regret_thinned` (the draws the
+        gains were measured on) less :attr:`batch_gain`, at least 0."""
+        return max(0.0, self.regret_thinned - self.batch_gain)
+
     def run_reason(self, index: int, marginal: float) -> str:
         """One line on why candidate ``index`` is in the batch."""
         c = self.candidates
@@ -199,8 +205,9 @@ class Suggestion:
         mixture = {"random": "a random mixture", "uniform": "the uniform mixture",
                    "h_bayes": "h_bayes", "file": "your candidate"}.get(
             origin, origin.replace("h* of draw", "the optimum h* of posterior draw"))
-        share = 100 * marginal / self.expected_regret if self.expected_regret > 0 else 0.0
-        alone = 100 * self.gain[index] / self.expected_regret if self.expected_regret else 0.0
+        base = self.regret_thinned  # the gains are differences from it
+        share = 100 * marginal / base if base > 0 else 0.0
+        alone = 100 * self.gain[index] / base if base > 0 else 0.0
         rows = int(c.mask[index].sum())
         return (f"{size} to {c.n_tokens[index] / n:.3g} tokens per parameter "
                 f"({rows} checkpoint{'s' if rows > 1 else ''}), {mixture}: {share:.0f} % "
@@ -251,8 +258,8 @@ class Suggestion:
             "budget_flops": self.budget,
             "runs": runs,
             "batch": {"expected_gain": self.batch_gain, "gain_se": self.batch_gain_se,
-                      "expected_regret_after": max(0.0, self.expected_regret
-                                                   - self.batch_gain),
+                      "expected_regret_before": self.regret_thinned,
+                      "expected_regret_after": self.regret_after,
                       "cost_flops": float(cost[list(self.chosen)].sum()),
                       "chance_gain_subtracted": self.batch_chance},
             "n_candidates": len(c),
@@ -485,9 +492,9 @@ def suggest_runs(
         reason = "no candidate run is expected to change the decision"
     else:
         reason = (f"{len(best.chosen)} run(s) expected to remove "
-                  f"{100 * best.gain / regret:.0f} % of the expected regret "
-                  f"{regret:.3g} ({100 * regret / predicted:.3g} % of the predicted "
-                  f"objective)")
+                  f"{100 * best.gain / regret_thinned:.0f} % of the expected regret "
+                  f"{regret_thinned:.3g} on the {len(index)} draws used "
+                  f"({100 * regret_thinned / predicted:.3g} % of the predicted objective)")
     out = Suggestion(
         candidates=candidates, chosen=best.chosen, marginal_gain=best.marginal,
         gain=gain, gain_se=gain_se, batch_gain=best.gain, batch_gain_se=best.gain_se,

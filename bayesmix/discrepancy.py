@@ -27,7 +27,7 @@ beyond errors and random numbers, so every stage can read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -132,6 +132,13 @@ class Discrepancy:
         if self.d_learnt:
             return 0
         return int(np.sum(np.asarray(n_tokens, float) > np.exp(self.log_d_max) * (1 + 1e-9)))
+
+    def at_draws(self, index: Any) -> Discrepancy:
+        """The hyper draws that posterior draws ``index`` use (draw ``s`` uses hyper
+        draw ``s mod H``), in that order: draw ``j`` of the result is the term of
+        posterior draw ``index[j]``."""
+        pick = np.asarray(index, int) % self.tau_n.size
+        return replace(self, **{name: getattr(self, name)[pick] for name in _DRAWS})
 
     def summary(self) -> dict[str, float]:
         """Posterior medians of the hyperparameters (for reports)."""

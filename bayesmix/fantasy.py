@@ -176,7 +176,8 @@ def _summary_weights(candidates: Candidates) -> tuple[np.ndarray, np.ndarray, np
 
 def fantasised_log_losses(rng: np.random.Generator, posterior: TargetPosterior,
                           n_params: np.ndarray, n_tokens: np.ndarray, weights: np.ndarray,
-                          likelihood_weight: float = 1.0) -> np.ndarray:
+                          likelihood_weight: float = 1.0, runs: np.ndarray | None = None,
+                          correlation: float = 0.0) -> np.ndarray:
     """Each draw's fantasy of the log-losses of rows ``(N, D, h)``, ``(S, R)``.
 
     ``log mu_s + sigma_s / sqrt(w) eps + delta_s``: the law at draw ``s``,
@@ -189,11 +190,21 @@ def fantasised_log_losses(rng: np.random.Generator, posterior: TargetPosterior,
     of raw losses has its noise in loss units, ``log(mu_s + sigma_s / sqrt(w) eps) +
     delta_s`` (as :func:`bayesmix.predict.predict_table` applies the term to it).
     ``rng`` is advanced: the rows' normals, then the discrepancy's.
+
+    With ``runs`` (each row's run, ids ``0..R-1``) the rows look like a real run's
+    checkpoints, as a refit reads them (``bayesmix suggest --confirm``: the refit weighs
+    its rows itself): ``eps = sqrt(rho) u_run + sqrt(1 - rho) e_row``, the intra-run
+    correlation ``rho = correlation`` shared by a run's rows; give
+    ``likelihood_weight=1`` then. The run normals are drawn after the rows'.
     """
     mu = predict_draws(posterior, n_params, n_tokens, weights)
     floor = 1e-9 * posterior.scales.loss_scale  # an impossible loss stays finite
     sd = np.asarray(posterior.noise["sigma"], float)[:, None] / np.sqrt(likelihood_weight)
     eps = rng.standard_normal(mu.shape)
+    if runs is not None:
+        rho = float(np.clip(correlation, 0.0, 1.0))
+        shared = rng.standard_normal((mu.shape[0], int(np.max(runs)) + 1))[:, runs]
+        eps = np.sqrt(rho) * shared + np.sqrt(1.0 - rho) * eps
     if posterior.likelihood != "log":
         y = np.log(np.maximum(mu + sd * eps, floor))
     else:

@@ -342,7 +342,8 @@ class TargetPosterior:
         return int(next(iter(self.params.values())).shape[0])
 
     def at_draws(self, index: np.ndarray) -> TargetPosterior:
-        """The posterior at draws ``index`` only (parameters and noise).
+        """The posterior at draws ``index`` only (parameters, noise and the hyper draws
+        of the discrepancy they use).
 
         Parameters
         ----------
@@ -355,7 +356,9 @@ class TargetPosterior:
         params = {n: np.asarray(v)[index] for n, v in self.params.items()}
         noise = (None if self.noise is None
                  else {n: np.asarray(v)[index] for n, v in self.noise.items()})
-        return replace(self, params=params, noise=noise)
+        discrepancy = (None if self.discrepancy is None
+                       else self.discrepancy.at_draws(index))
+        return replace(self, params=params, noise=noise, discrepancy=discrepancy)
 
     @property
     def target_index(self) -> int | None:

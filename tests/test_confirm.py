@@ -43,7 +43,7 @@ def test_refits_confirm_the_batch(world, confirmed):
     _, _, suggestion = world
     assert confirmed.regret_before == suggestion.expected_regret
     assert confirmed.estimated_after == pytest.approx(
-        max(0.0, suggestion.expected_regret - suggestion.batch_gain))
+        max(0.0, suggestion.regret_thinned - suggestion.batch_gain))
     assert confirmed.regret_after.shape == (2,) and not confirmed.failures
     assert np.all(np.isfinite(confirmed.regret_after)) and np.all(confirmed.regret_after >= 0)
     # each refit has the batch's checkpoints: its regret is that of a new posterior

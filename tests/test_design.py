@@ -392,3 +392,86 @@ def test_fantasies_carry_the_discrepancy_bias_beyond_the_training_range():
     plain = replace(posterior, discrepancy=replace(term, bias_n=np.zeros(n)))
     y0 = fantasised_log_losses(np.random.default_rng(0), plain, *rows) - np.log(mu)
     assert abs(y0.mean(axis=0)[1] - bias) > 4 * se[1]
+
+
+def test_thinned_draws_fantasise_with_their_own_discrepancy_draw():
+    """Draw ``index[j]`` of a thinned posterior keeps the discrepancy hyper draw it has
+    in the whole posterior (``index[j] mod H``), so a fantasy and the decision value
+    it is regressed on share their bias."""
+    n, h = 400, 100
+    bias = np.linspace(-0.05, 0.05, h)  # one bias per hyper draw, no spread
+    term = Discrepancy(np.log(2e8), np.log(4e9), np.zeros(h), np.zeros(h), np.ones(h),
+                       bias_n=bias)
+    posterior = replace(_posterior(np.zeros((n, 2)), 1e-6), discrepancy=term)
+    rows = (np.array([2e8 * np.e]), np.array([4e9]), np.full((1, 2), 0.5))  # d_N = 1
+    index = np.arange(3, n, 7)
+    thinned = posterior.at_draws(index)
+    mu = np.asarray(predict_draws(thinned, *rows))
+    y = fantasised_log_losses(np.random.default_rng(0), thinned, *rows) - np.log(mu)
+    np.testing.assert_allclose(y[:, 0], bias[index % h], atol=1e-5)
+    # negative control: the hyper draws by position in the thinned sample, as before
+    assert np.max(np.abs(y[:, 0] - bias[np.arange(index.size) % h])) > 0.01
+
+
+def test_the_batch_is_reported_on_the_draws_its_gains_were_measured_on(spread):
+    s = suggest_runs(jax.random.key(2), spread, *TARGET, train_n=TRAIN_N, train_d=TRAIN_D,
+                     batch=2, settings=SMALL._replace(n_draws=100), n_random=8)
+    assert s.chosen and s.settings.n_draws < 400  # thinned
+    # the two estimates of the regret now differ (the check below can tell them apart)
+    assert abs(s.expected_regret - s.regret_thinned) > 1e-3 * s.expected_regret
+    batch = s.to_dict()["batch"]
+    assert batch["expected_regret_before"] == s.regret_thinned
+    assert batch["expected_regret_after"] == pytest.approx(
+        max(0.0, s.regret_thinned - s.batch_gain))
+    share = round(100 * s.marginal_gain[0] / s.regret_thinned)
+    assert f"{share:.0f} % of the expected regret in this batch" in s.run_reason(
+        s.chosen[0], float(s.marginal_gain[0]))
+
+
+def test_confirming_rows_are_correlated_as_the_fits_runs_are():
+    """``--confirm``'s rows: the noise scale sigma with the fit's intra-run correlation,
+    so that a refit's design effect reads them as it read the fit's runs."""
+    from bayesmix.confirm import intra_run_correlation
+    from bayesmix.model import design_effect
+
+    runs, per_run, rho = 2000, 4, 0.5
+    posterior = _posterior(np.zeros((1, 2)), 0.01)
+    rows = (np.full(runs * per_run, 1e8), np.full(runs * per_run, 2e9),
+            np.full((runs * per_run, 2), 0.5))
+    run = np.repeat(np.arange(runs), per_run)
+    mu = np.log(np.asarray(predict_draws(posterior, *rows)))[0]
+    deff = {}
+    for label, correlation in (("fit", rho), ("independent", 0.0)):
+        y = fantasised_log_losses(np.random.default_rng(1), posterior, *rows, runs=run,
+                                  correlation=correlation)[0]
+        assert np.std(y - mu) == pytest.approx(0.01, rel=0.05)  # sigma itself
+        deff[label] = design_effect(y - mu, run)
+    # the ANOVA estimate's standard error here is about 0.05 in the design effect
+    assert deff["fit"] == pytest.approx(1 + (per_run - 1) * rho, abs=0.25)
+    assert deff["independent"] == pytest.approx(1.0, abs=0.1)  # negative control
+    table = simulate_runs(jax.random.key(3), LAW, 2, domain_names=("p", "q"),
+                          targets=["p"], sizes=(1e8, 2e8), n_mixtures=4).table
+    rows_per_run = len(table.frame) / len(np.unique(table.frame["N"].astype(str)
+                                                    + table.frame["h_p"].astype(str)))
+    fake = SimpleNamespace(rows=table.frame.index.to_numpy(),
+                           diagnostics=SimpleNamespace(design_effect=2.0))
+    assert intra_run_correlation(fake, table) == pytest.approx(1 / (rows_per_run - 1))
+
+
+def test_confirm_draws_its_own_keys(monkeypatch):
+    """``suggest --confirm`` does not reuse the keys that chose the candidates and
+    fantasised the regression's outcomes (``fold_in(key, 1)``)."""
+    import bayesmix.commands.suggest as command
+    import bayesmix.confirm
+
+    seen = []
+    monkeypatch.setattr(bayesmix.confirm, "confirm_batch",
+                        lambda key, *a, **k: seen.append(key) or SimpleNamespace(
+                            to_dict=lambda: {}))
+    args = SimpleNamespace(seed=5, no_discrepancy=False, confirm=1, workers=1,
+                           scheduler=None)
+    command._confirmation(args, [], None, None)
+    design_key = jax.random.key_data(jax.random.fold_in(jax.random.key(5), 1))
+    assert not np.array_equal(jax.random.key_data(seen[0]), design_key)
+    assert not np.array_equal(jax.random.key_data(seen[0]),
+                              jax.random.key_data(jax.random.key(5)))

@@ -154,7 +154,7 @@ def _confirmation(args: argparse.Namespace, fits: list, table: Any, suggestion: 
         fits = [f.with_discrepancy({}) for f in fits]
     with Progress(None, "confirming refits") as bar:
         confirmation = confirm_batch(
-            jax.random.fold_in(key_from_args(args), 1), fits, table, suggestion,
+            jax.random.fold_in(key_from_args(args), 2), fits, table, suggestion,
             outcomes=args.confirm, workers=args.workers, scheduler=args.scheduler,
             on_refit=lambda name, index, count: bar.step_to(name, index + 1, count))
     return confirmation.to_dict()
