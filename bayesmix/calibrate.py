@@ -43,8 +43,8 @@ from bayesmix.model import bound_model, centred_inputs, law_params, target_input
 from bayesmix.runs import SAME_SIZE, Fold, RunTable, model_sizes
 from bayesmix.start import find_start
 
-__all__ = ["FOLD_STARTS", "discrepancies", "fold_residual", "fold_residuals",
-           "learn_discrepancy", "size_folds", "try_learn_discrepancy"]
+__all__ = ["FOLD_STARTS", "discrepancies", "failed_folds", "fold_plan", "fold_residual",
+           "fold_residuals", "learn_discrepancy", "size_folds", "try_learn_discrepancy"]
 
 FOLD_STARTS = 10
 """L-BFGS starts of a fold's refit (at most the fit's own)."""
@@ -172,35 +172,61 @@ def fold_residuals(key: jax.Array, fit_result: Fit, table: RunTable, *,
     :func:`learn_discrepancy`.
     """
     law = fit_result.law
-    if "N" not in law.uses:
-        return []
-    index = table.frame.index.to_numpy(int)
     first = next(iter(fit_result.targets.values()))
     settings = first.settings
     options = {"likelihood": first.likelihood,
                "n_starts": min(FOLD_STARTS, settings.n_starts if settings else FOLD_STARTS)}
-    rows = np.isin(index, np.concatenate([tf.rows for tf in fit_result.targets.values()]))
-    folds = size_folds(table, rows)
+    plan = fold_plan(fit_result, table)
     residuals: list[FoldResidual] = []
-    seen: dict[str, set[tuple[int, int]]] = {t: set() for t in fit_result.targets}
-    usable = {t: np.isin(index, table.target_data(t).rows) for t in fit_result.targets}
-    for i, fold in enumerate(folds):
+    for i, (fold, targets) in enumerate(plan):
         if on_fold:
-            on_fold(fold.name, i, len(folds))
+            on_fold(fold.name, i, len(plan))
         for j, target in enumerate(fit_result.targets):
-            # a target without rows at the fold's size has the fold before's rows:
-            # the same evidence, counted once (nested folds: counts name the rows)
-            mine = usable[target]
-            rows_of = (int(np.sum(mine & fold.train)), int(np.sum(mine & fold.test)))
-            if rows_of in seen[target]:
+            if target not in targets:
                 continue
             sub = jax.random.fold_in(jax.random.fold_in(key, i), j)
             try:
                 residuals.append(fold_residual(sub, law, table, fold, target, **options))
             except BayesmixError:
                 continue  # too few rows in the fold, or a refit that cannot extrapolate
-            seen[target].add(rows_of)
     return residuals
+
+
+def fold_plan(fit_result: Fit, table: RunTable) -> list[tuple[Fold, tuple[str, ...]]]:
+    """The size folds of ``fit_result``'s rows, each with the targets it holds evidence
+    for: rows of the target both to refit on and to predict, and other rows than a
+    fold before it (a target without rows at a fold's size has the fold before's rows:
+    the same evidence, counted once). Empty when the law does not read ``N`` or the
+    runs have fewer than three model sizes."""
+    if "N" not in fit_result.law.uses:
+        return []
+    index = table.frame.index.to_numpy(int)
+    rows = np.isin(index, np.concatenate([tf.rows for tf in fit_result.targets.values()]))
+    usable = {t: np.isin(index, table.target_data(t).rows) for t in fit_result.targets}
+    seen: dict[str, set[tuple[int, int]]] = {t: set() for t in fit_result.targets}
+    plan = []
+    for fold in size_folds(table, rows):
+        targets = []
+        for target, mine in usable.items():
+            rows_of = (int(np.sum(mine & fold.train)), int(np.sum(mine & fold.test)))
+            if 0 not in rows_of and rows_of not in seen[target]:
+                seen[target].add(rows_of)  # nested folds: the counts name the rows
+                targets.append(target)
+        plan.append((fold, tuple(targets)))
+    return plan
+
+
+def failed_folds(fit_result: Fit, table: RunTable) -> dict[str, list[str]]:
+    """Per target of ``fit_result`` (with its discrepancy learnt), the folds that held
+    evidence for it (:func:`fold_plan`) but whose refit failed (too few rows to refit,
+    or a non-positive predicted loss), so its term was learnt without them."""
+    out: dict[str, list[str]] = {}
+    for fold, targets in fold_plan(fit_result, table):
+        for target in targets:
+            term = fit_result.targets[target].discrepancy
+            if term is not None and fold.name not in term.folds:
+                out.setdefault(target, []).append(fold.name)
+    return out
 
 
 def discrepancies(key: jax.Array, fit_result: Fit, table: RunTable,

@@ -126,12 +126,13 @@ class Discrepancy:
         top = log_each.max(axis=0)
         return top + np.log(np.mean(np.exp(log_each - top), axis=0))
 
-    def unlearnt_reach(self, n_tokens: Any) -> int:
-        """How many of the runs at ``n_tokens`` lie beyond the training ``D`` where no
-        fold measured the law's error in ``D`` (0 when one did)."""
+    def unlearnt_reach(self, n_tokens: Any, tolerance: float = 1e-9) -> int:
+        """How many of the runs at ``n_tokens`` lie beyond the training ``D`` (by more
+        than ``tolerance`` in log) where no fold measured the law's error in ``D`` (0
+        when one did)."""
         if self.d_learnt:
             return 0
-        return int(np.sum(np.asarray(n_tokens, float) > np.exp(self.log_d_max) * (1 + 1e-9)))
+        return int(np.sum(np.log(np.asarray(n_tokens, float)) - self.log_d_max > tolerance))
 
     def at_draws(self, index: Any) -> Discrepancy:
         """The hyper draws that posterior draws ``index`` use (draw ``s`` uses hyper

@@ -71,6 +71,10 @@ def window_metric(z: Any, previous: np.ndarray) -> np.ndarray:
     rescale = np.sqrt(np.diag(covariance) / np.diag(previous))
     weight = n / (n + 5.0)
     shrunk = weight * covariance + (1 - weight) * previous * np.outer(rescale, rescale)
+    try:  # a window whose chains moved along too few directions gives no metric
+        np.linalg.cholesky(shrunk)
+    except np.linalg.LinAlgError:
+        return previous
     return shrunk.astype(previous.dtype)
 
 

@@ -401,12 +401,17 @@ def target_inputs(law: Law, table: RunTable, target: str) -> TargetInputs:
     Raises
     ------
     BayesmixError
-        Unknown target, fewer usable rows than the law has parameters, or weights the
-        law cannot read (e.g. a target-only law on a target that is not a domain).
+        Unknown target, fewer usable rows than the law has parameters, the same loss
+        on every row, or weights the law cannot read (e.g. a target-only law on a
+        target that is not a domain).
     """
     table.check_target(target)
     data = table.target_data(target)
     check_enough_rows(law, table, target, len(data.loss))
+    if np.ptp(data.loss) == 0:
+        raise BayesmixError(f"target '{target}' of {table.source} has the same loss "
+                            f"({data.loss[0]:g}) on every one of its {len(data.loss)} rows: "
+                            "there is nothing for a law to fit")
     scales = scales_for(data)
     target_index = table.target_index(target)
     log_n, log_d, h = centred_inputs(law, scales, data.n_params, data.n_tokens, data.weights,

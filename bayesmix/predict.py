@@ -119,7 +119,7 @@ def extrapolation_notes(posteriors: Mapping[str, TargetPosterior], n_params: Any
     for target, posterior in posteriors.items():
         term, scales = posterior.discrepancy, posterior.scales
         if term is not None:
-            count = term.unlearnt_reach(d)
+            count = term.unlearnt_reach(d, SAME_SIZE)  # a rounding of D is no reach
             if count:
                 notes.append(f"{target}: {count} run(s) beyond the training D "
                              f"({np.exp(term.log_d_max):.3g} tokens), where no fold measured "

@@ -473,6 +473,7 @@ def runs_summary(table: RunTable) -> dict[str, Any]:
         "token_counts": int(len(model_sizes(frame["D"]))),
         "distinct_mixtures": int(len(np.unique(weights, axis=0))),
         "missing_cells": {t: int(frame[f"loss_{t}"].isna().sum()) for t in table.targets},
+        "unmeasured": list(table.unmeasured),  # loss columns with no value: not targets
     }
 
 

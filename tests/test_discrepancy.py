@@ -398,6 +398,10 @@ def test_nothing_learnt_in_d_gives_its_prior_and_no_bias(small_fit):
     n_max = float(np.exp(term.log_n_max))
     assert "beyond the training D" in extrapolation_notes({"d0": posterior}, n_max,
                                                           beyond_d)[0]
+    # a token count a rounding beyond (within SAME_SIZE) reaches nowhere new
+    rounded = float(np.exp(term.log_d_max)) * 1.001
+    assert term.unlearnt_reach([rounded]) == 1  # the term's own, exact reach
+    assert extrapolation_notes({"d0": posterior}, n_max, rounded) == []
     back = Discrepancy.from_dict(json.loads(json.dumps(term.to_dict())), "fit.json")
     assert back.d_learnt is False
     # negative control: a fold that reaches beyond its D learns the bias there too
@@ -421,18 +425,68 @@ def test_a_note_where_the_intervals_are_the_laws_own_beyond_the_runs(small_fit):
     assert extrapolation_notes(result.posteriors, 2 * scales.n_max, 2 * scales.d_max) == []
 
 
+def _with_copy(train, missing_at=None):
+    """``train`` with a target ``e``, ``d0``'s losses, none at size ``missing_at``."""
+    frame = train.frame.copy()
+    frame["loss_e"] = frame["loss_d0"]
+    if missing_at is not None:
+        frame.loc[frame["N"] == missing_at, "loss_e"] = np.nan
+    return dataclasses.replace(train, frame=frame, targets=(*train.targets, "e"))
+
+
 def test_fit_says_which_target_lost_a_fold(small_fit, capsys):
     from bayesmix.commands.fit import _print_discrepancy
 
-    _, _, result = small_fit
+    _, train, result = small_fit
     tf = result.targets["d0"]
     fewer = dataclasses.replace(tf.discrepancy, folds=tf.discrepancy.folds[:1])
     two = dataclasses.replace(result, targets={
         "d0": tf, "e": dataclasses.replace(tf, target="e", discrepancy=fewer)})
-    _print_discrepancy(two)
+    _print_discrepancy(two, _with_copy(train))
     out = capsys.readouterr().out
     assert f"e learnt without fold(s) {tf.discrepancy.folds[1]}" in out
     assert "d0 learnt without" not in out  # negative control: d0 has every fold
+    # a fold left out because it held no new rows of e (none at 400M) is no loss
+    _print_discrepancy(two, _with_copy(train, missing_at=4e8))
+    assert "learnt without" not in capsys.readouterr().out
+
+
+def test_folds_hold_a_target_only_where_it_has_rows_to_refit_and_to_predict(small_fit):
+    _, train, result = small_fit
+    two = dataclasses.replace(result, targets={**result.targets, "e": result.targets["d0"]})
+    names = [f.name for f in size_folds(train, np.ones(len(train.frame), bool))]
+    plan = {fold.name: targets for fold, targets in
+            calibrate.fold_plan(two, _with_copy(train, missing_at=8e8))}
+    # no row of e at 800M: the last fold (up to 400M, 800M held out) has nothing to score
+    assert plan == {names[0]: ("d0", "e"), names[1]: ("d0",)}
+    plan = {fold.name: targets for fold, targets in
+            calibrate.fold_plan(two, _with_copy(train))}
+    assert plan == {names[0]: ("d0", "e"), names[1]: ("d0", "e")}  # negative control
+
+
+def test_fit_says_why_there_is_no_term(small_fit, capsys):
+    from bayesmix.commands.fit import _print_discrepancy
+
+    _, train, result = small_fit
+    bare = result.with_discrepancy({})
+    _print_discrepancy(bare, train, skipped=True)
+    assert "(--no-discrepancy was given)" in capsys.readouterr().out
+    two_sizes = train.select("N <= 2e8")
+    _print_discrepancy(bare, two_sizes)
+    out = capsys.readouterr().out
+    assert "fewer than 3 model sizes" in out and "no-discrepancy" not in out
+
+
+def test_constant_target_is_refused_in_one_line(small_fit):
+    from bayesmix import BayesmixError
+    from bayesmix.model import target_inputs
+
+    _, train, _ = small_fit
+    frame = train.frame.copy()
+    frame["loss_d0"] = 2.5
+    with pytest.raises(BayesmixError, match="same loss .2.5. on every one of its"):
+        target_inputs(load_law("additive"), dataclasses.replace(train, frame=frame), "d0")
+    assert target_inputs(load_law("additive"), train, "d0").data.loss.size  # control
 
 
 def test_a_target_name_that_is_no_file_name(small_fit, tmp_path):

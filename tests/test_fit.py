@@ -552,7 +552,7 @@ def test_a_failing_discrepancy_keeps_the_fit(chinchilla_fit, chinchilla_table, m
                                                  table)
     assert kept is chinchilla_fit  # the NUTS fit, unchanged, to be saved
     assert "MemoryError: a held-out covariance too large" in capsys.readouterr().err
-    fit_command._print_discrepancy(kept, failed)
+    fit_command._print_discrepancy(kept, table, failed)
     assert "none (learning it failed: MemoryError" in capsys.readouterr().out
 
 

@@ -71,6 +71,22 @@ def test_window_metric_keeps_a_thin_direction_thin():
     assert _thinnest_ratio(stan, covariance) > 10
 
 
+def test_window_metric_keeps_the_previous_one_where_its_own_has_no_root(monkeypatch):
+    """A window whose metric has no Cholesky root (rounding, chains stuck along a
+    direction) keeps the metric the chains ran with (which had one) instead of ending
+    the fit in a LinAlgError."""
+    rng = np.random.default_rng(2)
+    z = _draws(rng, np.eye(2), 4, 50, np.zeros((4, 2)))
+    previous = 2 * np.eye(2)
+    assert not np.array_equal(window_metric(z, previous), previous)  # control
+
+    def no_root(a):
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+
+    monkeypatch.setattr(np.linalg, "cholesky", no_root)
+    assert window_metric(z, previous) is previous
+
+
 def test_window_metric_flattens_sites_as_numpyro():
     """Two sites, one of them a matrix, at scales 1e-3 to 1e3: the metric's diagonal is
     each coordinate's variance in :func:`jax.flatten_util.ravel_pytree`'s order (the

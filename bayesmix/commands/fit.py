@@ -118,7 +118,10 @@ def _few(names: tuple[str, ...], most: int = 4) -> list[str]:
     return [*names[:2], f"... {len(names) - 3} more", names[-1]]
 
 
-def _print_discrepancy(result, failed: str | None = None) -> None:
+def _print_discrepancy(result, table, failed: str | None = None,
+                       skipped: bool = False) -> None:
+    from bayesmix.calibrate import failed_folds
+
     learnt = {t: f.discrepancy for t, f in result.targets.items() if f.discrepancy}
     missing = [t for t in result.targets if t not in learnt]
     if learnt and missing:
@@ -126,19 +129,23 @@ def _print_discrepancy(result, failed: str | None = None) -> None:
               f"their predictions beyond the training range are the law's own")
     first = next(iter(learnt.values()), None)
     if first is None:
-        why = (f"learning it failed: {failed}" if failed else "it needs a law that reads N "
-               "and at least 3 model sizes, or --no-discrepancy was given")
+        if skipped:
+            why = "--no-discrepancy was given"
+        elif failed:
+            why = f"learning it failed: {failed}"
+        elif "N" not in result.law.uses:
+            why = f"the {result.law.name} law does not read N, so no size can be held out"
+        else:
+            why = ("the runs have fewer than 3 model sizes: it needs two to refit on and "
+                   "a larger one to predict")
         print(f"discrepancy: none ({why}); predictions beyond the training range are the "
               f"law's own")
         return
     s = first.summary()
-    every = dict.fromkeys(f for term in learnt.values() for f in term.folds)
-    for target, term in learnt.items():
-        left_out = [f for f in every if f not in term.folds]
-        if left_out:
-            print(f"discrepancy: {target} learnt without fold(s) {'; '.join(left_out)} (too few "
-                  f"rows, or its refit predicts a non-positive loss there: the law's "
-                  f"extrapolation broke down), so its term may be too narrow")
+    for target, left_out in failed_folds(result, table).items():
+        print(f"discrepancy: {target} learnt without fold(s) {'; '.join(left_out)} (too few "
+              f"rows, or its refit predicts a non-positive loss there: the law's "
+              f"extrapolation broke down), so its term may be too narrow")
     unlearnt = [t for t, term in learnt.items() if not term.d_learnt]
     if unlearnt:
         print(f"discrepancy: for {', '.join(unlearnt)} no fold reached beyond its training D, "
@@ -202,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         result, failed = _with_discrepancy(args, result, table)
     save_fit(result, args.out)
     print(result.diagnostics_table())
-    _print_discrepancy(result, failed)
+    _print_discrepancy(result, table, failed, skipped=args.no_discrepancy)
     for message in result.warnings:
         print(f"warning: {message}")
     print(f"wrote {len(result.targets)} target(s) to {args.out} in "

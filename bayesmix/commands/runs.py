@@ -30,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"rows:               {summary['rows']}")
     print(f"domains ({len(summary['domains'])}):        {', '.join(summary['domains'])}")
     print(f"targets ({len(summary['targets'])}):        {', '.join(summary['targets'])}")
+    if summary["unmeasured"]:
+        print(f"not targets:        {', '.join(summary['unmeasured'])} (a loss column with no "
+              f"value in these rows)")
     print(f"model sizes N:      {sizes}")
     print(f"tokens D:           {summary['tokens']['min']:.4g} to {summary['tokens']['max']:.4g} "
           f"({summary['token_counts']} distinct)")
