@@ -29,7 +29,7 @@ from numpyro.infer.util import constrain_fn
 
 from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
-from bayesmix.discrepancy import Discrepancy
+from bayesmix.discrepancy import Discrepancy, reach_distance
 from bayesmix.fit import Fit, start_design_effect
 from bayesmix.foldposterior import (
     HYPER_DRAWS,
@@ -44,7 +44,8 @@ from bayesmix.runs import SAME_SIZE, Fold, RunTable, model_sizes
 from bayesmix.start import find_start
 
 __all__ = ["FOLD_STARTS", "discrepancies", "failed_folds", "fold_plan", "fold_residual",
-           "fold_residuals", "learn_discrepancy", "size_folds", "try_learn_discrepancy"]
+           "fold_residuals", "learn_discrepancy", "size_folds", "token_reach",
+           "try_learn_discrepancy"]
 
 FOLD_STARTS = 10
 """L-BFGS starts of a fold's refit (at most the fit's own)."""
@@ -132,12 +133,27 @@ def fold_residual(key: jax.Array, law: Law, table: RunTable, fold: Fold, target:
     if not (np.isfinite(sigma) and sigma > 0 and np.all(np.isfinite(values))):
         raise BayesmixError(f"fold {fold.name}: the refit of '{target}' has a noise scale "
                             f"or covariance that is not finite and positive")
+    log_n, log_d = np.log(data.n_params), np.log(data.n_tokens)
     return FoldResidual(
         fold.name, target, np.log(data.loss[test]) - centre, sigma ** 2,
         jac @ (vectors * np.sqrt(np.maximum(values, 0.0))),
-        np.maximum(0.0, np.log(data.n_params[test]) - np.log(data.n_params[train].max())),
-        np.maximum(0.0, np.log(data.n_tokens[test]) - np.log(data.n_tokens[train].max())),
-        float(np.log(data.n_params[train].max())))
+        np.maximum(0.0, log_n[test] - log_n[train].max()),
+        reach_distance(*token_reach(data.n_params[train], data.n_tokens[train]),
+                       log_n[test], log_d[test]),
+        float(log_n[train].max()))
+
+
+def token_reach(n_params: np.ndarray, n_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The staircase of training rows ``(N, D)`` that
+    :func:`bayesmix.discrepancy.reach_distance` measures ``d_D`` from: per model size
+    (sizes within :data:`~bayesmix.runs.SAME_SIZE` of the next are one), ascending,
+    the upper edge of its step in log ``N`` (a run up to ``SAME_SIZE`` above a size is
+    that size) and the log of the most tokens any row of that size or larger has."""
+    log_n, log_d = np.log(np.asarray(n_params, float)), np.log(np.asarray(n_tokens, float))
+    log_sizes = np.log(model_sizes(np.asarray(n_params, float)))
+    below = np.concatenate([[-np.inf], log_sizes[:-1]])  # the size before each step's
+    reach = np.array([log_d[log_n > edge].max() for edge in below])
+    return log_sizes + SAME_SIZE, reach
 
 
 @functools.lru_cache(maxsize=32)
@@ -258,9 +274,12 @@ def _term(table: RunTable, rows: np.ndarray, residuals: Sequence[FoldResidual],
     # nothing was learnt of the error in D:
     # tau_D's draws are then its prior's (the likelihood is flat in it), with no bias
     d_learnt = any(np.any(r.d_d > SAME_SIZE) for r in mine)
+    n_params = table.frame["N"].to_numpy(float)[trained]
+    n_tokens = table.frame["D"].to_numpy(float)[trained]
+    edges, reach = token_reach(n_params, n_tokens)
     return Discrepancy(
-        log_n_max=float(np.log(table.frame["N"].to_numpy(float)[trained].max())),
-        log_d_max=float(np.log(table.frame["D"].to_numpy(float)[trained].max())),
+        log_n_max=float(np.log(n_params.max())), log_d_max=float(np.log(n_tokens.max())),
+        reach_log_n=edges, reach_log_d=reach,
         tau_n=t.tau_n, tau_d=t.tau_d, growth=t.growth,
         folds=tuple(dict.fromkeys(r.fold for r in mine)), bias_n=t.bias_units * t.tau_n,
         bias_d=t.bias_units * t.tau_d if d_learnt else np.zeros(t.tau_d.size),

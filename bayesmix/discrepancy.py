@@ -8,9 +8,15 @@ beyond it::
     log L(N, D, h) = log mu_theta(N, D, h) + delta(N, D) + noise
     delta(N, D)    = d_N^p (b_N + tau_N z_N) + d_D^p (b_D + tau_D z_D),
                      z ~ Normal(0, I_2)
-    d_N = max(0, log N - log N_max),  d_D = max(0, log D - log D_max)
+    d_N = max(0, log N - log N_max),  d_D = max(0, log D - log D_max(N))
 
-``N_max`` and ``D_max`` are the largest training values of the target's fit. The
+``N_max`` is the largest training model size of the target's fit, and ``D_max(N)``
+the most tokens any training run of size ``N`` or larger saw (of the largest size,
+beyond it): a run is inside the training range only where a training run at least
+as large in both ``N`` and ``D`` exists (:func:`reach_distance`). When larger models
+were trained on more tokens, as in most studies, ``D_max(N)`` is the largest training
+``D`` everywhere; when they were not, training a small model longer than the large
+ones were trained is an extrapolation in ``D``, and the term says so. The
 bias ``b`` is the error's known direction (a law that over-predicts the next sizes
 of its own runs over-predicts the next one too), the scale ``tau`` what is not
 known of it. One ``z`` per posterior draw and target is shared by every row, so
@@ -36,7 +42,7 @@ import numpy as np
 from bayesmix._errors import BayesmixError
 from bayesmix._random import numpy_rng
 
-__all__ = ["Discrepancy", "discrepancy_draws", "draws_with"]
+__all__ = ["Discrepancy", "discrepancy_draws", "draws_with", "reach_distance"]
 
 _DRAWS = ("tau_n", "tau_d", "growth", "bias_n", "bias_d")
 
@@ -59,6 +65,11 @@ class Discrepancy:
         Draws of the biases per unit of ``d_N^p`` and ``d_D^p`` (log-loss; negative:
         the law over-predicts beyond its runs), absolute (not in units of ``tau``).
         Zero when not given (a term learnt before bayesmix learnt the bias).
+    reach_log_n, reach_log_d : ndarray, shape ``(m,)``, optional
+        The training range's staircase (:func:`reach_distance`): the upper edge in log
+        ``N`` of each training size's step, ascending, and the log of the most tokens
+        a training run of that size or larger saw. Not given (a term written before
+        2026-12-08): one step, the box ``(log_n_max, log_d_max)``.
     d_learnt : bool
         Whether a fold reached beyond its training ``D``. When none did, nothing was
         learnt of the law's error in ``D``: ``tau_d`` holds draws of its prior (the
@@ -79,11 +90,16 @@ class Discrepancy:
     bias_n: np.ndarray | None = None
     bias_d: np.ndarray | None = None
     d_learnt: bool = True
+    reach_log_n: np.ndarray | None = None
+    reach_log_d: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name in ("bias_n", "bias_d"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.zeros_like(self.tau_n, dtype=float))
+        if self.reach_log_n is None or self.reach_log_d is None:  # the box
+            object.__setattr__(self, "reach_log_n", np.array([self.log_n_max]))
+            object.__setattr__(self, "reach_log_d", np.array([self.log_d_max]))
         sizes = {np.shape(getattr(self, name)) for name in _DRAWS}
         if len(sizes) != 1:
             raise BayesmixError(f"discrepancy draws of unequal shapes: "
@@ -91,9 +107,9 @@ class Discrepancy:
 
     def distances(self, n_params: Any, n_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(d_N, d_D)``: how far beyond the training range each run is, in log units."""
-        n, d = np.asarray(n_params, float), np.asarray(n_tokens, float)
-        return (np.maximum(0.0, np.log(n) - self.log_n_max),
-                np.maximum(0.0, np.log(d) - self.log_d_max))
+        log_n, log_d = np.log(np.asarray(n_params, float)), np.log(np.asarray(n_tokens, float))
+        return (np.maximum(0.0, log_n - self.log_n_max),
+                reach_distance(self.reach_log_n, self.reach_log_d, log_n, log_d))
 
     def parts(self, n_params: Any, n_tokens: Any) -> tuple[np.ndarray, np.ndarray,
                                                              np.ndarray, np.ndarray]:
@@ -126,13 +142,13 @@ class Discrepancy:
         top = log_each.max(axis=0)
         return top + np.log(np.mean(np.exp(log_each - top), axis=0))
 
-    def unlearnt_reach(self, n_tokens: Any, tolerance: float = 1e-9) -> int:
-        """How many of the runs at ``n_tokens`` lie beyond the training ``D`` (by more
-        than ``tolerance`` in log) where no fold measured the law's error in ``D`` (0
-        when one did)."""
+    def unlearnt_reach(self, n_params: Any, n_tokens: Any, tolerance: float = 1e-9) -> int:
+        """How many of the runs at ``(n_params, n_tokens)`` lie beyond the training
+        ``D`` (``d_D`` above ``tolerance``) where no fold measured the law's error in
+        ``D`` (0 when one did)."""
         if self.d_learnt:
             return 0
-        return int(np.sum(np.log(np.asarray(n_tokens, float)) - self.log_d_max > tolerance))
+        return int(np.sum(self.distances(n_params, n_tokens)[1] > tolerance))
 
     def at_draws(self, index: Any) -> Discrepancy:
         """The hyper draws that posterior draws ``index`` use (draw ``s`` uses hyper
@@ -149,7 +165,9 @@ class Discrepancy:
         """Plain lists and floats (the form :mod:`bayesmix.store` writes)."""
         return {"log_n_max": self.log_n_max, "log_d_max": self.log_d_max,
                 **{name: getattr(self, name).tolist() for name in _DRAWS},
-                "folds": list(self.folds), "d_learnt": self.d_learnt}
+                "folds": list(self.folds), "d_learnt": self.d_learnt,
+                "reach_log_n": self.reach_log_n.tolist(),
+                "reach_log_d": self.reach_log_d.tolist()}
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Discrepancy:
@@ -169,6 +187,9 @@ class Discrepancy:
             bounds = float(data["log_n_max"]), float(data["log_d_max"])
             folds = tuple(str(f) for f in data.get("folds", ()))
             d_learnt = data.get("d_learnt", True)
+            # a record written before the staircase has none: the box
+            reach = [np.asarray(data.get(name, [bound]), float) for name, bound in
+                     (("reach_log_n", bounds[0]), ("reach_log_d", bounds[1]))]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise BayesmixError(f"{where}: not a discrepancy record ({exc!r})") from None
         if (any(a.ndim != 1 or a.size == 0 for a in arrays)
@@ -180,8 +201,29 @@ class Discrepancy:
             raise BayesmixError(f"{where}: discrepancy draws are missing, of unequal length, "
                                 f"negative (or a growth exponent not positive), not finite, "
                                 f"or d_learnt is not true or false")
+        if (any(r.ndim != 1 or r.size == 0 or not np.all(np.isfinite(r)) for r in reach)
+                or reach[0].size != reach[1].size or np.any(np.diff(reach[0]) <= 0)):
+            raise BayesmixError(f"{where}: the discrepancy's training range (reach_log_n, "
+                                f"reach_log_d) is not two finite lists of one length, "
+                                f"ascending in N")
         return cls(bounds[0], bounds[1], *arrays[:3], folds=folds, bias_n=arrays[3],
-                   bias_d=arrays[4], d_learnt=d_learnt)
+                   bias_d=arrays[4], d_learnt=d_learnt, reach_log_n=reach[0],
+                   reach_log_d=reach[1])
+
+
+def reach_distance(edges: np.ndarray, reach: np.ndarray, log_n: Any, log_d: Any) -> np.ndarray:
+    """``d_D``: how far, in log ``D``, each run ``(log_n, log_d)`` lies beyond the tokens
+    that training runs at least as large saw.
+
+    ``edges`` (ascending) are the upper edges in log ``N`` of the training range's
+    steps and ``reach`` the log of the most tokens seen at each step's size or larger
+    (:func:`bayesmix.calibrate.token_reach` builds both). A run below an edge is
+    measured against that step's reach; one beyond the last edge (beyond the largest
+    size) against the largest size's.
+    """
+    edges, reach = np.asarray(edges, float), np.asarray(reach, float)
+    step = np.minimum(np.searchsorted(edges, log_n, side="left"), edges.size - 1)
+    return np.maximum(0.0, np.asarray(log_d, float) - reach[step])
 
 
 def discrepancy_draws(key: jax.Array, discrepancy: Discrepancy, n_params: Any,

@@ -119,11 +119,12 @@ def extrapolation_notes(posteriors: Mapping[str, TargetPosterior], n_params: Any
     for target, posterior in posteriors.items():
         term, scales = posterior.discrepancy, posterior.scales
         if term is not None:
-            count = term.unlearnt_reach(d, SAME_SIZE)  # a rounding of D is no reach
+            count = term.unlearnt_reach(n, d, SAME_SIZE)  # a rounding of D is no reach
             if count:
-                notes.append(f"{target}: {count} run(s) beyond the training D "
-                             f"({np.exp(term.log_d_max):.3g} tokens), where no fold measured "
-                             f"the law's error in D; the interval's D part is its prior's")
+                notes.append(f"{target}: {count} run(s) beyond the tokens the training runs "
+                             f"of their size or larger saw (at most "
+                             f"{np.exp(term.log_d_max):.3g}), where no fold measured the "
+                             f"law's error in D; the interval's D part is its prior's")
         elif scales.n_max is not None and scales.d_max is not None:
             beyond = ((np.log(n) - np.log(scales.n_max) > SAME_SIZE)
                       | (np.log(d) - np.log(scales.d_max) > SAME_SIZE))

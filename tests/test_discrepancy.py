@@ -62,6 +62,32 @@ def test_zero_inside_and_scale_beyond():
     assert np.all(same == same[:, :1])
 
 
+def test_a_small_model_trained_longer_than_the_large_ones_is_beyond_the_runs():
+    """Larger models trained on fewer tokens: a run is inside the training range only
+    where a training run at least as large in N and in D exists, so a small model
+    trained longer than any larger model gets d_D > 0 (the box of the largest N and D
+    would call it inside)."""
+    from bayesmix.calibrate import token_reach
+
+    n = np.array([5e7, 5e7, 1e8, 1e8, 4e8, 4e8 * 1.004])  # the last two: one size
+    d = np.array([8e9, 1.6e10, 4e9, 8e9, 1e9, 2e9])
+    edges, reach = token_reach(n, d)
+    np.testing.assert_allclose(np.exp(reach), [1.6e10, 8e9, 2e9])
+    term = dataclasses.replace(_term(), log_n_max=float(np.log(n.max())),
+                               log_d_max=float(np.log(d.max())), reach_log_n=edges,
+                               reach_log_d=reach)
+    queries_n = np.array([5e7, 1e8, 4e8, 4e8, 1.6e9, 7e7])
+    queries_d = np.array([1.6e10, 1.6e10, 1.6e10, 2e9, 2e9, 8e9])
+    d_n, d_d = term.distances(queries_n, queries_d)
+    np.testing.assert_allclose(d_d, [0.0, np.log(2), np.log(8), 0.0, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(d_n[:4], 0.0)
+    # negative control: the box (a term without the staircase) calls all of them inside
+    box = dataclasses.replace(term, reach_log_n=None, reach_log_d=None)
+    assert np.all(box.distances(queries_n, queries_d)[1] == 0)
+    back = Discrepancy.from_dict(json.loads(json.dumps(term.to_dict())), "x")
+    np.testing.assert_array_equal(back.distances(queries_n, queries_d)[1], d_d)
+
+
 def test_bias_moves_the_mean_beyond_only():
     term = _term(bias_n=-0.03, growth=2.0)
     n = np.array([1e8, N_MAX, N_MAX * np.e ** 0.5, N_MAX * np.e])
@@ -89,13 +115,19 @@ def test_record_round_trip_and_corrupt_record():
     # a record written before the bias was learnt reads as a zero bias
     old = {k: v for k, v in biased.to_dict().items() if k not in ("bias_n", "bias_d")}
     assert np.all(Discrepancy.from_dict(old, "x").bias_n == 0)
+    # one written before the staircase reads as the box of its largest N and D
+    boxed = Discrepancy.from_dict({k: v for k, v in term.to_dict().items()
+                                   if not k.startswith("reach")}, "x")
+    assert boxed.reach_log_d.tolist() == [term.log_d_max]
     for broken in ({**term.to_dict(), "tau_n": [0.1, -1.0, 0, 0, 0]},
                    {**term.to_dict(), "growth": [1.0]},
                    {**term.to_dict(), "growth": [0.0] * 5},  # d**0 = 1 inside the range
                    {k: v for k, v in term.to_dict().items() if k != "tau_d"},
                    {**term.to_dict(), "log_n_max": "big"},
                    {**term.to_dict(), "bias_n": [0.0] * 4},
-                   {**term.to_dict(), "bias_d": [float("nan")] * 5}):
+                   {**term.to_dict(), "bias_d": [float("nan")] * 5},
+                   {**term.to_dict(), "reach_log_n": [20.0, 19.0], "reach_log_d": [23, 22]},
+                   {**term.to_dict(), "reach_log_n": [20.0], "reach_log_d": [23, 22]}):
         with pytest.raises(BayesmixError, match="fit.json"):
             Discrepancy.from_dict(broken, "fit.json")
 
@@ -393,14 +425,14 @@ def test_nothing_learnt_in_d_gives_its_prior_and_no_bias(small_fit):
     term = calibrate.discrepancies(jax.random.key(6), result, train, folds)["d0"]
     assert not term.d_learnt and np.all(term.bias_d == 0)
     assert np.median(term.tau_d) > 1e-3 and np.ptp(np.log(term.tau_d)) > 2
-    assert term.unlearnt_reach([beyond_d, 1.0]) == 1
-    posterior = dataclasses.replace(result.posteriors["d0"], discrepancy=term)
     n_max = float(np.exp(term.log_n_max))
-    assert "beyond the training D" in extrapolation_notes({"d0": posterior}, n_max,
-                                                          beyond_d)[0]
+    assert term.unlearnt_reach([n_max, n_max], [beyond_d, 1.0]) == 1
+    posterior = dataclasses.replace(result.posteriors["d0"], discrepancy=term)
+    assert "beyond the tokens the training runs" in extrapolation_notes(
+        {"d0": posterior}, n_max, beyond_d)[0]
     # a token count a rounding beyond (within SAME_SIZE) reaches nowhere new
     rounded = float(np.exp(term.log_d_max)) * 1.001
-    assert term.unlearnt_reach([rounded]) == 1  # the term's own, exact reach
+    assert term.unlearnt_reach([n_max], [rounded]) == 1  # the term's own, exact reach
     assert extrapolation_notes({"d0": posterior}, n_max, rounded) == []
     back = Discrepancy.from_dict(json.loads(json.dumps(term.to_dict())), "fit.json")
     assert back.d_learnt is False
@@ -408,7 +440,7 @@ def test_nothing_learnt_in_d_gives_its_prior_and_no_bias(small_fit):
     reached = [f._replace(d_d=np.full(f.d_d.size, 0.3)) for f in folds]
     learnt = calibrate.discrepancies(jax.random.key(6), result, train, reached)["d0"]
     assert learnt.d_learnt and np.any(learnt.bias_d != 0)
-    assert learnt.unlearnt_reach([beyond_d]) == 0
+    assert learnt.unlearnt_reach([n_max], [beyond_d]) == 0
     assert extrapolation_notes({"d0": dataclasses.replace(posterior, discrepancy=learnt)},
                                n_max, beyond_d) == []
 
