@@ -15,6 +15,11 @@ additive law lacks) and fits additive.
 Usage::
 
     python bench/calibration.py [--seeds 0,1] [--scenarios right,wrong] [--keep DIR]
+        [--tokens-per-param 20]
+
+``--tokens-per-param`` replaces the 4 token counts per size by its own (one value: a
+Chinchilla-style design, one token count per size, so that ``N`` and ``D`` grow
+together and the folds cannot tell the law's error in one from the other).
 
 Bars (issue 22): right law 85-95 % at one and two sizes beyond; wrong law >= 80 %.
 Last, per scenario and size beyond, the pooled coverage with the discrepancy beside
@@ -76,6 +81,9 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--scenarios", default="right,wrong")
     parser.add_argument("--keep", default=None)
+    parser.add_argument("--tokens-per-param", default=None,
+                        help="checkpoints D/N of every size (simulate's option; its "
+                             "default design when not given)")
     parser.add_argument("--relearn", action="store_true",
                         help="learn the discrepancy of kept fits again, as `bayesmix fit "
                              "--seed SEED` would (after a change to bayesmix/calibrate.py)")
@@ -89,8 +97,10 @@ def main() -> int:
             base = work / f"{scenario}_{seed}"
             base.mkdir(exist_ok=True)
             runs = base / "runs.csv"
+            design = ([] if args.tokens_per_param is None
+                      else ["--tokens-per-param", args.tokens_per_param])
             run_cli("simulate", "--law", SCENARIOS[scenario], "--domains", 3, "--seed", seed,
-                    "--sizes", SIZES, "--out", runs)
+                    "--sizes", SIZES, *design, "--out", runs)
             if not (base / "fit" / "fit.json").is_file():
                 run_cli("fit", runs, "--law", "additive", "--all-targets", "--where", TRAIN,
                         "--seed", seed, "--out", base / "fit", quiet=False)
