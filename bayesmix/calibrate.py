@@ -183,9 +183,9 @@ def fold_residuals(key: jax.Array, fit_result: Fit, table: RunTable, *,
 
     Empty when the law does not read ``N`` or the runs have fewer than three model
     sizes; a fold whose refit of a target fails (too few rows, or a non-positive
-    predicted loss) is left out for that target, and so is one holding the same rows
-    of the target as a fold before it (the target has no row at that size). See
-    :func:`learn_discrepancy`.
+    predicted loss) is left out for that target, and so is one without evidence for
+    it (:func:`fold_plan`: no row of the target to refit on or to predict, or the
+    same rows as a fold before it). See :func:`learn_discrepancy`.
     """
     law = fit_result.law
     first = next(iter(fit_result.targets.values()))
