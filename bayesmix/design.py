@@ -46,13 +46,8 @@ likelihood weight ``1 / design_effect`` (a refit would read the rows that way), 
 the discrepancy beyond the training range (:mod:`bayesmix.discrepancy`: its learnt
 bias, and one draw of its normals per posterior draw, shared by every run, as the
 term is one function of ``(N, D)``). A run one size up is thus worth what it tells beyond what the
-discrepancy could explain. Why not reweight the draws by the fantasy's likelihood
-(importance sampling): with few runs a new run is informative enough that the weights
-collapse onto a handful of draws, every run then looks like perfect information, and
-cheap uninformative runs win per FLOP; on the design study that estimator chose runs
-that left the regret higher than random runs did (docs/design.md). The regression
-uses every draw and a run's value grows with how much its summaries say about the
-decision. Least squares gains a little on any regressor, even noise (about ``2 T /
+discrepancy could explain. (Why not importance weights over the draws: docs/design.md,
+"Which run next".) Least squares gains a little on any regressor, even noise (about ``2 T /
 S`` of the variance per run): every step also scores ``N_NULL`` uninformative runs
 (independent normals for summaries): their mean gain is subtracted from every run's,
 and a run joins a batch only when its net gain beats what the best of as many
@@ -189,8 +184,7 @@ class Suggestion:
 
     @property
     def regret_after(self) -> float:
-        """The expected regret after the batch: :attr:`regret_thinned` (the draws the
-        gains were measured on) less :attr:`batch_gain`, at least 0."""
+        """The expected regret after the batch, on the draws its gain was measured on."""
         return max(0.0, self.regret_thinned - self.batch_gain)
 
     def run_reason(self, index: int, marginal: float) -> str:
