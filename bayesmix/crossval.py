@@ -27,7 +27,7 @@ from bayesmix.compare import Comparison
 from bayesmix.fit import Fit, TargetFit, fit
 from bayesmix.idata import training_rows as idata_training_rows
 from bayesmix.jobs import JobFailure, fit_job, run_jobs
-from bayesmix.runs import Fold, RunTable, model_sizes
+from bayesmix.runs import MIXTURE_DECIMALS, Fold, RunTable, model_sizes
 from bayesmix.scoring import HeldoutScore, heldout_scores, pool_scores
 
 __all__ = ["CV_KINDS", "Fold", "cross_validate", "mixture_folds", "refit_options",
@@ -123,7 +123,7 @@ def mixture_folds(key: jax.Array, table: RunTable, rows: np.ndarray,
     """
     if k < 2:
         raise BayesmixError(f"--folds must be at least 2, got {k}")
-    weights = np.round(table.weights, 9)
+    weights = np.round(table.weights, MIXTURE_DECIMALS)  # as `bayesmix runs` counts them
     mixtures, which = np.unique(weights[rows], axis=0, return_inverse=True)
     if mixtures.shape[0] < k:
         raise BayesmixError(f"{mixtures.shape[0]} distinct mixtures in the training rows "

@@ -23,8 +23,8 @@ from bayesmix._errors import BayesmixError
 from bayesmix._io import atomic_file
 from bayesmix.ingest import Source, _names, _rows, read_table
 
-__all__ = ["SAME_SIZE", "Fold", "RunTable", "TargetData", "load_runs", "model_sizes", "run_index",
-           "runs_summary", "write_runs"]
+__all__ = ["MIXTURE_DECIMALS", "SAME_SIZE", "Fold", "RunTable", "TargetData", "load_runs",
+           "model_sizes", "run_index", "runs_summary", "write_runs"]
 
 SIMPLEX_TOL = 1e-3
 
@@ -66,6 +66,8 @@ class TargetData:
 SAME_SIZE = 0.01
 """Model sizes (and token counts) this close in log (1 %) are one: two files counting a
 model's parameters slightly differently make no second size."""
+MIXTURE_DECIMALS = 6
+"""Mixtures whose weights agree to this many decimals are one (float32 differs at the 8th)."""
 
 
 def model_sizes(n_params: Any) -> np.ndarray:
@@ -462,7 +464,7 @@ def runs_summary(table: RunTable) -> dict[str, Any]:
     Model sizes and token counts each within :data:`SAME_SIZE` of the next count as one
     (:func:`model_sizes`), as the fit's discrepancy folds count them."""
     frame = table.frame
-    weights = np.round(table.weights, 6)
+    weights = np.round(table.weights, MIXTURE_DECIMALS)
     return {
         "source": table.source,
         "rows": int(len(frame)),

@@ -245,6 +245,14 @@ def test_folds_partition_the_training_rows(two_laws):
     assert all((a.test == b.test).all() for a, b in zip(folds, again, strict=True))
     other = mixture_folds(jax.random.key(1), train, rows, 3)
     assert any((a.test != b.test).any() for a, b in zip(folds, other, strict=True))
+    # a mixture logged at float32 precision at one size is still one mixture, whole
+    frame = train.frame.copy()
+    columns = [f"h_{d}" for d in train.domains]
+    frame.loc[n == n.max(), columns] += 2e-8
+    logged = dataclasses.replace(train, frame=frame)
+    assert not np.array_equal(np.round(logged.weights, 9), np.round(train.weights, 9))
+    for f in mixture_folds(jax.random.key(0), logged, rows, 3):
+        assert not ({tuple(r) for r in h[f.test]} & {tuple(r) for r in h[f.train]})
 
 
 def test_folds_refuse_too_little(two_laws):
