@@ -240,8 +240,9 @@ def with_cross_validation(key: jax.Array, comparison: Comparison, fits: Mapping[
                           ) -> Comparison:
     """``comparison`` with the cross-validation scores of every fit added.
 
-    Every fit uses the same folds (the partition is drawn from ``key`` alone), so the
-    laws are scored on the same held-out rows. See :func:`cross_validate`.
+    Every fit uses the same folds (the partition is drawn from ``key`` alone), so laws
+    fitted to the same rows are scored on the same held-out rows (fits of other rows get
+    their own folds, and their scores are not side by side). See :func:`cross_validate`.
     """
     scores: list[HeldoutScore] = []
     for label, fit_result in fits.items():
