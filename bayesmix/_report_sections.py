@@ -38,7 +38,7 @@ from bayesmix.plots import (
     plot_rank,
     plot_runs,
 )
-from bayesmix.runs import RunTable
+from bayesmix.runs import MIXTURE_DECIMALS, RunTable, runs_summary
 from bayesmix.scoring import HeldoutScore, chance_lines
 from bayesmix.sensitivity import Elasticities
 
@@ -117,7 +117,7 @@ def runs(study: Study) -> Result:
         frame = table.frame
         sizes = ", ".join(f"{n:.3g}" for n in sorted(frame["N"].unique()))
         rows.append((label, len(frame), sizes, f"{frame['D'].min():.3g} to {frame['D'].max():.3g}",
-                     len(np.unique(np.round(table.weights, 6), axis=0)), ", ".join(table.targets)))
+                     runs_summary(table)["distinct_mixtures"], ", ".join(table.targets)))
     summary = _html.table(["runs", "rows", "model sizes N", "tokens D", "distinct mixtures",
                            "targets"], rows, text_columns=1)
     return _html.figure_html(fig, "model size against tokens, and the mixtures") + summary, None
@@ -237,7 +237,8 @@ def optimum(study: Study) -> Result:
     fig, axes = _html.new_figure(1, 2 if ternary else 1, size=(10.5 if ternary else 5.5, 4.4))
     plot_optimum(d, axes[0, 0])
     if ternary:
-        plot_ternary(d, axes[0, 1], runs=np.unique(np.round(study.runs.weights, 6), axis=0))
+        mixtures = np.unique(np.round(study.runs.weights, MIXTURE_DECIMALS), axis=0)
+        plot_ternary(d, axes[0, 1], runs=mixtures)
     payload = d.to_dict()
     rows = [(domain, f"{payload['h_bayes'][domain]:.4f}", f"{s['median']:.4f}",
              f"{s['q05']:.4f}", f"{s['q95']:.4f}",

@@ -11,7 +11,7 @@ import numpy as np
 
 from bayesmix.model import TargetPosterior
 from bayesmix.predict import predict_draws, predictive_draws, with_discrepancy
-from bayesmix.runs import RunTable
+from bayesmix.runs import MIXTURE_DECIMALS, RunTable
 from bayesmix.scoring import LEVELS, HeldoutScore
 
 __all__ = [
@@ -263,7 +263,7 @@ def plot_mixtures(table: RunTable, ax: Any = None, *, heldout: RunTable | None =
                                                (heldout, HELDOUT, "s", "held out", 0.12)):
         if runs is None:
             continue
-        mixtures = np.unique(np.round(runs.weights, 6), axis=0)
+        mixtures = np.unique(np.round(runs.weights, MIXTURE_DECIMALS), axis=0)
         for i in range(k):
             x = i + shift + rng.uniform(-0.08, 0.08, len(mixtures))
             ax.scatter(x, mixtures[:, i], s=10, color=colour, marker=marker, alpha=0.7,

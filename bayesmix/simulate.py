@@ -7,6 +7,8 @@ from (the truth a recovery test or the demo compares against).
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -15,15 +17,18 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bayesmix._errors import BayesmixError
+from bayesmix._errors import BayesmixError, first_line
+from bayesmix._fitfile import is_number
+from bayesmix._io import atomic_file
 from bayesmix._random import numpy_rng
 from bayesmix.laws import Law
 from bayesmix.model import Scales, centred_inputs, law_params, n_law_domains
 from bayesmix.prior import sampled_values, traced_with_factors
 from bayesmix.runs import RunTable, load_runs
 
-__all__ = ["SimulatedRuns", "check_sites", "design", "design_reference", "draw_law_params",
-           "simplex_grid_mixtures", "simulate_runs"]
+__all__ = ["GivenParams", "SimulatedRuns", "check_sites", "design", "design_reference",
+           "draw_law_params", "read_truth", "simplex_grid_mixtures", "simulate_runs",
+           "write_truth"]
 
 DEFAULT_SIZES = (1.0e8, 2.0e8, 4.0e8, 8.0e8)
 DEFAULT_TOKENS_PER_PARAM = (4.0, 8.0, 16.0, 32.0)
@@ -196,6 +201,85 @@ def check_sites(law: Law, k: int, sites: Any) -> dict[str, dict[str, np.ndarray]
         raise BayesmixError(f"sites must map each target to {{site: value}}, got a "
                             f"{type(sites).__name__}")
     return {target: _given_sites(law, k, target, given) for target, given in sites.items()}
+
+
+class GivenParams(NamedTuple):
+    """What a truth file (``simulate --params``) gives: sites per target and, unless it
+    is of the old format, the reference they are centred at and the loss scale."""
+
+    sites: dict[str, Any] | None
+    reference: tuple[float, float] | None
+    loss_scale: float | None
+
+
+def _positive(value: Any, where: str) -> float:
+    """A positive finite number, or a one-line error naming ``where``."""
+    if not (is_number(value) and math.isfinite(value) and value > 0):
+        raise BayesmixError(f"{where} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def read_truth(path: str, law: Law, k: int, targets: Sequence[str],
+               what: str = "--params") -> GivenParams:
+    """Read a truth file: ``{law, reference: {N, D, loss_scale}, targets}`` as
+    :func:`write_truth` writes it, or the old ``{target: {site: value}}``.
+
+    Raises
+    ------
+    BayesmixError
+        The file cannot be read, is of another law, its reference is not positive
+        numbers, its sites are not the law's for ``k`` domains, or it names targets
+        outside ``targets`` (``what`` names the file's option in the message).
+    """
+    where = f"{what} {path}"
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:  # ValueError: JSON or UTF-8 decoding
+        raise BayesmixError(f"cannot read {where}: {first_line(exc)}") from None
+    if not (isinstance(data, dict) and "targets" in data
+            and set(data) <= {"law", "reference", "targets"}):
+        try:
+            given = GivenParams(check_sites(law, k, data), None, None)
+        except BayesmixError as exc:
+            raise BayesmixError(f"{where}: {exc}") from None
+    else:
+        if "law" in data and data["law"] != law.name:
+            raise BayesmixError(f"{where}: field 'law' is {data['law']!r}, but this "
+                                f"simulation's law is '{law.name}' (give --law)")
+        reference = data.get("reference")
+        if not isinstance(reference, dict) or not {"N", "D"} <= set(reference):
+            raise BayesmixError(f"{where}: field 'reference' must be {{N, D, loss_scale}}, "
+                                f"got {reference!r}")
+        n_ref, d_ref = (_positive(reference[f], f"{where}: field 'reference.{f}'")
+                        for f in "ND")
+        scale = reference.get("loss_scale")
+        if scale is not None:
+            scale = _positive(scale, f"{where}: field 'reference.loss_scale'")
+        try:
+            sites = check_sites(law, k, data["targets"])
+        except BayesmixError as exc:
+            raise BayesmixError(f"{where}: field 'targets': {exc}") from None
+        given = GivenParams(sites, (n_ref, d_ref), scale)
+    other = [t for t in given.sites if t not in targets]
+    if other:
+        raise BayesmixError(f"{where}: target(s) {', '.join(other)} are not among this "
+                            f"simulation's targets ({', '.join(targets)})")
+    return given
+
+
+def write_truth(path: str, law: Law, reference: tuple[float, float], loss_scale: float,
+                truth: dict[str, dict[str, np.ndarray]]) -> None:
+    """Write the parameters a simulation used (``simulate --truth-out``), atomically:
+    ``{law, reference: {N, D, loss_scale}, targets: {target: {site: value}}}``, what
+    :func:`read_truth` reads back to simulate the same law on another design."""
+    record = {
+        "law": law.name,
+        "reference": {"N": reference[0], "D": reference[1], "loss_scale": loss_scale},
+        "targets": {t: {k: v.tolist() for k, v in s.items()} for t, s in truth.items()},
+    }
+    with atomic_file(path) as handle:
+        json.dump(record, handle, indent=2)
 
 
 def _checked_reference(reference: Any) -> tuple[float, float]:

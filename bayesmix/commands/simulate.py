@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
-from typing import Any, NamedTuple
 
-from bayesmix._errors import BayesmixError, first_line
-from bayesmix._fitfile import is_number
+from bayesmix._errors import BayesmixError
 from bayesmix.commands.common import key_from_args
-from bayesmix.laws import Law, load_law
+from bayesmix.laws import load_law
 from bayesmix.runs import write_runs
 from bayesmix.simulate import (
     DEFAULT_SIZES,
     DEFAULT_TOKENS_PER_PARAM,
-    check_sites,
+    GivenParams,
     design_reference,
+    read_truth,
     simulate_runs,
+    write_truth,
 )
 
 DEFAULT_LOSS_SCALE = 3.0
@@ -69,67 +67,12 @@ def _floats(text: str, option: str) -> list[float]:
         raise BayesmixError(f"{option} expects comma-separated numbers, got {text!r}") from None
 
 
-class GivenParams(NamedTuple):
-    """What a ``--params`` file gives: sites per target and, unless it is of the old
-    format, the reference they are centred at and the loss scale."""
-
-    sites: dict[str, Any] | None
-    reference: tuple[float, float] | None
-    loss_scale: float | None
-
-
-def _number(value: Any, where: str) -> float:
-    """A positive finite number, or a one-line error naming ``where``."""
-    if not (is_number(value) and math.isfinite(value) and value > 0):
-        raise BayesmixError(f"{where} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def read_params(path: str, law: Law, k: int) -> GivenParams:
-    """Read a ``--params`` file: ``{law, reference: {N, D, loss_scale}, targets}`` as
-    ``--truth-out`` writes it, or the old ``{target: {site: value}}``."""
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as exc:  # ValueError: JSON or UTF-8 decoding
-        raise BayesmixError(f"cannot read --params {path}: {first_line(exc)}") from None
-    where = f"--params {path}"
-    if not (isinstance(data, dict) and "targets" in data
-            and set(data) <= {"law", "reference", "targets"}):
-        try:
-            return GivenParams(check_sites(law, k, data), None, None)
-        except BayesmixError as exc:
-            raise BayesmixError(f"{where}: {exc}") from None
-    if "law" in data and data["law"] != law.name:
-        raise BayesmixError(f"{where}: field 'law' is {data['law']!r}, but this simulation's "
-                            f"law is '{law.name}' (give --law)")
-    reference = data.get("reference")
-    if not isinstance(reference, dict) or not {"N", "D"} <= set(reference):
-        raise BayesmixError(f"{where}: field 'reference' must be {{N, D, loss_scale}}, got "
-                            f"{reference!r}")
-    n_ref, d_ref = (_number(reference[f], f"{where}: field 'reference.{f}'") for f in "ND")
-    scale = reference.get("loss_scale")
-    if scale is not None:
-        scale = _number(scale, f"{where}: field 'reference.loss_scale'")
-    try:
-        sites = check_sites(law, k, data["targets"])
-    except BayesmixError as exc:
-        raise BayesmixError(f"{where}: field 'targets': {exc}") from None
-    return GivenParams(sites, (n_ref, d_ref), scale)
-
-
 def run(args: argparse.Namespace) -> int:
-    from bayesmix._io import atomic_file
-
     law = load_law(args.law)
     given = GivenParams(None, None, None)
     if args.params:
-        given = read_params(args.params, law, args.domains)
-        names = [f"d{i}" for i in range(args.domains)]
-        other = [t for t in given.sites if t not in names]
-        if other:
-            raise BayesmixError(f"--params {args.params}: target(s) {', '.join(other)} are not "
-                                f"among this simulation's targets ({', '.join(names)})")
+        given = read_truth(args.params, law, args.domains,
+                           [f"d{i}" for i in range(args.domains)], "--params")
     loss_scale = args.loss_scale
     if loss_scale is not None and given.loss_scale is not None and loss_scale != given.loss_scale:
         raise BayesmixError(f"--loss-scale {loss_scale:g} conflicts with loss_scale "
@@ -153,12 +96,6 @@ def run(args: argparse.Namespace) -> int:
               f"(a file from --truth-out keeps the law on any design)", file=sys.stderr)
     write_runs(table, args.out)
     if args.truth_out:
-        record = {
-            "law": law.name,
-            "reference": {"N": reference[0], "D": reference[1], "loss_scale": loss_scale},
-            "targets": {t: {k: v.tolist() for k, v in s.items()} for t, s in truth.items()},
-        }
-        with atomic_file(args.truth_out) as handle:
-            json.dump(record, handle, indent=2)
+        write_truth(args.truth_out, law, reference, loss_scale, truth)
     print(f"wrote {len(table.frame)} rows ({args.domains} domains, law {law.name}) to {args.out}")
     return 0
